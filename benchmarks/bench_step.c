@@ -1,0 +1,102 @@
+// bench_step: one full AstroM3 CLIP training step (forward, loss, backward,
+// clipping, Adam) at the published sizes, timed step by step. The PyTorch peer
+// is benchmarks/peer/astrom3_torch.py; benchmarks/run_cpu.sh runs both.
+//
+// usage: bench_step [--batch 64] [--threads 2] [--warmup 2] [--steps 10] [--json PATH]
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "core/config.h"
+#include "data/synth_batch.h"
+#include "loss/clip.h"
+#include "nn/ops.h"
+#include "optim/adam.h"
+#include "train/clip_step.h"
+
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+int main(int argc, char **argv) {
+    int batch = 64, threads = 2, warmup = 2, steps = 10;
+    const char *json = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *s = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(s, "--batch") && v) batch = atoi(argv[++i]);
+        else if (!strcmp(s, "--threads") && v) threads = atoi(argv[++i]);
+        else if (!strcmp(s, "--warmup") && v) warmup = atoi(argv[++i]);
+        else if (!strcmp(s, "--steps") && v) steps = atoi(argv[++i]);
+        else if (!strcmp(s, "--json") && v) json = argv[++i];
+        else {
+            fprintf(stderr, "bench_step: unknown argument '%s'\n"
+                            "usage: bench_step [--batch N] [--threads N] [--warmup N] [--steps N] [--json PATH]\n", s);
+            return 2;
+        }
+    }
+    if (batch < 1 || steps < 1 || warmup < 0) {
+        fprintf(stderr, "bench_step: need --batch >= 1, --steps >= 1, --warmup >= 0\n");
+        return 2;
+    }
+    RunConfig cfg;
+    run_config_defaults(&cfg);
+    ops_init(threads);
+    AstroM3 m;
+    astrom3_create(&m, &cfg.model, batch);
+    astrom3_init(&m, cfg.seed);
+    ClipLoss loss;
+    clip_loss_init(&loss, batch, batch, cfg.model.proj_dim);
+    Adam opt;
+    adam_init(&opt, m.params.n_train_floats, cfg.lr, cfg.beta1, cfg.beta2, cfg.eps, cfg.weight_decay);
+    SynthBatch data;
+    synth_batch_alloc(&data, &cfg.model, batch);
+    Batch b = synth_batch_fill(&data, &cfg.model, cfg.seed, 0, batch);
+
+    double *t = calloc((size_t)steps, sizeof *t);
+    float last = 0;
+    for (int s = 0; s < warmup + steps; s++) {
+        StepCtx ctx = {.seed = cfg.seed, .step = (uint64_t)s, .sample_offset = 0, .training = 1};
+        double t0 = now_s();
+        last = clip_forward_backward(&m, &loss, &b, &ctx);
+        clip_grad_norm(m.params.grad, m.params.n_train_floats, cfg.clip_norm);
+        adam_step(&opt, m.params.data, m.params.grad);
+        double dt = now_s() - t0;
+        if (s >= warmup) t[s - warmup] = dt;
+    }
+    qsort(t, (size_t)steps, sizeof *t, cmp_double);
+    const double median = steps % 2 ? t[steps / 2] : 0.5 * (t[steps / 2 - 1] + t[steps / 2]);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    const double rss = ru.ru_maxrss / 1024.0;
+    printf("astromm C: batch %d, %d threads, median step %.4f s, %.2f samples/s, peak RSS %.0f MiB, "
+           "last loss %.4f\n", batch, ops_num_threads(), median, batch / median, rss, (double)last);
+    if (json) {
+        FILE *f = fopen(json, "w");
+        if (!f) {
+            perror(json);
+            return 1;
+        }
+        fprintf(f, "{\"impl\": \"astromm-c\", \"threads\": %d, \"batch\": %d, \"step_seconds\": [",
+                ops_num_threads(), batch);
+        for (int s = 0; s < steps; s++) fprintf(f, "%s%.6f", s ? ", " : "", t[s]);
+        fprintf(f, "], \"median_step_s\": %.6f, \"samples_per_s\": %.4f, \"peak_rss_mib\": %.1f}\n",
+                median, batch / median, rss);
+        fclose(f);
+    }
+    free(t);
+    synth_batch_free(&data);
+    adam_free(&opt);
+    clip_loss_free(&loss);
+    astrom3_free(&m);
+    return 0;
+}

@@ -1,0 +1,64 @@
+#include "cli.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int cli_parse(CliArgs *a, int argc, char **argv, const char *cmd) {
+    memset(a, 0, sizeof *a);
+    static char threads_set[64];
+    for (int i = 0; i < argc; i++) {
+        const char *s = argv[i];
+        int has_next = i + 1 < argc;
+        if (!strcmp(s, "--help") || !strcmp(s, "-h")) {
+            a->help = 1;
+        } else if (!strcmp(s, "--config")) {
+            if (!has_next) return fprintf(stderr, "astromm %s: --config needs a file\n", cmd), 2;
+            a->config_path = argv[++i];
+        } else if (!strcmp(s, "--set")) {
+            if (!has_next) return fprintf(stderr, "astromm %s: --set needs key=value\n", cmd), 2;
+            if (a->n_sets == CLI_MAX_SETS) return fprintf(stderr, "astromm %s: too many --set\n", cmd), 2;
+            a->sets[a->n_sets++] = argv[++i];
+        } else if (!strcmp(s, "--threads")) {
+            if (!has_next) return fprintf(stderr, "astromm %s: --threads needs a number\n", cmd), 2;
+            snprintf(threads_set, sizeof threads_set, "run.threads=%s", argv[++i]);
+            if (a->n_sets == CLI_MAX_SETS) return fprintf(stderr, "astromm %s: too many --set\n", cmd), 2;
+            a->sets[a->n_sets++] = threads_set;
+        } else {
+            if (a->n_rest == 64) return fprintf(stderr, "astromm %s: too many arguments\n", cmd), 2;
+            a->rest[a->n_rest++] = s;
+        }
+    }
+    return 0;
+}
+
+int cli_load_config(const CliArgs *a, RunConfig *c, const char *cmd) {
+    char err[768];
+    if (run_config_load(c, a->config_path, a->sets, a->n_sets, err, sizeof err)) {
+        fprintf(stderr, "astromm %s: config error: %s\n", cmd, err);
+        return 2;
+    }
+    return 0;
+}
+
+const char *cli_option(const CliArgs *a, const char *name) {
+    for (int i = 0; i + 1 < a->n_rest; i++)
+        if (!strcmp(a->rest[i], name)) return a->rest[i + 1];
+    return NULL;
+}
+
+int cli_reject_unknown(const CliArgs *a, const char *cmd, const char *const *allowed) {
+    for (int i = 0; i < a->n_rest; i++) {
+        const char *s = a->rest[i];
+        int ok = 0;
+        for (const char *const *k = allowed; *k; k++)
+            if (!strcmp(s, *k)) ok = 1;
+        if (ok) {
+            i++;  // skip its value
+            continue;
+        }
+        fprintf(stderr, "astromm %s: unknown argument '%s' (try: astromm %s --help)\n", cmd, s, cmd);
+        return 2;
+    }
+    return 0;
+}

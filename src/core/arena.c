@@ -1,0 +1,26 @@
+#include "arena.h"
+
+#include <stdlib.h>
+
+#include "error.h"
+
+static void *arena_take(AmArena *a, size_t bytes) {
+    if (a->n == a->cap) {
+        a->cap = a->cap ? 2 * a->cap : 64;
+        a->blocks = realloc(a->blocks, (size_t)a->cap * sizeof *a->blocks);
+        CHECK(a->blocks, "out of memory growing the activation arena");
+    }
+    void *p = am_aligned_alloc(bytes, "activations");
+    a->blocks[a->n++] = p;
+    a->bytes += bytes;
+    return p;
+}
+
+float *arena_floats(AmArena *a, size_t n) { return arena_take(a, n * sizeof(float)); }
+int32_t *arena_ints(AmArena *a, size_t n) { return arena_take(a, n * sizeof(int32_t)); }
+
+void arena_free(AmArena *a) {
+    for (int i = 0; i < a->n; i++) free(a->blocks[i]);
+    free(a->blocks);
+    *a = (AmArena){0};
+}

@@ -1,0 +1,104 @@
+// Elementwise ops: GELU, ReLU, row masks and the BLAS-1 style helpers.
+// Every loop is `parallel for simd` over flat indices (static schedule).
+#include <math.h>
+
+#include "cpu/cpu_util.h"
+#include "nn/ops.h"
+
+#define PAR_IF(n) if ((n) >= (size_t)CPU_PAR_MIN)
+
+// The constants PyTorch's GeluKernel uses (approximate='none').
+#define GELU_ALPHA 0.70710678118654752440f  // M_SQRT1_2
+#define GELU_BETA 0.39894228040143267794f   // M_2_SQRTPI * M_SQRT1_2 * 0.5 = 1/sqrt(2 pi)
+
+void op_gelu_forward(float *out, const float *in, size_t n) {
+#pragma omp parallel for simd schedule(static) PAR_IF(n)
+    for (size_t i = 0; i < n; i++) {
+        float x = in[i];
+        out[i] = x * 0.5f * (1.0f + cpu_erff(x * GELU_ALPHA));
+    }
+}
+
+// d/dx = Phi(x) + x phi(x)
+void op_gelu_backward(float *din, const float *dout, const float *in, size_t n) {
+#pragma omp parallel for simd schedule(static) PAR_IF(n)
+    for (size_t i = 0; i < n; i++) {
+        float x = in[i];
+        float cdf = 0.5f * (1.0f + cpu_erff(x * GELU_ALPHA));
+        float pdf = GELU_BETA * cpu_expf(x * x * -0.5f);
+        din[i] += dout[i] * (cdf + x * pdf);
+    }
+}
+
+void op_relu_forward(float *out, const float *in, size_t n) {
+#pragma omp parallel for simd schedule(static) PAR_IF(n)
+    for (size_t i = 0; i < n; i++) {
+        float x = in[i];
+        out[i] = x < 0.0f ? 0.0f : x;  // NaN propagates, as torch.relu
+    }
+}
+
+void op_relu_backward(float *din, const float *dout, const float *in, size_t n) {
+#pragma omp parallel for simd schedule(static) PAR_IF(n)
+    for (size_t i = 0; i < n; i++) din[i] += in[i] > 0.0f ? dout[i] : 0.0f;
+}
+
+void op_mask_rows_forward(float *out, const float *in, const float *mask, int B, int L, int C) {
+    size_t rows = (size_t)B * L;
+#pragma omp parallel for schedule(static) PAR_IF(rows * (size_t)C)
+    for (size_t r = 0; r < rows; r++) {
+        float m = mask[r];
+        const float *x = in + r * C;
+        float *y = out + r * C;
+#pragma omp simd
+        for (int c = 0; c < C; c++) y[c] = x[c] * m;
+    }
+}
+
+void op_mask_rows_backward(float *din, const float *dout, const float *mask, int B, int L, int C) {
+    size_t rows = (size_t)B * L;
+#pragma omp parallel for schedule(static) PAR_IF(rows * (size_t)C)
+    for (size_t r = 0; r < rows; r++) {
+        float m = mask[r];
+        const float *dy = dout + r * C;
+        float *dx = din + r * C;
+#pragma omp simd
+        for (int c = 0; c < C; c++) dx[c] += dy[c] * m;
+    }
+}
+
+void op_axpy(float *y, float alpha, const float *x, size_t n) {
+#pragma omp parallel for simd schedule(static) PAR_IF(n)
+    for (size_t i = 0; i < n; i++) y[i] += alpha * x[i];
+}
+
+void op_add(float *y, const float *a, const float *b, size_t n) {
+#pragma omp parallel for simd schedule(static) PAR_IF(n)
+    for (size_t i = 0; i < n; i++) y[i] = a[i] + b[i];
+}
+
+void op_scale(float *x, float alpha, size_t n) {
+#pragma omp parallel for simd schedule(static) PAR_IF(n)
+    for (size_t i = 0; i < n; i++) x[i] *= alpha;
+}
+
+// Fixed chunks (not per-thread ranges) summed in chunk order: the result is the
+// same bits for any thread count.
+double op_sumsq(const float *x, size_t n) {
+    enum { MAX_CHUNKS = 1024 };
+    size_t chunk = (n + MAX_CHUNKS - 1) / MAX_CHUNKS;
+    if (chunk < 16384) chunk = 16384;
+    size_t nchunks = (n + chunk - 1) / chunk;
+    double part[MAX_CHUNKS];
+#pragma omp parallel for schedule(static) if (nchunks > 1)
+    for (size_t c = 0; c < nchunks; c++) {
+        size_t lo = c * chunk, hi = lo + chunk < n ? lo + chunk : n;
+        double s = 0.0;
+#pragma omp simd reduction(+ : s)
+        for (size_t i = lo; i < hi; i++) s += (double)x[i] * (double)x[i];
+        part[c] = s;
+    }
+    double total = 0.0;
+    for (size_t c = 0; c < nchunks; c++) total += part[c];
+    return total;
+}

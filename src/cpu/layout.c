@@ -1,0 +1,41 @@
+// Batched 2-D transpose [B, M, N] -> [B, N, M] in 32x32 tiles (both the reads
+// and the writes stay within a few cache lines per tile).
+#include "cpu/cpu_util.h"
+#include "nn/ops.h"
+
+enum { TILE = 32 };
+
+void op_transpose_forward(float *out, const float *in, int B, int M, int N) {
+    int ti = (M + TILE - 1) / TILE, tj = (N + TILE - 1) / TILE;
+#pragma omp parallel for collapse(2) schedule(static) if ((size_t)B * M * N >= CPU_PAR_MIN)
+    for (int b = 0; b < B; b++) {
+        for (int bi = 0; bi < ti; bi++) {
+            const float *src = in + (size_t)b * M * N;
+            float *dst = out + (size_t)b * M * N;
+            int i0 = bi * TILE, i1 = i0 + TILE < M ? i0 + TILE : M;
+            for (int bj = 0; bj < tj; bj++) {
+                int j0 = bj * TILE, j1 = j0 + TILE < N ? j0 + TILE : N;
+                for (int j = j0; j < j1; j++)
+                    for (int i = i0; i < i1; i++) dst[(size_t)j * M + i] = src[(size_t)i * N + j];
+            }
+        }
+    }
+}
+
+void op_transpose_backward(float *din, const float *dout, int B, int M, int N) {
+    // din [B, M, N] += dout [B, N, M] transposed.
+    int ti = (M + TILE - 1) / TILE, tj = (N + TILE - 1) / TILE;
+#pragma omp parallel for collapse(2) schedule(static) if ((size_t)B * M * N >= CPU_PAR_MIN)
+    for (int b = 0; b < B; b++) {
+        for (int bi = 0; bi < ti; bi++) {
+            const float *src = dout + (size_t)b * M * N;
+            float *dst = din + (size_t)b * M * N;
+            int i0 = bi * TILE, i1 = i0 + TILE < M ? i0 + TILE : M;
+            for (int bj = 0; bj < tj; bj++) {
+                int j0 = bj * TILE, j1 = j0 + TILE < N ? j0 + TILE : N;
+                for (int i = i0; i < i1; i++)
+                    for (int j = j0; j < j1; j++) dst[(size_t)i * N + j] += src[(size_t)j * M + i];
+            }
+        }
+    }
+}

@@ -1,0 +1,104 @@
+#include "astrom3.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "nn/ops.h"
+
+static const char *const scale_names[3] = {"logit_scale_ps", "logit_scale_sm", "logit_scale_mp"};
+static const char *const proj_names[3] = {"photometry_proj", "spectra_proj", "metadata_proj"};
+
+void astrom3_create(AstroM3 *m, const ModelConfig *cfg, int max_batch) {
+    char err[256];
+    CHECK(!model_config_validate(cfg, err, sizeof err), "invalid model config: %s", err);
+    CHECK(max_batch >= 1, "batch size must be >= 1 (got %d)", max_batch);
+    *m = (AstroM3){0};
+    m->cfg = *cfg;
+    m->max_batch = max_batch;
+    ParamStore *ps = &m->params;
+    for (int i = 0; i < 3; i++)
+        m->logit_scale[i] = params_add(ps, scale_names[i], 0, NULL, 1, logf(100.0f), 0.0f);
+    photometry_encoder_register(&m->photo, ps, cfg, "photometry_encoder.");
+    spectra_encoder_register(&m->spec, ps, cfg, "spectra_encoder.");
+    metadata_encoder_register(&m->meta, ps, cfg, "metadata_encoder.");
+    m->enc_dim[MOD_PHOTOMETRY] = model_photometry_features(cfg);
+    m->enc_dim[MOD_SPECTRA] = spectra_encoder_features(&m->spec);
+    m->enc_dim[MOD_METADATA] = cfg->meta_hidden;
+    for (int i = 0; i < 3; i++) {
+        char name[PARAM_NAME_MAX];
+        const float bound = 1.0f / sqrtf((float)m->enc_dim[i]);
+        params_name(name, "%s.weight", proj_names[i]);
+        m->proj_w[i] = params_add(ps, name, 2, (int64_t[]){cfg->proj_dim, m->enc_dim[i]}, 1, 0, bound);
+        params_name(name, "%s.bias", proj_names[i]);
+        m->proj_b[i] = params_add(ps, name, 1, (int64_t[]){cfg->proj_dim}, 1, 0, bound);
+    }
+    params_allocate(ps);
+
+    AmArena *a = &m->arena;
+    photometry_encoder_build(&m->photo, ps, a, max_batch);
+    spectra_encoder_build(&m->spec, a, max_batch);
+    metadata_encoder_build(&m->meta, a, max_batch);
+    const size_t B = (size_t)max_batch, D = (size_t)cfg->proj_dim;
+    for (int i = 0; i < 3; i++) {
+        m->proj[i] = arena_floats(a, B * D);
+        m->emb[i] = arena_floats(a, B * D);
+        m->norm[i] = arena_floats(a, B);
+        m->g_emb[i] = arena_floats(a, B * D);
+        m->g_proj[i] = arena_floats(a, B * D);
+        m->g_enc[i] = arena_floats(a, B * (size_t)m->enc_dim[i]);
+    }
+}
+
+void astrom3_free(AstroM3 *m) {
+    free(m->photo.layer);
+    free(m->photo.act);
+    arena_free(&m->arena);
+    params_free(&m->params);
+    *m = (AstroM3){0};
+}
+
+void astrom3_init(AstroM3 *m, uint64_t seed) { params_init(&m->params, seed); }
+
+void astrom3_embed_forward(AstroM3 *m, const Batch *b, const StepCtx *ctx) {
+    const ParamStore *ps = &m->params;
+    const int B = b->n, D = m->cfg.proj_dim;
+    m->batch = B;
+    m->enc_out[MOD_PHOTOMETRY] =
+        photometry_encoder_forward(&m->photo, ps, b->photometry, b->photometry_mask, B, ctx);
+    m->enc_out[MOD_SPECTRA] = spectra_encoder_forward(&m->spec, ps, b->spectra, B, ctx);
+    m->enc_out[MOD_METADATA] = metadata_encoder_forward(&m->meta, ps, b->metadata, B, ctx);
+    for (int i = 0; i < 3; i++) {
+        op_linear_forward(m->proj[i], m->enc_out[i], params_data(ps, m->proj_w[i]),
+                          params_data(ps, m->proj_b[i]), B, m->enc_dim[i], D);
+        op_l2norm_forward(m->emb[i], m->norm[i], m->proj[i], B, D);
+    }
+}
+
+void astrom3_zero_emb_grad(AstroM3 *m) {
+    for (int i = 0; i < 3; i++) ops_zero(m->g_emb[i], (size_t)m->max_batch * m->cfg.proj_dim);
+}
+
+void astrom3_embed_backward(AstroM3 *m) {
+    const ParamStore *ps = &m->params;
+    const int B = m->batch, D = m->cfg.proj_dim;
+    for (int i = 0; i < 3; i++) {
+        ops_zero(m->g_proj[i], (size_t)B * D);
+        op_l2norm_backward(m->g_proj[i], m->g_emb[i], m->emb[i], m->norm[i], B, D);
+        ops_zero(m->g_enc[i], (size_t)B * (size_t)m->enc_dim[i]);
+        op_linear_backward(m->g_enc[i], params_grad(ps, m->proj_w[i]), params_grad(ps, m->proj_b[i]),
+                           m->g_proj[i], m->enc_out[i], params_data(ps, m->proj_w[i]), B,
+                           m->enc_dim[i], D);
+    }
+    photometry_encoder_backward(&m->photo, ps, m->g_enc[MOD_PHOTOMETRY]);
+    spectra_encoder_backward(&m->spec, ps, m->g_enc[MOD_SPECTRA]);
+    metadata_encoder_backward(&m->meta, ps, m->g_enc[MOD_METADATA]);
+}
+
+void astrom3_log_scales(const AstroM3 *m, float out[3]) {
+    for (int i = 0; i < 3; i++) out[i] = *params_data(&m->params, m->logit_scale[i]);
+}
+
+void astrom3_add_log_scale_grad(AstroM3 *m, const float g[3]) {
+    for (int i = 0; i < 3; i++) *params_grad(&m->params, m->logit_scale[i]) += g[i];
+}

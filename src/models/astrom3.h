@@ -1,0 +1,61 @@
+// AstroM3: three encoders, their projections to a shared space, the three
+// learnable logit scales, and classifier heads. State-dict names match the
+// PyTorch reference (../shared/reference/astrom3_state_dict.txt).
+#ifndef ASTROMM_ASTROM3_H
+#define ASTROMM_ASTROM3_H
+
+#include <stdint.h>
+
+#include "core/arena.h"
+#include "models/metadata.h"
+#include "models/model_config.h"
+#include "models/params.h"
+#include "models/photometry.h"
+#include "models/spectra.h"
+
+enum { MOD_PHOTOMETRY = 0, MOD_SPECTRA = 1, MOD_METADATA = 2, MOD_ALL = 3 };
+
+// One local batch, host memory, row-major.
+typedef struct {
+    const float *photometry;       // [n, seq_len, photo_in]
+    const float *photometry_mask;  // [n, seq_len]
+    const float *spectra;          // [n, spec_in, spec_len]
+    const float *metadata;         // [n, meta_in]
+    const int32_t *labels;         // [n] class indices (fine-tuning), may be NULL
+    int n;
+} Batch;
+
+typedef struct {
+    ModelConfig cfg;
+    ParamStore params;
+    AmArena arena;
+    int max_batch, batch;
+    PhotometryEncoder photo;
+    SpectraEncoder spec;
+    MetadataEncoder meta;
+    int logit_scale[3];            // ps, sm, mp
+    int proj_w[3], proj_b[3];      // photometry, spectra, metadata
+    int enc_dim[3];
+    const float *enc_out[3];       // encoder outputs of the last forward
+    float *proj[3], *emb[3], *norm[3];  // [B, proj_dim], [B, proj_dim], [B]
+    float *g_emb[3], *g_proj[3], *g_enc[3];
+} AstroM3;
+
+// Registers every tensor, allocates parameters and activations for max_batch.
+void astrom3_create(AstroM3 *m, const ModelConfig *cfg, int max_batch);
+void astrom3_free(AstroM3 *m);
+// Parameters from the Philox init rule (bounds 1/sqrt(fan_in), LayerNorm 1/0,
+// logit scales log(100)).
+void astrom3_init(AstroM3 *m, uint64_t seed);
+
+// Encoders + projections + L2 normalisation: fills m->emb[mod] for every modality.
+void astrom3_embed_forward(AstroM3 *m, const Batch *b, const StepCtx *ctx);
+// Backward from m->g_emb[mod] (the caller accumulates into them after zeroing
+// with astrom3_zero_emb_grad); accumulates parameter gradients.
+void astrom3_embed_backward(AstroM3 *m);
+void astrom3_zero_emb_grad(AstroM3 *m);
+// The three log-space logit scales (ps, sm, mp) and their gradients.
+void astrom3_log_scales(const AstroM3 *m, float out[3]);
+void astrom3_add_log_scale_grad(AstroM3 *m, const float g[3]);
+
+#endif

@@ -1,0 +1,36 @@
+// Sizes and dropout rates of the AstroM3 model. Defaults are the published
+// AstroM3 values; every size is configurable so tests can run tiny models.
+#ifndef ASTROMM_MODEL_CONFIG_H
+#define ASTROMM_MODEL_CONFIG_H
+
+#include <stdint.h>
+
+typedef struct {
+    // photometry (Informer)
+    int seq_len, photo_in, d_model, n_heads, d_ff, n_layers, factor, pe_max_len;
+    // spectra (GalSpecNet)
+    int spec_len, spec_in, spec_channels[4], spec_pool;
+    // metadata (MLP)
+    int meta_in, meta_hidden;
+    // shared space and heads
+    int proj_dim, n_classes;
+    float p_photo, p_spec, p_meta;  // dropout probabilities
+} ModelConfig;
+
+void model_config_defaults(ModelConfig *c);
+// Checks internal consistency (positive sizes, d_model % n_heads, spectra
+// length surviving the convolutions); returns 0 or fills err.
+int model_config_validate(const ModelConfig *c, char *err, int err_len);
+// Derived sizes.
+int model_spectra_features(const ModelConfig *c);  // channels[3] * final length
+int model_photometry_features(const ModelConfig *c);  // seq_len * d_model
+
+// Everything a forward pass needs besides inputs and weights.
+typedef struct {
+    uint64_t seed;          // dropout and ProbSparse sampling seed
+    uint64_t step;          // fresh masks and samples every optimizer step
+    int64_t sample_offset;  // global index of this batch's first sample (masks per sample)
+    int training;           // dropout on (1) or off (0)
+} StepCtx;
+
+#endif

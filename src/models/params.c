@@ -1,0 +1,166 @@
+#include "params.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/rng.h"
+#include "io/safetensors.h"
+#include "nn/ops.h"
+
+void params_name(char *out, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(out, PARAM_NAME_MAX, fmt, ap);
+    va_end(ap);
+    CHECK(n >= 0 && n < PARAM_NAME_MAX, "parameter name too long (%d chars): %s...", n, out);
+}
+
+int params_add(ParamStore *ps, const char *name, int ndim, const int64_t *shape, int trainable,
+               float init_offset, float init_bound) {
+    CHECK(!ps->data, "params_add(%s) after params_allocate", name);
+    CHECK(ndim >= 0 && ndim <= PARAM_MAX_DIMS, "parameter %s: %d dims (max %d)", name, ndim,
+          PARAM_MAX_DIMS);
+    CHECK(strlen(name) < PARAM_NAME_MAX, "parameter name too long: %s", name);
+    CHECK(params_find(ps, name) < 0, "parameter %s registered twice", name);
+    if (ps->n == ps->cap) {
+        ps->cap = ps->cap ? 2 * ps->cap : 64;
+        ps->info = realloc(ps->info, (size_t)ps->cap * sizeof *ps->info);
+        CHECK(ps->info, "out of memory registering parameters");
+    }
+    ParamInfo *p = &ps->info[ps->n];
+    memset(p, 0, sizeof *p);
+    strcpy(p->name, name);
+    p->ndim = ndim;
+    p->numel = 1;
+    for (int d = 0; d < ndim; d++) {
+        CHECK(shape[d] > 0, "parameter %s: dim %d is %lld", name, d, (long long)shape[d]);
+        p->shape[d] = shape[d];
+        p->numel *= (size_t)shape[d];
+    }
+    p->trainable = trainable;
+    p->init_offset = init_offset;
+    p->init_bound = init_bound;
+    if (trainable) {
+        p->init_index = ps->n_trainable++;
+        p->offset = ps->n_train_floats;
+        ps->n_train_floats += p->numel;
+    } else {
+        p->init_index = -1;
+        p->offset = ps->n_buffer_floats;
+        ps->n_buffer_floats += p->numel;
+    }
+    return ps->n++;
+}
+
+void params_allocate(ParamStore *ps) {
+    CHECK(!ps->data, "params_allocate called twice");
+    ps->data = am_aligned_alloc(ps->n_train_floats * sizeof(float), "parameters");
+    ps->grad = am_aligned_alloc(ps->n_train_floats * sizeof(float), "gradients");
+    ps->buffers = am_aligned_alloc(ps->n_buffer_floats * sizeof(float), "buffers");
+}
+
+float *params_data(const ParamStore *ps, int idx) {
+    const ParamInfo *p = &ps->info[idx];
+    return (p->trainable ? ps->data : ps->buffers) + p->offset;
+}
+
+float *params_grad(const ParamStore *ps, int idx) {
+    const ParamInfo *p = &ps->info[idx];
+    return p->trainable ? ps->grad + p->offset : NULL;
+}
+
+int params_find(const ParamStore *ps, const char *name) {
+    for (int i = 0; i < ps->n; i++)
+        if (strcmp(ps->info[i].name, name) == 0) return i;
+    return -1;
+}
+
+void params_init(ParamStore *ps, uint64_t seed) {
+    for (int i = 0; i < ps->n; i++) {
+        const ParamInfo *p = &ps->info[i];
+        if (!p->trainable) continue;
+        float *x = params_data(ps, i);
+        AmRng r = am_rng(seed, 0, RNG_INIT, (uint32_t)p->init_index);
+        am_rng_fill_uniform(&r, 0, x, p->numel);
+        const float off = p->init_offset, bound = p->init_bound;
+        for (size_t j = 0; j < p->numel; j++) x[j] = off + (2.0f * x[j] - 1.0f) * bound;
+    }
+}
+
+void params_zero_grad(ParamStore *ps) { ops_zero(ps->grad, ps->n_train_floats); }
+
+void params_free(ParamStore *ps) {
+    free(ps->info);
+    free(ps->data);
+    free(ps->grad);
+    free(ps->buffers);
+    *ps = (ParamStore){0};
+}
+
+int params_save(const ParamStore *ps, const char *path, const char *const *meta_kv, int n_meta,
+                AmError *err) {
+    StWriteTensor *t = am_calloc((size_t)ps->n, sizeof *t, "checkpoint tensor list");
+    for (int i = 0; i < ps->n; i++) {
+        const ParamInfo *p = &ps->info[i];
+        t[i].name = p->name;
+        t[i].dtype = ST_F32;
+        t[i].ndim = p->ndim;
+        for (int d = 0; d < p->ndim; d++) t[i].shape[d] = p->shape[d];
+        t[i].data = params_data(ps, i);
+    }
+    int rc = st_write(path, t, ps->n, meta_kv, n_meta, err);
+    free(t);
+    return rc;
+}
+
+static void shape_str(char *buf, size_t len, int ndim, const int64_t *shape) {
+    size_t k = (size_t)snprintf(buf, len, "(");
+    for (int d = 0; d < ndim && k < len; d++)
+        k += (size_t)snprintf(buf + k, len - k, "%s%lld", d ? ", " : "", (long long)shape[d]);
+    if (k < len) snprintf(buf + k, len - k, ")");
+}
+
+int params_load(ParamStore *ps, const char *path, AmError *err) {
+    StFile *f = NULL;
+    if (st_open(&f, path, err)) return 1;
+    int rc = 0;
+    // Every file tensor must be one of ours (catches renamed or foreign checkpoints).
+    for (int i = 0; i < st_count(f) && !rc; i++) {
+        const StTensor *t = st_tensor(f, i);
+        if (params_find(ps, t->name) < 0)
+            rc = am_error_set(err, "%s: unexpected tensor '%s' (not part of this model; "
+                                   "was the checkpoint made with another model config?)",
+                              path, t->name);
+    }
+    for (int i = 0; i < ps->n && !rc; i++) {
+        const ParamInfo *p = &ps->info[i];
+        const StTensor *t = st_find(f, p->name);
+        if (!t) {
+            rc = am_error_set(err, "%s: missing tensor '%s'", path, p->name);
+            break;
+        }
+        if (t->dtype != ST_F32) {
+            rc = am_error_set(err, "%s: tensor '%s' has dtype %s, expected F32", path, p->name,
+                              st_dtype_name(t->dtype));
+            break;
+        }
+        int same = t->ndim == p->ndim;
+        for (int d = 0; same && d < p->ndim; d++) same = t->shape[d] == p->shape[d];
+        if (!same) {
+            char want[96], got[96];
+            shape_str(want, sizeof want, p->ndim, p->shape);
+            shape_str(got, sizeof got, t->ndim, t->shape);
+            rc = am_error_set(err, "%s: tensor '%s' has shape %s, the model expects %s", path,
+                              p->name, got, want);
+            break;
+        }
+    }
+    // Copy only once everything matched, so a refused file leaves the model untouched.
+    for (int i = 0; i < ps->n && !rc; i++)
+        memcpy(params_data(ps, i), st_data(f, st_find(f, ps->info[i].name)),
+               ps->info[i].numel * sizeof(float));
+    st_close(f);
+    return rc;
+}

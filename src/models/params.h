@@ -1,0 +1,63 @@
+// Parameter store: every tensor of a model with its state-dict name and shape.
+// Trainable tensors live in one flat buffer (and their gradients in another of
+// the same layout) so the optimizer, gradient all-reduce and global-norm
+// clipping see flat memory; fixed buffers (the `pe` table) sit after them.
+// Registration order is the state-dict order used for checkpoints.
+#ifndef ASTROMM_PARAMS_H
+#define ASTROMM_PARAMS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/error.h"
+
+#define PARAM_NAME_MAX 128
+#define PARAM_MAX_DIMS 4
+
+typedef struct {
+    char name[PARAM_NAME_MAX];
+    int ndim;
+    int64_t shape[PARAM_MAX_DIMS];
+    size_t numel;
+    size_t offset;      // into data (trainable) or buffers (fixed)
+    int trainable;
+    int init_index;     // position among trainable tensors (Philox stream), -1 for buffers
+    float init_offset;  // value = init_offset + (2u - 1) * init_bound
+    float init_bound;
+} ParamInfo;
+
+typedef struct {
+    ParamInfo *info;
+    int n, cap;
+    int n_trainable;
+    size_t n_train_floats;   // trainable elements
+    size_t n_buffer_floats;  // fixed-buffer elements
+    float *data;             // [n_train_floats]
+    float *grad;             // [n_train_floats]
+    float *buffers;          // [n_buffer_floats]
+} ParamStore;
+
+// Formats a tensor name into out (PARAM_NAME_MAX bytes); dies if it would not fit.
+void params_name(char *out, const char *fmt, ...) AM_PRINTF(2, 3);
+// Register a tensor; returns its index. Shapes are given as up to 4 dims.
+int params_add(ParamStore *ps, const char *name, int ndim, const int64_t *shape, int trainable,
+               float init_offset, float init_bound);
+// Allocate data/grad/buffers once every tensor is registered.
+void params_allocate(ParamStore *ps);
+float *params_data(const ParamStore *ps, int idx);
+float *params_grad(const ParamStore *ps, int idx);  // NULL for fixed buffers
+int params_find(const ParamStore *ps, const char *name);  // -1 when absent
+// Fill every trainable tensor from the Philox init rule (stream = init_index).
+void params_init(ParamStore *ps, uint64_t seed);
+void params_zero_grad(ParamStore *ps);
+void params_free(ParamStore *ps);
+
+// Checkpoints in safetensors, names and shapes exactly those of the state dict.
+// meta_kv: n_meta (key, value) string pairs stored in __metadata__.
+int params_save(const ParamStore *ps, const char *path, const char *const *meta_kv, int n_meta,
+                AmError *err);
+// Strict: every tensor of the store must be present with the same shape and
+// dtype F32, and the file may hold no other tensor.
+int params_load(ParamStore *ps, const char *path, AmError *err);
+
+#endif

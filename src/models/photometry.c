@@ -1,0 +1,238 @@
+#include "photometry.h"
+
+#include <math.h>
+#include <stdio.h>
+
+#include "nn/ops.h"
+
+// Dropout streams (RNG_DROPOUT): one per dropout site so masks never repeat.
+enum { STREAM_EMBED = 0x10000, STREAM_LAYER = 0x10100, STREAM_FINAL = 0x10f00 };
+
+static int add(ParamStore *ps, const char *prefix, const char *name, int ndim, int64_t d0,
+               int64_t d1, int64_t d2, float off, float bound) {
+    char full[PARAM_NAME_MAX];
+    params_name(full, "%s%s", prefix, name);
+    int64_t shape[3] = {d0, d1, d2};
+    return params_add(ps, full, ndim, shape, 1, off, bound);
+}
+
+void photometry_encoder_register(PhotometryEncoder *e, ParamStore *ps, const ModelConfig *cfg,
+                                 const char *prefix) {
+    *e = (PhotometryEncoder){0};
+    e->cfg = *cfg;
+    const int d = cfg->d_model, f = cfg->d_ff;
+    const float bd = 1.0f / sqrtf((float)d), bf = 1.0f / sqrtf((float)f);
+    e->token_w = add(ps, prefix, "enc_embedding.value_embedding.tokenConv.weight", 3, d,
+                     cfg->photo_in, 3, 0.0f, 1.0f / sqrtf(3.0f * (float)cfg->photo_in));
+    char full[PARAM_NAME_MAX];
+    params_name(full, "%senc_embedding.position_embedding.pe", prefix);
+    e->pe = params_add(ps, full, 3, (int64_t[]){1, cfg->pe_max_len, d}, 0, 0.0f, 0.0f);
+    e->layer = am_calloc((size_t)cfg->n_layers, sizeof *e->layer, "informer layers");
+    for (int l = 0; l < cfg->n_layers; l++) {
+        InformerLayerParams *p = &e->layer[l];
+        char pre[PARAM_NAME_MAX];
+        params_name(pre, "%sencoder.attn_layers.%d.", prefix, l);
+        p->q_w = add(ps, pre, "attention.query_projection.weight", 2, d, d, 0, 0, bd);
+        p->q_b = add(ps, pre, "attention.query_projection.bias", 1, d, 0, 0, 0, bd);
+        p->k_w = add(ps, pre, "attention.key_projection.weight", 2, d, d, 0, 0, bd);
+        p->k_b = add(ps, pre, "attention.key_projection.bias", 1, d, 0, 0, 0, bd);
+        p->v_w = add(ps, pre, "attention.value_projection.weight", 2, d, d, 0, 0, bd);
+        p->v_b = add(ps, pre, "attention.value_projection.bias", 1, d, 0, 0, 0, bd);
+        p->o_w = add(ps, pre, "attention.out_projection.weight", 2, d, d, 0, 0, bd);
+        p->o_b = add(ps, pre, "attention.out_projection.bias", 1, d, 0, 0, 0, bd);
+        p->conv1_w = add(ps, pre, "conv1.weight", 3, f, d, 1, 0, bd);
+        p->conv1_b = add(ps, pre, "conv1.bias", 1, f, 0, 0, 0, bd);
+        p->conv2_w = add(ps, pre, "conv2.weight", 3, d, f, 1, 0, bf);
+        p->conv2_b = add(ps, pre, "conv2.bias", 1, d, 0, 0, 0, bf);
+        p->norm1_w = add(ps, pre, "norm1.weight", 1, d, 0, 0, 1.0f, 0.0f);
+        p->norm1_b = add(ps, pre, "norm1.bias", 1, d, 0, 0, 0.0f, 0.0f);
+        p->norm2_w = add(ps, pre, "norm2.weight", 1, d, 0, 0, 1.0f, 0.0f);
+        p->norm2_b = add(ps, pre, "norm2.bias", 1, d, 0, 0, 0.0f, 0.0f);
+    }
+    e->norm_w = add(ps, prefix, "encoder.norm.weight", 1, d, 0, 0, 1.0f, 0.0f);
+    e->norm_b = add(ps, prefix, "encoder.norm.bias", 1, d, 0, 0, 0.0f, 0.0f);
+}
+
+void photometry_encoder_build(PhotometryEncoder *e, ParamStore *ps, AmArena *a, int max_batch) {
+    const ModelConfig *c = &e->cfg;
+    const size_t B = (size_t)max_batch, L = (size_t)c->seq_len, d = (size_t)c->d_model,
+                 f = (size_t)c->d_ff, H = (size_t)c->n_heads;
+    e->max_batch = max_batch;
+    e->u = probsparse_u(c->factor, c->seq_len);
+    const size_t u = (size_t)e->u, N = B * L;
+    op_sinusoid_table(params_data(ps, e->pe), c->pe_max_len, c->d_model);
+
+    e->xt = arena_floats(a, B * (size_t)c->photo_in * L);
+    e->et = arena_floats(a, N * d);
+    e->x0 = arena_floats(a, N * d);
+    e->act = am_calloc((size_t)c->n_layers, sizeof *e->act, "informer activations");
+    for (int l = 0; l < c->n_layers; l++) {
+        InformerLayerActs *t = &e->act[l];
+        float **nd[] = {&t->q, &t->k, &t->v, &t->ctx, &t->o, &t->r1, &t->x1, &t->y, &t->r2, &t->out};
+        for (size_t i = 0; i < sizeof nd / sizeof *nd; i++) *nd[i] = arena_floats(a, N * d);
+        t->h = arena_floats(a, N * f);
+        t->gd = arena_floats(a, N * f);
+        t->mean1 = arena_floats(a, N);
+        t->rstd1 = arena_floats(a, N);
+        t->mean2 = arena_floats(a, N);
+        t->rstd2 = arena_floats(a, N);
+        t->probs = arena_floats(a, B * H * u * L);
+        t->top_idx = arena_ints(a, B * H * u);
+        t->sample_idx = arena_ints(a, L * u);
+    }
+    e->mean_f = arena_floats(a, N);
+    e->rstd_f = arena_floats(a, N);
+    e->out = arena_floats(a, N * d);
+    float **gd_[] = {&e->g_a, &e->g_b, &e->g_r2, &e->g_x1, &e->g_y, &e->g_r1,
+                     &e->g_o, &e->g_ctx, &e->g_q, &e->g_k, &e->g_v, &e->g_et};
+    for (size_t i = 0; i < sizeof gd_ / sizeof *gd_; i++) *gd_[i] = arena_floats(a, N * d);
+    e->g_gd = arena_floats(a, N * f);
+    e->g_g = arena_floats(a, N * f);
+    e->g_h = arena_floats(a, N * f);
+}
+
+// Dropout of a [B, per_sample] buffer, its mask keyed by global sample index.
+static AmRng dropout_rng(const StepCtx *ctx, uint32_t stream) {
+    return am_rng(ctx->seed, ctx->step, RNG_DROPOUT, stream);
+}
+
+static void drop_fwd(float *x, size_t per_sample, int B, float p, const StepCtx *ctx,
+                     uint32_t stream) {
+    if (!ctx->training || p == 0.0f) return;
+    AmRng r = dropout_rng(ctx, stream);
+    op_dropout_forward(x, x, per_sample * (size_t)B, p, &r, (uint64_t)ctx->sample_offset * per_sample);
+}
+
+// g_in += dropout'(g_out); when dropout is off this is a plain accumulate.
+static void drop_bwd(float *g_in, const float *g_out, size_t per_sample, int B, float p,
+                     const StepCtx *ctx, uint32_t stream) {
+    const size_t n = per_sample * (size_t)B;
+    if (!ctx->training || p == 0.0f) {
+        op_axpy(g_in, 1.0f, g_out, n);
+        return;
+    }
+    AmRng r = dropout_rng(ctx, stream);
+    op_dropout_backward(g_in, g_out, n, p, &r, (uint64_t)ctx->sample_offset * per_sample);
+}
+
+float *photometry_encoder_forward(PhotometryEncoder *e, const ParamStore *ps, const float *x,
+                                  const float *mask, int B, const StepCtx *ctx) {
+    const ModelConfig *c = &e->cfg;
+    CHECK(B >= 1 && B <= e->max_batch, "photometry batch %d outside 1..%d", B, e->max_batch);
+    const int L = c->seq_len, d = c->d_model, H = c->n_heads, f = c->d_ff, N = B * L;
+    const size_t per = (size_t)L * (size_t)d;
+    const float p = c->p_photo;
+    e->ctx = *ctx;
+    e->batch = B;
+    e->in_mask = mask;
+#define P(i) params_data(ps, (i))
+    // Token embedding: circular conv over time, channels-first like torch.
+    op_transpose_forward(e->xt, x, B, L, c->photo_in);
+    op_conv1d_forward(e->et, e->xt, P(e->token_w), NULL, B, c->photo_in, L, d, 3, 1, PAD_CIRCULAR);
+    op_transpose_forward(e->x0, e->et, B, d, L);
+    op_add_position(e->x0, P(e->pe), B, L, d);
+    drop_fwd(e->x0, per, B, p, ctx, STREAM_EMBED);
+
+    const float *xin = e->x0;
+    for (int l = 0; l < c->n_layers; l++) {
+        const InformerLayerParams *w = &e->layer[l];
+        InformerLayerActs *t = &e->act[l];
+        const uint32_t s = STREAM_LAYER + 4u * (uint32_t)l;
+        op_linear_forward(t->q, xin, P(w->q_w), P(w->q_b), N, d, d);
+        op_linear_forward(t->k, xin, P(w->k_w), P(w->k_b), N, d, d);
+        op_linear_forward(t->v, xin, P(w->v_w), P(w->v_b), N, d, d);
+        if (e->injected_sample_idx) {
+            const int32_t *src = e->injected_sample_idx + (size_t)l * (size_t)L * (size_t)e->u;
+            for (int i = 0; i < L * e->u; i++) t->sample_idx[i] = src[i];
+        } else {
+            AmRng r = am_rng(ctx->seed, ctx->step, RNG_PROBSPARSE, (uint32_t)l);
+            probsparse_sample_keys(t->sample_idx, L, L, e->u, &r);
+        }
+        op_probsparse_attention_forward(t->ctx, t->probs, t->top_idx, t->q, t->k, t->v,
+                                        t->sample_idx, e->u, e->u, B, L, H, d / H);
+        op_linear_forward(t->o, t->ctx, P(w->o_w), P(w->o_b), N, d, d);
+        drop_fwd(t->o, per, B, p, ctx, s);
+        op_add(t->r1, xin, t->o, (size_t)N * d);
+        op_layernorm_forward(t->x1, t->mean1, t->rstd1, t->r1, P(w->norm1_w), P(w->norm1_b), N, d);
+        op_linear_forward(t->h, t->x1, P(w->conv1_w), P(w->conv1_b), N, d, f);
+        op_gelu_forward(t->gd, t->h, (size_t)N * f);
+        drop_fwd(t->gd, (size_t)L * f, B, p, ctx, s + 1);
+        op_linear_forward(t->y, t->gd, P(w->conv2_w), P(w->conv2_b), N, f, d);
+        drop_fwd(t->y, per, B, p, ctx, s + 2);
+        op_add(t->r2, t->x1, t->y, (size_t)N * d);
+        op_layernorm_forward(t->out, t->mean2, t->rstd2, t->r2, P(w->norm2_w), P(w->norm2_b), N, d);
+        xin = t->out;
+    }
+    op_layernorm_forward(e->out, e->mean_f, e->rstd_f, xin, P(e->norm_w), P(e->norm_b), N, d);
+    drop_fwd(e->out, per, B, p, ctx, STREAM_FINAL);
+    op_mask_rows_forward(e->out, e->out, mask, B, L, d);
+#undef P
+    return e->out;
+}
+
+void photometry_encoder_backward(PhotometryEncoder *e, const ParamStore *ps, const float *dout) {
+    const ModelConfig *c = &e->cfg;
+    const int B = e->batch, L = c->seq_len, d = c->d_model, H = c->n_heads, f = c->d_ff;
+    const int N = B * L;
+    const size_t nd = (size_t)N * d, nf = (size_t)N * f, per = (size_t)L * d;
+    const float p = c->p_photo;
+    const StepCtx *ctx = &e->ctx;
+#define P(i) params_data(ps, (i))
+#define G(i) params_grad(ps, (i))
+    // Output: mask, dropout, final norm. g_a collects the gradient of the last layer output.
+    ops_zero(e->g_r2, nd);
+    op_mask_rows_backward(e->g_r2, dout, e->in_mask, B, L, d);
+    ops_zero(e->g_x1, nd);
+    drop_bwd(e->g_x1, e->g_r2, per, B, p, ctx, STREAM_FINAL);
+    const float *last = e->act[c->n_layers - 1].out;
+    ops_zero(e->g_a, nd);
+    op_layernorm_backward(e->g_a, G(e->norm_w), G(e->norm_b), e->g_x1, last, e->mean_f,
+                          e->rstd_f, P(e->norm_w), N, d);
+
+    float *g_out = e->g_a, *g_in = e->g_b;
+    for (int l = c->n_layers - 1; l >= 0; l--) {
+        const InformerLayerParams *w = &e->layer[l];
+        const InformerLayerActs *t = &e->act[l];
+        const float *xin = l ? e->act[l - 1].out : e->x0;
+        const uint32_t s = STREAM_LAYER + 4u * (uint32_t)l;
+        float *zero_nd[] = {g_in, e->g_r2, e->g_x1, e->g_y, e->g_r1, e->g_o, e->g_ctx,
+                            e->g_q, e->g_k, e->g_v};
+        for (size_t i = 0; i < sizeof zero_nd / sizeof *zero_nd; i++) ops_zero(zero_nd[i], nd);
+        ops_zero(e->g_gd, nf);
+        ops_zero(e->g_g, nf);
+        ops_zero(e->g_h, nf);
+
+        op_layernorm_backward(e->g_r2, G(w->norm2_w), G(w->norm2_b), g_out, t->r2, t->mean2,
+                              t->rstd2, P(w->norm2_w), N, d);
+        op_axpy(e->g_x1, 1.0f, e->g_r2, nd);  // residual r2 = x1 + y
+        drop_bwd(e->g_y, e->g_r2, per, B, p, ctx, s + 2);
+        op_linear_backward(e->g_gd, G(w->conv2_w), G(w->conv2_b), e->g_y, t->gd, P(w->conv2_w),
+                           N, f, d);
+        drop_bwd(e->g_g, e->g_gd, (size_t)L * f, B, p, ctx, s + 1);
+        op_gelu_backward(e->g_h, e->g_g, t->h, nf);
+        op_linear_backward(e->g_x1, G(w->conv1_w), G(w->conv1_b), e->g_h, t->x1, P(w->conv1_w),
+                           N, d, f);
+        op_layernorm_backward(e->g_r1, G(w->norm1_w), G(w->norm1_b), e->g_x1, t->r1, t->mean1,
+                              t->rstd1, P(w->norm1_w), N, d);
+        op_axpy(g_in, 1.0f, e->g_r1, nd);  // residual r1 = xin + o
+        drop_bwd(e->g_o, e->g_r1, per, B, p, ctx, s);
+        op_linear_backward(e->g_ctx, G(w->o_w), G(w->o_b), e->g_o, t->ctx, P(w->o_w), N, d, d);
+        op_probsparse_attention_backward(e->g_q, e->g_k, e->g_v, e->g_ctx, t->q, t->k, t->v,
+                                         t->probs, t->top_idx, e->u, B, L, H, d / H);
+        op_linear_backward(g_in, G(w->q_w), G(w->q_b), e->g_q, xin, P(w->q_w), N, d, d);
+        op_linear_backward(g_in, G(w->k_w), G(w->k_b), e->g_k, xin, P(w->k_w), N, d, d);
+        op_linear_backward(g_in, G(w->v_w), G(w->v_b), e->g_v, xin, P(w->v_w), N, d, d);
+        float *tmp = g_out;
+        g_out = g_in;
+        g_in = tmp;
+    }
+    // Embedding: dropout, (fixed pe), transpose, token conv (input needs no gradient).
+    ops_zero(e->g_r2, nd);
+    drop_bwd(e->g_r2, g_out, per, B, p, ctx, STREAM_EMBED);
+    ops_zero(e->g_et, nd);
+    op_transpose_backward(e->g_et, e->g_r2, B, d, L);
+    op_conv1d_backward(NULL, G(e->token_w), NULL, e->g_et, e->xt, P(e->token_w), B,
+                       c->photo_in, L, d, 3, 1, PAD_CIRCULAR);
+#undef P
+#undef G
+}

@@ -1,0 +1,54 @@
+// Photometry encoder: the Informer encoder of AstroM3.
+// x [B, L, photo_in], mask [B, L]  ->  out [B, L * d_model] (masked, no pooling).
+#ifndef ASTROMM_PHOTOMETRY_H
+#define ASTROMM_PHOTOMETRY_H
+
+#include "core/arena.h"
+#include "models/model_config.h"
+#include "models/params.h"
+
+typedef struct {
+    int q_w, q_b, k_w, k_b, v_w, v_b, o_w, o_b;      // attention projections
+    int conv1_w, conv1_b, conv2_w, conv2_b;          // 1x1 convs of the feed-forward
+    int norm1_w, norm1_b, norm2_w, norm2_b;
+} InformerLayerParams;
+
+typedef struct {
+    float *q, *k, *v, *ctx, *o, *r1, *x1, *mean1, *rstd1;
+    float *h, *gd, *y, *r2, *out, *mean2, *rstd2;
+    float *probs;       // [B, H, u, L] rows of the selected queries
+    int32_t *top_idx;   // [B, H, u]
+    int32_t *sample_idx;  // [L, u]
+} InformerLayerActs;
+
+typedef struct {
+    ModelConfig cfg;
+    int max_batch, u;
+    int token_w, pe, norm_w, norm_b;  // parameter indices
+    InformerLayerParams *layer;
+    // activations (sized for max_batch)
+    float *xt, *et, *x0;
+    InformerLayerActs *act;
+    float *mean_f, *rstd_f, *out;
+    const float *in_mask;  // the forward's mask, kept for backward
+    StepCtx ctx;
+    int batch;
+    // gradient work buffers
+    float *g_a, *g_b, *g_r2, *g_x1, *g_y, *g_gd, *g_g, *g_h, *g_r1, *g_o, *g_ctx, *g_q, *g_k, *g_v;
+    float *g_et;
+    // Test hook: when set, [n_layers, L, u] key samples used instead of the RNG.
+    const int32_t *injected_sample_idx;
+} PhotometryEncoder;
+
+// Registers the encoder's tensors under prefix ("photometry_encoder.").
+void photometry_encoder_register(PhotometryEncoder *e, ParamStore *ps, const ModelConfig *cfg,
+                                 const char *prefix);
+// After params_allocate: fills the pe buffer and allocates activations.
+void photometry_encoder_build(PhotometryEncoder *e, ParamStore *ps, AmArena *arena, int max_batch);
+// Returns the output [B, L*d_model] (owned by the encoder).
+float *photometry_encoder_forward(PhotometryEncoder *e, const ParamStore *ps, const float *x,
+                                  const float *mask, int B, const StepCtx *ctx);
+// dout [B, L*d_model]; accumulates parameter gradients into ps->grad.
+void photometry_encoder_backward(PhotometryEncoder *e, const ParamStore *ps, const float *dout);
+
+#endif

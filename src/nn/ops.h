@@ -1,0 +1,160 @@
+// The op interface: every model is written once against these functions.
+//
+// Conventions (all ops):
+//  * Tensors are plain float arrays, row-major, shapes given by the arguments.
+//  * Forward writes (=) its outputs.
+//  * Backward ACCUMULATES (+=) into every gradient it produces, so tensors used
+//    twice (residuals, shared inputs) just work; callers zero gradient buffers
+//    once per step. Any gradient pointer may be NULL when it is not wanted.
+//  * Ops never allocate in steady state: temporary space comes from
+//    ops_scratch(), a grow-only per-slot workspace.
+//  * This file is the CPU implementation's contract (src/cpu/); the CUDA
+//    implementation (cuda/) provides the same functions over device pointers.
+#ifndef ASTROMM_OPS_H
+#define ASTROMM_OPS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../core/rng.h"
+
+// ---------------------------------------------------------------- runtime
+// threads <= 0 keeps OpenMP/OpenBLAS defaults.
+void ops_init(int threads);
+int ops_num_threads(void);
+// Workspace slot `slot` (0..7) holding at least n floats; contents undefined.
+// Valid until the next ops_scratch call on the same slot. Ops use slots 0..3;
+// models and losses use 4..7.
+float *ops_scratch(int slot, size_t n);
+void ops_zero(float *x, size_t n);
+
+// ---------------------------------------------------------------- linear
+// out[n,o] = sum_i in[n,i] * w[o,i] + b[o]          (b may be NULL)
+// w is [out_dim, in_dim] exactly as torch.nn.Linear stores it.
+void op_linear_forward(float *out, const float *in, const float *w, const float *b,
+                       int n, int in_dim, int out_dim);
+// din[n,i] += sum_o dout[n,o] w[o,i];  dw[o,i] += sum_n dout[n,o] in[n,i];
+// db[o] += sum_n dout[n,o]
+void op_linear_backward(float *din, float *dw, float *db, const float *dout,
+                        const float *in, const float *w, int n, int in_dim, int out_dim);
+
+// ---------------------------------------------------------------- conv1d
+// Channels-first like torch.nn.Conv1d: in [B, C_in, L], w [C_out, C_in, K],
+// b [C_out] (may be NULL), out [B, C_out, L_out], stride 1,
+// L_out = L + 2*pad - K + 1. PAD_CIRCULAR wraps (x[-1] = x[L-1]) as
+// padding_mode='circular'; PAD_ZEROS pads with zeros.
+typedef enum { PAD_ZEROS = 0, PAD_CIRCULAR = 1 } PadMode;
+static inline int conv1d_out_len(int L, int K, int pad) { return L + 2 * pad - K + 1; }
+void op_conv1d_forward(float *out, const float *in, const float *w, const float *b,
+                       int B, int C_in, int L, int C_out, int K, int pad, PadMode mode);
+void op_conv1d_backward(float *din, float *dw, float *db, const float *dout,
+                        const float *in, const float *w,
+                        int B, int C_in, int L, int C_out, int K, int pad, PadMode mode);
+
+// ---------------------------------------------------------------- layout
+// out[b,j,i] = in[b,i,j]  for in [B, M, N]; backward: din[b,i,j] += dout[b,j,i]
+void op_transpose_forward(float *out, const float *in, int B, int M, int N);
+void op_transpose_backward(float *din, const float *dout, int B, int M, int N);
+
+// ---------------------------------------------------------------- pooling
+// Rows of length L pooled with kernel = stride = k (floor, like MaxPool1d(k)):
+// in [R, L] -> out [R, L/k]; argmax [R, L/k] records the winning position in
+// the row (first maximum on ties, as PyTorch).
+void op_maxpool1d_forward(float *out, int32_t *argmax, const float *in, int R, int L, int k);
+void op_maxpool1d_backward(float *din, const float *dout, const int32_t *argmax,
+                           int R, int L, int k);
+
+// ---------------------------------------------------------------- normalisation
+// LayerNorm over the last dim C (eps 1e-5, biased variance as PyTorch).
+// mean and rstd [N] are saved for backward.
+void op_layernorm_forward(float *out, float *mean, float *rstd, const float *in,
+                          const float *w, const float *b, int N, int C);
+void op_layernorm_backward(float *din, float *dw, float *db, const float *dout,
+                           const float *in, const float *mean, const float *rstd,
+                           const float *w, int N, int C);
+// Row-wise L2 normalisation like F.normalize(dim=-1, eps=1e-12):
+// out = in / max(||in||, eps); norm [N] saved (the clamped norm).
+void op_l2norm_forward(float *out, float *norm, const float *in, int N, int C);
+void op_l2norm_backward(float *din, const float *dout, const float *out, const float *norm,
+                        int N, int C);
+
+// ---------------------------------------------------------------- elementwise
+// GELU, exact erf form: 0.5 x (1 + erf(x / sqrt 2)), as nn.GELU().
+void op_gelu_forward(float *out, const float *in, size_t n);
+void op_gelu_backward(float *din, const float *dout, const float *in, size_t n);
+void op_relu_forward(float *out, const float *in, size_t n);
+// Uses the forward input (or output: same sign pattern).
+void op_relu_backward(float *din, const float *dout, const float *in, size_t n);
+// Inverted dropout. Element i (0..n) is kept when am_rng_uniform(rng, offset+i) >= p
+// and then scaled by 1/(1-p). The mask is regenerated in backward from the same
+// (rng, offset), so nothing is stored. p == 0 copies. out == in is allowed.
+void op_dropout_forward(float *out, const float *in, size_t n, float p,
+                        const AmRng *rng, uint64_t offset);
+void op_dropout_backward(float *din, const float *dout, size_t n, float p,
+                         const AmRng *rng, uint64_t offset);
+// x[b, l, c] *= mask[b, l]  (x [B, L, C]); backward din += dout * mask
+void op_mask_rows_forward(float *out, const float *in, const float *mask, int B, int L, int C);
+void op_mask_rows_backward(float *din, const float *dout, const float *mask, int B, int L, int C);
+// y += alpha * x
+void op_axpy(float *y, float alpha, const float *x, size_t n);
+// y = a + b
+void op_add(float *y, const float *a, const float *b, size_t n);
+// sum of squares, accumulated in double (global-norm clipping)
+double op_sumsq(const float *x, size_t n);
+void op_scale(float *x, float alpha, size_t n);
+
+// ---------------------------------------------------------------- softmax / CE
+// Row softmax over C: in [N, C] -> out [N, C]
+void op_softmax_forward(float *out, const float *in, int N, int C);
+// din += out * (dout - sum_c dout*out)
+void op_softmax_backward(float *din, const float *dout, const float *out, int N, int C);
+// Mean cross-entropy of logits [N, C] against labels [N]; probs [N, C] saved.
+// Returns the mean loss. Labels outside [0, C) are a fatal error.
+float op_cross_entropy_forward(float *probs, const float *logits, const int32_t *labels,
+                               int N, int C);
+// dlogits += dloss * (probs - onehot(labels)) / N
+void op_cross_entropy_backward(float *dlogits, const float *probs, const int32_t *labels,
+                               int N, int C, float dloss);
+
+// ---------------------------------------------------------------- position encoding
+// Fixed sinusoidal table pe [max_len, d] as Informer's PositionalEmbedding:
+// pe[p, 2i] = sin(p * w_i), pe[p, 2i+1] = cos(p * w_i), w_i = exp(2i * -(ln 10000 / d)).
+void op_sinusoid_table(float *pe, int max_len, int d);
+// x[b, l, c] += pe[l, c] for x [B, L, C] (pe is fixed: no backward).
+void op_add_position(float *x, const float *pe, int B, int L, int C);
+
+// ---------------------------------------------------------------- attention
+// q, k, v, out: [B, L, H*D] (heads interleaved as torch .view(B, L, H, D)).
+// Scale 1/sqrt(D). No masking, no attention dropout.
+//
+// Full attention: probs [B, H, L, L] saved for backward.
+void op_attention_forward(float *out, float *probs, const float *q, const float *k,
+                          const float *v, int B, int L, int H, int D);
+void op_attention_backward(float *dq, float *dk, float *dv, const float *dout,
+                           const float *q, const float *k, const float *v, const float *probs,
+                           int B, int L, int H, int D);
+//
+// Informer ProbSparse attention (factor c, no mask), as ProbAttention:
+//  * sample_idx [L, n_sample]: the sampled key indices per query, shared across
+//    batch and heads (torch.randint(L_K, (L_Q, sample_k))).
+//  * For each (b, h, query i): M = max_j(q_i . k_{s(i,j)}) - sum_j(q_i . k_{s(i,j)}) / L
+//    (unscaled dot products).
+//  * top_idx [B, H, n_top] receives the n_top queries with the largest M
+//    (ties: lower index first). Those queries get softmax(q k^T / sqrt D) v over all
+//    L keys; probs [B, H, n_top, L] saved. Every other query outputs mean(v) over L.
+// The selection is piecewise constant, so backward treats top_idx as fixed.
+void op_probsparse_attention_forward(float *out, float *probs, int32_t *top_idx,
+                                     const float *q, const float *k, const float *v,
+                                     const int32_t *sample_idx, int n_sample, int n_top,
+                                     int B, int L, int H, int D);
+void op_probsparse_attention_backward(float *dq, float *dk, float *dv, const float *dout,
+                                      const float *q, const float *k, const float *v,
+                                      const float *probs, const int32_t *top_idx, int n_top,
+                                      int B, int L, int H, int D);
+// u = factor * ceil(ln L), capped at L (both the sample count and n_top in Informer).
+int probsparse_u(int factor, int L);
+// sample_idx[i, j] = am_rng_below(rng, i*n_sample + j, L_K)
+void probsparse_sample_keys(int32_t *sample_idx, int L_Q, int L_K, int n_sample,
+                            const AmRng *rng);
+
+#endif

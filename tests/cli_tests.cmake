@@ -1,0 +1,28 @@
+# Command-line behaviour of the astromm binary: help, errors that name the
+# bad key/file, the smoke run, checkpoints that round-trip and open in Python.
+set(AM $<TARGET_FILE:astromm>)
+
+function(astromm_cli_test name)
+  cmake_parse_arguments(T "WILL_FAIL" "MATCH" "" ${ARGN})
+  add_test(NAME cli_${name} COMMAND ${T_UNPARSED_ARGUMENTS} WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+  set_tests_properties(cli_${name} PROPERTIES LABELS "cli;quick" TIMEOUT 300
+    ENVIRONMENT "OMP_NUM_THREADS=2;OPENBLAS_NUM_THREADS=1")
+  if(T_MATCH)
+    set_tests_properties(cli_${name} PROPERTIES PASS_REGULAR_EXPRESSION "${T_MATCH}")
+  endif()
+  if(T_WILL_FAIL)
+    set_tests_properties(cli_${name} PROPERTIES WILL_FAIL TRUE)
+  endif()
+endfunction()
+
+astromm_cli_test(help ${AM} --help MATCH "commands:")
+astromm_cli_test(smoke_help ${AM} smoke --help MATCH "usage: astromm smoke")
+astromm_cli_test(unknown_command ${AM} frobnicate WILL_FAIL)
+astromm_cli_test(unknown_option ${AM} smoke --bogus 1 WILL_FAIL)
+astromm_cli_test(smoke_tiny ${AM} smoke --config configs/tiny.cfg --steps 6 MATCH "done: loss")
+# Bad configuration is refused with the key named (exit code 2 checked by the script).
+add_test(NAME cli_config_errors COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/config_errors.sh ${AM}
+         WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+add_test(NAME cli_checkpoint_roundtrip COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/checkpoint.sh ${AM}
+         WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+set_tests_properties(cli_config_errors cli_checkpoint_roundtrip PROPERTIES LABELS "cli;quick" TIMEOUT 300)
