@@ -2,7 +2,12 @@
 // encoder outputs, normalised embeddings, the three pair losses and every
 // parameter gradient of the trimodal CLIP loss, at tiny sizes and at the real
 // AstroM3 sizes. Tolerance: max |c - torch| / max(|torch|_inf, 1e-6) <= 1e-4
-// per tensor (1e-4 relative, as the issue requires).
+// per tensor (1e-4 relative, as the issue requires). One exception, by rule not
+// by name: a gradient that is exactly zero in exact arithmetic (the attention
+// key-projection bias: it shifts every score of a softmax row equally) holds only
+// rounding noise in both implementations, so a reference gradient whose largest
+// entry is below 1e-6 x the model's largest gradient is checked absolutely:
+// max |c| <= 1e-6 x that largest gradient.
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,7 +69,7 @@ static void run_fixture(const char *path) {
     c.meta_in = meta_int(f, "meta_in");
     c.meta_hidden = meta_int(f, "meta_hidden");
     c.proj_dim = meta_int(f, "proj_dim");
-    c.p_photo = c.p_spec = c.p_meta = 0.0f;
+    c.p_photo = c.p_spec = c.p_meta = c.p_embed = 0.0f;
     const int limit = meta_int(f, "grad_sample_limit");
     const uint64_t seed = strtoull(st_meta(f, "init_seed"), NULL, 10);
 
@@ -122,26 +127,45 @@ static void run_fixture(const char *path) {
         compare(path, loss_names[i], &loss.loss_pair[i], tensor(f, loss_names[i], 1), 1);
     compare(path, "output.loss", &loss.loss, tensor(f, "output.loss", 1), 1);
 
-    int n_checked = 0;
+    // Gather C gradients in the fixture's layout (full, or every stride-th element).
+    const float **ref = calloc((size_t)ps->n, sizeof *ref);
+    float **got = calloc((size_t)ps->n, sizeof *got);
+    size_t *len = calloc((size_t)ps->n, sizeof *len);
+    char (*gname)[PARAM_NAME_MAX + 16] = calloc((size_t)ps->n, sizeof *gname);
+    double gmax = 0;
     for (int i = 0; i < ps->n; i++) {
         const ParamInfo *info = &ps->info[i];
         if (!info->trainable) continue;
-        char name[PARAM_NAME_MAX + 16];
         const float *g = params_grad(ps, i);
-        if (info->numel <= (size_t)limit) {
-            snprintf(name, sizeof name, "grad.%s", info->name);
-            compare(path, name, g, tensor(f, name, info->numel), info->numel);
-        } else {
-            const size_t stride = (info->numel + (size_t)limit - 1) / (size_t)limit;
-            const size_t n = (info->numel + stride - 1) / stride;
-            float *sampled = malloc(n * sizeof *sampled);
-            for (size_t j = 0; j < n; j++) sampled[j] = g[j * stride];
-            snprintf(name, sizeof name, "grad_sampled.%s", info->name);
-            compare(path, name, sampled, tensor(f, name, n), n);
-            free(sampled);
+        const size_t stride = info->numel <= (size_t)limit ? 1 : (info->numel + (size_t)limit - 1) / (size_t)limit;
+        len[i] = (info->numel + stride - 1) / stride;
+        snprintf(gname[i], sizeof gname[i], "%s.%s", stride == 1 ? "grad" : "grad_sampled", info->name);
+        ref[i] = tensor(f, gname[i], len[i]);
+        got[i] = malloc(len[i] * sizeof(float));
+        for (size_t j = 0; j < len[i]; j++) got[i][j] = g[j * stride];
+        for (size_t j = 0; j < len[i]; j++) gmax = fmax(gmax, fabs((double)ref[i][j]));
+    }
+    int n_checked = 0;
+    for (int i = 0; i < ps->n; i++) {
+        if (!ps->info[i].trainable) continue;
+        double rmax = 0, cmax = 0;
+        for (size_t j = 0; j < len[i]; j++) {
+            rmax = fmax(rmax, fabs((double)ref[i][j]));
+            cmax = fmax(cmax, fabs((double)got[i][j]));
         }
+        if (rmax < 1e-6 * gmax) {  // structurally zero: noise only
+            EXPECT(cmax <= 1e-6 * gmax, "%s: %s should be ~0 (torch max %.3g) but C max is %.3g",
+                   path, gname[i], rmax, cmax);
+        } else {
+            compare(path, gname[i], got[i], ref[i], len[i]);
+        }
+        free(got[i]);
         n_checked++;
     }
+    free(ref);
+    free(got);
+    free(len);
+    free(gname);
     printf("%s: loss C %.6f torch %.6f, %d parameter gradients compared\n", path,
            (double)loss.loss, (double)tensor(f, "output.loss", 1)[0], n_checked);
     clip_loss_free(&loss);

@@ -361,6 +361,11 @@ static void test_refusals(void) {
     expect_refused_file(path, "not a JSON object", NULL, __LINE__);
     // Not a file / missing.
     expect_refused_file(g_dir, "not a regular file", NULL, __LINE__);
+    tpath(path, sizeof path, "a_fifo");
+    int mk = mkfifo(path, 0600);
+    REQUIRE(mk == 0, "mkfifo %s", path);
+    expect_refused_file(path, "not a regular file", NULL, __LINE__);  // must not block
+    unlink(path);
     tpath(path, sizeof path, "does_not_exist.safetensors");
     expect_refused_file(path, "cannot open", NULL, __LINE__);
 

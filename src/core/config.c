@@ -51,6 +51,7 @@ static const Key keys[] = {
     KEY("model.dropout_photometry", K_FLOAT, model.p_photo),
     KEY("model.dropout_spectra", K_FLOAT, model.p_spec),
     KEY("model.dropout_metadata", K_FLOAT, model.p_meta),
+    KEY("model.dropout_embedding", K_FLOAT, model.p_embed),
     KEY("run.seed", K_U64, seed),
     KEY("run.threads", K_INT, threads),
     KEY("run.batch_size", K_INT, batch_size),

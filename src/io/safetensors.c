@@ -526,7 +526,8 @@ void st_close(StFile *f) {
 int st_open(StFile **out, const char *path, AmError *err) {
     if (out) *out = NULL;
     if (!out || !path) return st_fail(err, path, "st_open: NULL argument");
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    // O_NONBLOCK so a FIFO cannot hang us before the regular-file check.
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) return st_fail(err, path, "cannot open: %s", strerror(errno));
     StFile *f = NULL;
     char *header = NULL;

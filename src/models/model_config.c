@@ -9,7 +9,7 @@ void model_config_defaults(ModelConfig *c) {
         .spec_len = 2575, .spec_in = 3, .spec_channels = {64, 64, 32, 32}, .spec_pool = 4,
         .meta_in = 34, .meta_hidden = 512,
         .proj_dim = 512, .n_classes = 10,
-        .p_photo = 0.245f, .p_spec = 0.339f, .p_meta = 0.160f,
+        .p_photo = 0.245f, .p_spec = 0.339f, .p_meta = 0.160f, .p_embed = 0.1f,
     };
 }
 
@@ -51,8 +51,8 @@ int model_config_validate(const ModelConfig *c, char *err, int err_len) {
     if (c->meta_in < 1 || c->meta_hidden < 1) BAD("model.meta_in and model.meta_hidden must be >= 1");
     if (c->proj_dim < 1) BAD("model.proj_dim must be >= 1 (got %d)", c->proj_dim);
     if (c->n_classes < 2) BAD("model.n_classes must be >= 2 (got %d)", c->n_classes);
-    const float p[3] = {c->p_photo, c->p_spec, c->p_meta};
-    for (int i = 0; i < 3; i++)
+    const float p[4] = {c->p_photo, c->p_spec, c->p_meta, c->p_embed};
+    for (int i = 0; i < 4; i++)
         if (!(p[i] >= 0.0f && p[i] < 1.0f))
             BAD("model dropout probabilities must be in [0, 1) (got %g)", (double)p[i]);
     return 0;

@@ -15,6 +15,7 @@ typedef struct {
     // shared space and heads
     int proj_dim, n_classes;
     float p_photo, p_spec, p_meta;  // dropout probabilities
+    float p_embed;                  // photometry token-embedding dropout (Informer: 0.1)
 } ModelConfig;
 
 void model_config_defaults(ModelConfig *c);

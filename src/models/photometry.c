@@ -131,7 +131,7 @@ float *photometry_encoder_forward(PhotometryEncoder *e, const ParamStore *ps, co
     op_conv1d_forward(e->et, e->xt, P(e->token_w), NULL, B, c->photo_in, L, d, 3, 1, PAD_CIRCULAR);
     op_transpose_forward(e->x0, e->et, B, d, L);
     op_add_position(e->x0, P(e->pe), B, L, d);
-    drop_fwd(e->x0, per, B, p, ctx, STREAM_EMBED);
+    drop_fwd(e->x0, per, B, c->p_embed, ctx, STREAM_EMBED);
 
     const float *xin = e->x0;
     for (int l = 0; l < c->n_layers; l++) {
@@ -228,7 +228,7 @@ void photometry_encoder_backward(PhotometryEncoder *e, const ParamStore *ps, con
     }
     // Embedding: dropout, (fixed pe), transpose, token conv (input needs no gradient).
     ops_zero(e->g_r2, nd);
-    drop_bwd(e->g_r2, g_out, per, B, p, ctx, STREAM_EMBED);
+    drop_bwd(e->g_r2, g_out, per, B, c->p_embed, ctx, STREAM_EMBED);
     ops_zero(e->g_et, nd);
     op_transpose_backward(e->g_et, e->g_r2, B, d, L);
     op_conv1d_backward(NULL, G(e->token_w), NULL, e->g_et, e->xt, P(e->token_w), B,

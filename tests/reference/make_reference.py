@@ -9,10 +9,8 @@ backward in float32 and writes tests/reference/fixtures/astrom3_<name>.safetenso
 Deterministic: running it twice gives identical bytes.
 """
 import argparse
-import json
 import math
 import os
-import struct
 import sys
 import time
 
@@ -25,10 +23,7 @@ sys.path.insert(0, HERE)
 import astrom3_ref as ref  # noqa: E402
 import philox  # noqa: E402
 
-try:
-    import safetensors_np  # noqa: E402  (shared helper, preferred when present)
-except ImportError:  # pragma: no cover
-    safetensors_np = None
+import safetensors_np  # noqa: E402  (tests/reference/safetensors_np.py)
 
 GRAD_SAMPLE_LIMIT = 16384
 # Minimum relative gap between the u-th and (u+1)-th largest sparsity score M (per batch
@@ -51,40 +46,6 @@ CONFIGS = {
         batch=4, init_seed=20241111, input_seed=2002, sample_seed=601,
         logit_offset=float(np.float32(math.log(100.0))), logit_bound=0.0),
 }
-
-
-# ------------------------------------------------------------------ safetensors writer
-_DT = {np.dtype("float32"): "F32", np.dtype("int32"): "I32", np.dtype("float64"): "F64",
-       np.dtype("int64"): "I64", np.dtype("uint8"): "U8"}
-
-
-def save_safetensors(path, tensors, metadata):
-    """Minimal writer (used only when safetensors_np.py is absent): 8-byte LE header
-    length, JSON header (__metadata__ + per-tensor dtype/shape/data_offsets) padded with
-    spaces to a multiple of 8, then the raw little-endian data in insertion order."""
-    header = {"__metadata__": {k: str(v) for k, v in metadata.items()}}
-    blobs, off = [], 0
-    for name, arr in tensors.items():
-        arr = np.ascontiguousarray(arr)
-        data = arr.astype(arr.dtype.newbyteorder("<"), copy=False).tobytes()
-        header[name] = {"dtype": _DT[arr.dtype], "shape": list(arr.shape),
-                        "data_offsets": [off, off + len(data)]}
-        blobs.append(data)
-        off += len(data)
-    h = json.dumps(header, separators=(",", ":")).encode("utf-8")
-    h += b" " * ((8 - len(h) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)))
-        f.write(h)
-        for b in blobs:
-            f.write(b)
-
-
-def write_fixture(path, tensors, metadata):
-    if safetensors_np is not None:
-        safetensors_np.save(path, tensors, metadata)
-    else:
-        save_safetensors(path, tensors, metadata)
 
 
 # ------------------------------------------------------------------ initialisation rule
@@ -155,6 +116,48 @@ def min_top_margin(model):
         scale = M.abs().amax(dim=-1).clamp_min(1e-30)
         worst = min(worst, (gap / scale).min().item())
     return worst
+
+
+def verify_fixture(path, tensors, meta, cfg, B, names, params):
+    """Read the file back and check it against the FIXTURES.md contract."""
+    got, gmeta = safetensors_np.load(path)
+    assert gmeta == meta and all(isinstance(v, str) for v in gmeta.values())
+    assert set(got) == set(tensors)
+    for k, v in tensors.items():
+        assert got[k].dtype == v.dtype and got[k].shape == v.shape and np.array_equal(got[k], v), k
+    L, u = cfg.seq_len, cfg.probsparse_u()
+    want = {
+        "input.photometry": (B, L, cfg.photo_in), "input.photometry_mask": (B, L),
+        "input.spectra": (B, cfg.spec_in, cfg.spec_len), "input.metadata": (B, cfg.meta_in),
+        "probsparse.sample_idx": (cfg.n_layers, L, u),
+        "init.offset": (len(names),), "init.bound": (len(names),),
+        "output.photometry_encoder": (B, L * cfg.d_model),
+        "output.spectra_encoder": (B, cfg.spec_features()),
+        "output.metadata_encoder": (B, cfg.meta_hidden),
+        "output.photometry_emb": (B, cfg.proj_dim), "output.spectra_emb": (B, cfg.proj_dim),
+        "output.metadata_emb": (B, cfg.proj_dim),
+        "output.loss_ps": (1,), "output.loss_sm": (1,), "output.loss_mp": (1,), "output.loss": (1,),
+    }
+    for n in names:
+        numel = params[n].numel()
+        if numel <= GRAD_SAMPLE_LIMIT:
+            want["grad." + n] = tuple(params[n].shape)
+        else:
+            stride = -(-numel // GRAD_SAMPLE_LIMIT)
+            want["grad_sampled." + n] = (-(-numel // stride),)
+    assert set(want) == set(got), set(want) ^ set(got)
+    for k, shp in want.items():
+        assert got[k].shape == shp, (k, got[k].shape, shp)
+        assert got[k].dtype == (np.int32 if k == "probsparse.sample_idx" else np.float32), k
+    assert got["probsparse.sample_idx"].min() >= 0 and got["probsparse.sample_idx"].max() < L
+    assert (got["input.photometry_mask"] == 0).any()
+    assert gmeta["param_names"].split(",") == names
+    # the Philox rule with the stored offsets/bounds reproduces the parameters
+    for j, n in enumerate(names):
+        uu = philox.uniform(philox.am_rng(int(gmeta["init_seed"]), 0, philox.RNG_INIT, j),
+                            params[n].numel())
+        val = (np.float32(2) * uu - np.float32(1)) * got["init.bound"][j] + got["init.offset"][j]
+        assert np.array_equal(val.reshape(tuple(params[n].shape)), params[n].detach().numpy()), n
 
 
 def run_step(model, inputs):
@@ -276,7 +279,8 @@ def build(name, spec, out_dir):
 
     os.makedirs(out_dir, exist_ok=True)
     path = os.path.join(out_dir, "astrom3_%s.safetensors" % name)
-    write_fixture(path, t, meta)
+    safetensors_np.save(path, t, meta)
+    verify_fixture(path, t, meta, cfg, B, names, dict(model.named_parameters()))
 
     scales = [s.item() for s in model.logit_scales()]
     raw = [p.item() for p in (model.logit_scale_ps, model.logit_scale_sm, model.logit_scale_mp)]

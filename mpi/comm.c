@@ -1,0 +1,183 @@
+// MPI implementation of mpi/comm.h over host buffers.
+//
+// The communicator is a duplicate of MPI_COMM_WORLD (so library traffic never
+// matches user messages) with MPI_ERRORS_RETURN: every call's return code is
+// checked and turned into a CHECK failure naming the call, the rank and MPI's
+// error text; the abort hook then takes the whole job down with MPI_Abort.
+#include "mpi/comm.h"
+
+#include <limits.h>
+#include <mpi.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+
+struct Comm {
+    MPI_Comm world;      // dup of MPI_COMM_WORLD
+    MPI_Comm local;      // ranks sharing memory with this one
+    int rank, size, local_rank, local_size;
+    int owns_mpi;        // comm_init called MPI_Init
+    size_t max_count;    // largest count per MPI call
+};
+
+// Bound on the temporary buffer of the strided (chunked) allgather and
+// reduce-scatter paths, in floats over all ranks (256 MiB).
+#define COMM_PACK_FLOATS ((size_t)1 << 26)
+
+static void comm_check(int rc, const char *call, int rank, size_t n) {
+    if (rc == MPI_SUCCESS) return;
+    char text[MPI_MAX_ERROR_STRING + 1];
+    int len = 0;
+    if (MPI_Error_string(rc, text, &len) != MPI_SUCCESS) len = 0;
+    text[len] = '\0';
+    DIE("rank %d: %s (count %zu) failed with MPI error %d: %s", rank, call, n, rc,
+        len ? text : "(no error text)");
+}
+#define MPI_OK(c, call, n) comm_check((call), #call, (c)->rank, (size_t)(n))
+
+static void comm_abort_hook(int code) {
+    int init = 0, fin = 0;
+    MPI_Initialized(&init);
+    MPI_Finalized(&fin);
+    if (init && !fin) MPI_Abort(MPI_COMM_WORLD, code ? code : 1);
+}
+
+Comm *comm_init(int *argc, char ***argv) {
+    int init = 0, fin = 0;
+    MPI_Initialized(&init);
+    MPI_Finalized(&fin);
+    CHECK(!fin, "comm_init after MPI_Finalize: create the communicator once per process");
+    Comm *c = am_calloc(1, sizeof *c, "communicator");
+    if (!init) {
+        int provided = 0;
+        // OpenMP threads never call MPI; only the main thread does.
+        int rc = MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided);
+        CHECK(rc == MPI_SUCCESS,
+              "MPI_Init_thread failed (error %d): is Open MPI installed and, when run as "
+              "root, are OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 set?", rc);
+        c->owns_mpi = 1;
+    }
+    am_set_abort_hook(comm_abort_hook);
+    c->rank = 0;
+    c->max_count = (size_t)INT_MAX;
+    MPI_OK(c, MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN), 0);
+    MPI_OK(c, MPI_Comm_rank(MPI_COMM_WORLD, &c->rank), 0);
+    MPI_OK(c, MPI_Comm_dup(MPI_COMM_WORLD, &c->world), 0);
+    MPI_OK(c, MPI_Comm_set_errhandler(c->world, MPI_ERRORS_RETURN), 0);
+    MPI_OK(c, MPI_Comm_size(c->world, &c->size), 0);
+    MPI_OK(c, MPI_Comm_split_type(c->world, MPI_COMM_TYPE_SHARED, c->rank, MPI_INFO_NULL,
+                                  &c->local), 0);
+    MPI_OK(c, MPI_Comm_set_errhandler(c->local, MPI_ERRORS_RETURN), 0);
+    MPI_OK(c, MPI_Comm_rank(c->local, &c->local_rank), 0);
+    MPI_OK(c, MPI_Comm_size(c->local, &c->local_size), 0);
+    return c;
+}
+
+void comm_finalize(Comm *c) {
+    if (!c) return;
+    MPI_OK(c, MPI_Comm_free(&c->local), 0);
+    MPI_OK(c, MPI_Comm_free(&c->world), 0);
+    const int owns = c->owns_mpi;
+    free(c);
+    if (owns) {
+        // Past this point MPI_Abort is no longer possible: fall back to exit().
+        am_set_abort_hook(NULL);
+        int rc = MPI_Finalize();
+        CHECK(rc == MPI_SUCCESS, "MPI_Finalize failed (error %d)", rc);
+    }
+}
+
+int comm_rank(const Comm *c) { return c->rank; }
+int comm_size(const Comm *c) { return c->size; }
+int comm_local_rank(const Comm *c) { return c->local_rank; }
+int comm_local_size(const Comm *c) { return c->local_size; }
+
+void comm_set_max_count(Comm *c, size_t max_count) {
+    c->max_count = max_count == 0 || max_count > (size_t)INT_MAX ? (size_t)INT_MAX : max_count;
+}
+
+static size_t min_sz(size_t a, size_t b) { return a < b ? a : b; }
+
+void comm_allreduce_sum(Comm *c, float *buf, size_t n) {
+    for (size_t off = 0; off < n; off += c->max_count) {
+        const size_t len = min_sz(c->max_count, n - off);
+        MPI_OK(c, MPI_Allreduce(MPI_IN_PLACE, buf + off, (int)len, MPI_FLOAT, MPI_SUM, c->world),
+               len);
+    }
+}
+
+void comm_allreduce_mean(Comm *c, float *buf, size_t n) {
+    comm_allreduce_sum(c, buf, n);
+    if (c->size == 1) return;
+    const float w = (float)c->size;
+    for (size_t i = 0; i < n; i++) buf[i] /= w;
+}
+
+double comm_allreduce_sum_double(Comm *c, double v) {
+    double out = 0.0;
+    MPI_OK(c, MPI_Allreduce(&v, &out, 1, MPI_DOUBLE, MPI_SUM, c->world), 1);
+    return out;
+}
+
+// Elements per rank of one piece of the strided chunked paths: within the
+// count limit and keeping the packed buffer (size * len floats) bounded.
+static size_t pack_len(const Comm *c) {
+    size_t len = COMM_PACK_FLOATS / (size_t)c->size;
+    if (len < 1) len = 1;
+    return min_sz(len, c->max_count);
+}
+
+void comm_allgather(Comm *c, const float *send, float *recv, size_t n) {
+    const size_t W = (size_t)c->size;
+    const int in_place = send == recv + (size_t)c->rank * n;
+    if (n <= c->max_count) {
+        MPI_OK(c, MPI_Allgather(in_place ? MPI_IN_PLACE : send, (int)n, MPI_FLOAT, recv, (int)n,
+                                MPI_FLOAT, c->world), n);
+        return;
+    }
+    // Rank r's piece [off, off+len) lands at recv + r*n + off: gather the pieces
+    // contiguously, then spread them out.
+    const size_t plen = pack_len(c);
+    float *tmp = am_malloc(W * plen * sizeof(float), "allgather chunk buffer");
+    for (size_t off = 0; off < n; off += plen) {
+        const size_t len = min_sz(plen, n - off);
+        MPI_OK(c, MPI_Allgather(send + off, (int)len, MPI_FLOAT, tmp, (int)len, MPI_FLOAT,
+                                c->world), len);
+        for (size_t r = 0; r < W; r++)
+            memcpy(recv + r * n + off, tmp + r * len, len * sizeof(float));
+    }
+    free(tmp);
+}
+
+void comm_reduce_scatter_sum(Comm *c, const float *send, float *recv, size_t n) {
+    const size_t W = (size_t)c->size;
+    if (n <= c->max_count) {
+        MPI_OK(c, MPI_Reduce_scatter_block(send, recv, (int)n, MPI_FLOAT, MPI_SUM, c->world), n);
+        return;
+    }
+    // Pack the piece [off, off+len) of every rank's block contiguously, then
+    // reduce-scatter that.
+    const size_t plen = pack_len(c);
+    float *tmp = am_malloc(W * plen * sizeof(float), "reduce-scatter chunk buffer");
+    for (size_t off = 0; off < n; off += plen) {
+        const size_t len = min_sz(plen, n - off);
+        for (size_t r = 0; r < W; r++)
+            memcpy(tmp + r * len, send + r * n + off, len * sizeof(float));
+        MPI_OK(c, MPI_Reduce_scatter_block(tmp, recv + off, (int)len, MPI_FLOAT, MPI_SUM,
+                                           c->world), len);
+    }
+    free(tmp);
+}
+
+void comm_broadcast(Comm *c, void *buf, size_t bytes, int root) {
+    CHECK(root >= 0 && root < c->size, "comm_broadcast: root %d is not a rank (size %d)", root,
+          c->size);
+    char *p = buf;
+    for (size_t off = 0; off < bytes; off += c->max_count) {
+        const size_t len = min_sz(c->max_count, bytes - off);
+        MPI_OK(c, MPI_Bcast(p + off, (int)len, MPI_BYTE, root, c->world), len);
+    }
+}
+
+void comm_barrier(Comm *c) { MPI_OK(c, MPI_Barrier(c->world), 0); }

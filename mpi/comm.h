@@ -1,0 +1,55 @@
+// Communication between data-parallel ranks.
+//
+// A small opaque state + functions API so the backend can change without
+// touching callers: this header carries no MPI (or NCCL) types. mpi/comm.c is
+// the MPI implementation over host buffers; an NCCL one will provide the same
+// functions over device buffers.
+//
+// Every function is collective over all ranks (except the rank/size getters)
+// and must be called by every rank in the same order with the same sizes.
+// Any communication failure is fatal: it reports file:line and the MPI error
+// text and aborts the whole job (comm_init installs an abort hook so that every
+// CHECK/DIE in the program calls MPI_Abort instead of leaving peers waiting).
+//
+// Element counts are size_t: counts above the backend's per-call limit (MPI
+// counts are int) are split into several calls transparently.
+#ifndef ASTROMM_COMM_H
+#define ASTROMM_COMM_H
+
+#include <stddef.h>
+
+typedef struct Comm Comm;
+
+// Initialises MPI if nobody has yet (also works without mpirun: a singleton
+// of one rank). Finds the node-local rank from the ranks sharing memory.
+Comm *comm_init(int *argc, char ***argv);
+// Frees the communicator; finalises MPI when comm_init initialised it.
+void comm_finalize(Comm *c);
+
+int comm_rank(const Comm *c);
+int comm_size(const Comm *c);
+int comm_local_rank(const Comm *c);   // rank among the ranks on this node
+int comm_local_size(const Comm *c);   // number of ranks on this node
+
+// buf[i] = sum over ranks of buf[i], in place.
+void comm_allreduce_sum(Comm *c, float *buf, size_t n);
+// buf[i] = (sum over ranks of buf[i]) / size, in place.
+void comm_allreduce_mean(Comm *c, float *buf, size_t n);
+// Sum over ranks of v (the same on every rank).
+double comm_allreduce_sum_double(Comm *c, double v);
+// recv[r*n + i] = send_r[i] for every rank r: recv holds size*n floats.
+// send may be recv + rank*n (in place); otherwise they must not overlap.
+void comm_allgather(Comm *c, const float *send, float *recv, size_t n_per_rank);
+// recv_r[i] = sum over ranks k of send_k[r*n + i]: send holds size*n floats,
+// recv n floats; they must not overlap.
+void comm_reduce_scatter_sum(Comm *c, const float *send, float *recv, size_t n_per_rank);
+// Copies bytes bytes of root's buf to every rank's buf.
+void comm_broadcast(Comm *c, void *buf, size_t bytes, int root);
+void comm_barrier(Comm *c);
+
+// Testing knob: the largest element count passed to one backend call
+// (default and maximum INT_MAX); 0 restores the default. Lets tests exercise
+// the chunking path with small buffers. Every rank must set the same value.
+void comm_set_max_count(Comm *c, size_t max_count);
+
+#endif
