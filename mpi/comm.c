@@ -25,16 +25,16 @@ struct Comm {
 // reduce-scatter paths, in floats over all ranks (256 MiB).
 #define COMM_PACK_FLOATS ((size_t)1 << 26)
 
-static void comm_check(int rc, const char *call, int rank, size_t n) {
+static void comm_check(int rc, const char *call, int rank, size_t n, int line) {
     if (rc == MPI_SUCCESS) return;
     char text[MPI_MAX_ERROR_STRING + 1];
     int len = 0;
     if (MPI_Error_string(rc, text, &len) != MPI_SUCCESS) len = 0;
     text[len] = '\0';
-    DIE("rank %d: %s (count %zu) failed with MPI error %d: %s", rank, call, n, rc,
-        len ? text : "(no error text)");
+    am_die(__FILE__, line, "rank %d: %s (count %zu) failed with MPI error %d: %s", rank, call, n,
+           rc, len ? text : "(no error text)");
 }
-#define MPI_OK(c, call, n) comm_check((call), #call, (c)->rank, (size_t)(n))
+#define MPI_OK(c, call, n) comm_check((call), #call, (c)->rank, (size_t)(n), __LINE__)
 
 static void comm_abort_hook(int code) {
     int init = 0, fin = 0;

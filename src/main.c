@@ -4,6 +4,8 @@
 #include <string.h>
 
 #include "cli.h"
+#include "core/device.h"
+#include "nn/ops.h"
 
 #ifndef ASTROMM_VERSION
 #define ASTROMM_VERSION "0.1.0"
@@ -28,6 +30,7 @@ static void usage(FILE *f) {
             ASTROMM_VERSION);
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
         fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "  %-10s %s\n", "devices", "list the CPU and the GPUs this build can use");
     fprintf(f,
             "\ncommon options: --config FILE  --set section.key=value  --threads N  --help\n"
             "run 'astromm <command> --help' for the command's options; config keys: docs/config.md\n");
@@ -40,6 +43,11 @@ int main(int argc, char **argv) {
     }
     if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
         printf("astromm %s\n", ASTROMM_VERSION);
+        return 0;
+    }
+    if (!strcmp(argv[1], "devices")) {
+        ops_init(0);
+        device_report(stdout);
         return 0;
     }
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)

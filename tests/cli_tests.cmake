@@ -17,6 +17,7 @@ endfunction()
 
 astromm_cli_test(help ${AM} --help MATCH "commands:")
 astromm_cli_test(smoke_help ${AM} smoke --help MATCH "usage: astromm smoke")
+astromm_cli_test(devices ${AM} devices MATCH "cpu: .*cuda: ")
 astromm_cli_test(unknown_command ${AM} frobnicate WILL_FAIL)
 astromm_cli_test(unknown_option ${AM} smoke --bogus 1 WILL_FAIL)
 astromm_cli_test(smoke_tiny ${AM} smoke --config configs/tiny.cfg --steps 6 MATCH "done: loss")
