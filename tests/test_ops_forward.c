@@ -204,6 +204,24 @@ static void test_maxpool(void) {
     float xn[4] = {NAN, 1, 1, NAN};
     op_maxpool1d_forward(y, am, xn, 1, 4, 2);
     EXPECT(isnan(y[0]) && am[0] == 0 && isnan(y[1]) && am[1] == 3, "maxpool NaN propagation");
+
+    // Larger rows (vector path) against a scalar loop; values on a coarse grid so
+    // ties are frequent.
+    int R = 37, L = 1031, k = 4, Lo = L / k;
+    float *xs = randn((size_t)R * L, 2.0f), *ys = zeros((size_t)R * Lo);
+    int32_t *as = malloc((size_t)R * Lo * sizeof *as);
+    for (size_t i = 0; i < (size_t)R * L; i++) xs[i] = roundf(xs[i]);
+    op_maxpool1d_forward(ys, as, xs, R, L, k);
+    int bad = 0;
+    for (int r = 0; r < R; r++)
+        for (int o = 0; o < Lo; o++) {
+            int best = o * k;
+            for (int j = o * k + 1; j < o * k + k; j++)
+                if (xs[(size_t)r * L + j] > xs[(size_t)r * L + best]) best = j;
+            bad += as[(size_t)r * Lo + o] != best || ys[(size_t)r * Lo + o] != xs[(size_t)r * L + best];
+        }
+    EXPECT(bad == 0, "maxpool vs scalar loop: %d windows differ", bad);
+    free(xs), free(ys), free(as);
 }
 
 // ---------------------------------------------------------------- elementwise

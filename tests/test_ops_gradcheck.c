@@ -9,8 +9,8 @@
 // Tolerance (stated once, used for every op): max |analytic - fd| divided by
 // max(max |fd|, 1e-3) must be <= GC_TOL = 1e-3. With eps = 1e-2 the truncation
 // error is O(eps^2) ~ 1e-5 and the float rounding of L contributes ~1e-5, so the
-// measured errors sit between 0 and 2.4e-4 (printed per input; the largest is
-// ProbSparse dk); a missing or wrong term is an O(1e-2..1) error. Exact
+// measured errors sit between 0 and ~1.3e-4 (printed per input; the largest
+// are ProbSparse dq/dk); a missing or wrong term is an O(1e-2..1) error. Exact
 // semantics (values, not just consistency) are checked in test_ops_forward.c.
 // Also checked for every op:
 //  * accumulation: a second backward into the same buffers gives exactly 2x
@@ -575,16 +575,17 @@ static void add_qkv(Case *c, const AttnSt *s) {
     add_input(c, "v", randn(n, 1.0f), n);
 }
 
-static void test_attention(void) {
+// D = 3 runs the scalar tails of the kernels; D = 33 also their 16/32-wide vector chunks.
+static void test_attention(int B, int L, int H, int D, const char *name) {
     AttnSt s;
     memset(&s, 0, sizeof s);
-    s.B = 2;
-    s.L = 5;
-    s.H = 2;
-    s.D = 3;
+    s.B = B;
+    s.L = L;
+    s.H = H;
+    s.D = D;
     s.probs = zeros((size_t)s.B * s.H * s.L * s.L);
     Case c;
-    case_init(&c, "attention", (size_t)s.B * s.L * s.H * s.D, &s);
+    case_init(&c, name, (size_t)s.B * s.L * s.H * s.D, &s);
     c.fwd = attn_fwd;
     c.bwd = attn_bwd;
     add_qkv(&c, &s);
@@ -593,25 +594,24 @@ static void test_attention(void) {
     free(s.probs);
 }
 
-static void test_probsparse(void) {
+static void test_probsparse(int B, int L, int H, int D, int n_top, const char *name) {
     AttnSt s;
     memset(&s, 0, sizeof s);
-    s.B = 2;
-    s.L = 12;
-    s.H = 2;
-    s.D = 4;
-    s.n_sample = probsparse_u(1, s.L);  // ceil(ln 12) = 3
-    s.n_top = 4;
-    EXPECT(s.n_sample == 3, "probsparse_u(1, 12) = %d, want 3", s.n_sample);
+    s.B = B;
+    s.L = L;
+    s.H = H;
+    s.D = D;
+    s.n_sample = probsparse_u(1, s.L);
+    s.n_top = n_top;
     s.sample_idx = malloc((size_t)s.L * s.n_sample * sizeof(int32_t));
-    AmRng r = am_rng(11, 0, RNG_PROBSPARSE, 0);
+    AmRng r = am_rng(11, 0, RNG_PROBSPARSE, (uint32_t)D);
     probsparse_sample_keys(s.sample_idx, s.L, s.L, s.n_sample, &r);
     size_t nt = (size_t)s.B * s.H * s.n_top;
     s.top = malloc(nt * sizeof(int32_t));
     s.top0 = malloc(nt * sizeof(int32_t));
     s.probs = zeros(nt * s.L);
     Case c;
-    case_init(&c, "probsparse_attention", (size_t)s.B * s.L * s.H * s.D, &s);
+    case_init(&c, name, (size_t)s.B * s.L * s.H * s.D, &s);
     c.fwd = ps_fwd;
     c.bwd = ps_bwd;
     c.branch = ps_branch;
@@ -689,8 +689,11 @@ int main(void) {
     test_l2norm();
     test_elementwise();
     test_softmax_ce();
-    test_attention();
-    test_probsparse();
+    test_attention(2, 5, 2, 3, "attention D3");
+    test_attention(1, 4, 2, 33, "attention D33");
+    EXPECT(probsparse_u(1, 12) == 3, "probsparse_u(1, 12) = %d, want 3", probsparse_u(1, 12));
+    test_probsparse(2, 12, 2, 4, 4, "probsparse_attention D4");
+    test_probsparse(1, 8, 2, 33, 3, "probsparse_attention D33");
     test_probsparse_helpers();
     return tu_finish("test_ops_gradcheck");
 }

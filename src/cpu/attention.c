@@ -22,15 +22,34 @@ static void check_shape(const char *what, int B, int L, int H, int D) {
           D);
 }
 
-// o = sum_j p[j] v_j over the L rows of one head.
-static inline void weighted_rows(float *o, const float *p, const float *vb, int L, int D,
-                                 size_t HD) {
-    for (int d = 0; d < D; d++) o[d] = 0.0f;
-    for (int j = 0; j < L; j++) {
-        const float *vj = vb + (size_t)j * HD;
-        float pj = p[j];
-#pragma omp simd
-        for (int d = 0; d < D; d++) o[d] += pj * vj[d];
+// o[0..D) = sum_j w[j] row_j with row_j at base + j*stride. 32-wide column
+// chunks accumulate in vector registers (two alternating j chains); summing
+// into o itself would serialise on store-to-load forwarding.
+static inline void weighted_rows(float *o, const float *w, const float *base, int L, int D,
+                                 size_t stride) {
+    int d0 = 0;
+    for (; d0 + 32 <= D; d0 += 32) {
+        cpu_v16 a0 = {0}, a1 = {0}, c0 = {0}, c1 = {0};
+        int j = 0;
+        for (; j + 2 <= L; j += 2) {
+            const float *r0 = base + (size_t)j * stride + d0, *r1 = r0 + stride;
+            a0 += w[j] * cpu_ld16(r0);
+            a1 += w[j] * cpu_ld16(r0 + 16);
+            c0 += w[j + 1] * cpu_ld16(r1);
+            c1 += w[j + 1] * cpu_ld16(r1 + 16);
+        }
+        if (j < L) {
+            const float *r0 = base + (size_t)j * stride + d0;
+            a0 += w[j] * cpu_ld16(r0);
+            a1 += w[j] * cpu_ld16(r0 + 16);
+        }
+        cpu_st16(o + d0, a0 + c0);
+        cpu_st16(o + d0 + 16, a1 + c1);
+    }
+    for (; d0 < D; d0++) {
+        float a = 0.0f;
+        for (int j = 0; j < L; j++) a += w[j] * base[(size_t)j * stride + d0];
+        o[d0] = a;
     }
 }
 
@@ -42,33 +61,60 @@ static inline void attend_row(float *o, float *p, const float *qi, const float *
     weighted_rows(o, p, vb, L, D, HD);
 }
 
-// Backward of attend_row for query row i; dp is L floats of workspace.
-static inline void attend_row_backward(float *dqi, float *dkb, float *dvb, const float *dyi,
-                                       const float *qi, const float *kb, const float *vb,
-                                       const float *p, float *dp, int L, int D, size_t HD,
-                                       float scale) {
-    float s = 0.0f;
-    for (int j = 0; j < L; j++) {
-        dp[j] = cpu_dot(dyi, vb + (size_t)j * HD, D);
-        s += p[j] * dp[j];
+// Backward of softmax attention of one head for nq query rows: row t is query
+// rows[t] (or t when rows is NULL) with probabilities P[t, 0..L).
+//   ds[t, j] = P[t, j] (dO_t . v_j - sum_j' P[t, j'] dO_t . v_j') * scale
+//   dq_t += sum_j ds[t, j] k_j;  dk_j += sum_t ds[t, j] q_t;
+//   dv_j += sum_t P[t, j] dO_t (+ extra[0..D) when extra is not NULL)
+// Workspace: DS [nq, L], acc [D]. The dk/dv sums run per key row j with the
+// row in vector registers (one read-modify-write of dk_j and dv_j in all).
+static void head_backward(float *dqb, float *dkb, float *dvb, const float *dyb, const float *qb,
+                          const float *kb, const float *vb, const float *P, const int32_t *rows,
+                          int nq, const float *extra, float *DS, float *acc, int L, int D,
+                          size_t HD, float scale) {
+    for (int t = 0; t < nq; t++) {
+        size_t io = (size_t)(rows ? rows[t] : t) * HD;
+        const float *p = P + (size_t)t * L, *dyi = dyb + io;
+        float *ds = DS + (size_t)t * L, s = 0.0f;
+        for (int j = 0; j < L; j++) {
+            ds[j] = cpu_dot(dyi, vb + (size_t)j * HD, D);
+            s += p[j] * ds[j];
+        }
+        for (int j = 0; j < L; j++) ds[j] = p[j] * (ds[j] - s) * scale;
+        if (dqb) {
+            float *dqi = dqb + io;
+            weighted_rows(acc, ds, kb, L, D, HD);
+            for (int d = 0; d < D; d++) dqi[d] += acc[d];
+        }
     }
+    if (!dkb && !dvb) return;
     for (int j = 0; j < L; j++) {
-        float ds = p[j] * (dp[j] - s) * scale;  // d loss / d (q_i . k_j)
-        const float *kj = kb + (size_t)j * HD;
-        if (dqi) {
-#pragma omp simd
-            for (int d = 0; d < D; d++) dqi[d] += ds * kj[d];
+        float *dkj = dkb ? dkb + (size_t)j * HD : NULL, *dvj = dvb ? dvb + (size_t)j * HD : NULL;
+        int d0 = 0;
+        for (; d0 + 16 <= D; d0 += 16) {
+            if (dkj) {
+                cpu_v16 a = cpu_ld16(dkj + d0);
+                for (int t = 0; t < nq; t++)
+                    a += DS[(size_t)t * L + j] * cpu_ld16(qb + (size_t)(rows ? rows[t] : t) * HD + d0);
+                cpu_st16(dkj + d0, a);
+            }
+            if (dvj) {
+                cpu_v16 a = cpu_ld16(dvj + d0);
+                if (extra) a += cpu_ld16(extra + d0);
+                for (int t = 0; t < nq; t++)
+                    a += P[(size_t)t * L + j] * cpu_ld16(dyb + (size_t)(rows ? rows[t] : t) * HD + d0);
+                cpu_st16(dvj + d0, a);
+            }
         }
-        if (dkb) {
-            float *dkj = dkb + (size_t)j * HD;
-#pragma omp simd
-            for (int d = 0; d < D; d++) dkj[d] += ds * qi[d];
-        }
-        if (dvb) {
-            float *dvj = dvb + (size_t)j * HD;
-            float pj = p[j];
-#pragma omp simd
-            for (int d = 0; d < D; d++) dvj[d] += pj * dyi[d];
+        for (; d0 < D; d0++) {
+            float ak = 0.0f, av = extra ? extra[d0] : 0.0f;
+            for (int t = 0; t < nq; t++) {
+                size_t io = (size_t)(rows ? rows[t] : t) * HD + d0;
+                ak += DS[(size_t)t * L + j] * qb[io];
+                av += P[(size_t)t * L + j] * dyb[io];
+            }
+            if (dkj) dkj[d0] += ak;
+            if (dvj) dvj[d0] += av;
         }
     }
 }
@@ -99,18 +145,17 @@ void op_attention_backward(float *dq, float *dk, float *dv, const float *dout,
     if (!dq && !dk && !dv) return;
     size_t HD = (size_t)H * D, stride;
     float scale = attn_scale(D);
-    float *work = cpu_thread_scratch(0, (size_t)L, &stride);
+    // Per thread: DS [L, L], acc [D].
+    float *work = cpu_thread_scratch(0, (size_t)L * L + (size_t)D, &stride);
 #pragma omp parallel for collapse(2) schedule(static) PAR_BH(B, H, L, D)
     for (int b = 0; b < B; b++) {
         for (int h = 0; h < H; h++) {
-            float *dp = work + (size_t)omp_get_thread_num() * stride;
+            float *ds = work + (size_t)omp_get_thread_num() * stride, *acc = ds + (size_t)L * L;
             size_t base = (size_t)b * L * HD + (size_t)h * D;
-            const float *pb = probs + ((size_t)b * H + h) * L * L;
-            for (int i = 0; i < L; i++)
-                attend_row_backward(dq ? dq + base + i * HD : NULL, dk ? dk + base : NULL,
-                                    dv ? dv + base : NULL, dout + base + i * HD,
-                                    q + base + i * HD, k + base, v + base, pb + (size_t)i * L,
-                                    dp, L, D, HD, scale);
+            head_backward(dq ? dq + base : NULL, dk ? dk + base : NULL, dv ? dv + base : NULL,
+                          dout + base, q + base, k + base, v + base,
+                          probs + ((size_t)b * H + h) * L * L, NULL, L, NULL, ds, acc, L, D, HD,
+                          scale);
         }
     }
 }
@@ -154,19 +199,19 @@ void op_probsparse_attention_forward(float *out, float *probs, int32_t *top_idx,
     size_t HD = (size_t)H * D, stride;
     float scale = attn_scale(D);
     double inv_L = 1.0 / (double)L;
-    // Per thread: M [L] and the column sums [D] in double.
-    float *work = cpu_thread_scratch(0, 2 * ((size_t)L + (size_t)D), &stride);
+    // Per thread: M [L] (double, first so it is aligned), then ones [L].
+    float *work = cpu_thread_scratch(0, 3 * (size_t)L, &stride);
 #pragma omp parallel for collapse(2) schedule(static) PAR_BH(B, H, L, D)
     for (int b = 0; b < B; b++) {
         for (int h = 0; h < H; h++) {
             double *m = (double *)(work + (size_t)omp_get_thread_num() * stride);
-            double *acc = m + L;
+            float *ones = (float *)(m + L);
             size_t base = (size_t)b * L * HD + (size_t)h * D;
             const float *qb = q + base, *kb = k + base, *vb = v + base;
             float *ob = out + base;
             int32_t *top = top_idx + ((size_t)b * H + h) * n_top;
 
-            // Sparsity measure from the sampled (unscaled) scores.
+            // Sparsity measure from the sampled (unscaled) scores, in double.
             if (n_top > 0) {
                 for (int i = 0; i < L; i++) {
                     const float *qi = qb + (size_t)i * HD;
@@ -182,16 +227,11 @@ void op_probsparse_attention_forward(float *out, float *probs, int32_t *top_idx,
                 select_top(top, m, L, n_top);
             }
 
-            // Lazy queries: the mean of V over all positions.
-            for (int d = 0; d < D; d++) acc[d] = 0.0;
-            for (int j = 0; j < L; j++) {
-                const float *vj = vb + (size_t)j * HD;
-#pragma omp simd
-                for (int d = 0; d < D; d++) acc[d] += vj[d];
-            }
-            float *o0 = ob;
-            for (int d = 0; d < D; d++) o0[d] = (float)(acc[d] * inv_L);
-            for (int i = 1; i < L; i++) memcpy(ob + (size_t)i * HD, o0, (size_t)D * sizeof *o0);
+            // Lazy queries: the mean of V over all positions (float sum / L, as torch .mean).
+            for (int j = 0; j < L; j++) ones[j] = 1.0f;
+            weighted_rows(ob, ones, vb, L, D, HD);
+            for (int d = 0; d < D; d++) ob[d] /= (float)L;
+            for (int i = 1; i < L; i++) memcpy(ob + (size_t)i * HD, ob, (size_t)D * sizeof *ob);
 
             // Active queries: full attention over all keys.
             float *pb = probs + ((size_t)b * H + h) * (size_t)n_top * L;
@@ -211,46 +251,28 @@ void op_probsparse_attention_backward(float *dq, float *dk, float *dv, const flo
     if (!dq && !dk && !dv) return;
     size_t HD = (size_t)H * D, stride;
     float scale = attn_scale(D);
-    double inv_L = 1.0 / (double)L;
-    // Per thread: column sums g [D] (double, first so it is aligned), then
-    // dp [L], top flags [L] and g / L [D] as floats.
-    float *work = cpu_thread_scratch(0, 3 * (size_t)D + 2 * (size_t)L, &stride);
+    // Per thread: DS [n_top, L], lazy weights [L], acc [D], mean-path gradient [D].
+    float *work = cpu_thread_scratch(0, ((size_t)n_top + 1) * L + 2 * (size_t)D, &stride);
 #pragma omp parallel for collapse(2) schedule(static) PAR_BH(B, H, L, D)
     for (int b = 0; b < B; b++) {
         for (int h = 0; h < H; h++) {
-            double *g = (double *)(work + (size_t)omp_get_thread_num() * stride);
-            float *dp = (float *)(g + D), *is_top = dp + L, *gm = is_top + L;
+            float *ds = work + (size_t)omp_get_thread_num() * stride;
+            float *lazy = ds + (size_t)n_top * L, *acc = lazy + L, *gm = acc + D;
             size_t base = (size_t)b * L * HD + (size_t)h * D;
-            const float *qb = q + base, *kb = k + base, *vb = v + base, *dyb = dout + base;
             const int32_t *top = top_idx + ((size_t)b * H + h) * n_top;
-            const float *pb = probs + ((size_t)b * H + h) * (size_t)n_top * L;
 
-            // Mean path: every lazy query's gradient reaches each v_j with weight 1/L.
+            // Mean path: each lazy query's gradient reaches every v_j with weight 1/L.
             if (dv) {
-                for (int i = 0; i < L; i++) is_top[i] = 0.0f;
-                for (int t = 0; t < n_top; t++) is_top[top[t]] = 1.0f;
-                for (int d = 0; d < D; d++) g[d] = 0.0;
-                for (int i = 0; i < L; i++) {
-                    if (is_top[i] != 0.0f) continue;
-                    const float *dyi = dyb + (size_t)i * HD;
-#pragma omp simd
-                    for (int d = 0; d < D; d++) g[d] += dyi[d];
-                }
-                for (int d = 0; d < D; d++) gm[d] = (float)(g[d] * inv_L);
-                for (int j = 0; j < L; j++) {
-                    float *dvj = dv + base + (size_t)j * HD;
-#pragma omp simd
-                    for (int d = 0; d < D; d++) dvj[d] += gm[d];
-                }
+                for (int i = 0; i < L; i++) lazy[i] = 1.0f;
+                for (int t = 0; t < n_top; t++) lazy[top[t]] = 0.0f;
+                weighted_rows(gm, lazy, dout + base, L, D, HD);
+                for (int d = 0; d < D; d++) gm[d] /= (float)L;
             }
-
-            // Active queries: softmax attention backward, top_idx held fixed.
-            for (int t = 0; t < n_top; t++) {
-                size_t io = (size_t)top[t] * HD;
-                attend_row_backward(dq ? dq + base + io : NULL, dk ? dk + base : NULL,
-                                    dv ? dv + base : NULL, dyb + io, qb + io, kb, vb,
-                                    pb + (size_t)t * L, dp, L, D, HD, scale);
-            }
+            // Active queries: softmax attention backward with top_idx held fixed.
+            head_backward(dq ? dq + base : NULL, dk ? dk + base : NULL, dv ? dv + base : NULL,
+                          dout + base, q + base, k + base, v + base,
+                          probs + ((size_t)b * H + h) * (size_t)n_top * L, top, n_top,
+                          dv ? gm : NULL, ds, acc, L, D, HD, scale);
         }
     }
 }

@@ -1,13 +1,14 @@
-// Conv1d (channels first, stride 1, zeros or circular padding) as one GEMM over
-// the whole batch: im2col builds col [C_in*K, B*L_out] (row (ci, k), column
-// (b, t) holds x[b, ci, t + k - pad]), then
+// Conv1d (channels first, stride 1, zeros or circular padding) on GEMMs over an
+// im2col of the whole batch: col [C_in*K, B*L_out] (row (ci, k), column (b, t)
+// holds x[b, ci, t + k - pad]), then
 //   forward   Y [C_out, B*L_out]  = W [C_out, C_in*K] · col
 //   backward  dW                 += dY · colᵀ
 //             dcol               = Wᵀ · dY,  folded back onto din (col2im)
-// Y and dY are permuted between [C_out, B*L_out] and the [B, C_out, L_out]
-// tensor layout (one streaming pass, with the bias folded in).
+// Short outputs (the photometry embedding, L_out = 200): one GEMM for the batch,
+// with Y / dY permuted to / from the [B, C_out, L_out] layout in one streaming
+// pass (bias folded in). Long outputs (spectra, L_out >= 512): one GEMM per
+// sample on column slices of col, directly in the tensor layout.
 // Scratch: slot 0 col, slot 1 Y / dY, slot 2 dcol.
-#include <cblas.h>
 #include <string.h>
 
 #include "core/error.h"
@@ -94,6 +95,13 @@ static void col2im_acc(float *din, const float *dcol, int B, int C_in, int L, in
     }
 }
 
+// Outputs at least this long use one GEMM per sample, straight into the
+// [B, C_out, L_out] layout: each GEMM is already large and the permutation
+// pass (a full read and write of Y / dY) would cost more than it saves.
+#define CONV_PER_SAMPLE_LO 512
+
+static int per_sample(int B, int Lo) { return B == 1 || Lo >= CONV_PER_SAMPLE_LO; }
+
 void op_conv1d_forward(float *out, const float *in, const float *w, const float *b,
                        int B, int C_in, int L, int C_out, int K, int pad, PadMode mode) {
     check_shape(B, C_in, L, C_out, K, pad, mode);
@@ -102,21 +110,24 @@ void op_conv1d_forward(float *out, const float *in, const float *w, const float 
     size_t NL = (size_t)B * Lo;
     float *col = ops_scratch(0, (size_t)CK * NL);
     im2col(col, in, B, C_in, L, K, pad, mode);
-    if (B == 1) {
-        // Y is already the output layout.
+    if (per_sample(B, Lo)) {
         float beta = 0.0f;
         if (b) {
-            for (int co = 0; co < C_out; co++)
-                for (int t = 0; t < Lo; t++) out[(size_t)co * Lo + t] = b[co];
+#pragma omp parallel for collapse(2) schedule(static) if ((size_t)C_out * NL >= CPU_PAR_MIN)
+            for (int bb = 0; bb < B; bb++)
+                for (int co = 0; co < C_out; co++) {
+                    float *dst = out + ((size_t)bb * C_out + co) * Lo, bias = b[co];
+                    for (int t = 0; t < Lo; t++) dst[t] = bias;
+                }
             beta = 1.0f;
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, C_out, Lo, CK, 1.0f, w, CK, col,
-                    Lo, beta, out, Lo);
+        for (int bb = 0; bb < B; bb++)
+            cpu_sgemm(0, 0, C_out, Lo, CK, 1.0f, w, CK, col + (size_t)bb * Lo, (int)NL, beta,
+                      out + (size_t)bb * C_out * Lo, Lo);
         return;
     }
     float *y = ops_scratch(1, (size_t)C_out * NL);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, C_out, (int)NL, CK, 1.0f, w, CK, col,
-                (int)NL, 0.0f, y, (int)NL);
+    cpu_sgemm(0, 0, C_out, (int)NL, CK, 1.0f, w, CK, col, (int)NL, 0.0f, y, (int)NL);
 #pragma omp parallel for collapse(2) schedule(static) if ((size_t)C_out * NL >= CPU_PAR_MIN)
     for (int bb = 0; bb < B; bb++) {
         for (int co = 0; co < C_out; co++) {
@@ -136,10 +147,11 @@ void op_conv1d_backward(float *din, float *dw, float *db, const float *dout,
     if (B == 0 || (!din && !dw && !db)) return;
     int Lo = conv1d_out_len(L, K, pad), CK = C_in * K;
     size_t NL = (size_t)B * Lo;
+    int ps = per_sample(B, Lo);
 
-    // dY in [C_out, B*L_out] layout (for B == 1 that is dout itself).
+    // Batched path: dY in [C_out, B*L_out] layout.
     const float *dy = dout;
-    if (B > 1) {
+    if (!ps) {
         float *g = ops_scratch(1, (size_t)C_out * NL);
 #pragma omp parallel for collapse(2) schedule(static) if ((size_t)C_out * NL >= CPU_PAR_MIN)
         for (int bb = 0; bb < B; bb++)
@@ -150,25 +162,39 @@ void op_conv1d_backward(float *din, float *dw, float *db, const float *dout,
     }
 
     if (db) {
+        // Row (b, co) of dout is row co, column block b of dY: same sums either way.
 #pragma omp parallel for schedule(static) if ((size_t)C_out * NL >= CPU_PAR_MIN)
         for (int co = 0; co < C_out; co++) {
-            const float *row = dy + (size_t)co * NL;
             double s = 0.0;
+            for (int bb = 0; bb < B; bb++) {
+                const float *row = ps ? dout + ((size_t)bb * C_out + co) * Lo
+                                      : dy + (size_t)co * NL + (size_t)bb * Lo;
 #pragma omp simd reduction(+ : s)
-            for (size_t i = 0; i < NL; i++) s += row[i];
+                for (int t = 0; t < Lo; t++) s += row[t];
+            }
             db[co] += (float)s;
         }
     }
     if (dw) {
         float *col = ops_scratch(0, (size_t)CK * NL);
         im2col(col, in, B, C_in, L, K, pad, mode);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, C_out, CK, (int)NL, 1.0f, dy,
-                    (int)NL, col, (int)NL, 1.0f, dw, CK);
+        if (ps) {
+            for (int bb = 0; bb < B; bb++)
+                cpu_sgemm(0, 1, C_out, CK, Lo, 1.0f, dout + (size_t)bb * C_out * Lo, Lo,
+                          col + (size_t)bb * Lo, (int)NL, 1.0f, dw, CK);
+        } else {
+            cpu_sgemm(0, 1, C_out, CK, (int)NL, 1.0f, dy, (int)NL, col, (int)NL, 1.0f, dw, CK);
+        }
     }
     if (din) {
         float *dcol = ops_scratch(2, (size_t)CK * NL);
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, CK, (int)NL, C_out, 1.0f, w, CK, dy,
-                    (int)NL, 0.0f, dcol, (int)NL);
+        if (ps) {
+            for (int bb = 0; bb < B; bb++)
+                cpu_sgemm(1, 0, CK, Lo, C_out, 1.0f, w, CK, dout + (size_t)bb * C_out * Lo, Lo,
+                          0.0f, dcol + (size_t)bb * Lo, (int)NL);
+        } else {
+            cpu_sgemm(1, 0, CK, (int)NL, C_out, 1.0f, w, CK, dy, (int)NL, 0.0f, dcol, (int)NL);
+        }
         col2im_acc(din, dcol, B, C_in, L, K, pad, mode);
     }
 }

@@ -67,19 +67,62 @@ static inline float cpu_erff(float a) {
     return t > 0.927734375f ? big : q;
 }
 
+// 16-float GCC vector (one zmm with AVX-512, two ymm otherwise). Loads and
+// stores go through memcpy: unaligned, and free of aliasing trouble.
+typedef float cpu_v16 __attribute__((vector_size(64)));
+typedef float cpu_v8 __attribute__((vector_size(32)));
+typedef float cpu_v4 __attribute__((vector_size(16)));
+
+static inline cpu_v16 cpu_ld16(const float *p) {
+    cpu_v16 v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+static inline void cpu_st16(float *p, cpu_v16 v) { memcpy(p, &v, sizeof v); }
+
+// Horizontal sums by halving (shuffles, never through memory: taking the
+// address of an accumulator would pin it to the stack inside the loop).
+static inline float cpu_hsum16(cpu_v16 v) {
+    cpu_v8 s8 = __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7) +
+                __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15);
+    cpu_v4 s4 = __builtin_shufflevector(s8, s8, 0, 1, 2, 3) +
+                __builtin_shufflevector(s8, s8, 4, 5, 6, 7);
+    return (s4[0] + s4[2]) + (s4[1] + s4[3]);
+}
+
 static inline float cpu_dot(const float *a, const float *b, int n) {
+    int i = 0;
     float s = 0.0f;
-#pragma omp simd reduction(+ : s)
-    for (int i = 0; i < n; i++) s += a[i] * b[i];
+    if (n >= 16) {
+        cpu_v16 acc = cpu_ld16(a) * cpu_ld16(b);
+        for (i = 16; i + 16 <= n; i += 16) acc += cpu_ld16(a + i) * cpu_ld16(b + i);
+        s = cpu_hsum16(acc);
+    }
+    for (; i < n; i++) s += a[i] * b[i];
     return s;
 }
 
 // Products of floats are exact in double, so this is the dot product up to the
 // (reordered) double summation: stable enough to rank ProbSparse queries.
+typedef double cpu_v8d __attribute__((vector_size(64)));
+typedef double cpu_v4d __attribute__((vector_size(32)));
+
 static inline double cpu_dot_d(const float *a, const float *b, int n) {
+    int i = 0;
     double s = 0.0;
-#pragma omp simd reduction(+ : s)
-    for (int i = 0; i < n; i++) s += (double)a[i] * (double)b[i];
+    if (n >= 8) {
+        cpu_v8d acc = {0};
+        for (; i + 8 <= n; i += 8) {
+            cpu_v8 x, y;
+            memcpy(&x, a + i, sizeof x);
+            memcpy(&y, b + i, sizeof y);
+            acc += __builtin_convertvector(x, cpu_v8d) * __builtin_convertvector(y, cpu_v8d);
+        }
+        cpu_v4d s4 = __builtin_shufflevector(acc, acc, 0, 1, 2, 3) +
+                     __builtin_shufflevector(acc, acc, 4, 5, 6, 7);
+        s = (s4[0] + s4[2]) + (s4[1] + s4[3]);
+    }
+    for (; i < n; i++) s += (double)a[i] * (double)b[i];
     return s;
 }
 
@@ -98,6 +141,11 @@ static inline void cpu_softmax_row(float *x, int n) {
 #pragma omp simd
     for (int i = 0; i < n; i++) x[i] *= inv;
 }
+
+// Row-major C = alpha op(A) op(B) + beta C (ta/tb: 1 = transposed), threaded
+// over the OpenMP team when OpenBLAS is single-threaded (src/cpu/gemm.c).
+void cpu_sgemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
+               const float *B, int ldb, float beta, float *C, int ldc);
 
 // Per-thread slices of scratch slot `slot`: each of ops_num_threads() threads
 // gets `per_thread` floats (rounded up to a 64-byte multiple) at

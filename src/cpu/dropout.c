@@ -1,9 +1,14 @@
 // Inverted dropout with a counter-based mask: element i is kept when
 // am_rng_uniform(rng, offset + i) >= p. Nothing is stored between forward and
-// backward; the mask is regenerated. Philox runs 16 blocks (64 elements) at a
-// time in structure-of-arrays form so the rounds vectorise; the values are
-// bit-identical to am_rng_u32 (src/core/rng.c).
+// backward; the mask is regenerated. Philox runs NB blocks (4*NB elements) at
+// a time in structure-of-arrays form so the rounds vectorise (with AVX-512, 16
+// blocks per register and 32x32->64 multiplies done as even/odd vpmuludq); the
+// values are bit-identical to am_rng_u32 (src/core/rng.c), which
+// test_ops_forward checks element by element.
 #include <string.h>
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 
 #include "core/error.h"
 #include "cpu/cpu_util.h"
@@ -14,18 +19,56 @@
 #define PHILOX_W0 0x9E3779B9u
 #define PHILOX_W1 0xBB67AE85u
 
-enum { NB = 16, CHUNK = 4096 };  // Philox blocks per batch; elements per task
+enum { NB = 64, CHUNK = 4096 };  // Philox blocks per batch; elements per task
 
-// Words of Philox blocks blk0 .. blk0+NB-1 of the stream: out[4*j + w] is word w of block j.
-static void philox_batch(const AmRng *r, uint64_t blk0, uint32_t out[4 * NB]) {
-    uint32_t c0[NB], c1[NB], c2[NB], c3[NB];
-    for (int j = 0; j < NB; j++) {
-        c0[j] = (uint32_t)(blk0 + (uint64_t)j);
-        c1[j] = r->ctr[0];
-        c2[j] = r->ctr[1];
-        c3[j] = r->ctr[2];
+#if defined(__AVX512F__)
+// High and low 32 bits of a[i] * m for 16 uint32 lanes.
+static inline void mul_hilo(__m512i a, __m512i m, __m512i *hi, __m512i *lo) {
+    __m512i even = _mm512_mul_epu32(a, m);                        // lanes 0, 2, ...
+    __m512i odd = _mm512_mul_epu32(_mm512_srli_epi64(a, 32), m);  // lanes 1, 3, ...
+    *hi = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(even, 32), odd);
+    *lo = _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64(odd, 32));
+}
+
+// Ten rounds on 4 x 16 blocks held in registers.
+static void philox_rounds(uint32_t *c0, uint32_t *c1, uint32_t *c2, uint32_t *c3, uint32_t k0,
+                          uint32_t k1) {
+    enum { G = 4 };
+    const __m512i m0 = _mm512_set1_epi32((int)PHILOX_M0), m1 = _mm512_set1_epi32((int)PHILOX_M1);
+    for (int j = 0; j < NB; j += 16 * G) {
+        __m512i x0[G], x1[G], x2[G], x3[G];
+        for (int g = 0; g < G; g++) {
+            x0[g] = _mm512_loadu_si512(c0 + j + 16 * g);
+            x1[g] = _mm512_loadu_si512(c1 + j + 16 * g);
+            x2[g] = _mm512_loadu_si512(c2 + j + 16 * g);
+            x3[g] = _mm512_loadu_si512(c3 + j + 16 * g);
+        }
+        uint32_t ka = k0, kb = k1;
+        for (int round = 0; round < 10; round++) {
+            __m512i vka = _mm512_set1_epi32((int)ka), vkb = _mm512_set1_epi32((int)kb);
+            for (int g = 0; g < G; g++) {
+                __m512i hi0, lo0, hi1, lo1;
+                mul_hilo(x0[g], m0, &hi0, &lo0);
+                mul_hilo(x2[g], m1, &hi1, &lo1);
+                x0[g] = _mm512_xor_si512(_mm512_xor_si512(hi1, x1[g]), vka);
+                x2[g] = _mm512_xor_si512(_mm512_xor_si512(hi0, x3[g]), vkb);
+                x1[g] = lo1;
+                x3[g] = lo0;
+            }
+            ka += PHILOX_W0;
+            kb += PHILOX_W1;
+        }
+        for (int g = 0; g < G; g++) {
+            _mm512_storeu_si512(c0 + j + 16 * g, x0[g]);
+            _mm512_storeu_si512(c1 + j + 16 * g, x1[g]);
+            _mm512_storeu_si512(c2 + j + 16 * g, x2[g]);
+            _mm512_storeu_si512(c3 + j + 16 * g, x3[g]);
+        }
     }
-    uint32_t k0 = r->key[0], k1 = r->key[1];
+}
+#else
+static void philox_rounds(uint32_t *c0, uint32_t *c1, uint32_t *c2, uint32_t *c3, uint32_t k0,
+                          uint32_t k1) {
     for (int round = 0; round < 10; round++) {
 #pragma omp simd
         for (int j = 0; j < NB; j++) {
@@ -41,6 +84,19 @@ static void philox_batch(const AmRng *r, uint64_t blk0, uint32_t out[4 * NB]) {
         k0 += PHILOX_W0;
         k1 += PHILOX_W1;
     }
+}
+#endif
+
+// Words of Philox blocks blk0 .. blk0+NB-1 of the stream: out[4*j + w] is word w of block j.
+static void philox_batch(const AmRng *r, uint64_t blk0, uint32_t out[4 * NB]) {
+    uint32_t c0[NB], c1[NB], c2[NB], c3[NB];
+    for (int j = 0; j < NB; j++) {
+        c0[j] = (uint32_t)(blk0 + (uint64_t)j);
+        c1[j] = r->ctr[0];
+        c2[j] = r->ctr[1];
+        c3[j] = r->ctr[2];
+    }
+    philox_rounds(c0, c1, c2, c3, r->key[0], r->key[1]);
     for (int j = 0; j < NB; j++) {
         out[4 * j + 0] = c0[j];
         out[4 * j + 1] = c1[j];

@@ -1,5 +1,4 @@
-// Linear layer (torch.nn.Linear layout, w [out, in]) on OpenBLAS sgemm.
-#include <cblas.h>
+// Linear layer (torch.nn.Linear layout, w [out, in]) on SGEMM (cpu_sgemm).
 #include <string.h>
 
 #include "core/error.h"
@@ -23,26 +22,34 @@ void op_linear_forward(float *out, const float *in, const float *w, const float 
         if (!b) memset(out, 0, (size_t)n * out_dim * sizeof *out);
         return;
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, out_dim, in_dim, 1.0f, in, in_dim,
-                w, in_dim, beta, out, out_dim);
+    cpu_sgemm(0, 1, n, out_dim, in_dim, 1.0f, in, in_dim, w, in_dim, beta, out, out_dim);
 }
 
-// db[j] += sum_i x[i, j] for x [n, m]: column blocks of 64 per task, summed in
-// double (n reaches 12800 rows) in a fixed order, so the result does not depend
-// on the thread count.
+// db[j] += sum_i x[i, j] for x [n, m]: fixed row chunks (not per-thread
+// ranges) stream through x contiguously, each summing into its own row of
+// double partials (scratch slot 0); the partials are added in chunk order, so
+// the result does not depend on the thread count.
 static void colsum_acc(float *db, const float *x, int n, int m) {
-    enum { CB = 64 };
-    int nblk = (m + CB - 1) / CB;
-#pragma omp parallel for schedule(static) if ((size_t)n * m >= CPU_PAR_MIN && nblk > 1)
-    for (int blk = 0; blk < nblk; blk++) {
-        int j0 = blk * CB, w = m - j0 < CB ? m - j0 : CB;
-        double acc[CB] = {0};
-        for (int i = 0; i < n; i++) {
-            const float *row = x + (size_t)i * m + j0;
+    enum { MAX_CHUNKS = 16, MIN_ROWS = 256 };
+    int rows = (n + MAX_CHUNKS - 1) / MAX_CHUNKS;
+    if (rows < MIN_ROWS) rows = MIN_ROWS;
+    int nchunks = (n + rows - 1) / rows;
+    double *part = (double *)ops_scratch(0, 2 * (size_t)nchunks * (size_t)m);
+#pragma omp parallel for schedule(static) if (nchunks > 1 && (size_t)n * m >= CPU_PAR_MIN)
+    for (int c = 0; c < nchunks; c++) {
+        double *acc = part + (size_t)c * m;
+        int i0 = c * rows, i1 = i0 + rows < n ? i0 + rows : n;
+        for (int j = 0; j < m; j++) acc[j] = 0.0;
+        for (int i = i0; i < i1; i++) {
+            const float *row = x + (size_t)i * m;
 #pragma omp simd
-            for (int j = 0; j < w; j++) acc[j] += row[j];
+            for (int j = 0; j < m; j++) acc[j] += row[j];
         }
-        for (int j = 0; j < w; j++) db[j0 + j] += (float)acc[j];
+    }
+    for (int j = 0; j < m; j++) {
+        double s = 0.0;
+        for (int c = 0; c < nchunks; c++) s += part[(size_t)c * m + j];
+        db[j] += (float)s;
     }
 }
 
@@ -50,10 +57,8 @@ void op_linear_backward(float *din, float *dw, float *db, const float *dout,
                         const float *in, const float *w, int n, int in_dim, int out_dim) {
     if (n == 0 || out_dim == 0) return;
     if (din && in_dim > 0)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, in_dim, out_dim, 1.0f, dout,
-                    out_dim, w, in_dim, 1.0f, din, in_dim);
+        cpu_sgemm(0, 0, n, in_dim, out_dim, 1.0f, dout, out_dim, w, in_dim, 1.0f, din, in_dim);
     if (dw && in_dim > 0)
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out_dim, in_dim, n, 1.0f, dout,
-                    out_dim, in, in_dim, 1.0f, dw, in_dim);
+        cpu_sgemm(1, 0, out_dim, in_dim, n, 1.0f, dout, out_dim, in, in_dim, 1.0f, dw, in_dim);
     if (db) colsum_acc(db, dout, n, out_dim);
 }

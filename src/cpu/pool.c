@@ -1,6 +1,4 @@
 // MaxPool1d(k) with stride k, floor mode, over rows [R, L].
-#include <math.h>
-
 #include "core/error.h"
 #include "cpu/cpu_util.h"
 #include "nn/ops.h"
@@ -13,19 +11,23 @@ void op_maxpool1d_forward(float *out, int32_t *argmax, const float *in, int R, i
         const float *x = in + (size_t)r * L;
         float *y = out + (size_t)r * Lo;
         int32_t *am = argmax + (size_t)r * Lo;
+        // PyTorch's rule: take v when v > max or v is NaN, so the first maximum
+        // wins ties and a NaN always propagates. Window position outer, windows
+        // inner: the selects vectorise across windows instead of becoming
+        // data-dependent (mispredicted) branches.
+#pragma omp simd
         for (int o = 0; o < Lo; o++) {
-            int best = o * k;
-            float bv = x[best];
-            // Strictly greater keeps the first maximum; NaN wins and sticks, as in PyTorch.
-            for (int j = o * k + 1; j < o * k + k; j++) {
-                float v = x[j];
-                if (!isnan(bv) && (v > bv || isnan(v))) {
-                    bv = v;
-                    best = j;
-                }
+            y[o] = x[(size_t)o * k];
+            am[o] = o * k;
+        }
+        for (int j = 1; j < k; j++) {
+#pragma omp simd
+            for (int o = 0; o < Lo; o++) {
+                float v = x[(size_t)o * k + j], bv = y[o];
+                int take = (v > bv) | (v != v);
+                y[o] = take ? v : bv;
+                am[o] = take ? o * k + j : am[o];
             }
-            y[o] = bv;
-            am[o] = best;
         }
     }
 }

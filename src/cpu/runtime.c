@@ -15,10 +15,14 @@
 static float *g_scratch[OPS_SLOTS];
 static size_t g_scratch_cap[OPS_SLOTS];
 
+// threads > 0: one pool of `threads` OpenMP threads for everything; OpenBLAS is
+// made single-threaded and cpu_sgemm splits each GEMM over the OpenMP team
+// (two pools spin-waiting against each other on the same cores halve the
+// speed: see gemm.c).
 void ops_init(int threads) {
     if (threads > 0) {
         omp_set_num_threads(threads);
-        openblas_set_num_threads(threads);
+        openblas_set_num_threads(1);
     }
 }
 

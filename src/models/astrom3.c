@@ -10,11 +10,17 @@ static const char *const scale_names[3] = {"logit_scale_ps", "logit_scale_sm", "
 static const char *const proj_names[3] = {"photometry_proj", "spectra_proj", "metadata_proj"};
 
 void astrom3_create(AstroM3 *m, const ModelConfig *cfg, int max_batch) {
+    astrom3_create_with_head(m, cfg, max_batch, HEAD_NONE);
+}
+
+void astrom3_create_with_head(AstroM3 *m, const ModelConfig *cfg, int max_batch, int head) {
     char err[256];
     CHECK(!model_config_validate(cfg, err, sizeof err), "invalid model config: %s", err);
     CHECK(max_batch >= 1, "batch size must be >= 1 (got %d)", max_batch);
+    CHECK(head >= HEAD_NONE && head <= HEAD_ALL, "unknown classifier head %d", head);
     *m = (AstroM3){0};
     m->cfg = *cfg;
+    m->head = head;
     m->max_batch = max_batch;
     ParamStore *ps = &m->params;
     for (int i = 0; i < 3; i++)
@@ -33,6 +39,12 @@ void astrom3_create(AstroM3 *m, const ModelConfig *cfg, int max_batch) {
         params_name(name, "%s.bias", proj_names[i]);
         m->proj_b[i] = params_add(ps, name, 1, (int64_t[]){cfg->proj_dim}, 1, 0, bound);
     }
+    if (head != HEAD_NONE) {
+        m->head_in = head == HEAD_ALL ? cfg->proj_dim : m->enc_dim[head];
+        const float bound = 1.0f / sqrtf((float)m->head_in);
+        m->head_w = params_add(ps, "classifier.weight", 2, (int64_t[]){cfg->n_classes, m->head_in}, 1, 0, bound);
+        m->head_b = params_add(ps, "classifier.bias", 1, (int64_t[]){cfg->n_classes}, 1, 0, bound);
+    }
     params_allocate(ps);
 
     AmArena *a = &m->arena;
@@ -47,6 +59,13 @@ void astrom3_create(AstroM3 *m, const ModelConfig *cfg, int max_batch) {
         m->g_emb[i] = arena_floats(a, B * D);
         m->g_proj[i] = arena_floats(a, B * D);
         m->g_enc[i] = arena_floats(a, B * (size_t)m->enc_dim[i]);
+    }
+    if (head != HEAD_NONE) {
+        m->logits = arena_floats(a, B * (size_t)cfg->n_classes);
+        if (head == HEAD_ALL) {
+            m->head_x = arena_floats(a, B * D);
+            m->g_head_x = arena_floats(a, B * D);
+        }
     }
 }
 

@@ -14,6 +14,9 @@
 #include "models/spectra.h"
 
 enum { MOD_PHOTOMETRY = 0, MOD_SPECTRA = 1, MOD_METADATA = 2, MOD_ALL = 3 };
+// Classifier head: none (CLIP pre-training) or which input it classifies from.
+enum { HEAD_NONE = -1, HEAD_PHOTOMETRY = MOD_PHOTOMETRY, HEAD_SPECTRA = MOD_SPECTRA,
+       HEAD_METADATA = MOD_METADATA, HEAD_ALL = MOD_ALL };
 
 // One local batch, host memory, row-major.
 typedef struct {
@@ -39,10 +42,18 @@ typedef struct {
     const float *enc_out[3];       // encoder outputs of the last forward
     float *proj[3], *emb[3], *norm[3];  // [B, proj_dim], [B, proj_dim], [B]
     float *g_emb[3], *g_proj[3], *g_enc[3];
+    // classifier head (HEAD_NONE when absent): "classifier.weight" [n_classes, in]
+    int head, head_w, head_b, head_in;
+    float *head_x, *logits, *g_head_x;  // head input [B, head_in] (the averaged
+                                        // embedding for HEAD_ALL), logits [B, n_classes]
 } AstroM3;
 
 // Registers every tensor, allocates parameters and activations for max_batch.
 void astrom3_create(AstroM3 *m, const ModelConfig *cfg, int max_batch);
+// The same plus a classifier head: single-modality heads classify straight from
+// the encoder output (25600, 1184 or 512 features, no projection), as the
+// reference; HEAD_ALL averages the three normalised projections -> Linear(proj, classes).
+void astrom3_create_with_head(AstroM3 *m, const ModelConfig *cfg, int max_batch, int head);
 void astrom3_free(AstroM3 *m);
 // Parameters from the Philox init rule (bounds 1/sqrt(fan_in), LayerNorm 1/0,
 // logit scales log(100)).
@@ -57,5 +68,12 @@ void astrom3_zero_emb_grad(AstroM3 *m);
 // The three log-space logit scales (ps, sm, mp) and their gradients.
 void astrom3_log_scales(const AstroM3 *m, float out[3]);
 void astrom3_add_log_scale_grad(AstroM3 *m, const float g[3]);
+
+// Classification (models/classifier.c): logits [B, n_classes] of the head; only
+// the encoders the head needs run.
+float *astrom3_classify_forward(AstroM3 *m, const Batch *b, const StepCtx *ctx);
+// dlogits [B, n_classes]; accumulates parameter gradients.
+void astrom3_classify_backward(AstroM3 *m, const float *dlogits);
+const char *astrom3_head_name(int head);
 
 #endif
