@@ -1,18 +1,21 @@
 // Row-major SGEMM for the ops: C = alpha op(A) op(B) + beta C.
 //
-// One thread pool. When OpenBLAS runs single-threaded (ops_init(n > 0) sets
-// that up, as does OPENBLAS_NUM_THREADS=1) and OpenMP has several threads, the
-// larger of M and N is cut into one slab per OpenMP thread and each thread
-// calls single-threaded cblas_sgemm on its slab (the "multi-threaded
-// application" mode the OpenBLAS FAQ prescribes; the pthread build locks its
-// buffer pool). Otherwise OpenBLAS threads itself and is called from serial
-// code only, never inside a parallel region.
+// One thread pool for GEMMs and the OpenMP loops of the other ops:
+//  * OpenMP build of OpenBLAS (preferred by CMake): OpenBLAS runs on the
+//    OpenMP team; cblas is called directly from serial code.
+//  * pthread build made single-threaded (ops_init(n > 0) does that, as does
+//    OPENBLAS_NUM_THREADS=1): the larger of M and N is cut into one slab per
+//    OpenMP thread and each thread calls cblas_sgemm on its slab (the
+//    "multi-threaded application" mode of the OpenBLAS FAQ; the pthread build
+//    locks its buffer pool).
+//  * pthread build with its own threads, or a sequential build (not safe to
+//    call concurrently unless built with USE_LOCKING): called directly from
+//    serial code, never inside a parallel region.
 //
-// Why: with two pools on the same cores, OpenMP workers spin-wait (libgomp's
-// default policy) right after each elementwise op while OpenBLAS needs the
-// cores, and OpenBLAS workers spin after each GEMM while OpenMP needs them. On
-// the 2-core dev box one Informer layer forward+backward at batch 64 took
-// 236 ms that way and 114 ms with one pool.
+// Why it matters: with two pools on the same cores, libgomp workers spin-wait
+// after each elementwise op while OpenBLAS needs the cores, and OpenBLAS
+// workers spin after each GEMM. On the 2-core dev box one Informer layer
+// forward+backward at batch 64 took 205 ms that way and 106 ms with one pool.
 #include <cblas.h>
 #include <omp.h>
 
@@ -28,8 +31,8 @@ void cpu_sgemm(int ta, int tb, int M, int N, int K, float alpha, const float *A,
     if (M <= 0 || N <= 0) return;
     int nt = omp_get_max_threads();
     double work = (double)M * (double)N * (double)K;
-    if (nt <= 1 || work < GEMM_SPLIT_MIN || openblas_get_num_threads() != 1 ||
-        omp_in_parallel()) {
+    int split = openblas_get_parallel() == OPENBLAS_THREAD && openblas_get_num_threads() == 1;
+    if (!split || nt <= 1 || work < GEMM_SPLIT_MIN || omp_in_parallel()) {
         cblas_sgemm(CblasRowMajor, tr(ta), tr(tb), M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }

@@ -15,14 +15,15 @@
 static float *g_scratch[OPS_SLOTS];
 static size_t g_scratch_cap[OPS_SLOTS];
 
-// threads > 0: one pool of `threads` OpenMP threads for everything; OpenBLAS is
-// made single-threaded and cpu_sgemm splits each GEMM over the OpenMP team
-// (two pools spin-waiting against each other on the same cores halve the
-// speed: see gemm.c).
+// threads > 0: one pool of `threads` OpenMP threads for everything. With the
+// OpenMP build of OpenBLAS (what CMake links when it exists) GEMMs already run
+// on that team. With the pthread build, OpenBLAS is made single-threaded and
+// cpu_sgemm splits each GEMM over the OpenMP team instead: two pools
+// spin-waiting against each other on the same cores halve the speed (gemm.c).
 void ops_init(int threads) {
     if (threads > 0) {
         omp_set_num_threads(threads);
-        openblas_set_num_threads(1);
+        if (openblas_get_parallel() == OPENBLAS_THREAD) openblas_set_num_threads(1);
     }
 }
 
