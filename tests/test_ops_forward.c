@@ -323,8 +323,8 @@ static void test_dropout(void) {
     AmRng r = am_rng(9, 4, RNG_DROPOUT, 2);
     uint64_t off = 13;
     float *x = randn(n, 1.0f), *y = zeros(n), *y2 = zeros(n);
-    op_dropout_forward(y, x, n, p, &r, off);
-    op_dropout_forward(y2, x, n, p, &r, off);
+    op_dropout_forward(y, x, n, p, &r, off, NULL);
+    op_dropout_forward(y2, x, n, p, &r, off, NULL);
     size_t kept = 0, bad = 0;
     for (size_t i = 0; i < n; i++) {
         int keep = am_rng_uniform(&r, off + i) >= p;
@@ -337,30 +337,48 @@ static void test_dropout(void) {
     EXPECT(memcmp(y, y2, n * sizeof *y) == 0, "dropout is not deterministic");
     // In place.
     float *z = copy_of(x, n);
-    op_dropout_forward(z, z, n, p, &r, off);
+    op_dropout_forward(z, z, n, p, &r, off, NULL);
     EXPECT(memcmp(y, z, n * sizeof *y) == 0, "dropout in place differs");
     // A shifted offset is the same stream: elements 5.. at offset off equal offset off+5.
-    op_dropout_forward(y2, x + 5, n - 5, p, &r, off + 5);
+    op_dropout_forward(y2, x + 5, n - 5, p, &r, off + 5, NULL);
     EXPECT(memcmp(y + 5, y2, (n - 5) * sizeof *y) == 0, "dropout offset shift inconsistent");
     // A different stream gives a different mask.
     AmRng r2 = am_rng(9, 5, RNG_DROPOUT, 2);
-    op_dropout_forward(y2, x, n, p, &r2, off);
+    op_dropout_forward(y2, x, n, p, &r2, off, NULL);
     size_t same = 0;
     for (size_t i = 0; i < n; i++) same += (y[i] != 0.0f) == (y2[i] != 0.0f);
     EXPECT(same < n * 0.7, "another step's mask agrees in %zu of %zu", same, n);
     // Backward: din += dout * mask * scale.
     float *dy = randn(n, 1.0f), *dx = randn(n, 1.0f), *dx0 = copy_of(dx, n);
-    op_dropout_backward(dx, dy, n, p, &r, off);
+    op_dropout_backward(dx, dy, n, p, &r, off, NULL);
     bad = 0;
     for (size_t i = 0; i < n; i++) {
         int keep = am_rng_uniform(&r, off + i) >= p;
         bad += dx[i] != dx0[i] + (keep ? dy[i] * scale : 0.0f);
     }
     EXPECT(bad == 0, "dropout backward: %zu wrong", bad);
+    // Stored keep bits give exactly what regeneration gives (odd n: a partial last byte).
+    {
+        size_t m = n - 3;
+        uint8_t *bits = calloc((m + 7) / 8, 1);
+        float *y3 = zeros(m), *dxa = copy_of(dx0, m), *dxb = copy_of(dx0, m);
+        op_dropout_forward(y3, x, m, p, &r, off, bits);
+        EXPECT(memcmp(y3, y, m * sizeof *y) == 0, "dropout with keep bits changes the output");
+        size_t wrong_bits = 0;
+        for (size_t i = 0; i < m; i++) wrong_bits += ((bits[i / 8] >> (i % 8)) & 1) != (y[i] != 0.0f || x[i] == 0.0f);
+        EXPECT(wrong_bits == 0, "dropout keep bits disagree with the mask in %zu elements", wrong_bits);
+        op_dropout_backward(dxa, dy, m, p, &r, off, bits);
+        op_dropout_backward(dxb, dy, m, p, &r, off, NULL);
+        EXPECT(memcmp(dxa, dxb, m * sizeof *dxa) == 0, "dropout backward from keep bits differs");
+        free(bits);
+        free(y3);
+        free(dxa);
+        free(dxb);
+    }
     // p = 0 copies; p = 1 zeroes.
-    op_dropout_forward(y2, x, n, 0.0f, &r, off);
+    op_dropout_forward(y2, x, n, 0.0f, &r, off, NULL);
     EXPECT(memcmp(y2, x, n * sizeof *x) == 0, "dropout p=0 is not a copy");
-    op_dropout_forward(y2, x, 1000, 1.0f, &r, off);
+    op_dropout_forward(y2, x, 1000, 1.0f, &r, off, NULL);
     bad = 0;
     for (size_t i = 0; i < 1000; i++) bad += y2[i] != 0.0f;
     EXPECT(bad == 0, "dropout p=1 keeps something");

@@ -418,11 +418,11 @@ static int relu_branch(Case *c, int save) {
 }
 static void drop_fwd(Case *c) {
     EwSt *s = c->st;
-    op_dropout_forward(c->out, X(c, 0), s->n, s->p, &s->rng, s->offset);
+    op_dropout_forward(c->out, X(c, 0), s->n, s->p, &s->rng, s->offset, NULL);
 }
 static void drop_bwd(Case *c) {
     EwSt *s = c->st;
-    if (G(c, 0)) op_dropout_backward(G(c, 0), c->dout, s->n, s->p, &s->rng, s->offset);
+    if (G(c, 0)) op_dropout_backward(G(c, 0), c->dout, s->n, s->p, &s->rng, s->offset, NULL);
 }
 static void mask_fwd(Case *c) {
     EwSt *s = c->st;

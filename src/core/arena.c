@@ -19,6 +19,8 @@ static void *arena_take(AmArena *a, size_t bytes) {
 float *arena_floats(AmArena *a, size_t n) { return arena_take(a, n * sizeof(float)); }
 int32_t *arena_ints(AmArena *a, size_t n) { return arena_take(a, n * sizeof(int32_t)); }
 
+uint8_t *arena_bits(AmArena *a, size_t n) { return arena_take(a, (n + 7) / 8); }
+
 void arena_free(AmArena *a) {
     for (int i = 0; i < a->n; i++) free(a->blocks[i]);
     free(a->blocks);

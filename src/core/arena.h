@@ -15,6 +15,8 @@ typedef struct {
 
 float *arena_floats(AmArena *a, size_t n);
 int32_t *arena_ints(AmArena *a, size_t n);
+// Room for n bits (dropout masks), zeroed.
+uint8_t *arena_bits(AmArena *a, size_t n);
 void arena_free(AmArena *a);
 
 #endif

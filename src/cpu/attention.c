@@ -211,14 +211,15 @@ void op_probsparse_attention_forward(float *out, float *probs, int32_t *top_idx,
             float *ob = out + base;
             int32_t *top = top_idx + ((size_t)b * H + h) * n_top;
 
-            // Sparsity measure from the sampled (unscaled) scores, in double.
+            // Sparsity measure from the sampled (unscaled) float scores, as torch's
+            // float matmul; max and sum are combined in double.
             if (n_top > 0) {
                 for (int i = 0; i < L; i++) {
                     const float *qi = qb + (size_t)i * HD;
                     const int32_t *si = sample_idx + (size_t)i * n_sample;
                     double mx = -INFINITY, sum = 0.0;
                     for (int j = 0; j < n_sample; j++) {
-                        double s = cpu_dot_d(qi, kb + (size_t)si[j] * HD, D);
+                        double s = cpu_dot(qi, kb + (size_t)si[j] * HD, D);
                         mx = s > mx ? s : mx;
                         sum += s;
                     }

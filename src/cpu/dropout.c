@@ -1,6 +1,6 @@
 // Inverted dropout with a counter-based mask: element i is kept when
-// am_rng_uniform(rng, offset + i) >= p. Nothing is stored between forward and
-// backward; the mask is regenerated. Philox runs NB blocks (4*NB elements) at
+// am_rng_uniform(rng, offset + i) >= p. Forward can store the mask as bits for
+// backward; otherwise backward regenerates it. Philox runs NB blocks (4*NB elements) at
 // a time in structure-of-arrays form so the rounds vectorise (with AVX-512, 16
 // blocks per register and 32x32->64 multiplies done as even/odd vpmuludq); the
 // values are bit-identical to am_rng_u32 (src/core/rng.c), which
@@ -129,8 +129,44 @@ static void check_p(float p) {
     CHECK(p >= 0.0f && p <= 1.0f, "dropout: p = %g outside [0, 1]", (double)p);
 }
 
+// Bits of chunk element j: set when m[j] != 0. Chunks start at multiples of
+// CHUNK (a multiple of 8), so every chunk owns whole bytes.
+static void store_bits(uint8_t *bits, const float *m, size_t cnt) {
+    size_t j0 = 0;
+#if defined(__AVX512F__)
+    for (; j0 + 16 <= cnt; j0 += 16) {
+        __mmask16 k = _mm512_cmp_ps_mask(_mm512_loadu_ps(m + j0), _mm512_setzero_ps(), _CMP_NEQ_UQ);
+        uint16_t w = (uint16_t)k;
+        memcpy(bits + j0 / 8, &w, sizeof w);  // little-endian: element j0 is bit 0
+    }
+#endif
+    for (size_t j = j0; j < cnt; j += 8) {
+        uint8_t byte = 0;
+        for (size_t k = 0; k < 8 && j + k < cnt; k++) byte |= (uint8_t)((m[j + k] != 0.0f) << k);
+        bits[j / 8] = byte;
+    }
+}
+
+// din[j] += dout[j] * scale where bit j is set.
+static void masked_axpy_bits(float *din, const float *dout, const uint8_t *bits, size_t cnt,
+                             float scale) {
+    size_t j = 0;
+#if defined(__AVX512F__)
+    const __m512 s = _mm512_set1_ps(scale);
+    for (; j + 16 <= cnt; j += 16) {
+        uint16_t w;
+        memcpy(&w, bits + j / 8, sizeof w);
+        __m512 g = _mm512_maskz_loadu_ps((__mmask16)w, dout + j);
+        // mul then add (no fma): bit-identical to the regenerating path
+        _mm512_storeu_ps(din + j, _mm512_add_ps(_mm512_loadu_ps(din + j), _mm512_mul_ps(g, s)));
+    }
+#endif
+    for (; j < cnt; j++)
+        if ((bits[j >> 3] >> (j & 7)) & 1) din[j] += dout[j] * scale;
+}
+
 void op_dropout_forward(float *out, const float *in, size_t n, float p,
-                        const AmRng *rng, uint64_t offset) {
+                        const AmRng *rng, uint64_t offset, uint8_t *keep_bits) {
     check_p(p);
     if (p == 0.0f) {
         if (out != in) memmove(out, in, n * sizeof *out);
@@ -147,13 +183,14 @@ void op_dropout_forward(float *out, const float *in, size_t n, float p,
         float m[CHUNK];
         size_t lo = c * CHUNK, cnt = n - lo < CHUNK ? n - lo : CHUNK;
         mask_chunk(m, rng, offset + lo, cnt, p, scale);
+        if (keep_bits) store_bits(keep_bits + lo / 8, m, cnt);
 #pragma omp simd
         for (size_t j = 0; j < cnt; j++) out[lo + j] = in[lo + j] * m[j];
     }
 }
 
 void op_dropout_backward(float *din, const float *dout, size_t n, float p,
-                         const AmRng *rng, uint64_t offset) {
+                         const AmRng *rng, uint64_t offset, const uint8_t *keep_bits) {
     check_p(p);
     if (p >= 1.0f) return;
     if (p == 0.0f) {
@@ -166,6 +203,10 @@ void op_dropout_backward(float *din, const float *dout, size_t n, float p,
     for (size_t c = 0; c < nchunks; c++) {
         float m[CHUNK];
         size_t lo = c * CHUNK, cnt = n - lo < CHUNK ? n - lo : CHUNK;
+        if (keep_bits) {
+            masked_axpy_bits(din + lo, dout + lo, keep_bits + lo / 8, cnt, scale);
+            continue;
+        }
         mask_chunk(m, rng, offset + lo, cnt, p, scale);
 #pragma omp simd
         for (size_t j = 0; j < cnt; j++) din[lo + j] += dout[lo + j] * m[j];

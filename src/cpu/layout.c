@@ -1,5 +1,8 @@
-// Batched 2-D transpose [B, M, N] -> [B, N, M] in 32x32 tiles (both the reads
-// and the writes stay within a few cache lines per tile).
+// Layout ops: batched 2-D transpose [B, M, N] -> [B, N, M] in 32x32 tiles (both
+// the reads and the writes stay within a few cache lines per tile), and row
+// gather / scatter-add.
+#include <string.h>
+
 #include "cpu/cpu_util.h"
 #include "nn/ops.h"
 
@@ -37,5 +40,21 @@ void op_transpose_backward(float *din, const float *dout, int B, int M, int N) {
                     for (int j = j0; j < j1; j++) dst[(size_t)i * N + j] += src[(size_t)j * M + i];
             }
         }
+    }
+}
+
+void op_gather_rows(float *out, const float *in, const int32_t *rows, int n_rows, int C) {
+#pragma omp parallel for schedule(static) if ((size_t)n_rows * C >= CPU_PAR_MIN)
+    for (int r = 0; r < n_rows; r++)
+        memcpy(out + (size_t)r * C, in + (size_t)rows[r] * C, (size_t)C * sizeof *out);
+}
+
+void op_scatter_add_rows(float *out, const float *in, const int32_t *rows, int n_rows, int C) {
+    // Distinct rows: threads never touch the same destination.
+#pragma omp parallel for schedule(static) if ((size_t)n_rows * C >= CPU_PAR_MIN)
+    for (int r = 0; r < n_rows; r++) {
+        float *dst = out + (size_t)rows[r] * C;
+        const float *src = in + (size_t)r * C;
+        for (int c = 0; c < C; c++) dst[c] += src[c];
     }
 }

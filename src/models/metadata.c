@@ -49,7 +49,7 @@ float *metadata_encoder_forward(MetadataEncoder *e, const ParamStore *ps, const 
         op_relu_forward(e->h[i], e->h[i], n);
         if (ctx->training && p > 0.0f) {
             AmRng r = am_rng(ctx->seed, ctx->step, RNG_DROPOUT, STREAM_METADATA + (uint32_t)i);
-            op_dropout_forward(e->h[i], e->h[i], n, p, &r, (uint64_t)ctx->sample_offset * (uint64_t)hid);
+            op_dropout_forward(e->h[i], e->h[i], n, p, &r, (uint64_t)ctx->sample_offset * (uint64_t)hid, NULL);
         }
         src = e->h[i];
     }
@@ -66,7 +66,7 @@ void metadata_encoder_backward(MetadataEncoder *e, const ParamStore *ps, const f
         ops_zero(e->g_r, n);
         if (ctx->training && p > 0.0f) {
             AmRng r = am_rng(ctx->seed, ctx->step, RNG_DROPOUT, STREAM_METADATA + (uint32_t)i);
-            op_dropout_backward(e->g_r, g, n, p, &r, (uint64_t)ctx->sample_offset * (uint64_t)hid);
+            op_dropout_backward(e->g_r, g, n, p, &r, (uint64_t)ctx->sample_offset * (uint64_t)hid, NULL);
         } else {
             op_axpy(e->g_r, 1.0f, g, n);
         }

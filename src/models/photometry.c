@@ -2,6 +2,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "nn/ops.h"
 
@@ -79,13 +80,23 @@ void photometry_encoder_build(PhotometryEncoder *e, ParamStore *ps, AmArena *a, 
         t->probs = arena_floats(a, B * H * u * L);
         t->top_idx = arena_ints(a, B * H * u);
         t->sample_idx = arena_ints(a, L * u);
+        t->keep_o = arena_bits(a, N * d);
+        t->keep_gd = arena_bits(a, N * f);
+        t->keep_y = arena_bits(a, N * d);
     }
     e->mean_f = arena_floats(a, N);
     e->rstd_f = arena_floats(a, N);
     e->out = arena_floats(a, N * d);
+    e->keep_embed = arena_bits(a, N * d);
+    e->keep_final = arena_bits(a, N * d);
     float **gd_[] = {&e->g_a, &e->g_b, &e->g_r2, &e->g_x1, &e->g_y, &e->g_r1,
                      &e->g_o, &e->g_ctx, &e->g_q, &e->g_k, &e->g_v, &e->g_et};
     for (size_t i = 0; i < sizeof gd_ / sizeof *gd_; i++) *gd_[i] = arena_floats(a, N * d);
+    e->q_rows = arena_ints(a, N);
+    e->q_seen = (uint8_t *)arena_ints(a, (N + 3) / 4);
+    e->q_x = arena_floats(a, N * d);
+    e->q_g = arena_floats(a, N * d);
+    e->q_dx = arena_floats(a, N * d);
     e->g_gd = arena_floats(a, N * f);
     e->g_g = arena_floats(a, N * f);
     e->g_h = arena_floats(a, N * f);
@@ -96,23 +107,56 @@ static AmRng dropout_rng(const StepCtx *ctx, uint32_t stream) {
     return am_rng(ctx->seed, ctx->step, RNG_DROPOUT, stream);
 }
 
-static void drop_fwd(float *x, size_t per_sample, int B, float p, const StepCtx *ctx,
-                     uint32_t stream) {
+static void drop_fwd(float *x, uint8_t *keep, size_t per_sample, int B, float p,
+                     const StepCtx *ctx, uint32_t stream) {
     if (!ctx->training || p == 0.0f) return;
     AmRng r = dropout_rng(ctx, stream);
-    op_dropout_forward(x, x, per_sample * (size_t)B, p, &r, (uint64_t)ctx->sample_offset * per_sample);
+    op_dropout_forward(x, x, per_sample * (size_t)B, p, &r, (uint64_t)ctx->sample_offset * per_sample,
+                       keep);
 }
 
 // g_in += dropout'(g_out); when dropout is off this is a plain accumulate.
-static void drop_bwd(float *g_in, const float *g_out, size_t per_sample, int B, float p,
-                     const StepCtx *ctx, uint32_t stream) {
+static void drop_bwd(float *g_in, const float *g_out, const uint8_t *keep, size_t per_sample,
+                     int B, float p, const StepCtx *ctx, uint32_t stream) {
     const size_t n = per_sample * (size_t)B;
     if (!ctx->training || p == 0.0f) {
         op_axpy(g_in, 1.0f, g_out, n);
         return;
     }
     AmRng r = dropout_rng(ctx, stream);
-    op_dropout_backward(g_in, g_out, n, p, &r, (uint64_t)ctx->sample_offset * per_sample);
+    op_dropout_backward(g_in, g_out, n, p, &r, (uint64_t)ctx->sample_offset * per_sample, keep);
+}
+
+// Rows (b*L + i) whose query was among the top-u of some head: ProbSparse gives
+// every other query the mean of V, so only these rows carry a query gradient.
+// Ascending order, so the sparse GEMMs sum in a fixed order.
+static int active_query_rows(int32_t *rows, uint8_t *seen, const int32_t *top_idx, int B, int L,
+                             int H, int u) {
+    memset(seen, 0, (size_t)B * (size_t)L);
+    for (int bh = 0; bh < B * H; bh++)
+        for (int t = 0; t < u; t++) seen[(size_t)(bh / H) * L + top_idx[(size_t)bh * u + t]] = 1;
+    int n = 0;
+    for (int r = 0; r < B * L; r++)
+        if (seen[r]) rows[n++] = r;
+    return n;
+}
+
+// g_in += dQ Wq and the query projection's parameter gradients, computed on the
+// active rows only (about u*H of every L rows), then dQ is re-zeroed there so the
+// buffer stays zero between steps (the attention backward only writes those rows).
+static void query_projection_backward(PhotometryEncoder *e, const ParamStore *ps,
+                                      const InformerLayerParams *w, const InformerLayerActs *t,
+                                      const float *xin, float *g_in, int B) {
+    const ModelConfig *c = &e->cfg;
+    const int d = c->d_model;
+    const int n = active_query_rows(e->q_rows, e->q_seen, t->top_idx, B, c->seq_len, c->n_heads, e->u);
+    op_gather_rows(e->q_g, e->g_q, e->q_rows, n, d);
+    op_gather_rows(e->q_x, xin, e->q_rows, n, d);
+    ops_zero(e->q_dx, (size_t)n * d);
+    op_linear_backward(e->q_dx, params_grad(ps, w->q_w), params_grad(ps, w->q_b), e->q_g, e->q_x,
+                       params_data(ps, w->q_w), n, d, d);
+    op_scatter_add_rows(g_in, e->q_dx, e->q_rows, n, d);
+    for (int r = 0; r < n; r++) memset(e->g_q + (size_t)e->q_rows[r] * d, 0, (size_t)d * sizeof(float));
 }
 
 float *photometry_encoder_forward(PhotometryEncoder *e, const ParamStore *ps, const float *x,
@@ -131,7 +175,7 @@ float *photometry_encoder_forward(PhotometryEncoder *e, const ParamStore *ps, co
     op_conv1d_forward(e->et, e->xt, P(e->token_w), NULL, B, c->photo_in, L, d, 3, 1, PAD_CIRCULAR);
     op_transpose_forward(e->x0, e->et, B, d, L);
     op_add_position(e->x0, P(e->pe), B, L, d);
-    drop_fwd(e->x0, per, B, c->p_embed, ctx, STREAM_EMBED);
+    drop_fwd(e->x0, e->keep_embed, per, B, c->p_embed, ctx, STREAM_EMBED);
 
     const float *xin = e->x0;
     for (int l = 0; l < c->n_layers; l++) {
@@ -151,20 +195,20 @@ float *photometry_encoder_forward(PhotometryEncoder *e, const ParamStore *ps, co
         op_probsparse_attention_forward(t->ctx, t->probs, t->top_idx, t->q, t->k, t->v,
                                         t->sample_idx, e->u, e->u, B, L, H, d / H);
         op_linear_forward(t->o, t->ctx, P(w->o_w), P(w->o_b), N, d, d);
-        drop_fwd(t->o, per, B, p, ctx, s);
+        drop_fwd(t->o, t->keep_o, per, B, p, ctx, s);
         op_add(t->r1, xin, t->o, (size_t)N * d);
         op_layernorm_forward(t->x1, t->mean1, t->rstd1, t->r1, P(w->norm1_w), P(w->norm1_b), N, d);
         op_linear_forward(t->h, t->x1, P(w->conv1_w), P(w->conv1_b), N, d, f);
         op_gelu_forward(t->gd, t->h, (size_t)N * f);
-        drop_fwd(t->gd, (size_t)L * f, B, p, ctx, s + 1);
+        drop_fwd(t->gd, t->keep_gd, (size_t)L * f, B, p, ctx, s + 1);
         op_linear_forward(t->y, t->gd, P(w->conv2_w), P(w->conv2_b), N, f, d);
-        drop_fwd(t->y, per, B, p, ctx, s + 2);
+        drop_fwd(t->y, t->keep_y, per, B, p, ctx, s + 2);
         op_add(t->r2, t->x1, t->y, (size_t)N * d);
         op_layernorm_forward(t->out, t->mean2, t->rstd2, t->r2, P(w->norm2_w), P(w->norm2_b), N, d);
         xin = t->out;
     }
     op_layernorm_forward(e->out, e->mean_f, e->rstd_f, xin, P(e->norm_w), P(e->norm_b), N, d);
-    drop_fwd(e->out, per, B, p, ctx, STREAM_FINAL);
+    drop_fwd(e->out, e->keep_final, per, B, p, ctx, STREAM_FINAL);
     op_mask_rows_forward(e->out, e->out, mask, B, L, d);
 #undef P
     return e->out;
@@ -183,7 +227,7 @@ void photometry_encoder_backward(PhotometryEncoder *e, const ParamStore *ps, con
     ops_zero(e->g_r2, nd);
     op_mask_rows_backward(e->g_r2, dout, e->in_mask, B, L, d);
     ops_zero(e->g_x1, nd);
-    drop_bwd(e->g_x1, e->g_r2, per, B, p, ctx, STREAM_FINAL);
+    drop_bwd(e->g_x1, e->g_r2, e->keep_final, per, B, p, ctx, STREAM_FINAL);
     const float *last = e->act[c->n_layers - 1].out;
     ops_zero(e->g_a, nd);
     op_layernorm_backward(e->g_a, G(e->norm_w), G(e->norm_b), e->g_x1, last, e->mean_f,
@@ -195,8 +239,9 @@ void photometry_encoder_backward(PhotometryEncoder *e, const ParamStore *ps, con
         const InformerLayerActs *t = &e->act[l];
         const float *xin = l ? e->act[l - 1].out : e->x0;
         const uint32_t s = STREAM_LAYER + 4u * (uint32_t)l;
+        // (g_q is kept zero by query_projection_backward.)
         float *zero_nd[] = {g_in, e->g_r2, e->g_x1, e->g_y, e->g_r1, e->g_o, e->g_ctx,
-                            e->g_q, e->g_k, e->g_v};
+                            e->g_k, e->g_v};
         for (size_t i = 0; i < sizeof zero_nd / sizeof *zero_nd; i++) ops_zero(zero_nd[i], nd);
         ops_zero(e->g_gd, nf);
         ops_zero(e->g_g, nf);
@@ -205,21 +250,21 @@ void photometry_encoder_backward(PhotometryEncoder *e, const ParamStore *ps, con
         op_layernorm_backward(e->g_r2, G(w->norm2_w), G(w->norm2_b), g_out, t->r2, t->mean2,
                               t->rstd2, P(w->norm2_w), N, d);
         op_axpy(e->g_x1, 1.0f, e->g_r2, nd);  // residual r2 = x1 + y
-        drop_bwd(e->g_y, e->g_r2, per, B, p, ctx, s + 2);
+        drop_bwd(e->g_y, e->g_r2, t->keep_y, per, B, p, ctx, s + 2);
         op_linear_backward(e->g_gd, G(w->conv2_w), G(w->conv2_b), e->g_y, t->gd, P(w->conv2_w),
                            N, f, d);
-        drop_bwd(e->g_g, e->g_gd, (size_t)L * f, B, p, ctx, s + 1);
+        drop_bwd(e->g_g, e->g_gd, t->keep_gd, (size_t)L * f, B, p, ctx, s + 1);
         op_gelu_backward(e->g_h, e->g_g, t->h, nf);
         op_linear_backward(e->g_x1, G(w->conv1_w), G(w->conv1_b), e->g_h, t->x1, P(w->conv1_w),
                            N, d, f);
         op_layernorm_backward(e->g_r1, G(w->norm1_w), G(w->norm1_b), e->g_x1, t->r1, t->mean1,
                               t->rstd1, P(w->norm1_w), N, d);
         op_axpy(g_in, 1.0f, e->g_r1, nd);  // residual r1 = xin + o
-        drop_bwd(e->g_o, e->g_r1, per, B, p, ctx, s);
+        drop_bwd(e->g_o, e->g_r1, t->keep_o, per, B, p, ctx, s);
         op_linear_backward(e->g_ctx, G(w->o_w), G(w->o_b), e->g_o, t->ctx, P(w->o_w), N, d, d);
         op_probsparse_attention_backward(e->g_q, e->g_k, e->g_v, e->g_ctx, t->q, t->k, t->v,
                                          t->probs, t->top_idx, e->u, B, L, H, d / H);
-        op_linear_backward(g_in, G(w->q_w), G(w->q_b), e->g_q, xin, P(w->q_w), N, d, d);
+        query_projection_backward(e, ps, w, t, xin, g_in, B);
         op_linear_backward(g_in, G(w->k_w), G(w->k_b), e->g_k, xin, P(w->k_w), N, d, d);
         op_linear_backward(g_in, G(w->v_w), G(w->v_b), e->g_v, xin, P(w->v_w), N, d, d);
         float *tmp = g_out;
@@ -228,7 +273,7 @@ void photometry_encoder_backward(PhotometryEncoder *e, const ParamStore *ps, con
     }
     // Embedding: dropout, (fixed pe), transpose, token conv (input needs no gradient).
     ops_zero(e->g_r2, nd);
-    drop_bwd(e->g_r2, g_out, per, B, c->p_embed, ctx, STREAM_EMBED);
+    drop_bwd(e->g_r2, g_out, e->keep_embed, per, B, c->p_embed, ctx, STREAM_EMBED);
     ops_zero(e->g_et, nd);
     op_transpose_backward(e->g_et, e->g_r2, B, d, L);
     op_conv1d_backward(NULL, G(e->token_w), NULL, e->g_et, e->xt, P(e->token_w), B,

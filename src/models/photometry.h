@@ -19,6 +19,7 @@ typedef struct {
     float *probs;       // [B, H, u, L] rows of the selected queries
     int32_t *top_idx;   // [B, H, u]
     int32_t *sample_idx;  // [L, u]
+    uint8_t *keep_o, *keep_gd, *keep_y;  // dropout masks as bits
 } InformerLayerActs;
 
 typedef struct {
@@ -30,12 +31,17 @@ typedef struct {
     float *xt, *et, *x0;
     InformerLayerActs *act;
     float *mean_f, *rstd_f, *out;
+    uint8_t *keep_embed, *keep_final;
     const float *in_mask;  // the forward's mask, kept for backward
     StepCtx ctx;
     int batch;
     // gradient work buffers
     float *g_a, *g_b, *g_r2, *g_x1, *g_y, *g_gd, *g_g, *g_h, *g_r1, *g_o, *g_ctx, *g_q, *g_k, *g_v;
     float *g_et;
+    // Sparse query backward: rows whose query was selected in some head.
+    int32_t *q_rows;
+    uint8_t *q_seen;
+    float *q_x, *q_g, *q_dx;  // [rows, d] gathered input, dQ, and dX
     // Test hook: when set, [n_layers, L, u] key samples used instead of the RNG.
     const int32_t *injected_sample_idx;
 } PhotometryEncoder;

@@ -74,7 +74,7 @@ float *spectra_encoder_forward(SpectraEncoder *e, const ParamStore *ps, const fl
     const float p = e->cfg.p_spec;
     if (ctx->training && p > 0.0f) {
         AmRng r = am_rng(ctx->seed, ctx->step, RNG_DROPOUT, STREAM_SPECTRA_OUT);
-        op_dropout_forward(e->out, e->a[3], n, p, &r, (uint64_t)ctx->sample_offset * F);
+        op_dropout_forward(e->out, e->a[3], n, p, &r, (uint64_t)ctx->sample_offset * F, NULL);
     } else {
         for (size_t i = 0; i < n; i++) e->out[i] = e->a[3][i];
     }
@@ -90,7 +90,7 @@ void spectra_encoder_backward(SpectraEncoder *e, const ParamStore *ps, const flo
     ops_zero(e->g_out, n);
     if (ctx->training && p > 0.0f) {
         AmRng r = am_rng(ctx->seed, ctx->step, RNG_DROPOUT, STREAM_SPECTRA_OUT);
-        op_dropout_backward(e->g_out, dout, n, p, &r, (uint64_t)ctx->sample_offset * F);
+        op_dropout_backward(e->g_out, dout, n, p, &r, (uint64_t)ctx->sample_offset * F, NULL);
     } else {
         op_axpy(e->g_out, 1.0f, dout, n);
     }

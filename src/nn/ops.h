@@ -56,6 +56,11 @@ void op_conv1d_backward(float *din, float *dw, float *db, const float *dout,
 void op_transpose_forward(float *out, const float *in, int B, int M, int N);
 void op_transpose_backward(float *din, const float *dout, int B, int M, int N);
 
+// Row gather/scatter for sparse work: out[r, :] = in[rows[r], :] for r < n_rows;
+// scatter-add: out[rows[r], :] += in[r, :] (rows must be distinct).
+void op_gather_rows(float *out, const float *in, const int32_t *rows, int n_rows, int C);
+void op_scatter_add_rows(float *out, const float *in, const int32_t *rows, int n_rows, int C);
+
 // ---------------------------------------------------------------- pooling
 // Rows of length L pooled with kernel = stride = k (floor, like MaxPool1d(k)):
 // in [R, L] -> out [R, L/k]; argmax [R, L/k] records the winning position in
@@ -86,12 +91,14 @@ void op_relu_forward(float *out, const float *in, size_t n);
 // Uses the forward input (or output: same sign pattern).
 void op_relu_backward(float *din, const float *dout, const float *in, size_t n);
 // Inverted dropout. Element i (0..n) is kept when am_rng_uniform(rng, offset+i) >= p
-// and then scaled by 1/(1-p). The mask is regenerated in backward from the same
-// (rng, offset), so nothing is stored. p == 0 copies. out == in is allowed.
+// and then scaled by 1/(1-p). p == 0 copies. out == in is allowed.
+// keep_bits (may be NULL): forward stores the mask, bit i%8 of byte i/8 (n/8
+// rounded up bytes); backward reads it instead of regenerating the mask from
+// (rng, offset), which gives the same bits, only slower.
 void op_dropout_forward(float *out, const float *in, size_t n, float p,
-                        const AmRng *rng, uint64_t offset);
+                        const AmRng *rng, uint64_t offset, uint8_t *keep_bits);
 void op_dropout_backward(float *din, const float *dout, size_t n, float p,
-                         const AmRng *rng, uint64_t offset);
+                         const AmRng *rng, uint64_t offset, const uint8_t *keep_bits);
 // x[b, l, c] *= mask[b, l]  (x [B, L, C]); backward din += dout * mask
 void op_mask_rows_forward(float *out, const float *in, const float *mask, int B, int L, int C);
 void op_mask_rows_backward(float *din, const float *dout, const float *mask, int B, int L, int C);
