@@ -212,3 +212,29 @@ void op_dropout_backward(float *din, const float *dout, size_t n, float p,
         for (size_t j = 0; j < cnt; j++) din[lo + j] += dout[lo + j] * m[j];
     }
 }
+
+void op_dropout_mask_inplace(float *x, size_t n, float p, const AmRng *rng, uint64_t offset,
+                             const uint8_t *keep_bits) {
+    check_p(p);
+    if (!keep_bits || p == 0.0f || p >= 1.0f) {
+        op_dropout_forward(x, x, n, p, rng, offset, NULL);
+        return;
+    }
+    const float scale = 1.0f / (1.0f - p);
+    size_t nchunks = (n + CHUNK - 1) / CHUNK;
+#pragma omp parallel for schedule(static) if (n >= (size_t)CPU_PAR_MIN)
+    for (size_t c = 0; c < nchunks; c++) {
+        size_t lo = c * CHUNK, cnt = n - lo < CHUNK ? n - lo : CHUNK, j = 0;
+        float *xc = x + lo;
+        const uint8_t *bits = keep_bits + lo / 8;
+#if defined(__AVX512F__)
+        const __m512 s = _mm512_set1_ps(scale);
+        for (; j + 16 <= cnt; j += 16) {
+            uint16_t w;
+            memcpy(&w, bits + j / 8, sizeof w);
+            _mm512_storeu_ps(xc + j, _mm512_maskz_mul_ps((__mmask16)w, _mm512_loadu_ps(xc + j), s));
+        }
+#endif
+        for (; j < cnt; j++) xc[j] = (bits[j >> 3] >> (j & 7)) & 1 ? xc[j] * scale : 0.0f;
+    }
+}

@@ -2,6 +2,8 @@
 // Every loop is `parallel for simd` over flat indices (static schedule).
 #include <math.h>
 
+#include <string.h>
+
 #include "cpu/cpu_util.h"
 #include "nn/ops.h"
 
@@ -70,6 +72,11 @@ void op_mask_rows_backward(float *din, const float *dout, const float *mask, int
 void op_axpy(float *y, float alpha, const float *x, size_t n) {
 #pragma omp parallel for simd schedule(static) PAR_IF(n)
     for (size_t i = 0; i < n; i++) y[i] += alpha * x[i];
+}
+
+void op_copy(float *y, const float *x, size_t n) {
+#pragma omp parallel for schedule(static) if (n >= 4 * (size_t)CPU_PAR_MIN)
+    for (size_t c = 0; c < n; c += 65536) memcpy(y + c, x + c, (n - c < 65536 ? n - c : 65536) * sizeof *y);
 }
 
 void op_add(float *y, const float *a, const float *b, size_t n) {

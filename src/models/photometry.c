@@ -89,8 +89,8 @@ void photometry_encoder_build(PhotometryEncoder *e, ParamStore *ps, AmArena *a, 
     e->out = arena_floats(a, N * d);
     e->keep_embed = arena_bits(a, N * d);
     e->keep_final = arena_bits(a, N * d);
-    float **gd_[] = {&e->g_a, &e->g_b, &e->g_r2, &e->g_x1, &e->g_y, &e->g_r1,
-                     &e->g_o, &e->g_ctx, &e->g_q, &e->g_k, &e->g_v, &e->g_et};
+    float **gd_[] = {&e->g_a, &e->g_b, &e->g_r2, &e->g_x1, &e->g_r1,
+                     &e->g_ctx, &e->g_q, &e->g_k, &e->g_v, &e->g_et};
     for (size_t i = 0; i < sizeof gd_ / sizeof *gd_; i++) *gd_[i] = arena_floats(a, N * d);
     e->q_rows = arena_ints(a, N);
     e->q_seen = (uint8_t *)arena_ints(a, (N + 3) / 4);
@@ -98,7 +98,6 @@ void photometry_encoder_build(PhotometryEncoder *e, ParamStore *ps, AmArena *a, 
     e->q_g = arena_floats(a, N * d);
     e->q_dx = arena_floats(a, N * d);
     e->g_gd = arena_floats(a, N * f);
-    e->g_g = arena_floats(a, N * f);
     e->g_h = arena_floats(a, N * f);
 }
 
@@ -115,16 +114,13 @@ static void drop_fwd(float *x, uint8_t *keep, size_t per_sample, int B, float p,
                        keep);
 }
 
-// g_in += dropout'(g_out); when dropout is off this is a plain accumulate.
-static void drop_bwd(float *g_in, const float *g_out, const uint8_t *keep, size_t per_sample,
-                     int B, float p, const StepCtx *ctx, uint32_t stream) {
-    const size_t n = per_sample * (size_t)B;
-    if (!ctx->training || p == 0.0f) {
-        op_axpy(g_in, 1.0f, g_out, n);
-        return;
-    }
+// Dropout backward in place on a gradient buffer, from the forward's keep bits.
+static void drop_grad(float *g, const uint8_t *keep, size_t per_sample, int B, float p,
+                      const StepCtx *ctx, uint32_t stream) {
+    if (!ctx->training || p == 0.0f) return;
     AmRng r = dropout_rng(ctx, stream);
-    op_dropout_backward(g_in, g_out, n, p, &r, (uint64_t)ctx->sample_offset * per_sample, keep);
+    op_dropout_mask_inplace(g, per_sample * (size_t)B, p, &r, (uint64_t)ctx->sample_offset * per_sample,
+                            keep);
 }
 
 // Rows (b*L + i) whose query was among the top-u of some head: ProbSparse gives
@@ -226,13 +222,14 @@ void photometry_encoder_backward(PhotometryEncoder *e, const ParamStore *ps, con
     // Output: mask, dropout, final norm. g_a collects the gradient of the last layer output.
     ops_zero(e->g_r2, nd);
     op_mask_rows_backward(e->g_r2, dout, e->in_mask, B, L, d);
-    ops_zero(e->g_x1, nd);
-    drop_bwd(e->g_x1, e->g_r2, e->keep_final, per, B, p, ctx, STREAM_FINAL);
+    drop_grad(e->g_r2, e->keep_final, per, B, p, ctx, STREAM_FINAL);
     const float *last = e->act[c->n_layers - 1].out;
     ops_zero(e->g_a, nd);
-    op_layernorm_backward(e->g_a, G(e->norm_w), G(e->norm_b), e->g_x1, last, e->mean_f,
+    op_layernorm_backward(e->g_a, G(e->norm_w), G(e->norm_b), e->g_r2, last, e->mean_f,
                           e->rstd_f, P(e->norm_w), N, d);
 
+    // Gradient buffers that a residual also needs are copied before the dropout
+    // mask is applied to them in place; the rest start from zero (ops accumulate).
     float *g_out = e->g_a, *g_in = e->g_b;
     for (int l = c->n_layers - 1; l >= 0; l--) {
         const InformerLayerParams *w = &e->layer[l];
@@ -240,28 +237,26 @@ void photometry_encoder_backward(PhotometryEncoder *e, const ParamStore *ps, con
         const float *xin = l ? e->act[l - 1].out : e->x0;
         const uint32_t s = STREAM_LAYER + 4u * (uint32_t)l;
         // (g_q is kept zero by query_projection_backward.)
-        float *zero_nd[] = {g_in, e->g_r2, e->g_x1, e->g_y, e->g_r1, e->g_o, e->g_ctx,
-                            e->g_k, e->g_v};
+        float *zero_nd[] = {e->g_r2, e->g_r1, e->g_ctx, e->g_k, e->g_v};
         for (size_t i = 0; i < sizeof zero_nd / sizeof *zero_nd; i++) ops_zero(zero_nd[i], nd);
         ops_zero(e->g_gd, nf);
-        ops_zero(e->g_g, nf);
         ops_zero(e->g_h, nf);
 
         op_layernorm_backward(e->g_r2, G(w->norm2_w), G(w->norm2_b), g_out, t->r2, t->mean2,
                               t->rstd2, P(w->norm2_w), N, d);
-        op_axpy(e->g_x1, 1.0f, e->g_r2, nd);  // residual r2 = x1 + y
-        drop_bwd(e->g_y, e->g_r2, t->keep_y, per, B, p, ctx, s + 2);
-        op_linear_backward(e->g_gd, G(w->conv2_w), G(w->conv2_b), e->g_y, t->gd, P(w->conv2_w),
+        op_copy(e->g_x1, e->g_r2, nd);  // residual r2 = x1 + y
+        drop_grad(e->g_r2, t->keep_y, per, B, p, ctx, s + 2);  // now dL/dy before dropout
+        op_linear_backward(e->g_gd, G(w->conv2_w), G(w->conv2_b), e->g_r2, t->gd, P(w->conv2_w),
                            N, f, d);
-        drop_bwd(e->g_g, e->g_gd, t->keep_gd, (size_t)L * f, B, p, ctx, s + 1);
-        op_gelu_backward(e->g_h, e->g_g, t->h, nf);
+        drop_grad(e->g_gd, t->keep_gd, (size_t)L * f, B, p, ctx, s + 1);
+        op_gelu_backward(e->g_h, e->g_gd, t->h, nf);
         op_linear_backward(e->g_x1, G(w->conv1_w), G(w->conv1_b), e->g_h, t->x1, P(w->conv1_w),
                            N, d, f);
         op_layernorm_backward(e->g_r1, G(w->norm1_w), G(w->norm1_b), e->g_x1, t->r1, t->mean1,
                               t->rstd1, P(w->norm1_w), N, d);
-        op_axpy(g_in, 1.0f, e->g_r1, nd);  // residual r1 = xin + o
-        drop_bwd(e->g_o, e->g_r1, t->keep_o, per, B, p, ctx, s);
-        op_linear_backward(e->g_ctx, G(w->o_w), G(w->o_b), e->g_o, t->ctx, P(w->o_w), N, d, d);
+        op_copy(g_in, e->g_r1, nd);  // residual r1 = xin + o
+        drop_grad(e->g_r1, t->keep_o, per, B, p, ctx, s);  // now dL/do before dropout
+        op_linear_backward(e->g_ctx, G(w->o_w), G(w->o_b), e->g_r1, t->ctx, P(w->o_w), N, d, d);
         op_probsparse_attention_backward(e->g_q, e->g_k, e->g_v, e->g_ctx, t->q, t->k, t->v,
                                          t->probs, t->top_idx, e->u, B, L, H, d / H);
         query_projection_backward(e, ps, w, t, xin, g_in, B);
@@ -272,10 +267,9 @@ void photometry_encoder_backward(PhotometryEncoder *e, const ParamStore *ps, con
         g_in = tmp;
     }
     // Embedding: dropout, (fixed pe), transpose, token conv (input needs no gradient).
-    ops_zero(e->g_r2, nd);
-    drop_bwd(e->g_r2, g_out, e->keep_embed, per, B, c->p_embed, ctx, STREAM_EMBED);
+    drop_grad(g_out, e->keep_embed, per, B, c->p_embed, ctx, STREAM_EMBED);
     ops_zero(e->g_et, nd);
-    op_transpose_backward(e->g_et, e->g_r2, B, d, L);
+    op_transpose_backward(e->g_et, g_out, B, d, L);
     op_conv1d_backward(NULL, G(e->token_w), NULL, e->g_et, e->xt, P(e->token_w), B,
                        c->photo_in, L, d, 3, 1, PAD_CIRCULAR);
 #undef P

@@ -36,7 +36,7 @@ typedef struct {
     StepCtx ctx;
     int batch;
     // gradient work buffers
-    float *g_a, *g_b, *g_r2, *g_x1, *g_y, *g_gd, *g_g, *g_h, *g_r1, *g_o, *g_ctx, *g_q, *g_k, *g_v;
+    float *g_a, *g_b, *g_r2, *g_x1, *g_gd, *g_h, *g_r1, *g_ctx, *g_q, *g_k, *g_v;
     float *g_et;
     // Sparse query backward: rows whose query was selected in some head.
     int32_t *q_rows;

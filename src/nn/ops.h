@@ -99,6 +99,11 @@ void op_dropout_forward(float *out, const float *in, size_t n, float p,
                         const AmRng *rng, uint64_t offset, uint8_t *keep_bits);
 void op_dropout_backward(float *din, const float *dout, size_t n, float p,
                          const AmRng *rng, uint64_t offset, const uint8_t *keep_bits);
+// x *= mask / (1-p) in place, the mask read from keep_bits when given, else
+// regenerated: dropout's backward for a gradient buffer that may be overwritten
+// (no zeroed destination, no extra pass).
+void op_dropout_mask_inplace(float *x, size_t n, float p, const AmRng *rng, uint64_t offset,
+                             const uint8_t *keep_bits);
 // x[b, l, c] *= mask[b, l]  (x [B, L, C]); backward din += dout * mask
 void op_mask_rows_forward(float *out, const float *in, const float *mask, int B, int L, int C);
 void op_mask_rows_backward(float *din, const float *dout, const float *mask, int B, int L, int C);
@@ -106,6 +111,8 @@ void op_mask_rows_backward(float *din, const float *dout, const float *mask, int
 void op_axpy(float *y, float alpha, const float *x, size_t n);
 // y = a + b
 void op_add(float *y, const float *a, const float *b, size_t n);
+// y = x
+void op_copy(float *y, const float *x, size_t n);
 // sum of squares, accumulated in double (global-norm clipping)
 double op_sumsq(const float *x, size_t n);
 void op_scale(float *x, float alpha, size_t n);
