@@ -50,11 +50,17 @@ void op_gather_rows(float *out, const float *in, const int32_t *rows, int n_rows
 }
 
 void op_scatter_add_rows(float *out, const float *in, const int32_t *rows, int n_rows, int C) {
-    // Distinct rows: threads never touch the same destination.
-#pragma omp parallel for schedule(static) if ((size_t)n_rows * C >= CPU_PAR_MIN)
-    for (int r = 0; r < n_rows; r++) {
-        float *dst = out + (size_t)rows[r] * C;
-        const float *src = in + (size_t)r * C;
-        for (int c = 0; c < C; c++) dst[c] += src[c];
+    // Threads own column slices, so repeated destination rows never race.
+    const int nt = (size_t)n_rows * C >= CPU_PAR_MIN ? omp_get_max_threads() : 1;
+#pragma omp parallel num_threads(nt)
+    {
+        const int t = omp_get_thread_num(), p = omp_get_num_threads();
+        const int c0 = (int)((long)C * t / p), c1 = (int)((long)C * (t + 1) / p);
+        for (int r = 0; r < n_rows; r++) {
+            float *dst = out + (size_t)rows[r] * C;
+            const float *src = in + (size_t)r * C;
+#pragma omp simd
+            for (int c = c0; c < c1; c++) dst[c] += src[c];
+        }
     }
 }

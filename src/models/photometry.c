@@ -80,6 +80,9 @@ void photometry_encoder_build(PhotometryEncoder *e, ParamStore *ps, AmArena *a, 
         t->probs = arena_floats(a, B * H * u * L);
         t->top_idx = arena_ints(a, B * H * u);
         t->sample_idx = arena_ints(a, L * u);
+        t->tab_rows = arena_ints(a, N);
+        t->row_map = arena_ints(a, N);
+        t->o_in = arena_floats(a, N * d);
         t->keep_o = arena_bits(a, N * d);
         t->keep_gd = arena_bits(a, N * f);
         t->keep_y = arena_bits(a, N * d);
@@ -97,6 +100,8 @@ void photometry_encoder_build(PhotometryEncoder *e, ParamStore *ps, AmArena *a, 
     e->q_x = arena_floats(a, N * d);
     e->q_g = arena_floats(a, N * d);
     e->q_dx = arena_floats(a, N * d);
+    e->o_tab = arena_floats(a, N * d);
+    e->g_tab = arena_floats(a, N * d);
     e->g_gd = arena_floats(a, N * f);
     e->g_h = arena_floats(a, N * f);
 }
@@ -123,17 +128,45 @@ static void drop_grad(float *g, const uint8_t *keep, size_t per_sample, int B, f
                             keep);
 }
 
-// Rows (b*L + i) whose query was among the top-u of some head: ProbSparse gives
-// every other query the mean of V, so only these rows carry a query gradient.
-// Ascending order, so the sparse GEMMs sum in a fixed order.
-static int active_query_rows(int32_t *rows, uint8_t *seen, const int32_t *top_idx, int B, int L,
-                             int H, int u) {
+// ProbSparse gives every query that no head selected the same context (the mean
+// of V, per head), so only the selected rows differ. seen[b*L + i] = 1 for them.
+static void mark_selected(uint8_t *seen, const int32_t *top_idx, int B, int L, int H, int u) {
     memset(seen, 0, (size_t)B * (size_t)L);
     for (int bh = 0; bh < B * H; bh++)
         for (int t = 0; t < u; t++) seen[(size_t)(bh / H) * L + top_idx[(size_t)bh * u + t]] = 1;
+}
+
+// Rows (b*L + i) whose query was selected by some head: only they carry a query
+// gradient. Ascending order, so the sparse GEMMs sum in a fixed order.
+static int active_query_rows(int32_t *rows, uint8_t *seen, const int32_t *top_idx, int B, int L,
+                             int H, int u) {
+    mark_selected(seen, top_idx, B, L, H, u);
     int n = 0;
     for (int r = 0; r < B * L; r++)
         if (seen[r]) rows[n++] = r;
+    return n;
+}
+
+// The out-projection's distinct inputs: per sample, its first unselected row
+// stands for all unselected rows (identical context), then every selected row.
+// Returns the table size (about B * (1 + H*u) instead of B*L rows).
+static int out_projection_table(int32_t *tab_rows, int32_t *row_map, uint8_t *seen,
+                                const int32_t *top_idx, int B, int L, int H, int u) {
+    mark_selected(seen, top_idx, B, L, H, u);
+    int n = 0;
+    for (int b = 0; b < B; b++) {
+        int lazy = -1;
+        for (int i = 0; i < L; i++) {
+            const int r = b * L + i;
+            if (seen[r]) {
+                tab_rows[n] = r;
+                row_map[r] = n++;
+            } else {
+                if (lazy < 0) tab_rows[lazy = n++] = r;
+                row_map[r] = lazy;
+            }
+        }
+    }
     return n;
 }
 
@@ -190,7 +223,11 @@ float *photometry_encoder_forward(PhotometryEncoder *e, const ParamStore *ps, co
         }
         op_probsparse_attention_forward(t->ctx, t->probs, t->top_idx, t->q, t->k, t->v,
                                         t->sample_idx, e->u, e->u, B, L, H, d / H);
-        op_linear_forward(t->o, t->ctx, P(w->o_w), P(w->o_b), N, d, d);
+        // Out-projection on the distinct context rows only, then expanded to all rows.
+        t->n_tab = out_projection_table(t->tab_rows, t->row_map, e->q_seen, t->top_idx, B, L, H, e->u);
+        op_gather_rows(t->o_in, t->ctx, t->tab_rows, t->n_tab, d);
+        op_linear_forward(e->o_tab, t->o_in, P(w->o_w), P(w->o_b), t->n_tab, d, d);
+        op_gather_rows(t->o, e->o_tab, t->row_map, N, d);
         drop_fwd(t->o, t->keep_o, per, B, p, ctx, s);
         op_add(t->r1, xin, t->o, (size_t)N * d);
         op_layernorm_forward(t->x1, t->mean1, t->rstd1, t->r1, P(w->norm1_w), P(w->norm1_b), N, d);
@@ -256,7 +293,12 @@ void photometry_encoder_backward(PhotometryEncoder *e, const ParamStore *ps, con
                               t->rstd1, P(w->norm1_w), N, d);
         op_copy(g_in, e->g_r1, nd);  // residual r1 = xin + o
         drop_grad(e->g_r1, t->keep_o, per, B, p, ctx, s);  // now dL/do before dropout
-        op_linear_backward(e->g_ctx, G(w->o_w), G(w->o_b), e->g_r1, t->ctx, P(w->o_w), N, d, d);
+        // Out-projection: dctx for every row; weight gradients from the table, whose
+        // row gradient is the sum over the rows that share it.
+        op_linear_backward(e->g_ctx, NULL, NULL, e->g_r1, t->ctx, P(w->o_w), N, d, d);
+        ops_zero(e->g_tab, (size_t)t->n_tab * d);
+        op_scatter_add_rows(e->g_tab, e->g_r1, t->row_map, N, d);
+        op_linear_backward(NULL, G(w->o_w), G(w->o_b), e->g_tab, t->o_in, P(w->o_w), t->n_tab, d, d);
         op_probsparse_attention_backward(e->g_q, e->g_k, e->g_v, e->g_ctx, t->q, t->k, t->v,
                                          t->probs, t->top_idx, e->u, B, L, H, d / H);
         query_projection_backward(e, ps, w, t, xin, g_in, B);

@@ -20,6 +20,11 @@ typedef struct {
     int32_t *top_idx;   // [B, H, u]
     int32_t *sample_idx;  // [L, u]
     uint8_t *keep_o, *keep_gd, *keep_y;  // dropout masks as bits
+    // Out-projection table: its distinct input rows (one lazy row per sample plus
+    // every selected row) and, for each row, its table row.
+    int32_t *tab_rows, *row_map;
+    int n_tab;
+    float *o_in;  // [n_tab, d] gathered context rows
 } InformerLayerActs;
 
 typedef struct {
@@ -42,6 +47,7 @@ typedef struct {
     int32_t *q_rows;
     uint8_t *q_seen;
     float *q_x, *q_g, *q_dx;  // [rows, d] gathered input, dQ, and dX
+    float *o_tab, *g_tab;     // out-projection table outputs and their gradient
     // Test hook: when set, [n_layers, L, u] key samples used instead of the RNG.
     const int32_t *injected_sample_idx;
 } PhotometryEncoder;

@@ -57,7 +57,8 @@ void op_transpose_forward(float *out, const float *in, int B, int M, int N);
 void op_transpose_backward(float *din, const float *dout, int B, int M, int N);
 
 // Row gather/scatter for sparse work: out[r, :] = in[rows[r], :] for r < n_rows;
-// scatter-add: out[rows[r], :] += in[r, :] (rows must be distinct).
+// scatter-add: out[rows[r], :] += in[r, :], repeated rows allowed (summed in r
+// order, so the result does not depend on the thread count).
 void op_gather_rows(float *out, const float *in, const int32_t *rows, int n_rows, int C);
 void op_scatter_add_rows(float *out, const float *in, const int32_t *rows, int n_rows, int C);
 
