@@ -22,10 +22,17 @@ static int tu_checks = 0;
         }                                                                  \
     } while (0)
 
+// Evaluates cond once (it may have side effects) and exits on failure.
 #define REQUIRE(cond, ...)                                                 \
     do {                                                                   \
-        EXPECT(cond, __VA_ARGS__);                                         \
-        if (!(cond)) exit(1);                                              \
+        tu_checks++;                                                       \
+        if (!(cond)) {                                                     \
+            tu_failures++;                                                 \
+            fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
+            fprintf(stderr, __VA_ARGS__);                                  \
+            fputc('\n', stderr);                                           \
+            exit(1);                                                       \
+        }                                                                  \
     } while (0)
 
 // Max relative error of a against b, where "relative" is |a-b| / max(|b|_inf, floor):
