@@ -12,21 +12,7 @@
 #include "models/astrom3.h"
 #include "nn/ops.h"
 #include "testutil.h"
-
-static ModelConfig tiny(void) {
-    ModelConfig c;
-    model_config_defaults(&c);
-    c.seq_len = 12;
-    c.d_model = 8;
-    c.n_heads = 2;
-    c.d_ff = 16;
-    c.n_layers = 2;
-    c.spec_len = 300;
-    c.spec_channels[0] = c.spec_channels[1] = c.spec_channels[2] = c.spec_channels[3] = 3;
-    c.meta_hidden = 8;
-    c.proj_dim = 6;
-    return c;
-}
+#include "tiny_model.h"
 
 // Writes the model's tensors with one of them altered: dropped, renamed,
 // reshaped, retyped, or one extra added.
@@ -69,7 +55,7 @@ int main(void) {
     char good[256], bad[256];
     snprintf(good, sizeof good, "%s/good.safetensors", dir);
     snprintf(bad, sizeof bad, "%s/bad.safetensors", dir);
-    const ModelConfig c = tiny();
+    const ModelConfig c = tiny_model_config();
     AstroM3 a, b;
     astrom3_create(&a, &c, 1);
     astrom3_init(&a, 1);

@@ -18,24 +18,15 @@
 #include "models/astrom3.h"
 #include "nn/ops.h"
 #include "testutil.h"
+#include "tiny_model.h"
 #include "train/clip_step.h"
 
 #define EPS 1e-3f
 #define PROBES 3
 
+// The tiny model with every dropout active.
 static ModelConfig tiny_config(void) {
-    ModelConfig c;
-    model_config_defaults(&c);
-    c.seq_len = 12;
-    c.d_model = 8;
-    c.n_heads = 2;
-    c.d_ff = 16;
-    c.n_layers = 2;
-    c.spec_len = 300;
-    c.spec_channels[0] = c.spec_channels[1] = c.spec_channels[2] = c.spec_channels[3] = 3;
-    c.meta_hidden = 8;
-    c.proj_dim = 6;
-    c.n_classes = 3;
+    ModelConfig c = tiny_model_config();
     c.p_photo = 0.2f;
     c.p_spec = 0.3f;
     c.p_meta = 0.25f;

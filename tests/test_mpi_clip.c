@@ -30,6 +30,7 @@
 #include "loss/clip.h"
 #include "mpi/comm.h"
 #include "nn/ops.h"
+#include "mpi_testutil.h"
 #include "testutil.h"
 
 #define TOL 1e-5     // relative, normalised by the largest magnitude
@@ -186,17 +187,6 @@ static void run_case(Comm *c, int b, int dim, const float ls[3], uint64_t seed) 
     free(normP);
     free(norm_tmp);
     free(tmp);
-}
-
-static int mpi_finish(Comm *c, const char *name) {
-    const double fails = comm_allreduce_sum_double(c, tu_failures);
-    const double checks = comm_allreduce_sum_double(c, tu_checks);
-    if (g_rank == 0) {
-        printf("%s: ranks=%d, %.0f checks, %.0f failed\n", name, g_size, checks, fails);
-        fflush(stdout);
-    }
-    comm_finalize(c);
-    return fails > 0 ? 1 : 0;
 }
 
 int main(int argc, char **argv) {

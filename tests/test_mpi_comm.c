@@ -14,6 +14,7 @@
 
 #include "core/error.h"
 #include "mpi/comm.h"
+#include "mpi_testutil.h"
 #include "testutil.h"
 
 static int g_rank, g_size;
@@ -138,17 +139,6 @@ static void test_topology(Comm *c) {
     for (int r = 0; r < g_size; r++) EXPECT(all[r] == (float)r, "gathered rank %g at %d", all[r], r);
     free(all);
     comm_barrier(c);
-}
-
-static int mpi_finish(Comm *c, const char *name) {
-    const double fails = comm_allreduce_sum_double(c, tu_failures);
-    const double checks = comm_allreduce_sum_double(c, tu_checks);
-    if (g_rank == 0) {
-        printf("%s: ranks=%d, %.0f checks, %.0f failed\n", name, g_size, checks, fails);
-        fflush(stdout);
-    }
-    comm_finalize(c);
-    return fails > 0 ? 1 : 0;
 }
 
 int main(int argc, char **argv) {

@@ -12,24 +12,11 @@
 
 #include "core/rng.h"
 #include "nn/ops.h"
+#include "testdata.h"
 #include "testutil.h"
 
 #define REF_TOL 1e-5
 
-static uint32_t g_stream = 100;
-
-static float *randn(size_t n, float scale) {
-    AmRng r = am_rng(77, 0, RNG_SYNTH, g_stream++);
-    float *x = malloc((n ? n : 1) * sizeof *x);
-    for (size_t i = 0; i < n; i++) x[i] = scale * am_rng_normal(&r, i);
-    return x;
-}
-static float *zeros(size_t n) { return calloc(n ? n : 1, sizeof(float)); }
-static float *copy_of(const float *x, size_t n) {
-    float *y = malloc((n ? n : 1) * sizeof *y);
-    memcpy(y, x, n * sizeof *y);
-    return y;
-}
 static double *dzeros(size_t n) { return calloc(n ? n : 1, sizeof(double)); }
 
 // Error of float c against a double reference.

@@ -28,6 +28,7 @@
 
 #include "core/rng.h"
 #include "nn/ops.h"
+#include "testdata.h"
 #include "testutil.h"
 
 #define GC_TOL 1e-3
@@ -36,23 +37,6 @@
 #define MAX_IN 4
 
 // ---------------------------------------------------------------- data helpers
-static uint32_t g_stream = 0;
-
-static float *randn(size_t n, float scale) {
-    AmRng r = am_rng(20240611, 0, RNG_SYNTH, g_stream++);
-    float *x = malloc((n ? n : 1) * sizeof *x);
-    for (size_t i = 0; i < n; i++) x[i] = scale * am_rng_normal(&r, i);
-    return x;
-}
-
-static float *zeros(size_t n) { return calloc(n ? n : 1, sizeof(float)); }
-
-static float *copy_of(const float *x, size_t n) {
-    float *y = malloc((n ? n : 1) * sizeof *y);
-    memcpy(y, x, n * sizeof *y);
-    return y;
-}
-
 // ---------------------------------------------------------------- the harness
 typedef struct Case Case;
 typedef struct {
