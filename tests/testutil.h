@@ -11,28 +11,28 @@
 static int tu_failures = 0;
 static int tu_checks = 0;
 
-#define EXPECT(cond, ...)                                                  \
-    do {                                                                   \
-        tu_checks++;                                                       \
-        if (!(cond)) {                                                     \
-            tu_failures++;                                                 \
-            fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
-            fprintf(stderr, __VA_ARGS__);                                  \
-            fputc('\n', stderr);                                           \
-        }                                                                  \
+#define TU_REPORT(cond, ...)                                           \
+    do {                                                               \
+        tu_failures++;                                                 \
+        fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
+        fprintf(stderr, __VA_ARGS__);                                  \
+        fputc('\n', stderr);                                           \
+    } while (0)
+
+#define EXPECT(cond, ...)                              \
+    do {                                               \
+        tu_checks++;                                   \
+        if (!(cond)) TU_REPORT(cond, __VA_ARGS__);     \
     } while (0)
 
 // Evaluates cond once (it may have side effects) and exits on failure.
-#define REQUIRE(cond, ...)                                                 \
-    do {                                                                   \
-        tu_checks++;                                                       \
-        if (!(cond)) {                                                     \
-            tu_failures++;                                                 \
-            fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
-            fprintf(stderr, __VA_ARGS__);                                  \
-            fputc('\n', stderr);                                           \
-            exit(1);                                                       \
-        }                                                                  \
+#define REQUIRE(cond, ...)                             \
+    do {                                               \
+        tu_checks++;                                   \
+        if (!(cond)) {                                 \
+            TU_REPORT(cond, __VA_ARGS__);              \
+            exit(1);                                   \
+        }                                              \
     } while (0)
 
 // Max relative error of a against b, where "relative" is |a-b| / max(|b|_inf, floor):
