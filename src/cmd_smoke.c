@@ -36,6 +36,7 @@ int cmd_smoke(int argc, char **argv) {
     static const char *const allowed[] = {"--steps", "--batch", "--save", NULL};
     if (cli_reject_unknown(&a, "smoke", allowed)) return 2;
     char steps_set[64], batch_set[64];
+    if (a.n_sets > CLI_MAX_SETS - 2) return fprintf(stderr, "astromm smoke: too many --set\n"), 2;
     if (cli_option(&a, "--steps")) {
         snprintf(steps_set, sizeof steps_set, "run.steps=%s", cli_option(&a, "--steps"));
         a.sets[a.n_sets++] = steps_set;

@@ -57,7 +57,8 @@ void photometry_encoder_register(PhotometryEncoder *e, ParamStore *ps, const Mod
                                  const char *prefix);
 // After params_allocate: fills the pe buffer and allocates activations.
 void photometry_encoder_build(PhotometryEncoder *e, ParamStore *ps, AmArena *arena, int max_batch);
-// Returns the output [B, L*d_model] (owned by the encoder).
+// Returns the output [B, L*d_model] (owned by the encoder). mask must stay
+// valid until the matching backward (it is read again there).
 float *photometry_encoder_forward(PhotometryEncoder *e, const ParamStore *ps, const float *x,
                                   const float *mask, int B, const StepCtx *ctx);
 // dout [B, L*d_model]; accumulates parameter gradients into ps->grad.
