@@ -9,7 +9,7 @@
 
 #include "core/error.h"
 #include "cpu/cpu_util.h"
-#include "nn/ops.h"
+#include "nn/ops_cpu.h"
 
 #define PAR_BH(B, H, L, D) \
     if ((size_t)(B) * (H) * (L) * (L) * (D) >= (size_t)CPU_PAR_MIN && (size_t)(B) * (H) > 1)
@@ -121,7 +121,7 @@ static void head_backward(float *dqb, float *dkb, float *dvb, const float *dyb, 
 
 // ---------------------------------------------------------------- full attention
 
-void op_attention_forward(float *out, float *probs, const float *q, const float *k,
+void cpu_op_attention_forward(float *out, float *probs, const float *q, const float *k,
                           const float *v, int B, int L, int H, int D) {
     check_shape("attention", B, L, H, D);
     size_t HD = (size_t)H * D;
@@ -138,7 +138,7 @@ void op_attention_forward(float *out, float *probs, const float *q, const float 
     }
 }
 
-void op_attention_backward(float *dq, float *dk, float *dv, const float *dout,
+void cpu_op_attention_backward(float *dq, float *dk, float *dv, const float *dout,
                            const float *q, const float *k, const float *v, const float *probs,
                            int B, int L, int H, int D) {
     check_shape("attention", B, L, H, D);
@@ -184,7 +184,7 @@ static void select_top(int32_t *top, const double *m, int L, int n_top) {
     }
 }
 
-void op_probsparse_attention_forward(float *out, float *probs, int32_t *top_idx,
+void cpu_op_probsparse_attention_forward(float *out, float *probs, int32_t *top_idx,
                                      const float *q, const float *k, const float *v,
                                      const int32_t *sample_idx, int n_sample, int n_top,
                                      int B, int L, int H, int D) {
@@ -244,7 +244,7 @@ void op_probsparse_attention_forward(float *out, float *probs, int32_t *top_idx,
     }
 }
 
-void op_probsparse_attention_backward(float *dq, float *dk, float *dv, const float *dout,
+void cpu_op_probsparse_attention_backward(float *dq, float *dk, float *dv, const float *dout,
                                       const float *q, const float *k, const float *v,
                                       const float *probs, const int32_t *top_idx, int n_top,
                                       int B, int L, int H, int D) {

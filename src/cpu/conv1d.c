@@ -13,7 +13,7 @@
 
 #include "core/error.h"
 #include "cpu/cpu_util.h"
-#include "nn/ops.h"
+#include "nn/ops_cpu.h"
 
 static void check_shape(int B, int C_in, int L, int C_out, int K, int pad, PadMode mode) {
     CHECK(B >= 0 && C_in > 0 && L > 0 && C_out > 0 && K > 0 && pad >= 0,
@@ -102,13 +102,13 @@ static void col2im_acc(float *din, const float *dcol, int B, int C_in, int L, in
 
 static int per_sample(int B, int Lo) { return B == 1 || Lo >= CONV_PER_SAMPLE_LO; }
 
-void op_conv1d_forward(float *out, const float *in, const float *w, const float *b,
+void cpu_op_conv1d_forward(float *out, const float *in, const float *w, const float *b,
                        int B, int C_in, int L, int C_out, int K, int pad, PadMode mode) {
     check_shape(B, C_in, L, C_out, K, pad, mode);
     if (B == 0) return;
     int Lo = conv1d_out_len(L, K, pad), CK = C_in * K;
     size_t NL = (size_t)B * Lo;
-    float *col = ops_scratch(0, (size_t)CK * NL);
+    float *col = cpu_ops_scratch(0, (size_t)CK * NL);
     im2col(col, in, B, C_in, L, K, pad, mode);
     if (per_sample(B, Lo)) {
         float beta = 0.0f;
@@ -126,7 +126,7 @@ void op_conv1d_forward(float *out, const float *in, const float *w, const float 
                       out + (size_t)bb * C_out * Lo, Lo);
         return;
     }
-    float *y = ops_scratch(1, (size_t)C_out * NL);
+    float *y = cpu_ops_scratch(1, (size_t)C_out * NL);
     cpu_sgemm(0, 0, C_out, (int)NL, CK, 1.0f, w, CK, col, (int)NL, 0.0f, y, (int)NL);
 #pragma omp parallel for collapse(2) schedule(static) if ((size_t)C_out * NL >= CPU_PAR_MIN)
     for (int bb = 0; bb < B; bb++) {
@@ -140,7 +140,7 @@ void op_conv1d_forward(float *out, const float *in, const float *w, const float 
     }
 }
 
-void op_conv1d_backward(float *din, float *dw, float *db, const float *dout,
+void cpu_op_conv1d_backward(float *din, float *dw, float *db, const float *dout,
                         const float *in, const float *w,
                         int B, int C_in, int L, int C_out, int K, int pad, PadMode mode) {
     check_shape(B, C_in, L, C_out, K, pad, mode);
@@ -152,7 +152,7 @@ void op_conv1d_backward(float *din, float *dw, float *db, const float *dout,
     // Batched path: dY in [C_out, B*L_out] layout.
     const float *dy = dout;
     if (!ps) {
-        float *g = ops_scratch(1, (size_t)C_out * NL);
+        float *g = cpu_ops_scratch(1, (size_t)C_out * NL);
 #pragma omp parallel for collapse(2) schedule(static) if ((size_t)C_out * NL >= CPU_PAR_MIN)
         for (int bb = 0; bb < B; bb++)
             for (int co = 0; co < C_out; co++)
@@ -176,7 +176,7 @@ void op_conv1d_backward(float *din, float *dw, float *db, const float *dout,
         }
     }
     if (dw) {
-        float *col = ops_scratch(0, (size_t)CK * NL);
+        float *col = cpu_ops_scratch(0, (size_t)CK * NL);
         im2col(col, in, B, C_in, L, K, pad, mode);
         if (ps) {
             for (int bb = 0; bb < B; bb++)
@@ -187,7 +187,7 @@ void op_conv1d_backward(float *din, float *dw, float *db, const float *dout,
         }
     }
     if (din) {
-        float *dcol = ops_scratch(2, (size_t)CK * NL);
+        float *dcol = cpu_ops_scratch(2, (size_t)CK * NL);
         if (ps) {
             for (int bb = 0; bb < B; bb++)
                 cpu_sgemm(1, 0, CK, Lo, C_out, 1.0f, w, CK, dout + (size_t)bb * C_out * Lo, Lo,

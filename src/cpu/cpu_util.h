@@ -11,7 +11,7 @@
 
 #include <omp.h>
 
-#include "nn/ops.h"
+#include "nn/ops_cpu.h"
 
 // Loops touching fewer elements than this run on one thread: below it the
 // fork/join costs more than the work.
@@ -154,7 +154,7 @@ static inline float *cpu_thread_scratch(int slot, size_t per_thread, size_t *str
     size_t s = (per_thread + 15) / 16 * 16;
     int nt = omp_get_max_threads();
     *stride = s;
-    return ops_scratch(slot, s * (size_t)(nt > 0 ? nt : 1));
+    return cpu_ops_scratch(slot, s * (size_t)(nt > 0 ? nt : 1));
 }
 
 #endif

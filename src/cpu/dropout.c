@@ -12,7 +12,7 @@
 
 #include "core/error.h"
 #include "cpu/cpu_util.h"
-#include "nn/ops.h"
+#include "nn/ops_cpu.h"
 
 #define PHILOX_M0 0xD2511F53u
 #define PHILOX_M1 0xCD9E8D57u
@@ -165,7 +165,7 @@ static void masked_axpy_bits(float *din, const float *dout, const uint8_t *bits,
         if ((bits[j >> 3] >> (j & 7)) & 1) din[j] += dout[j] * scale;
 }
 
-void op_dropout_forward(float *out, const float *in, size_t n, float p,
+void cpu_op_dropout_forward(float *out, const float *in, size_t n, float p,
                         const AmRng *rng, uint64_t offset, uint8_t *keep_bits) {
     check_p(p);
     if (p == 0.0f) {
@@ -189,12 +189,12 @@ void op_dropout_forward(float *out, const float *in, size_t n, float p,
     }
 }
 
-void op_dropout_backward(float *din, const float *dout, size_t n, float p,
+void cpu_op_dropout_backward(float *din, const float *dout, size_t n, float p,
                          const AmRng *rng, uint64_t offset, const uint8_t *keep_bits) {
     check_p(p);
     if (p >= 1.0f) return;
     if (p == 0.0f) {
-        op_axpy(din, 1.0f, dout, n);
+        cpu_op_axpy(din, 1.0f, dout, n);
         return;
     }
     float scale = 1.0f / (1.0f - p);
@@ -213,11 +213,11 @@ void op_dropout_backward(float *din, const float *dout, size_t n, float p,
     }
 }
 
-void op_dropout_mask_inplace(float *x, size_t n, float p, const AmRng *rng, uint64_t offset,
+void cpu_op_dropout_mask_inplace(float *x, size_t n, float p, const AmRng *rng, uint64_t offset,
                              const uint8_t *keep_bits) {
     check_p(p);
     if (!keep_bits || p == 0.0f || p >= 1.0f) {
-        op_dropout_forward(x, x, n, p, rng, offset, NULL);
+        cpu_op_dropout_forward(x, x, n, p, rng, offset, NULL);
         return;
     }
     const float scale = 1.0f / (1.0f - p);

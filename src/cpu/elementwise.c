@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "cpu/cpu_util.h"
-#include "nn/ops.h"
+#include "nn/ops_cpu.h"
 
 #define PAR_IF(n) if ((n) >= (size_t)CPU_PAR_MIN)
 
@@ -13,7 +13,7 @@
 #define GELU_ALPHA 0.70710678118654752440f  // M_SQRT1_2
 #define GELU_BETA 0.39894228040143267794f   // M_2_SQRTPI * M_SQRT1_2 * 0.5 = 1/sqrt(2 pi)
 
-void op_gelu_forward(float *out, const float *in, size_t n) {
+void cpu_op_gelu_forward(float *out, const float *in, size_t n) {
 #pragma omp parallel for simd schedule(static) PAR_IF(n)
     for (size_t i = 0; i < n; i++) {
         float x = in[i];
@@ -22,7 +22,7 @@ void op_gelu_forward(float *out, const float *in, size_t n) {
 }
 
 // d/dx = Phi(x) + x phi(x)
-void op_gelu_backward(float *din, const float *dout, const float *in, size_t n) {
+void cpu_op_gelu_backward(float *din, const float *dout, const float *in, size_t n) {
 #pragma omp parallel for simd schedule(static) PAR_IF(n)
     for (size_t i = 0; i < n; i++) {
         float x = in[i];
@@ -32,7 +32,7 @@ void op_gelu_backward(float *din, const float *dout, const float *in, size_t n) 
     }
 }
 
-void op_relu_forward(float *out, const float *in, size_t n) {
+void cpu_op_relu_forward(float *out, const float *in, size_t n) {
 #pragma omp parallel for simd schedule(static) PAR_IF(n)
     for (size_t i = 0; i < n; i++) {
         float x = in[i];
@@ -40,12 +40,12 @@ void op_relu_forward(float *out, const float *in, size_t n) {
     }
 }
 
-void op_relu_backward(float *din, const float *dout, const float *in, size_t n) {
+void cpu_op_relu_backward(float *din, const float *dout, const float *in, size_t n) {
 #pragma omp parallel for simd schedule(static) PAR_IF(n)
     for (size_t i = 0; i < n; i++) din[i] += in[i] > 0.0f ? dout[i] : 0.0f;
 }
 
-void op_mask_rows_forward(float *out, const float *in, const float *mask, int B, int L, int C) {
+void cpu_op_mask_rows_forward(float *out, const float *in, const float *mask, int B, int L, int C) {
     size_t rows = (size_t)B * L;
 #pragma omp parallel for schedule(static) PAR_IF(rows * (size_t)C)
     for (size_t r = 0; r < rows; r++) {
@@ -57,7 +57,7 @@ void op_mask_rows_forward(float *out, const float *in, const float *mask, int B,
     }
 }
 
-void op_mask_rows_backward(float *din, const float *dout, const float *mask, int B, int L, int C) {
+void cpu_op_mask_rows_backward(float *din, const float *dout, const float *mask, int B, int L, int C) {
     size_t rows = (size_t)B * L;
 #pragma omp parallel for schedule(static) PAR_IF(rows * (size_t)C)
     for (size_t r = 0; r < rows; r++) {
@@ -69,29 +69,31 @@ void op_mask_rows_backward(float *din, const float *dout, const float *mask, int
     }
 }
 
-void op_axpy(float *y, float alpha, const float *x, size_t n) {
+void cpu_op_axpy(float *y, float alpha, const float *x, size_t n) {
 #pragma omp parallel for simd schedule(static) PAR_IF(n)
     for (size_t i = 0; i < n; i++) y[i] += alpha * x[i];
 }
 
-void op_copy(float *y, const float *x, size_t n) {
+void cpu_op_copy(float *y, const float *x, size_t n) {
 #pragma omp parallel for schedule(static) if (n >= 4 * (size_t)CPU_PAR_MIN)
     for (size_t c = 0; c < n; c += 65536) memcpy(y + c, x + c, (n - c < 65536 ? n - c : 65536) * sizeof *y);
 }
 
-void op_add(float *y, const float *a, const float *b, size_t n) {
+void cpu_op_add(float *y, const float *a, const float *b, size_t n) {
 #pragma omp parallel for simd schedule(static) PAR_IF(n)
     for (size_t i = 0; i < n; i++) y[i] = a[i] + b[i];
 }
 
-void op_scale(float *x, float alpha, size_t n) {
+void cpu_op_scale(float *x, float alpha, size_t n) {
 #pragma omp parallel for simd schedule(static) PAR_IF(n)
     for (size_t i = 0; i < n; i++) x[i] *= alpha;
 }
 
 // Fixed chunks (not per-thread ranges) summed in chunk order: the result is the
 // same bits for any thread count.
-double op_sumsq(const float *x, size_t n) {
+// Sum of a[i]*b[i] in double over fixed chunks combined in order, so the result
+// does not depend on the thread count (b == a gives the sum of squares).
+static double chunked_dot(const float *a, const float *b, size_t n) {
     enum { MAX_CHUNKS = 1024 };
     size_t chunk = (n + MAX_CHUNKS - 1) / MAX_CHUNKS;
     if (chunk < 16384) chunk = 16384;
@@ -102,10 +104,19 @@ double op_sumsq(const float *x, size_t n) {
         size_t lo = c * chunk, hi = lo + chunk < n ? lo + chunk : n;
         double s = 0.0;
 #pragma omp simd reduction(+ : s)
-        for (size_t i = lo; i < hi; i++) s += (double)x[i] * (double)x[i];
+        for (size_t i = lo; i < hi; i++) s += (double)a[i] * (double)b[i];
         part[c] = s;
     }
     double total = 0.0;
     for (size_t c = 0; c < nchunks; c++) total += part[c];
     return total;
+}
+
+double cpu_op_sumsq(const float *x, size_t n) { return chunked_dot(x, x, n); }
+
+double cpu_op_dot(const float *a, const float *b, size_t n) { return chunked_dot(a, b, n); }
+
+void cpu_op_relu_mask_inplace(float *g, const float *a, size_t n) {
+#pragma omp parallel for simd schedule(static) PAR_IF(n)
+    for (size_t i = 0; i < n; i++) g[i] = a[i] > 0.0f ? g[i] : 0.0f;
 }

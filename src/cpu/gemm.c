@@ -3,7 +3,7 @@
 // One thread pool for GEMMs and the OpenMP loops of the other ops:
 //  * OpenMP build of OpenBLAS (preferred by CMake): OpenBLAS runs on the
 //    OpenMP team; cblas is called directly from serial code.
-//  * pthread build made single-threaded (ops_init(n > 0) does that, as does
+//  * pthread build made single-threaded (cpu_ops_init(n > 0) does that, as does
 //    OPENBLAS_NUM_THREADS=1): the larger of M and N is cut into one slab per
 //    OpenMP thread and each thread calls cblas_sgemm on its slab (the
 //    "multi-threaded application" mode of the OpenBLAS FAQ; the pthread build

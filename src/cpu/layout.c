@@ -4,11 +4,11 @@
 #include <string.h>
 
 #include "cpu/cpu_util.h"
-#include "nn/ops.h"
+#include "nn/ops_cpu.h"
 
 enum { TILE = 32 };
 
-void op_transpose_forward(float *out, const float *in, int B, int M, int N) {
+void cpu_op_transpose_forward(float *out, const float *in, int B, int M, int N) {
     int ti = (M + TILE - 1) / TILE, tj = (N + TILE - 1) / TILE;
 #pragma omp parallel for collapse(2) schedule(static) if ((size_t)B * M * N >= CPU_PAR_MIN)
     for (int b = 0; b < B; b++) {
@@ -25,7 +25,7 @@ void op_transpose_forward(float *out, const float *in, int B, int M, int N) {
     }
 }
 
-void op_transpose_backward(float *din, const float *dout, int B, int M, int N) {
+void cpu_op_transpose_backward(float *din, const float *dout, int B, int M, int N) {
     // din [B, M, N] += dout [B, N, M] transposed.
     int ti = (M + TILE - 1) / TILE, tj = (N + TILE - 1) / TILE;
 #pragma omp parallel for collapse(2) schedule(static) if ((size_t)B * M * N >= CPU_PAR_MIN)
@@ -43,13 +43,13 @@ void op_transpose_backward(float *din, const float *dout, int B, int M, int N) {
     }
 }
 
-void op_gather_rows(float *out, const float *in, const int32_t *rows, int n_rows, int C) {
+void cpu_op_gather_rows(float *out, const float *in, const int32_t *rows, int n_rows, int C) {
 #pragma omp parallel for schedule(static) if ((size_t)n_rows * C >= CPU_PAR_MIN)
     for (int r = 0; r < n_rows; r++)
         memcpy(out + (size_t)r * C, in + (size_t)rows[r] * C, (size_t)C * sizeof *out);
 }
 
-void op_scatter_add_rows(float *out, const float *in, const int32_t *rows, int n_rows, int C) {
+void cpu_op_scatter_add_rows(float *out, const float *in, const int32_t *rows, int n_rows, int C) {
     // Threads own column slices, so repeated destination rows never race.
     const int nt = (size_t)n_rows * C >= CPU_PAR_MIN ? omp_get_max_threads() : 1;
 #pragma omp parallel num_threads(nt)
@@ -63,4 +63,8 @@ void op_scatter_add_rows(float *out, const float *in, const int32_t *rows, int n
             for (int c = c0; c < c1; c++) dst[c] += src[c];
         }
     }
+}
+
+void cpu_op_zero_rows(float *x, const int32_t *rows, int n_rows, int C) {
+    for (int r = 0; r < n_rows; r++) memset(x + (size_t)rows[r] * C, 0, (size_t)C * sizeof *x);
 }

@@ -3,9 +3,9 @@
 
 #include "core/error.h"
 #include "cpu/cpu_util.h"
-#include "nn/ops.h"
+#include "nn/ops_cpu.h"
 
-void op_linear_forward(float *out, const float *in, const float *w, const float *b,
+void cpu_op_linear_forward(float *out, const float *in, const float *w, const float *b,
                        int n, int in_dim, int out_dim) {
     CHECK(n >= 0 && in_dim >= 0 && out_dim >= 0, "linear: bad shape n %d in %d out %d", n,
           in_dim, out_dim);
@@ -34,7 +34,7 @@ static void colsum_acc(float *db, const float *x, int n, int m) {
     int rows = (n + MAX_CHUNKS - 1) / MAX_CHUNKS;
     if (rows < MIN_ROWS) rows = MIN_ROWS;
     int nchunks = (n + rows - 1) / rows;
-    double *part = (double *)ops_scratch(0, 2 * (size_t)nchunks * (size_t)m);
+    double *part = (double *)cpu_ops_scratch(0, 2 * (size_t)nchunks * (size_t)m);
 #pragma omp parallel for schedule(static) if (nchunks > 1 && (size_t)n * m >= CPU_PAR_MIN)
     for (int c = 0; c < nchunks; c++) {
         double *acc = part + (size_t)c * m;
@@ -53,7 +53,7 @@ static void colsum_acc(float *db, const float *x, int n, int m) {
     }
 }
 
-void op_linear_backward(float *din, float *dw, float *db, const float *dout,
+void cpu_op_linear_backward(float *din, float *dw, float *db, const float *dout,
                         const float *in, const float *w, int n, int in_dim, int out_dim) {
     if (n == 0 || out_dim == 0) return;
     if (din && in_dim > 0)

@@ -4,12 +4,12 @@
 
 #include "core/error.h"
 #include "cpu/cpu_util.h"
-#include "nn/ops.h"
+#include "nn/ops_cpu.h"
 
 #define LN_EPS 1e-5f
 #define L2_EPS 1e-12f
 
-void op_layernorm_forward(float *out, float *mean, float *rstd, const float *in,
+void cpu_op_layernorm_forward(float *out, float *mean, float *rstd, const float *in,
                           const float *w, const float *b, int N, int C) {
     CHECK(N >= 0 && C > 0, "layernorm: bad shape N %d C %d", N, C);
 #pragma omp parallel for schedule(static) if ((size_t)N * C >= CPU_PAR_MIN)
@@ -41,7 +41,7 @@ void op_layernorm_forward(float *out, float *mean, float *rstd, const float *in,
 // xhat = (x - mean) rstd, g = dout * w:
 //   din += rstd (g - mean_c(g) - xhat mean_c(g xhat));  dw += sum_n dout xhat;  db += sum_n dout
 // dw/db: per-thread partial sums in double (scratch slot 0), added in thread order.
-void op_layernorm_backward(float *din, float *dw, float *db, const float *dout,
+void cpu_op_layernorm_backward(float *din, float *dw, float *db, const float *dout,
                            const float *in, const float *mean, const float *rstd,
                            const float *w, int N, int C) {
     if (N <= 0) return;
@@ -100,7 +100,7 @@ void op_layernorm_backward(float *din, float *dw, float *db, const float *dout,
     }
 }
 
-void op_l2norm_forward(float *out, float *norm, const float *in, int N, int C) {
+void cpu_op_l2norm_forward(float *out, float *norm, const float *in, int N, int C) {
 #pragma omp parallel for schedule(static) if ((size_t)N * C >= CPU_PAR_MIN)
     for (int n = 0; n < N; n++) {
         const float *x = in + (size_t)n * C;
@@ -118,7 +118,7 @@ void op_l2norm_forward(float *out, float *norm, const float *in, int N, int C) {
 
 // y = x / n with n = ||x||: din += (dout - y (y . dout)) / n. When the norm was
 // clamped to eps, n is a constant and din += dout / eps.
-void op_l2norm_backward(float *din, const float *dout, const float *out, const float *norm,
+void cpu_op_l2norm_backward(float *din, const float *dout, const float *out, const float *norm,
                         int N, int C) {
 #pragma omp parallel for schedule(static) if ((size_t)N * C >= CPU_PAR_MIN)
     for (int n = 0; n < N; n++) {

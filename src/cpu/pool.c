@@ -1,9 +1,9 @@
 // MaxPool1d(k) with stride k, floor mode, over rows [R, L].
 #include "core/error.h"
 #include "cpu/cpu_util.h"
-#include "nn/ops.h"
+#include "nn/ops_cpu.h"
 
-void op_maxpool1d_forward(float *out, int32_t *argmax, const float *in, int R, int L, int k) {
+void cpu_op_maxpool1d_forward(float *out, int32_t *argmax, const float *in, int R, int L, int k) {
     CHECK(k > 0 && L >= 0 && R >= 0, "maxpool1d: bad shape R %d L %d k %d", R, L, k);
     int Lo = L / k;
 #pragma omp parallel for schedule(static) if ((size_t)R * L >= CPU_PAR_MIN)
@@ -32,7 +32,7 @@ void op_maxpool1d_forward(float *out, int32_t *argmax, const float *in, int R, i
     }
 }
 
-void op_maxpool1d_backward(float *din, const float *dout, const int32_t *argmax,
+void cpu_op_maxpool1d_backward(float *din, const float *dout, const int32_t *argmax,
                            int R, int L, int k) {
     int Lo = L / k;
     // Windows do not overlap (stride == kernel), so rows and windows never collide.

@@ -3,11 +3,11 @@
 
 #include "core/error.h"
 #include "cpu/cpu_util.h"
-#include "nn/ops.h"
+#include "nn/ops_cpu.h"
 
 // Computed in float step by step as the PyTorch reference does:
 //   div_term = exp(float(2i) * float(-(ln 10000 / d)));  pe = sin/cos(float(p) * div_term)
-void op_sinusoid_table(float *pe, int max_len, int d) {
+void cpu_op_sinusoid_table(float *pe, int max_len, int d) {
     CHECK(max_len >= 0 && d > 0, "sinusoid table: bad shape max_len %d d %d", max_len, d);
     const float c = (float)(-(log(10000.0) / (double)d));
     for (int p = 0; p < max_len; p++) {
@@ -19,7 +19,7 @@ void op_sinusoid_table(float *pe, int max_len, int d) {
     }
 }
 
-void op_add_position(float *x, const float *pe, int B, int L, int C) {
+void cpu_op_add_position(float *x, const float *pe, int B, int L, int C) {
     size_t rows = (size_t)B * L;
 #pragma omp parallel for schedule(static) if (rows * (size_t)C >= (size_t)CPU_PAR_MIN)
     for (size_t r = 0; r < rows; r++) {

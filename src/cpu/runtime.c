@@ -8,7 +8,7 @@
 
 #include "core/error.h"
 #include "cpu/cpu_util.h"
-#include "nn/ops.h"
+#include "nn/ops_cpu.h"
 
 #define OPS_SLOTS 8
 
@@ -20,7 +20,7 @@ static size_t g_scratch_cap[OPS_SLOTS];
 // on that team. With the pthread build, OpenBLAS is made single-threaded and
 // cpu_sgemm splits each GEMM over the OpenMP team instead: two pools
 // spin-waiting against each other on the same cores halve the speed (gemm.c).
-void ops_init(int threads) {
+void cpu_ops_init(int threads) {
     if (threads > 0) {
         omp_set_num_threads(threads);
         if (openblas_get_parallel() == OPENBLAS_THREAD) openblas_set_num_threads(1);
@@ -31,7 +31,7 @@ int ops_num_threads(void) { return omp_get_max_threads(); }
 
 // Not thread-safe: call from serial code (ops take their slots before any
 // parallel region).
-float *ops_scratch(int slot, size_t n) {
+float *cpu_ops_scratch(int slot, size_t n) {
     CHECK(slot >= 0 && slot < OPS_SLOTS, "ops_scratch: slot %d outside 0..%d", slot,
           OPS_SLOTS - 1);
     if (n > g_scratch_cap[slot] || !g_scratch[slot]) {
@@ -46,7 +46,7 @@ float *ops_scratch(int slot, size_t n) {
     return g_scratch[slot];
 }
 
-void ops_zero(float *x, size_t n) {
+void cpu_ops_zero(float *x, size_t n) {
     if (n < 4 * (size_t)CPU_PAR_MIN) {
         memset(x, 0, n * sizeof *x);
         return;
@@ -66,7 +66,7 @@ int probsparse_u(int factor, int L) {
     return u < L ? u : L;
 }
 
-void probsparse_sample_keys(int32_t *sample_idx, int L_Q, int L_K, int n_sample,
+void cpu_probsparse_sample_keys(int32_t *sample_idx, int L_Q, int L_K, int n_sample,
                             const AmRng *rng) {
     CHECK(L_K > 0, "probsparse_sample_keys: L_K %d must be positive", L_K);
     size_t n = (size_t)L_Q * (size_t)n_sample;

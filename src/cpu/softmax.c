@@ -4,11 +4,11 @@
 
 #include "core/error.h"
 #include "cpu/cpu_util.h"
-#include "nn/ops.h"
+#include "nn/ops_cpu.h"
 
 #define PAR_ROWS(N, C) if ((size_t)(N) * (size_t)(C) >= (size_t)CPU_PAR_MIN)
 
-void op_softmax_forward(float *out, const float *in, int N, int C) {
+void cpu_op_softmax_forward(float *out, const float *in, int N, int C) {
 #pragma omp parallel for schedule(static) PAR_ROWS(N, C)
     for (int n = 0; n < N; n++) {
         float *y = out + (size_t)n * C;
@@ -17,7 +17,7 @@ void op_softmax_forward(float *out, const float *in, int N, int C) {
     }
 }
 
-void op_softmax_backward(float *din, const float *dout, const float *out, int N, int C) {
+void cpu_op_softmax_backward(float *din, const float *dout, const float *out, int N, int C) {
 #pragma omp parallel for schedule(static) PAR_ROWS(N, C)
     for (int n = 0; n < N; n++) {
         const float *y = out + (size_t)n * C, *dy = dout + (size_t)n * C;
@@ -30,7 +30,7 @@ void op_softmax_backward(float *din, const float *dout, const float *out, int N,
     }
 }
 
-float op_cross_entropy_forward(float *probs, const float *logits, const int32_t *labels,
+float cpu_op_cross_entropy_forward(float *probs, const float *logits, const int32_t *labels,
                                int N, int C) {
     CHECK(N > 0 && C > 0, "cross entropy: bad shape N %d C %d", N, C);
     for (int n = 0; n < N; n++)
@@ -38,7 +38,7 @@ float op_cross_entropy_forward(float *probs, const float *logits, const int32_t 
               (int)labels[n], n, C);
     // Per-row loss logsumexp(x) - x[label] (sum of exponentials in double), kept
     // per row in scratch slot 0 and summed in row order: same bits for any thread count.
-    double *row_loss = (double *)ops_scratch(0, 2 * (size_t)N);
+    double *row_loss = (double *)cpu_ops_scratch(0, 2 * (size_t)N);
 #pragma omp parallel for schedule(static) PAR_ROWS(N, C)
     for (int n = 0; n < N; n++) {
         const float *x = logits + (size_t)n * C;
@@ -62,7 +62,7 @@ float op_cross_entropy_forward(float *probs, const float *logits, const int32_t 
     return (float)(total / N);
 }
 
-void op_cross_entropy_backward(float *dlogits, const float *probs, const int32_t *labels,
+void cpu_op_cross_entropy_backward(float *dlogits, const float *probs, const int32_t *labels,
                                int N, int C, float dloss) {
     float s = dloss / (float)N;
 #pragma omp parallel for schedule(static) PAR_ROWS(N, C)

@@ -8,8 +8,12 @@
 //    once per step. Any gradient pointer may be NULL when it is not wanted.
 //  * Ops never allocate in steady state: temporary space comes from
 //    ops_scratch(), a grow-only per-slot workspace.
-//  * This file is the CPU implementation's contract (src/cpu/); the CUDA
-//    implementation (cuda/) provides the same functions over device pointers.
+//  * Every op_* here is implemented twice: cpu_op_* in src/cpu/ (OpenBLAS +
+//    OpenMP) and cuda_op_* in cuda/ (device pointers). src/nn/ops_dispatch.c
+//    routes each call to the current device; ops_cpu.h, cuda/ops_cuda.h and the
+//    dispatch are generated from this file by scripts/gen_ops_dispatch.py.
+//  * Pointers, index arrays included, live on the current device (ops_alloc);
+//    use ops_to_device / ops_to_host to move data.
 #ifndef ASTROMM_OPS_H
 #define ASTROMM_OPS_H
 
@@ -18,10 +22,24 @@
 
 #include "../core/rng.h"
 
-// ---------------------------------------------------------------- runtime
-// threads <= 0 keeps OpenMP/OpenBLAS defaults.
+// ---------------------------------------------------------------- runtime (ops_runtime.c)
+// threads <= 0 keeps OpenMP/OpenBLAS defaults. Selects the CPU device.
 void ops_init(int threads);
 int ops_num_threads(void);
+typedef enum { OPS_CPU = 0, OPS_CUDA = 1 } OpsDevice;
+// Where tensors live and ops run, chosen once before anything is allocated.
+// Asking for CUDA in a build without it, or without a usable GPU, is a fatal
+// error that says so.
+void ops_set_device(OpsDevice dev, int gpu_index);
+OpsDevice ops_device(void);
+const char *ops_device_name(void);
+int ops_cuda_available(void);  // 1 when this build has CUDA and a GPU is usable
+// Zeroed memory on the current device (never NULL: dies naming `what`).
+void *ops_alloc(size_t bytes, const char *what);
+void ops_free(void *p);
+void ops_to_device(void *dst, const void *src_host, size_t bytes);
+void ops_to_host(void *dst_host, const void *src, size_t bytes);
+void ops_synchronize(void);
 // Workspace slot `slot` (0..7) holding at least n floats; contents undefined.
 // Valid until the next ops_scratch call on the same slot. Ops use slots 0..3;
 // models and losses use 4..7.
@@ -61,6 +79,8 @@ void op_transpose_backward(float *din, const float *dout, int B, int M, int N);
 // order, so the result does not depend on the thread count).
 void op_gather_rows(float *out, const float *in, const int32_t *rows, int n_rows, int C);
 void op_scatter_add_rows(float *out, const float *in, const int32_t *rows, int n_rows, int C);
+// x[rows[r], :] = 0
+void op_zero_rows(float *x, const int32_t *rows, int n_rows, int C);
 
 // ---------------------------------------------------------------- pooling
 // Rows of length L pooled with kernel = stride = k (floor, like MaxPool1d(k)):
@@ -91,6 +111,8 @@ void op_gelu_backward(float *din, const float *dout, const float *in, size_t n);
 void op_relu_forward(float *out, const float *in, size_t n);
 // Uses the forward input (or output: same sign pattern).
 void op_relu_backward(float *din, const float *dout, const float *in, size_t n);
+// g[i] = 0 where a[i] <= 0 (ReLU backward in place, a = the ReLU output).
+void op_relu_mask_inplace(float *g, const float *a, size_t n);
 // Inverted dropout. Element i (0..n) is kept when am_rng_uniform(rng, offset+i) >= p
 // and then scaled by 1/(1-p). p == 0 copies. out == in is allowed.
 // keep_bits (may be NULL): forward stores the mask, bit i%8 of byte i/8 (n/8
@@ -114,8 +136,9 @@ void op_axpy(float *y, float alpha, const float *x, size_t n);
 void op_add(float *y, const float *a, const float *b, size_t n);
 // y = x
 void op_copy(float *y, const float *x, size_t n);
-// sum of squares, accumulated in double (global-norm clipping)
+// sum of squares and dot product, accumulated in double, returned to the host
 double op_sumsq(const float *x, size_t n);
+double op_dot(const float *a, const float *b, size_t n);
 void op_scale(float *x, float alpha, size_t n);
 
 // ---------------------------------------------------------------- softmax / CE
@@ -130,6 +153,12 @@ float op_cross_entropy_forward(float *probs, const float *logits, const int32_t 
 // dlogits += dloss * (probs - onehot(labels)) / N
 void op_cross_entropy_backward(float *dlogits, const float *probs, const int32_t *labels,
                                int N, int C, float dloss);
+
+// ---------------------------------------------------------------- optimizer
+// One torch.optim.Adam step (L2 weight decay added to the gradient, bias
+// correction with step t >= 1) over n parameters; m and v are the moments.
+void op_adam_step(float *param, const float *grad, float *m, float *v, size_t n, float lr,
+                  float beta1, float beta2, float eps, float weight_decay, int64_t t);
 
 // ---------------------------------------------------------------- position encoding
 // Fixed sinusoidal table pe [max_len, d] as Informer's PositionalEmbedding:

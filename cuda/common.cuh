@@ -1,0 +1,48 @@
+// Shared by the CUDA implementation of the op interface (cuda/*.cu only).
+#ifndef ASTROMM_CUDA_COMMON_CUH
+#define ASTROMM_CUDA_COMMON_CUH
+
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+#include <stddef.h>
+#include <stdint.h>
+
+extern "C" {
+#include "core/error.h"
+#include "core/rng.h"
+}
+#include "cuda/ops_cuda.h"
+
+// Every CUDA / cuBLAS call is checked; failures die with file:line, the call
+// and the library's own message (am_die aborts all MPI ranks).
+#define CUDA_CHECK(call)                                                                    \
+    do {                                                                                    \
+        cudaError_t e_ = (call);                                                            \
+        if (e_ != cudaSuccess)                                                              \
+            am_die(__FILE__, __LINE__, "CUDA %s: %s (in %s)", cudaGetErrorName(e_),         \
+                   cudaGetErrorString(e_), #call);                                          \
+    } while (0)
+
+#define CUBLAS_CHECK(call)                                                                  \
+    do {                                                                                    \
+        cublasStatus_t s_ = (call);                                                         \
+        if (s_ != CUBLAS_STATUS_SUCCESS)                                                    \
+            am_die(__FILE__, __LINE__, "cuBLAS status %d (in %s)", (int)s_, #call);         \
+    } while (0)
+
+// Check a kernel launch (configuration errors surface here, faults at the next sync).
+#define CUDA_LAUNCH_CHECK() CUDA_CHECK(cudaGetLastError())
+
+// The compute stream and cuBLAS handle of the current device (cuda/runtime.cu).
+cudaStream_t cuda_stream(void);
+cublasHandle_t cuda_cublas(void);
+
+// Grid size for n elements at `threads` per block, capped (kernels use grid-stride loops).
+static inline unsigned cuda_blocks(size_t n, unsigned threads) {
+    size_t b = (n + threads - 1) / threads;
+    if (b < 1) b = 1;
+    if (b > 65535u * 16u) b = 65535u * 16u;
+    return (unsigned)b;
+}
+
+#endif
