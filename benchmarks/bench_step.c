@@ -10,6 +10,8 @@
 #include <time.h>
 
 #include "core/config.h"
+#include "cli.h"
+#include "data/device_batch.h"
 #include "data/synth_batch.h"
 #include "loss/clip.h"
 #include "nn/ops.h"
@@ -29,7 +31,7 @@ static int cmp_double(const void *a, const void *b) {
 
 int main(int argc, char **argv) {
     int batch = 64, threads = 2, warmup = 2, steps = 10;
-    const char *json = NULL;
+    const char *json = NULL, *device = "cpu";
     for (int i = 1; i < argc; i++) {
         const char *s = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -38,9 +40,11 @@ int main(int argc, char **argv) {
         else if (!strcmp(s, "--warmup") && v) warmup = atoi(argv[++i]);
         else if (!strcmp(s, "--steps") && v) steps = atoi(argv[++i]);
         else if (!strcmp(s, "--json") && v) json = argv[++i];
+        else if (!strcmp(s, "--device") && v) device = argv[++i];
         else {
             fprintf(stderr, "bench_step: unknown argument '%s'\n"
-                            "usage: bench_step [--batch N] [--threads N] [--warmup N] [--steps N] [--json PATH]\n", s);
+                            "usage: bench_step [--batch N] [--threads N] [--warmup N] [--steps N] [--json PATH]\n"
+                            "                  [--device cpu|cuda|auto]\n", s);
             return 2;
         }
     }
@@ -50,7 +54,13 @@ int main(int argc, char **argv) {
     }
     RunConfig cfg;
     run_config_defaults(&cfg);
-    ops_init(threads);
+    cfg.threads = threads;
+    if (strcmp(device, "cpu") && strcmp(device, "cuda") && strcmp(device, "auto")) {
+        fprintf(stderr, "bench_step: --device must be cpu, cuda or auto\n");
+        return 2;
+    }
+    snprintf(cfg.device, sizeof cfg.device, "%s", device);
+    cli_select_device(&cfg);
     AstroM3 m;
     astrom3_create(&m, &cfg.model, batch);
     astrom3_init(&m, cfg.seed);
@@ -60,7 +70,10 @@ int main(int argc, char **argv) {
     adam_init(&opt, m.params.n_train_floats, cfg.lr, cfg.beta1, cfg.beta2, cfg.eps, cfg.weight_decay);
     SynthBatch data;
     synth_batch_alloc(&data, &cfg.model, batch);
-    Batch b = synth_batch_fill(&data, &cfg.model, cfg.seed, 0, batch);
+    Batch host = synth_batch_fill(&data, &cfg.model, cfg.seed, 0, batch);
+    DeviceBatch dev;
+    device_batch_alloc(&dev, &cfg.model, batch);
+    Batch b = device_batch_upload(&dev, &host);
 
     double *t = calloc((size_t)steps, sizeof *t);
     float last = 0;
@@ -70,6 +83,7 @@ int main(int argc, char **argv) {
         last = clip_forward_backward(&m, &loss, &b, &ctx);
         clip_grad_norm(m.params.grad, m.params.n_train_floats, cfg.clip_norm);
         adam_step(&opt, m.params.data, m.params.grad);
+        ops_synchronize();
         double dt = now_s() - t0;
         if (s >= warmup) t[s - warmup] = dt;
     }
@@ -78,22 +92,23 @@ int main(int argc, char **argv) {
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     const double rss = ru.ru_maxrss / 1024.0;
-    printf("astromm C: batch %d, %d threads, median step %.4f s, %.2f samples/s, peak RSS %.0f MiB, "
-           "last loss %.4f\n", batch, ops_num_threads(), median, batch / median, rss, (double)last);
+    printf("astromm C (%s): batch %d, %d threads, median step %.4f s, %.2f samples/s, peak RSS %.0f MiB, "
+           "last loss %.4f\n", ops_device_name(), batch, ops_num_threads(), median, batch / median, rss, (double)last);
     if (json) {
         FILE *f = fopen(json, "w");
         if (!f) {
             perror(json);
             return 1;
         }
-        fprintf(f, "{\"impl\": \"astromm-c\", \"threads\": %d, \"batch\": %d, \"step_seconds\": [",
-                ops_num_threads(), batch);
+        fprintf(f, "{\"impl\": \"astromm-c\", \"device\": \"%s\", \"threads\": %d, \"batch\": %d, "
+                   "\"step_seconds\": [", ops_device_name(), ops_num_threads(), batch);
         for (int s = 0; s < steps; s++) fprintf(f, "%s%.6f", s ? ", " : "", t[s]);
         fprintf(f, "], \"median_step_s\": %.6f, \"samples_per_s\": %.4f, \"peak_rss_mib\": %.1f}\n",
                 median, batch / median, rss);
         fclose(f);
     }
     free(t);
+    device_batch_free(&dev);
     synth_batch_free(&data);
     adam_free(&opt);
     clip_loss_free(&loss);

@@ -1,5 +1,7 @@
 #include "cli.h"
 
+#include "nn/ops.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,4 +63,10 @@ int cli_reject_unknown(const CliArgs *a, const char *cmd, const char *const *all
         return 2;
     }
     return 0;
+}
+
+void cli_select_device(const RunConfig *c) {
+    ops_init(c->threads);
+    const int want_cuda = !strcmp(c->device, "cuda") || (!strcmp(c->device, "auto") && ops_cuda_available());
+    ops_set_device(want_cuda ? OPS_CUDA : OPS_CPU, 0);
 }

@@ -26,6 +26,10 @@ const char *cli_option(const CliArgs *a, const char *name);
 // Fails (returns 2, message naming cmd) when rest holds a flag not in allowed (NULL-terminated).
 int cli_reject_unknown(const CliArgs *a, const char *cmd, const char *const *allowed);
 
+// Initialises the ops runtime for the config's run.threads and run.device
+// ("auto" takes the GPU when one is usable). Dies with a hint for "cuda" without one.
+void cli_select_device(const RunConfig *c);
+
 typedef int (*cmd_fn)(int argc, char **argv);
 int cmd_smoke(int argc, char **argv);
 int cmd_init(int argc, char **argv);

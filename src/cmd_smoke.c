@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "data/device_batch.h"
 #include "data/synth_batch.h"
 #include "loss/clip.h"
 #include "nn/ops.h"
@@ -47,7 +48,7 @@ int cmd_smoke(int argc, char **argv) {
     }
     RunConfig cfg;
     if (cli_load_config(&a, &cfg, "smoke")) return 2;
-    ops_init(cfg.threads);
+    cli_select_device(&cfg);
     const int B = cfg.batch_size;
     AstroM3 model;
     astrom3_create(&model, &cfg.model, B);
@@ -58,19 +59,24 @@ int cmd_smoke(int argc, char **argv) {
     adam_init(&opt, model.params.n_train_floats, cfg.lr, cfg.beta1, cfg.beta2, cfg.eps, cfg.weight_decay);
     SynthBatch data;
     synth_batch_alloc(&data, &cfg.model, B);
-    printf("astromm smoke: %zu trainable parameters, batch %d, %d threads, activations %.1f MiB\n",
-           model.params.n_train_floats, B, ops_num_threads(), (double)model.arena.bytes / (1 << 20));
+    DeviceBatch dev;
+    device_batch_alloc(&dev, &cfg.model, B);
+    printf("astromm smoke: %zu trainable parameters, batch %d, device %s, %d CPU threads, "
+           "activations %.1f MiB\n", model.params.n_train_floats, B, ops_device_name(),
+           ops_num_threads(), (double)model.arena.bytes / (1 << 20));
     double total = 0;
     int timed = 0;
     float first = 0, last = 0;
     for (int step = 0; step < cfg.steps; step++) {
         // Cycle over 4 generated batches so the loss can fall by learning them.
-        Batch b = synth_batch_fill(&data, &cfg.model, cfg.seed, (int64_t)(step % 4) * B, B);
+        Batch host = synth_batch_fill(&data, &cfg.model, cfg.seed, (int64_t)(step % 4) * B, B);
+        Batch b = device_batch_upload(&dev, &host);
         StepCtx ctx = {.seed = cfg.seed, .step = (uint64_t)step, .sample_offset = 0, .training = 1};
         double t0 = now_s();
         float value = clip_forward_backward(&model, &loss, &b, &ctx);
         float norm = clip_grad_norm(model.params.grad, model.params.n_train_floats, cfg.clip_norm);
         adam_step(&opt, model.params.data, model.params.grad);
+        ops_synchronize();
         double dt = now_s() - t0;
         if (step > 0) total += dt, timed++;
         if (step == 0) first = value;
@@ -100,6 +106,7 @@ int cmd_smoke(int argc, char **argv) {
             printf("saved %s\n", save);
         }
     }
+    device_batch_free(&dev);
     synth_batch_free(&data);
     adam_free(&opt);
     clip_loss_free(&loss);

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 
 #include "error.h"
+#include "nn/ops.h"
 
 static void *arena_take(AmArena *a, size_t bytes) {
     if (a->n == a->cap) {
@@ -10,7 +11,7 @@ static void *arena_take(AmArena *a, size_t bytes) {
         a->blocks = realloc(a->blocks, (size_t)a->cap * sizeof *a->blocks);
         CHECK(a->blocks, "out of memory growing the activation arena");
     }
-    void *p = am_aligned_alloc(bytes, "activations");
+    void *p = ops_alloc(bytes, "activations");
     a->blocks[a->n++] = p;
     a->bytes += bytes;
     return p;
@@ -22,7 +23,7 @@ int32_t *arena_ints(AmArena *a, size_t n) { return arena_take(a, n * sizeof(int3
 uint8_t *arena_bits(AmArena *a, size_t n) { return arena_take(a, (n + 7) / 8); }
 
 void arena_free(AmArena *a) {
-    for (int i = 0; i < a->n; i++) free(a->blocks[i]);
+    for (int i = 0; i < a->n; i++) ops_free(a->blocks[i]);
     free(a->blocks);
     *a = (AmArena){0};
 }

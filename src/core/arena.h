@@ -1,6 +1,7 @@
 // Activation memory: every buffer a model needs is taken from an arena once,
 // when the model is built for a batch size, and released together. The
-// training step itself never allocates.
+// training step itself never allocates. Buffers live on the current op device
+// (ops_alloc), zeroed.
 #ifndef ASTROMM_ARENA_H
 #define ASTROMM_ARENA_H
 

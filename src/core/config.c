@@ -11,6 +11,7 @@ void run_config_defaults(RunConfig *c) {
     memset(c, 0, sizeof *c);
     model_config_defaults(&c->model);
     c->seed = 42;
+    snprintf(c->device, sizeof c->device, "auto");
     c->threads = 0;
     c->batch_size = 64;
     c->steps = 10;
@@ -23,7 +24,7 @@ void run_config_defaults(RunConfig *c) {
     snprintf(c->source, sizeof c->source, "(defaults)");
 }
 
-typedef enum { K_INT, K_FLOAT, K_U64, K_INT4 } KeyType;
+typedef enum { K_INT, K_FLOAT, K_U64, K_INT4, K_DEVICE } KeyType;
 typedef struct {
     const char *path;
     KeyType type;
@@ -53,6 +54,7 @@ static const Key keys[] = {
     KEY("model.dropout_metadata", K_FLOAT, model.p_meta),
     KEY("model.dropout_embedding", K_FLOAT, model.p_embed),
     KEY("run.seed", K_U64, seed),
+    KEY("run.device", K_DEVICE, device),
     KEY("run.threads", K_INT, threads),
     KEY("run.batch_size", K_INT, batch_size),
     KEY("run.steps", K_INT, steps),
@@ -84,25 +86,33 @@ static int read_number(const config_setting_t *s, int want_int, double *out) {
 }
 
 // Store one setting into the struct; err names the key and where it came from.
-static int apply(RunConfig *c, const Key *k, const config_setting_t *s, const char *where,
+static int apply(RunConfig *c, const Key *k, const config_setting_t *s_, const char *where,
                  char *err, int err_len) {
     char *base = (char *)c + k->offset;
     double v;
+    if (k->type == K_DEVICE) {
+        const char *name = config_setting_type(s_) == CONFIG_TYPE_STRING ? config_setting_get_string(s_) : NULL;
+        if (!name || (strcmp(name, "auto") && strcmp(name, "cpu") && strcmp(name, "cuda")))
+            return snprintf(err, (size_t)err_len, "%s: %s must be \"auto\", \"cpu\" or \"cuda\"", where,
+                            k->path), 1;
+        snprintf(base, 16, "%s", name);
+        return 0;
+    }
     if (k->type == K_INT4) {
-        if (config_setting_type(s) != CONFIG_TYPE_ARRAY && config_setting_type(s) != CONFIG_TYPE_LIST)
+        if (config_setting_type(s_) != CONFIG_TYPE_ARRAY && config_setting_type(s_) != CONFIG_TYPE_LIST)
             return snprintf(err, (size_t)err_len, "%s: %s must be a list of 4 integers, e.g. [64, 64, 32, 32]",
                             where, k->path), 1;
-        if (config_setting_length(s) != 4)
+        if (config_setting_length(s_) != 4)
             return snprintf(err, (size_t)err_len, "%s: %s must have 4 entries (has %d)", where,
-                            k->path, config_setting_length(s)), 1;
+                            k->path, config_setting_length(s_)), 1;
         for (int i = 0; i < 4; i++) {
-            if (read_number(config_setting_get_elem(s, (unsigned)i), 1, &v))
+            if (read_number(config_setting_get_elem(s_, (unsigned)i), 1, &v))
                 return snprintf(err, (size_t)err_len, "%s: %s[%d] must be an integer", where, k->path, i), 1;
             ((int *)base)[i] = (int)v;
         }
         return 0;
     }
-    if (read_number(s, k->type != K_FLOAT, &v))
+    if (read_number(s_, k->type != K_FLOAT, &v))
         return snprintf(err, (size_t)err_len, "%s: %s must be %s", where, k->path,
                         k->type == K_FLOAT ? "a number" : "an integer"), 1;
     if (k->type == K_INT) {
@@ -212,6 +222,7 @@ int run_config_write(const RunConfig *c, const char *path, char *err, int err_le
         case K_INT: fprintf(f, "  %s = %d;\n", dot + 1, *(const int *)base); break;
         case K_U64: fprintf(f, "  %s = %lluL;\n", dot + 1, (unsigned long long)*(const uint64_t *)base); break;
         case K_FLOAT: fprintf(f, "  %s = %.9g;\n", dot + 1, (double)*(const float *)base); break;
+        case K_DEVICE: fprintf(f, "  %s = \"%s\";\n", dot + 1, base); break;
         case K_INT4: {
             const int *v = (const int *)base;
             fprintf(f, "  %s = [%d, %d, %d, %d];\n", dot + 1, v[0], v[1], v[2], v[3]);

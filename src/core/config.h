@@ -12,6 +12,7 @@ typedef struct {
     ModelConfig model;
     // run
     uint64_t seed;
+    char device[16];  // "auto" | "cpu" | "cuda"
     int threads;
     int batch_size;
     int steps;

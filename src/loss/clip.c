@@ -22,21 +22,23 @@ void clip_loss_init(ClipLoss *c, int max_local, int max_global, int dim) {
     const size_t n = (size_t)max_local * (size_t)max_global;
     for (int p = 0; p < 3; p++)
         for (int d = 0; d < 2; d++) {
-            c->dots[p][d] = am_aligned_alloc(n * sizeof(float), "clip logits");
-            c->probs[p][d] = am_aligned_alloc(n * sizeof(float), "clip probabilities");
+            c->dots[p][d] = ops_alloc(n * sizeof(float), "clip logits");
+            c->probs[p][d] = ops_alloc(n * sizeof(float), "clip probabilities");
         }
-    c->work = am_aligned_alloc(n * sizeof(float), "clip gradient");
-    c->labels = am_aligned_alloc((size_t)max_local * sizeof(int32_t), "clip labels");
+    c->work = ops_alloc(n * sizeof(float), "clip gradient");
+    c->labels = ops_alloc((size_t)max_local * sizeof(int32_t), "clip labels");
+    c->host_labels = am_malloc((size_t)max_local * sizeof(int32_t), "clip labels (host)");
 }
 
 void clip_loss_free(ClipLoss *c) {
     for (int p = 0; p < 3; p++)
         for (int d = 0; d < 2; d++) {
-            free(c->dots[p][d]);
-            free(c->probs[p][d]);
+            ops_free(c->dots[p][d]);
+            ops_free(c->probs[p][d]);
         }
-    free(c->work);
-    free(c->labels);
+    ops_free(c->work);
+    ops_free(c->labels);
+    free(c->host_labels);
     *c = (ClipLoss){0};
 }
 
@@ -52,7 +54,8 @@ float clip_loss_forward(ClipLoss *c, const float *P, const float *S, const float
     c->emb[0] = P;
     c->emb[1] = S;
     c->emb[2] = M;
-    for (int i = 0; i < b; i++) c->labels[i] = row0 + i;
+    for (int i = 0; i < b; i++) c->host_labels[i] = row0 + i;
+    ops_to_device(c->labels, c->host_labels, (size_t)b * sizeof(int32_t));
     const size_t nb = (size_t)b * (size_t)n_global, D = (size_t)c->dim;
     c->loss = 0.0f;
     for (int p = 0; p < 3; p++) {
@@ -62,7 +65,8 @@ float clip_loss_forward(ClipLoss *c, const float *P, const float *S, const float
             const float *own = c->emb[dir ? pair_b[p] : pair_a[p]] + (size_t)row0 * D;
             const float *all = c->emb[dir ? pair_a[p] : pair_b[p]];
             op_linear_forward(c->dots[p][dir], own, all, NULL, b, c->dim, n_global);
-            for (size_t i = 0; i < nb; i++) c->work[i] = c->scale[p] * c->dots[p][dir][i];
+            op_copy(c->work, c->dots[p][dir], nb);
+            op_scale(c->work, c->scale[p], nb);
             c->loss_pair[p] +=
                 op_cross_entropy_forward(c->probs[p][dir], c->work, c->labels, b, n_global);
         }
@@ -82,8 +86,7 @@ void clip_loss_backward(ClipLoss *c, float *dP, float *dS, float *dM, float *dlo
             float *g = c->work;  // dloss/dlogits
             ops_zero(g, nb);
             op_cross_entropy_backward(g, c->probs[p][dir], c->labels, b, n, 1.0f);
-            const float *dots = c->dots[p][dir];
-            for (size_t i = 0; i < nb; i++) dscale += (double)g[i] * dots[i];
+            dscale += op_dot(g, c->dots[p][dir], nb);
             // logits = s * own . all^T: a linear layer with input own and weight all.
             op_scale(g, c->scale[p], nb);
             float *d_own = grads[ia] ? grads[ia] + (size_t)c->row0 * D : NULL;
@@ -97,17 +100,22 @@ void clip_loss_backward(ClipLoss *c, float *dP, float *dS, float *dM, float *dlo
 
 int clip_loss_correct(const ClipLoss *c) {
     const int b = c->b, n = c->n_global;
+    const size_t nb = (size_t)b * (size_t)n;
+    // Sum of the six probability matrices, on the host (evaluation only).
+    float *sum = am_calloc(nb, sizeof(float), "clip accuracy"), *tmp = am_malloc(nb * sizeof(float), "clip accuracy");
+    for (int p = 0; p < 3; p++)
+        for (int d = 0; d < 2; d++) {
+            ops_to_host(tmp, c->probs[p][d], nb * sizeof(float));
+            for (size_t k = 0; k < nb; k++) sum[k] += tmp[k];
+        }
     int correct = 0;
     for (int i = 0; i < b; i++) {
         int best = 0;
-        float best_v = -1.0f;
-        for (int j = 0; j < n; j++) {
-            float v = 0.0f;
-            for (int p = 0; p < 3; p++)
-                v += c->probs[p][0][(size_t)i * n + j] + c->probs[p][1][(size_t)i * n + j];
-            if (v > best_v) best_v = v, best = j;
-        }
+        for (int j = 1; j < n; j++)
+            if (sum[(size_t)i * n + j] > sum[(size_t)i * n + best]) best = j;
         correct += best == c->row0 + i;
     }
+    free(sum);
+    free(tmp);
     return correct;
 }

@@ -24,7 +24,8 @@ typedef struct {
     float *dots[3][2];   // unscaled A_own . B^T per pair and direction [b, n_global]
     float *probs[3][2];  // softmax rows
     float *work;         // [b, n_global]
-    int32_t *labels;     // [b]
+    int32_t *labels;     // [b] on the op device
+    int32_t *host_labels;
     float scale[3];      // clamped exp(log_scale)
     int scale_live[3];   // 1 when the clamp is inactive (gradient flows)
     const float *emb[3]; // P, S, M of the last forward

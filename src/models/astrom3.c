@@ -70,8 +70,7 @@ void astrom3_create_with_head(AstroM3 *m, const ModelConfig *cfg, int max_batch,
 }
 
 void astrom3_free(AstroM3 *m) {
-    free(m->photo.layer);
-    free(m->photo.act);
+    photometry_encoder_free(&m->photo);
     arena_free(&m->arena);
     params_free(&m->params);
     *m = (AstroM3){0};
@@ -114,10 +113,16 @@ void astrom3_embed_backward(AstroM3 *m) {
     metadata_encoder_backward(&m->meta, ps, m->g_enc[MOD_METADATA]);
 }
 
+// The three scalars sit on the op device: read and updated through small copies.
 void astrom3_log_scales(const AstroM3 *m, float out[3]) {
-    for (int i = 0; i < 3; i++) out[i] = *params_data(&m->params, m->logit_scale[i]);
+    for (int i = 0; i < 3; i++) ops_to_host(&out[i], params_data(&m->params, m->logit_scale[i]), sizeof(float));
 }
 
 void astrom3_add_log_scale_grad(AstroM3 *m, const float g[3]) {
-    for (int i = 0; i < 3; i++) *params_grad(&m->params, m->logit_scale[i]) += g[i];
+    for (int i = 0; i < 3; i++) {
+        float *dst = params_grad(&m->params, m->logit_scale[i]), v;
+        ops_to_host(&v, dst, sizeof v);
+        v += g[i];
+        ops_to_device(dst, &v, sizeof v);
+    }
 }

@@ -56,9 +56,9 @@ int params_add(ParamStore *ps, const char *name, int ndim, const int64_t *shape,
 
 void params_allocate(ParamStore *ps) {
     CHECK(!ps->data, "params_allocate called twice");
-    ps->data = am_aligned_alloc(ps->n_train_floats * sizeof(float), "parameters");
-    ps->grad = am_aligned_alloc(ps->n_train_floats * sizeof(float), "gradients");
-    ps->buffers = am_aligned_alloc(ps->n_buffer_floats * sizeof(float), "buffers");
+    ps->data = ops_alloc(ps->n_train_floats * sizeof(float), "parameters");
+    ps->grad = ops_alloc(ps->n_train_floats * sizeof(float), "gradients");
+    ps->buffers = ops_alloc(ps->n_buffer_floats * sizeof(float), "buffers");
 }
 
 float *params_data(const ParamStore *ps, int idx) {
@@ -78,29 +78,38 @@ int params_find(const ParamStore *ps, const char *name) {
 }
 
 void params_init(ParamStore *ps, uint64_t seed) {
+    // Built on the host (the rule is defined there) and copied to the device.
+    float *host = am_malloc(ps->n_train_floats * sizeof(float), "parameter initialisation");
     for (int i = 0; i < ps->n; i++) {
         const ParamInfo *p = &ps->info[i];
         if (!p->trainable) continue;
-        float *x = params_data(ps, i);
+        float *x = host + p->offset;
         AmRng r = am_rng(seed, 0, RNG_INIT, (uint32_t)p->init_index);
         am_rng_fill_uniform(&r, 0, x, p->numel);
         const float off = p->init_offset, bound = p->init_bound;
         for (size_t j = 0; j < p->numel; j++) x[j] = off + (2.0f * x[j] - 1.0f) * bound;
     }
+    ops_to_device(ps->data, host, ps->n_train_floats * sizeof(float));
+    free(host);
 }
 
 void params_zero_grad(ParamStore *ps) { ops_zero(ps->grad, ps->n_train_floats); }
 
 void params_free(ParamStore *ps) {
     free(ps->info);
-    free(ps->data);
-    free(ps->grad);
-    free(ps->buffers);
+    ops_free(ps->data);
+    ops_free(ps->grad);
+    ops_free(ps->buffers);
     *ps = (ParamStore){0};
 }
 
 int params_save(const ParamStore *ps, const char *path, const char *const *meta_kv, int n_meta,
                 AmError *err) {
+    // Host copies of the (possibly device-resident) weights and buffers.
+    float *data = am_malloc((ps->n_train_floats + 1) * sizeof(float), "checkpoint staging");
+    float *bufs = am_malloc((ps->n_buffer_floats + 1) * sizeof(float), "checkpoint staging");
+    ops_to_host(data, ps->data, ps->n_train_floats * sizeof(float));
+    ops_to_host(bufs, ps->buffers, ps->n_buffer_floats * sizeof(float));
     StWriteTensor *t = am_calloc((size_t)ps->n, sizeof *t, "checkpoint tensor list");
     for (int i = 0; i < ps->n; i++) {
         const ParamInfo *p = &ps->info[i];
@@ -108,10 +117,12 @@ int params_save(const ParamStore *ps, const char *path, const char *const *meta_
         t[i].dtype = ST_F32;
         t[i].ndim = p->ndim;
         for (int d = 0; d < p->ndim; d++) t[i].shape[d] = p->shape[d];
-        t[i].data = params_data(ps, i);
+        t[i].data = (p->trainable ? data : bufs) + p->offset;
     }
     int rc = st_write(path, t, ps->n, meta_kv, n_meta, err);
     free(t);
+    free(data);
+    free(bufs);
     return rc;
 }
 
@@ -159,8 +170,8 @@ int params_load(ParamStore *ps, const char *path, AmError *err) {
     }
     // Copy only once everything matched, so a refused file leaves the model untouched.
     for (int i = 0; i < ps->n && !rc; i++)
-        memcpy(params_data(ps, i), st_data(f, st_find(f, ps->info[i].name)),
-               ps->info[i].numel * sizeof(float));
+        ops_to_device(params_data(ps, i), st_data(f, st_find(f, ps->info[i].name)),
+                      ps->info[i].numel * sizeof(float));
     st_close(f);
     return rc;
 }

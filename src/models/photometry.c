@@ -2,6 +2,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "nn/ops.h"
@@ -96,7 +97,10 @@ void photometry_encoder_build(PhotometryEncoder *e, ParamStore *ps, AmArena *a, 
                      &e->g_ctx, &e->g_q, &e->g_k, &e->g_v, &e->g_et};
     for (size_t i = 0; i < sizeof gd_ / sizeof *gd_; i++) *gd_[i] = arena_floats(a, N * d);
     e->q_rows = arena_ints(a, N);
-    e->q_seen = (uint8_t *)arena_ints(a, (N + 3) / 4);
+    e->h_top = am_malloc(B * H * u * sizeof(int32_t), "ProbSparse selection (host)");
+    e->h_rows = am_malloc(N * sizeof(int32_t), "row table (host)");
+    e->h_map = am_malloc(N * sizeof(int32_t), "row map (host)");
+    e->h_seen = am_malloc(N, "row flags (host)");
     e->q_x = arena_floats(a, N * d);
     e->q_g = arena_floats(a, N * d);
     e->q_dx = arena_floats(a, N * d);
@@ -104,6 +108,15 @@ void photometry_encoder_build(PhotometryEncoder *e, ParamStore *ps, AmArena *a, 
     e->g_tab = arena_floats(a, N * d);
     e->g_gd = arena_floats(a, N * f);
     e->g_h = arena_floats(a, N * f);
+}
+
+void photometry_encoder_free(PhotometryEncoder *e) {
+    free(e->layer);
+    free(e->act);
+    free(e->h_top);
+    free(e->h_rows);
+    free(e->h_map);
+    free(e->h_seen);
 }
 
 // Dropout of a [B, per_sample] buffer, its mask keyed by global sample index.
@@ -129,44 +142,51 @@ static void drop_grad(float *g, const uint8_t *keep, size_t per_sample, int B, f
 }
 
 // ProbSparse gives every query that no head selected the same context (the mean
-// of V, per head), so only the selected rows differ. seen[b*L + i] = 1 for them.
-static void mark_selected(uint8_t *seen, const int32_t *top_idx, int B, int L, int H, int u) {
-    memset(seen, 0, (size_t)B * (size_t)L);
+// of V, per head), so only the selected rows differ: e->h_seen[b*L + i] = 1 for
+// them, from a host copy of the layer's top_idx.
+static void mark_selected(PhotometryEncoder *e, const InformerLayerActs *t, int B) {
+    const int L = e->cfg.seq_len, H = e->cfg.n_heads, u = e->u;
+    ops_to_host(e->h_top, t->top_idx, (size_t)B * H * u * sizeof(int32_t));
+    memset(e->h_seen, 0, (size_t)B * (size_t)L);
     for (int bh = 0; bh < B * H; bh++)
-        for (int t = 0; t < u; t++) seen[(size_t)(bh / H) * L + top_idx[(size_t)bh * u + t]] = 1;
+        for (int k = 0; k < u; k++) e->h_seen[(size_t)(bh / H) * L + e->h_top[(size_t)bh * u + k]] = 1;
 }
 
-// Rows (b*L + i) whose query was selected by some head: only they carry a query
-// gradient. Ascending order, so the sparse GEMMs sum in a fixed order.
-static int active_query_rows(int32_t *rows, uint8_t *seen, const int32_t *top_idx, int B, int L,
-                             int H, int u) {
-    mark_selected(seen, top_idx, B, L, H, u);
+// Rows (b*L + i) whose query was selected by some head, into e->q_rows: only
+// they carry a query gradient. Ascending order, so the sparse GEMMs sum in a
+// fixed order.
+static int active_query_rows(PhotometryEncoder *e, const InformerLayerActs *t, int B) {
+    mark_selected(e, t, B);
     int n = 0;
-    for (int r = 0; r < B * L; r++)
-        if (seen[r]) rows[n++] = r;
+    for (int r = 0; r < B * e->cfg.seq_len; r++)
+        if (e->h_seen[r]) e->h_rows[n++] = r;
+    ops_to_device(e->q_rows, e->h_rows, (size_t)n * sizeof(int32_t));
     return n;
 }
 
-// The out-projection's distinct inputs: per sample, its first unselected row
-// stands for all unselected rows (identical context), then every selected row.
-// Returns the table size (about B * (1 + H*u) instead of B*L rows).
-static int out_projection_table(int32_t *tab_rows, int32_t *row_map, uint8_t *seen,
-                                const int32_t *top_idx, int B, int L, int H, int u) {
-    mark_selected(seen, top_idx, B, L, H, u);
+// The out-projection's distinct inputs (t->tab_rows) and each row's entry
+// (t->row_map): per sample, its first unselected row stands for all unselected
+// rows (identical context), then every selected row. Returns the table size
+// (about B * (1 + H*u) instead of B*L rows).
+static int out_projection_table(PhotometryEncoder *e, InformerLayerActs *t, int B) {
+    const int L = e->cfg.seq_len;
+    mark_selected(e, t, B);
     int n = 0;
     for (int b = 0; b < B; b++) {
         int lazy = -1;
         for (int i = 0; i < L; i++) {
             const int r = b * L + i;
-            if (seen[r]) {
-                tab_rows[n] = r;
-                row_map[r] = n++;
+            if (e->h_seen[r]) {
+                e->h_rows[n] = r;
+                e->h_map[r] = n++;
             } else {
-                if (lazy < 0) tab_rows[lazy = n++] = r;
-                row_map[r] = lazy;
+                if (lazy < 0) e->h_rows[lazy = n++] = r;
+                e->h_map[r] = lazy;
             }
         }
     }
+    ops_to_device(t->tab_rows, e->h_rows, (size_t)n * sizeof(int32_t));
+    ops_to_device(t->row_map, e->h_map, (size_t)B * L * sizeof(int32_t));
     return n;
 }
 
@@ -178,14 +198,14 @@ static void query_projection_backward(PhotometryEncoder *e, const ParamStore *ps
                                       const float *xin, float *g_in, int B) {
     const ModelConfig *c = &e->cfg;
     const int d = c->d_model;
-    const int n = active_query_rows(e->q_rows, e->q_seen, t->top_idx, B, c->seq_len, c->n_heads, e->u);
+    const int n = active_query_rows(e, t, B);
     op_gather_rows(e->q_g, e->g_q, e->q_rows, n, d);
     op_gather_rows(e->q_x, xin, e->q_rows, n, d);
     ops_zero(e->q_dx, (size_t)n * d);
     op_linear_backward(e->q_dx, params_grad(ps, w->q_w), params_grad(ps, w->q_b), e->q_g, e->q_x,
                        params_data(ps, w->q_w), n, d, d);
     op_scatter_add_rows(g_in, e->q_dx, e->q_rows, n, d);
-    for (int r = 0; r < n; r++) memset(e->g_q + (size_t)e->q_rows[r] * d, 0, (size_t)d * sizeof(float));
+    op_zero_rows(e->g_q, e->q_rows, n, d);
 }
 
 float *photometry_encoder_forward(PhotometryEncoder *e, const ParamStore *ps, const float *x,
@@ -216,7 +236,7 @@ float *photometry_encoder_forward(PhotometryEncoder *e, const ParamStore *ps, co
         op_linear_forward(t->v, xin, P(w->v_w), P(w->v_b), N, d, d);
         if (e->injected_sample_idx) {
             const int32_t *src = e->injected_sample_idx + (size_t)l * (size_t)L * (size_t)e->u;
-            for (int i = 0; i < L * e->u; i++) t->sample_idx[i] = src[i];
+            ops_to_device(t->sample_idx, src, (size_t)L * (size_t)e->u * sizeof(int32_t));
         } else {
             AmRng r = am_rng(ctx->seed, ctx->step, RNG_PROBSPARSE, (uint32_t)l);
             probsparse_sample_keys(t->sample_idx, L, L, e->u, &r);
@@ -224,7 +244,7 @@ float *photometry_encoder_forward(PhotometryEncoder *e, const ParamStore *ps, co
         op_probsparse_attention_forward(t->ctx, t->probs, t->top_idx, t->q, t->k, t->v,
                                         t->sample_idx, e->u, e->u, B, L, H, d / H);
         // Out-projection on the distinct context rows only, then expanded to all rows.
-        t->n_tab = out_projection_table(t->tab_rows, t->row_map, e->q_seen, t->top_idx, B, L, H, e->u);
+        t->n_tab = out_projection_table(e, t, B);
         op_gather_rows(t->o_in, t->ctx, t->tab_rows, t->n_tab, d);
         op_linear_forward(e->o_tab, t->o_in, P(w->o_w), P(w->o_b), t->n_tab, d, d);
         op_gather_rows(t->o, e->o_tab, t->row_map, N, d);

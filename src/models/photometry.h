@@ -43,12 +43,14 @@ typedef struct {
     // gradient work buffers
     float *g_a, *g_b, *g_r2, *g_x1, *g_gd, *g_h, *g_r1, *g_ctx, *g_q, *g_k, *g_v;
     float *g_et;
-    // Sparse query backward: rows whose query was selected in some head.
+    // Sparse query backward: rows whose query was selected in some head
+    // (device list; the tables are built on the host from a copy of top_idx).
     int32_t *q_rows;
-    uint8_t *q_seen;
+    int32_t *h_top, *h_rows, *h_map;  // host: [B*H*u], [N], [N]
+    uint8_t *h_seen;                  // host: [N]
     float *q_x, *q_g, *q_dx;  // [rows, d] gathered input, dQ, and dX
     float *o_tab, *g_tab;     // out-projection table outputs and their gradient
-    // Test hook: when set, [n_layers, L, u] key samples used instead of the RNG.
+    // Test hook: when set, [n_layers, L, u] key samples (host memory) used instead of the RNG.
     const int32_t *injected_sample_idx;
 } PhotometryEncoder;
 
@@ -61,6 +63,8 @@ void photometry_encoder_build(PhotometryEncoder *e, ParamStore *ps, AmArena *are
 // valid until the matching backward (it is read again there).
 float *photometry_encoder_forward(PhotometryEncoder *e, const ParamStore *ps, const float *x,
                                   const float *mask, int B, const StepCtx *ctx);
+// Frees what build allocated outside the arena.
+void photometry_encoder_free(PhotometryEncoder *e);
 // dout [B, L*d_model]; accumulates parameter gradients into ps->grad.
 void photometry_encoder_backward(PhotometryEncoder *e, const ParamStore *ps, const float *dout);
 

@@ -76,7 +76,7 @@ float *spectra_encoder_forward(SpectraEncoder *e, const ParamStore *ps, const fl
         AmRng r = am_rng(ctx->seed, ctx->step, RNG_DROPOUT, STREAM_SPECTRA_OUT);
         op_dropout_forward(e->out, e->a[3], n, p, &r, (uint64_t)ctx->sample_offset * F, NULL);
     } else {
-        for (size_t i = 0; i < n; i++) e->out[i] = e->a[3][i];
+        op_copy(e->out, e->a[3], n);
     }
     return e->out;
 }
@@ -104,9 +104,7 @@ void spectra_encoder_backward(SpectraEncoder *e, const ParamStore *ps, const flo
         } else {
             op_maxpool1d_backward(ga, g, e->argmax[i], B * e->c_out[i], e->len_out[i], pool);
             // ReLU backward in place: pooling routed gradient only to window maxima.
-            const float *a = e->a[i];
-            for (size_t j = 0; j < na; j++)
-                if (!(a[j] > 0.0f)) ga[j] = 0.0f;
+            op_relu_mask_inplace(ga, e->a[i], na);
         }
         float *gin = i > 0 ? e->g_pooled[i - 1] : NULL;  // the input itself needs no gradient
         if (gin) ops_zero(gin, (size_t)B * (size_t)e->c_in[i] * (size_t)e->len_in[i]);

@@ -26,5 +26,6 @@ printf 'model = { dropout_spectra = 1.5; };\n' >"$tmp/p.cfg"
 expect "dropout" smoke --config "$tmp/p.cfg"
 expect "batch_size" smoke --config configs/tiny.cfg --batch 0
 expect "spec_len" smoke --set model.spec_len=20
+expect "run.device must be" smoke --set run.device=\"gpu\"
 echo "config_errors: $fail failed"
 [ $fail -eq 0 ]

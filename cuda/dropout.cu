@@ -1,0 +1,176 @@
+// Inverted dropout on the GPU (CUDA twin of src/cpu/dropout.c).
+//
+// Element i is kept when am_rng_uniform(rng, offset + i) >= p. The Philox4x32-10
+// below is bit-identical to src/core/rng.c: stream element e lives in word e & 3
+// of the block with counter {e >> 2, ctr[0], ctr[1], ctr[2]} and key rng->key.
+//
+// Every kernel works on groups of 8 elements (one keep_bits byte) per thread:
+// the forward writes whole bytes with no races, and one group needs at most
+// three Philox blocks. Products and sums use __fmul_rn / __fadd_rn (never
+// contracted into an FMA) so the results equal the CPU's bit for bit.
+#include "cuda/common.cuh"
+
+#define PHILOX_M0 0xD2511F53u
+#define PHILOX_M1 0xCD9E8D57u
+#define PHILOX_W0 0x9E3779B9u
+#define PHILOX_W1 0xBB67AE85u
+
+enum { DO_THREADS = 256 };
+
+// Philox4x32-10 block `blk` of the stream (same rounds as philox4x32_10 in rng.c).
+static __device__ __forceinline__ uint4 philox_block(const AmRng r, uint64_t blk) {
+    uint32_t c0 = (uint32_t)blk, c1 = r.ctr[0], c2 = r.ctr[1], c3 = r.ctr[2];
+    uint32_t k0 = r.key[0], k1 = r.key[1];
+#pragma unroll
+    for (int round = 0; round < 10; round++) {
+        uint32_t hi0 = __umulhi(PHILOX_M0, c0), lo0 = PHILOX_M0 * c0;
+        uint32_t hi1 = __umulhi(PHILOX_M1, c2), lo1 = PHILOX_M1 * c2;
+        c0 = hi1 ^ c1 ^ k0;
+        c1 = lo1;
+        c2 = hi0 ^ c3 ^ k1;
+        c3 = lo0;
+        k0 += PHILOX_W0;
+        k1 += PHILOX_W1;
+    }
+    return make_uint4(c0, c1, c2, c3);
+}
+
+// am_rng_uniform(word) >= p as a bit: uniform = (word >> 8) * 2^-24 (exact in float).
+static __device__ __forceinline__ uint32_t keep_bit(uint32_t word, float p) {
+    return (float)(word >> 8) * (1.0f / 16777216.0f) >= p ? 1u : 0u;
+}
+
+// 4 keep bits of one Philox block (bit j = word j).
+static __device__ __forceinline__ uint32_t keep_bits4(uint4 w, float p) {
+    return keep_bit(w.x, p) | (keep_bit(w.y, p) << 1) | (keep_bit(w.z, p) << 2) |
+           (keep_bit(w.w, p) << 3);
+}
+
+// Keep mask of elements 8g .. 8g+7 (bit j = element 8g+j), stream elements
+// offset + 8g + j; bits at or beyond n are cleared, as the CPU stores them.
+static __device__ __forceinline__ uint32_t group_mask(const AmRng r, uint64_t offset, size_t g,
+                                                      size_t n, float p) {
+    uint64_t e0 = offset + 8 * (uint64_t)g;
+    uint64_t b0 = e0 >> 2;
+    uint32_t sh = (uint32_t)(e0 & 3);
+    // Words of blocks b0, b0+1 (and b0+2 when e0 is not block-aligned) as a 12-bit mask.
+    uint32_t m = keep_bits4(philox_block(r, b0), p) | (keep_bits4(philox_block(r, b0 + 1), p) << 4);
+    if (sh != 0) m |= keep_bits4(philox_block(r, b0 + 2), p) << 8;
+    m = (m >> sh) & 0xFFu;
+    size_t left = n - 8 * g;
+    if (left < 8) m &= (1u << left) - 1u;
+    return m;
+}
+
+// out = in * (keep ? scale : 0); keep_bits written when given. out == in allowed.
+static __global__ void dropout_forward_kernel(float *out, const float *in, size_t n, float p,
+                                              float scale, AmRng r, uint64_t offset,
+                                              uint8_t *keep_bits) {
+    size_t ngroups = (n + 7) / 8;
+    for (size_t g = (size_t)blockIdx.x * blockDim.x + threadIdx.x; g < ngroups;
+         g += (size_t)gridDim.x * blockDim.x) {
+        uint32_t m = group_mask(r, offset, g, n, p);
+        if (keep_bits) keep_bits[g] = (uint8_t)m;
+        size_t base = 8 * g;
+#pragma unroll
+        for (int j = 0; j < 8; j++) {
+            size_t i = base + (size_t)j;
+            if (i < n) out[i] = __fmul_rn(in[i], (m >> j) & 1u ? scale : 0.0f);
+        }
+    }
+}
+
+// din += dout * (keep ? scale : 0), the mask read from keep_bits when given.
+static __global__ void dropout_backward_kernel(float *din, const float *dout, size_t n, float p,
+                                               float scale, AmRng r, uint64_t offset,
+                                               const uint8_t *keep_bits) {
+    size_t ngroups = (n + 7) / 8;
+    for (size_t g = (size_t)blockIdx.x * blockDim.x + threadIdx.x; g < ngroups;
+         g += (size_t)gridDim.x * blockDim.x) {
+        uint32_t m = keep_bits ? (uint32_t)keep_bits[g] : group_mask(r, offset, g, n, p);
+        size_t base = 8 * g;
+#pragma unroll
+        for (int j = 0; j < 8; j++) {
+            size_t i = base + (size_t)j;
+            if (i < n) din[i] = __fadd_rn(din[i], __fmul_rn(dout[i], (m >> j) & 1u ? scale : 0.0f));
+        }
+    }
+}
+
+// x = keep ? x * scale : 0, the mask from keep_bits (as the CPU's bits path).
+static __global__ void dropout_mask_bits_kernel(float *x, size_t n, float scale,
+                                                const uint8_t *keep_bits) {
+    size_t ngroups = (n + 7) / 8;
+    for (size_t g = (size_t)blockIdx.x * blockDim.x + threadIdx.x; g < ngroups;
+         g += (size_t)gridDim.x * blockDim.x) {
+        uint32_t m = keep_bits[g];
+        size_t base = 8 * g;
+#pragma unroll
+        for (int j = 0; j < 8; j++) {
+            size_t i = base + (size_t)j;
+            if (i < n) x[i] = (m >> j) & 1u ? __fmul_rn(x[i], scale) : 0.0f;
+        }
+    }
+}
+
+static void check_p(float p) {
+    CHECK(p >= 0.0f && p <= 1.0f, "dropout: p = %g outside [0, 1]", (double)p);
+}
+
+extern "C" void cuda_op_dropout_forward(float *out, const float *in, size_t n, float p,
+                                        const AmRng *rng, uint64_t offset, uint8_t *keep_bits) {
+    check_p(p);
+    if (n == 0) return;
+    cudaStream_t st = cuda_stream();
+    if (p == 0.0f) {
+        if (out != in)
+            CUDA_CHECK(cudaMemcpyAsync(out, in, n * sizeof *out, cudaMemcpyDeviceToDevice, st));
+        return;
+    }
+    if (p >= 1.0f) {
+        CUDA_CHECK(cudaMemsetAsync(out, 0, n * sizeof *out, st));
+        return;
+    }
+    CHECK(rng != NULL, "dropout: NULL rng");
+    float scale = 1.0f / (1.0f - p);
+    size_t ngroups = (n + 7) / 8;
+    dropout_forward_kernel<<<cuda_blocks(ngroups, DO_THREADS), DO_THREADS, 0, st>>>(
+        out, in, n, p, scale, *rng, offset, keep_bits);
+    CUDA_LAUNCH_CHECK();
+}
+
+extern "C" void cuda_op_dropout_backward(float *din, const float *dout, size_t n, float p,
+                                         const AmRng *rng, uint64_t offset,
+                                         const uint8_t *keep_bits) {
+    check_p(p);
+    if (n == 0 || !din || p >= 1.0f) return;
+    if (p == 0.0f) {
+        cuda_op_axpy(din, 1.0f, dout, n);
+        return;
+    }
+    AmRng r = {};
+    if (!keep_bits) {
+        CHECK(rng != NULL, "dropout backward: NULL rng and no keep bits");
+        r = *rng;
+    }
+    float scale = 1.0f / (1.0f - p);
+    size_t ngroups = (n + 7) / 8;
+    dropout_backward_kernel<<<cuda_blocks(ngroups, DO_THREADS), DO_THREADS, 0, cuda_stream()>>>(
+        din, dout, n, p, scale, r, offset, keep_bits);
+    CUDA_LAUNCH_CHECK();
+}
+
+extern "C" void cuda_op_dropout_mask_inplace(float *x, size_t n, float p, const AmRng *rng,
+                                             uint64_t offset, const uint8_t *keep_bits) {
+    check_p(p);
+    if (!keep_bits || p == 0.0f || p >= 1.0f) {
+        cuda_op_dropout_forward(x, x, n, p, rng, offset, NULL);
+        return;
+    }
+    if (n == 0) return;
+    float scale = 1.0f / (1.0f - p);
+    size_t ngroups = (n + 7) / 8;
+    dropout_mask_bits_kernel<<<cuda_blocks(ngroups, DO_THREADS), DO_THREADS, 0, cuda_stream()>>>(
+        x, n, scale, keep_bits);
+    CUDA_LAUNCH_CHECK();
+}
