@@ -37,16 +37,22 @@ static __device__ __forceinline__ int pad_index(int p, int L, int circular) {
     return p < 0 ? p + L : p;
 }
 
+// Element-wise kernels index with I = unsigned when the element count is at
+// most INT_MAX (32-bit division is much cheaper than 64-bit on the GPU, and
+// i + grid stride cannot wrap), size_t otherwise.
+static inline int fits32(size_t total) { return total <= (size_t)INT_MAX; }
+
 // col[(ci*K + k), (b*Lo + t)] = x[b, ci, pad_index(t + k - pad)] (0 where padded with zeros).
+template <typename I>
 static __global__ void im2col_kernel(float *col, const float *in, int B, int C_in, int L, int K,
                                      int pad, int circular, int Lo) {
-    const size_t NL = (size_t)B * (size_t)Lo;
-    const size_t total = (size_t)C_in * (size_t)K * NL;
-    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < total;
-         i += (size_t)gridDim.x * blockDim.x) {
-        const size_t row = i / NL, j = i % NL;
-        const int k = (int)(row % (size_t)K), ci = (int)(row / (size_t)K);
-        const int b = (int)(j / (size_t)Lo), t = (int)(j % (size_t)Lo);
+    const I NL = (I)B * (I)Lo;
+    const I total = (I)C_in * (I)K * NL;
+    for (I i = (I)blockIdx.x * blockDim.x + threadIdx.x; i < total;
+         i += (I)gridDim.x * blockDim.x) {
+        const I row = i / NL, j = i - row * NL;
+        const int ci = (int)(row / (I)K), k = (int)(row - (I)ci * (I)K);
+        const int b = (int)(j / (I)Lo), t = (int)(j - (I)b * (I)Lo);
         const int p = pad_index(t + k - pad, L, circular);
         col[i] = p < 0 ? 0.0f : in[((size_t)b * C_in + ci) * L + p];
     }
@@ -58,19 +64,20 @@ static __global__ void im2col_kernel(float *col, const float *in, int B, int C_i
 // contributions: no atomics, a fixed order. Zeros: the single t = p - (k - pad)
 // when it is in [0, Lo). Circular: every t in [0, Lo) congruent to p - (k - pad)
 // modulo L (Lo may exceed L, so one tap can wrap onto p more than once).
+template <typename I>
 static __global__ void col2im_kernel(float *din, const float *dcol, int B, int C_in, int L, int K,
                                      int pad, int circular, int Lo) {
     const size_t NL = (size_t)B * (size_t)Lo;
-    const size_t total = (size_t)B * (size_t)C_in * (size_t)L;
-    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < total;
-         i += (size_t)gridDim.x * blockDim.x) {
-        const int p = (int)(i % (size_t)L);
-        const size_t bc = i / (size_t)L;
-        const int ci = (int)(bc % (size_t)C_in), b = (int)(bc / (size_t)C_in);
+    const I total = (I)B * (I)C_in * (I)L;
+    for (I i = (I)blockIdx.x * blockDim.x + threadIdx.x; i < total;
+         i += (I)gridDim.x * blockDim.x) {
+        const I bc = i / (I)L;
+        const int p = (int)(i - bc * (I)L);
+        const int b = (int)(bc / (I)C_in), ci = (int)(bc - (I)b * (I)C_in);
         const float *src = dcol + (size_t)ci * K * NL + (size_t)b * Lo;
         float s = 0.0f;
         for (int k = 0; k < K; k++, src += NL) {
-            int t = p - (k - pad);  // in [k-... ]: p - k + pad, within [-(K-1), L - 1 + pad]
+            int t = p - (k - pad);  // the t with t + (k - pad) == p; in [-(K-1), L-1+pad]
             if (!circular) {
                 if (t >= 0 && t < Lo) s += src[t];
             } else {
@@ -84,22 +91,23 @@ static __global__ void col2im_kernel(float *din, const float *dcol, int B, int C
 }
 
 // out[b, co, t] = bias[co]; the strided-batched GEMM then accumulates (beta = 1).
-static __global__ void bias_fill_kernel(float *out, const float *bias, size_t total, int C_out,
-                                        int Lo) {
-    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < total;
-         i += (size_t)gridDim.x * blockDim.x)
-        out[i] = bias[(i / (size_t)Lo) % (size_t)C_out];
+template <typename I>
+static __global__ void bias_fill_kernel(float *out, const float *bias, I total, int C_out, int Lo) {
+    for (I i = (I)blockIdx.x * blockDim.x + threadIdx.x; i < total;
+         i += (I)gridDim.x * blockDim.x)
+        out[i] = bias[(i / (I)Lo) % (I)C_out];
 }
 
 // g[co, b*Lo + t] = dout[b, co, t]: [B, C_out, Lo] -> [C_out, B*Lo].
+template <typename I>
 static __global__ void permute_dy_kernel(float *g, const float *dout, int B, int C_out, int Lo) {
-    const size_t NL = (size_t)B * (size_t)Lo;
-    const size_t total = (size_t)C_out * NL;
-    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < total;
-         i += (size_t)gridDim.x * blockDim.x) {
-        const size_t co = i / NL, j = i % NL;
-        const size_t b = j / (size_t)Lo, t = j % (size_t)Lo;
-        g[i] = dout[(b * (size_t)C_out + co) * (size_t)Lo + t];
+    const I NL = (I)B * (I)Lo;
+    const I total = (I)C_out * NL;
+    for (I i = (I)blockIdx.x * blockDim.x + threadIdx.x; i < total;
+         i += (I)gridDim.x * blockDim.x) {
+        const I co = i / NL, j = i - co * NL;
+        const I b = j / (I)Lo, t = j - b * (I)Lo;
+        g[i] = dout[((size_t)b * (size_t)C_out + (size_t)co) * (size_t)Lo + (size_t)t];
     }
 }
 
@@ -117,12 +125,12 @@ static __global__ void bias_grad_partial_kernel(double *part, const float *dout,
     const int c = blockIdx.y;
     const int b0 = c * bper;
     const int b1 = b0 + bper < B ? b0 + bper : B;
-    const size_t cnt = (size_t)(b1 - b0) * (size_t)Lo;
+    const int cnt = (b1 - b0) * Lo;  // <= B*Lo <= INT_MAX (check_shape)
     for (int co = blockIdx.x; co < C_out; co += gridDim.x) {  // uniform per block
         double s = 0.0;
-        for (size_t e = threadIdx.x; e < cnt; e += DB_THREADS) {
-            const size_t b = (size_t)b0 + e / (size_t)Lo, t = e % (size_t)Lo;
-            s += (double)dout[(b * (size_t)C_out + (size_t)co) * (size_t)Lo + t];
+        for (int e = threadIdx.x; e < cnt; e += DB_THREADS) {
+            const int bi = e / Lo, t = e - bi * Lo;
+            s += (double)dout[((size_t)(b0 + bi) * (size_t)C_out + (size_t)co) * (size_t)Lo + t];
         }
         sh[threadIdx.x] = s;
         __syncthreads();
@@ -170,8 +178,13 @@ static void bias_grad_acc(float *db, const float *dout, int B, int C_out, int Lo
 static void im2col(float *col, const float *in, int B, int C_in, int L, int K, int pad,
                    PadMode mode, int Lo) {
     const size_t total = (size_t)C_in * (size_t)K * (size_t)B * (size_t)Lo;
-    im2col_kernel<<<cuda_blocks(total, CONV_THREADS), CONV_THREADS, 0, cuda_stream()>>>(
-        col, in, B, C_in, L, K, pad, mode == PAD_CIRCULAR, Lo);
+    const unsigned blocks = cuda_blocks(total, CONV_THREADS);
+    if (fits32(total))
+        im2col_kernel<unsigned><<<blocks, CONV_THREADS, 0, cuda_stream()>>>(
+            col, in, B, C_in, L, K, pad, mode == PAD_CIRCULAR, Lo);
+    else
+        im2col_kernel<size_t><<<blocks, CONV_THREADS, 0, cuda_stream()>>>(
+            col, in, B, C_in, L, K, pad, mode == PAD_CIRCULAR, Lo);
     CUDA_LAUNCH_CHECK();
 }
 
@@ -187,8 +200,13 @@ extern "C" void cuda_op_conv1d_forward(float *out, const float *in, const float 
     float beta = 0.0f;
     if (b) {
         const size_t total = (size_t)B * (size_t)C_out * (size_t)Lo;
-        bias_fill_kernel<<<cuda_blocks(total, CONV_THREADS), CONV_THREADS, 0, cuda_stream()>>>(
-            out, b, total, C_out, Lo);
+        const unsigned blocks = cuda_blocks(total, CONV_THREADS);
+        if (fits32(total))
+            bias_fill_kernel<unsigned><<<blocks, CONV_THREADS, 0, cuda_stream()>>>(
+                out, b, (unsigned)total, C_out, Lo);
+        else
+            bias_fill_kernel<size_t><<<blocks, CONV_THREADS, 0, cuda_stream()>>>(out, b, total,
+                                                                                C_out, Lo);
         CUDA_LAUNCH_CHECK();
         beta = 1.0f;
     }
@@ -214,8 +232,13 @@ extern "C" void cuda_op_conv1d_backward(float *din, float *dw, float *db, const 
     float *g = cuda_ops_scratch(1, (size_t)C_out * (size_t)NL);
     {
         const size_t total = (size_t)C_out * (size_t)NL;
-        permute_dy_kernel<<<cuda_blocks(total, CONV_THREADS), CONV_THREADS, 0, cuda_stream()>>>(
-            g, dout, B, C_out, Lo);
+        const unsigned blocks = cuda_blocks(total, CONV_THREADS);
+        if (fits32(total))
+            permute_dy_kernel<unsigned><<<blocks, CONV_THREADS, 0, cuda_stream()>>>(g, dout, B,
+                                                                                   C_out, Lo);
+        else
+            permute_dy_kernel<size_t><<<blocks, CONV_THREADS, 0, cuda_stream()>>>(g, dout, B,
+                                                                                 C_out, Lo);
         CUDA_LAUNCH_CHECK();
     }
     const float one = 1.0f, zero = 0.0f;
@@ -232,8 +255,13 @@ extern "C" void cuda_op_conv1d_backward(float *din, float *dw, float *db, const 
         CUBLAS_CHECK(cublasSgemm(cuda_cublas(), CUBLAS_OP_N, CUBLAS_OP_T, NL, CK, C_out, &one, g,
                                  NL, w, CK, &zero, dcol, NL));
         const size_t total = (size_t)B * (size_t)C_in * (size_t)L;
-        col2im_kernel<<<cuda_blocks(total, CONV_THREADS), CONV_THREADS, 0, cuda_stream()>>>(
-            din, dcol, B, C_in, L, K, pad, mode == PAD_CIRCULAR, Lo);
+        const unsigned blocks = cuda_blocks(total, CONV_THREADS);
+        if (fits32(total))
+            col2im_kernel<unsigned><<<blocks, CONV_THREADS, 0, cuda_stream()>>>(
+                din, dcol, B, C_in, L, K, pad, mode == PAD_CIRCULAR, Lo);
+        else
+            col2im_kernel<size_t><<<blocks, CONV_THREADS, 0, cuda_stream()>>>(
+                din, dcol, B, C_in, L, K, pad, mode == PAD_CIRCULAR, Lo);
         CUDA_LAUNCH_CHECK();
     }
 }

@@ -211,7 +211,7 @@ static double device_dot(const float *a, const float *b, size_t n) {
     if (n == 0) return 0.0;
     // The grid depends on n only (never on the GPU), so the summation order is fixed.
     size_t nb = (n + 4 * (size_t)RED_THREADS - 1) / (4 * (size_t)RED_THREADS);
-    unsigned nblocks = (unsigned)(nb < RED_MAX_BLOCKS ? nb : RED_MAX_BLOCKS);
+    unsigned nblocks = (unsigned)(nb < (size_t)RED_MAX_BLOCKS ? nb : (size_t)RED_MAX_BLOCKS);
     // nblocks partials + 1 total, in doubles (2 floats each); cudaMalloc'd, so 8-byte aligned.
     double *part = (double *)cuda_ops_scratch(0, 2 * ((size_t)nblocks + 1));
     double *total = part + nblocks;

@@ -8,15 +8,20 @@
 //   dw        dwᵀ  [in, out]+= inᵀ [in, n] · dout (OP_T of doutᵀ [out, n])
 // db is a column sum of dout in fixed-size row chunks (double partials in
 // scratch slot 0, then added in chunk order): no atomics, bit-reproducible.
+#include <limits.h>
+
 #include "cuda/common.cuh"
 
 #define LIN_THREADS 256
 
 // out[r, c] = b[c] for out [n, m]; the GEMM then accumulates with beta = 1.
-static __global__ void bias_rows_kernel(float *out, const float *b, size_t total, int m) {
-    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < total;
-         i += (size_t)gridDim.x * blockDim.x)
-        out[i] = b[i % (size_t)m];
+// I = unsigned when total <= INT_MAX (cheap division, and i + grid stride cannot
+// wrap), size_t otherwise.
+template <typename I>
+static __global__ void bias_rows_kernel(float *out, const float *b, I total, int m) {
+    for (I i = (I)blockIdx.x * blockDim.x + threadIdx.x; i < total;
+         i += (I)gridDim.x * blockDim.x)
+        out[i] = b[i % (I)m];
 }
 
 // Column-sum tiles: 32 columns (one warp reads 128 contiguous bytes of a row)
@@ -90,8 +95,13 @@ extern "C" void cuda_op_linear_forward(float *out, const float *in, const float 
     const size_t total = (size_t)n * (size_t)out_dim;
     float beta = 0.0f;
     if (b) {
-        bias_rows_kernel<<<cuda_blocks(total, LIN_THREADS), LIN_THREADS, 0, cuda_stream()>>>(
-            out, b, total, out_dim);
+        const unsigned blocks = cuda_blocks(total, LIN_THREADS);
+        if (total <= (size_t)INT_MAX)
+            bias_rows_kernel<unsigned><<<blocks, LIN_THREADS, 0, cuda_stream()>>>(
+                out, b, (unsigned)total, out_dim);
+        else
+            bias_rows_kernel<size_t><<<blocks, LIN_THREADS, 0, cuda_stream()>>>(out, b, total,
+                                                                                out_dim);
         CUDA_LAUNCH_CHECK();
         beta = 1.0f;
     }

@@ -5,8 +5,8 @@
 // xor-butterfly of shuffles combines the lanes (same bits in every lane and on
 // every run). The cross-entropy loss is kept per row in double (scratch slot 0)
 // and the rows are summed by one block in a fixed tree order: no atomics on
-// floats, so the loss is bit-reproducible. Invalid labels set an int flag
-// (atomicMin of the row index: the first bad row, as the CPU reports).
+// floats, so the loss is bit-reproducible. Invalid labels set a per-row flag;
+// the same block finds the first bad row (as the CPU reports) for the host.
 #include <limits.h>
 #include <math.h>
 
@@ -96,9 +96,9 @@ extern "C" void cuda_op_softmax_backward(float *din, const float *dout, const fl
 // ---------------------------------------------------------------- cross-entropy
 
 // probs = softmax(logits) row-wise; row_loss[n] = log(sum exp(x - max)) + max - x[label]
-// in double. A label outside [0, C) lowers *bad_row to n (row_loss[n] = 0, probs
-// still written); the host dies on it.
-static __global__ void cross_entropy_rows_kernel(float *probs, double *row_loss, int *bad_row,
+// in double; bad[n] = 1 when the label is outside [0, C) (row_loss[n] = 0 then,
+// probs still written); the host dies on it.
+static __global__ void cross_entropy_rows_kernel(float *probs, double *row_loss, int *bad,
                                                  const float *logits, const int32_t *labels,
                                                  int N, int C) {
     const int lane = threadIdx.x & 31;
@@ -121,57 +121,71 @@ static __global__ void cross_entropy_rows_kernel(float *probs, double *row_loss,
         for (int c = lane; c < C; c += 32) p[c] *= inv;
         if (lane == 0) {
             const int32_t lab = labels[n];
-            if (lab >= 0 && lab < C) {
-                row_loss[n] = log(s) + (double)mx - (double)x[lab];
-            } else {
-                row_loss[n] = 0.0;
-                atomicMin(bad_row, (int)n);  // integer: order-independent result
-            }
+            const int ok = lab >= 0 && lab < C;
+            row_loss[n] = ok ? log(s) + (double)mx - (double)x[lab] : 0.0;
+            bad[n] = !ok;
         }
     }
 }
 
-// *total = sum of row_loss[0..N) (one block of SUM_THREADS threads, fixed tree order).
-static __global__ void sum_rows_kernel(double *total, const double *row_loss, int N) {
-    __shared__ double sh[SUM_THREADS];
-    double s = 0.0;
-    for (int i = threadIdx.x; i < N; i += SUM_THREADS) s += row_loss[i];
-    sh[threadIdx.x] = s;
-    __syncthreads();
-    for (unsigned k = SUM_THREADS / 2; k > 0; k >>= 1) {
-        if (threadIdx.x < k) sh[threadIdx.x] += sh[threadIdx.x + k];
-        __syncthreads();
-    }
-    if (threadIdx.x == 0) *total = sh[0];
-}
-
 // What the loss kernels hand back to the host in one copy.
 struct CeResult {
-    double total;
-    int bad_row;
+    double total;  // sum of the row losses
+    int bad_row;   // first row with a bad label, INT_MAX when none
     int pad_;
 };
+
+// res->total = sum of row_loss[0..N) and res->bad_row = the first n with bad[n]
+// (one block of SUM_THREADS threads, fixed tree order: no atomics).
+static __global__ void sum_rows_kernel(CeResult *res, const double *row_loss, const int *bad,
+                                       int N) {
+    __shared__ double sh[SUM_THREADS];
+    __shared__ int shb[SUM_THREADS];
+    double s = 0.0;
+    int first = INT_MAX;
+    for (int i = (int)threadIdx.x; i < N; i += SUM_THREADS) {
+        s += row_loss[i];
+        if (bad[i] && i < first) first = i;
+    }
+    sh[threadIdx.x] = s;
+    shb[threadIdx.x] = first;
+    __syncthreads();
+    for (unsigned k = SUM_THREADS / 2; k > 0; k >>= 1) {
+        if (threadIdx.x < k) {
+            sh[threadIdx.x] += sh[threadIdx.x + k];
+            shb[threadIdx.x] = min(shb[threadIdx.x], shb[threadIdx.x + k]);
+        }
+        __syncthreads();
+    }
+    if (threadIdx.x == 0) {
+        res->total = sh[0];
+        res->bad_row = shb[0];
+        res->pad_ = 0;
+    }
+}
 
 extern "C" float cuda_op_cross_entropy_forward(float *probs, const float *logits,
                                                const int32_t *labels, int N, int C) {
     CHECK(N > 0 && C > 0, "cross entropy: bad shape N %d C %d", N, C);
-    // Scratch slot 0: N row losses (doubles), then the CeResult (16 bytes).
-    double *row_loss = (double *)cuda_ops_scratch(0, 2 * (size_t)N + 4);
+    // Scratch slot 0 (cudaMalloc'd, 8-byte aligned), in floats: N row losses
+    // (doubles, 2N), the CeResult (16 bytes, 4), then N int flags (N).
+    double *row_loss = (double *)cuda_ops_scratch(0, 3 * (size_t)N + 4);
     CeResult *res = (CeResult *)(row_loss + N);
+    int *bad = (int *)(res + 1);
     cudaStream_t st = cuda_stream();
-    const CeResult init = {0.0, INT_MAX, 0};
-    CUDA_CHECK(cudaMemcpyAsync(res, &init, sizeof init, cudaMemcpyHostToDevice, st));
-    cross_entropy_rows_kernel<<<row_blocks(N), ROW_THREADS, 0, st>>>(probs, row_loss, &res->bad_row,
-                                                                     logits, labels, N, C);
+    cross_entropy_rows_kernel<<<row_blocks(N), ROW_THREADS, 0, st>>>(probs, row_loss, bad, logits,
+                                                                     labels, N, C);
     CUDA_LAUNCH_CHECK();
-    sum_rows_kernel<<<1, SUM_THREADS, 0, st>>>(&res->total, row_loss, N);
+    sum_rows_kernel<<<1, SUM_THREADS, 0, st>>>(res, row_loss, bad, N);
     CUDA_LAUNCH_CHECK();
     CeResult out;
     CUDA_CHECK(cudaMemcpyAsync(&out, res, sizeof out, cudaMemcpyDeviceToHost, st));
     CUDA_CHECK(cudaStreamSynchronize(st));
     if (out.bad_row != INT_MAX) {
         int32_t lab = 0;
-        CUDA_CHECK(cudaMemcpy(&lab, labels + out.bad_row, sizeof lab, cudaMemcpyDeviceToHost));
+        CUDA_CHECK(cudaMemcpyAsync(&lab, labels + out.bad_row, sizeof lab, cudaMemcpyDeviceToHost,
+                                   st));
+        CUDA_CHECK(cudaStreamSynchronize(st));
         DIE("cross entropy: label %d of row %d outside [0, %d)", (int)lab, out.bad_row, C);
     }
     return (float)(out.total / N);
