@@ -1,0 +1,20 @@
+# CUDA-vs-CPU tests (included by tests/CMakeLists.txt): every op of ops.h and
+# whole AstroM3 training steps on the GPU against the CPU implementation.
+# They build in every configuration (they use only ops.h / ops_cpu.h), and
+# without a usable GPU they print "SKIP: ..." and exit 77, which ctest reports
+# as skipped. Run them with `ctest -L gpu` (scripts/gpu_check.sh on a GPU machine).
+#
+# ASTROMM_TF32=0: the tolerances assume full-FP32 cuBLAS (the tests also clear it).
+# ASTROMM_GPU_TESTS_ON_CPU=1 in the environment makes them compare the CPU
+# device with itself instead of skipping (a self-test of the harness).
+file(GLOB ASTROMM_GPU_TEST_SOURCES CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/gpu/test_*.c)
+foreach(src ${ASTROMM_GPU_TEST_SOURCES})
+  get_filename_component(name ${src} NAME_WE)
+  add_executable(${name} ${src})
+  target_compile_options(${name} PRIVATE ${ASTROMM_C_WARNINGS} ${ASTROMM_C_OPT})
+  target_include_directories(${name} PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
+  target_link_libraries(${name} PRIVATE astromm_core)
+  add_test(NAME ${name} COMMAND ${name} WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+  set_tests_properties(${name} PROPERTIES LABELS "gpu" SKIP_RETURN_CODE 77 TIMEOUT 600
+    ENVIRONMENT "ASTROMM_TF32=0")
+endforeach()
