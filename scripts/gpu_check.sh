@@ -2,11 +2,13 @@
 # The one command a GPU session runs: build the CUDA backend, check it against
 # the CPU, run the CPU suite, benchmark a training step, and write a summary.
 #
-#   scripts/gpu_check.sh            (from the repository root, on a machine with a GPU)
+#   here:  scripts/gpu_pack_deps.sh
+#   then:  run(command="scripts/gpu_check.sh", carry=[".gpudeps"], timeout_s=600)
 #
 # Steps (each under its own timeout, all inside a total budget so the whole run
 # fits one 10-minute device command):
-#   1. scripts/deps.sh (a failure is reported, not fatal: the machine may be offline)
+#   1. dependencies: .gpudeps/*.deb when carried (scripts/gpu_pack_deps.sh, run here
+#      first; the GPU image cannot install packages), else scripts/deps.sh
 #   2. nvidia-smi
 #   3. CUDA build into $BUILD_DIR (default build-gpu), warnings as errors
 #   4. ctest -L gpu --output-on-failure     (test_gpu_ops, test_gpu_model)
@@ -71,8 +73,21 @@ run() {
 
 gpu_fail=0 other_fail=0
 
-# 1. dependencies
-run deps 180 scripts/deps.sh || echo "gpu_check: deps.sh failed; trying the build with what is installed"
+# 1. dependencies: the GPU image cannot install packages; a session that ran
+# scripts/gpu_pack_deps.sh here carries them as .gpudeps/*.deb (carry=[".gpudeps"]),
+# unpacked into a private root and used through ASTROMM_DEPS_ROOT.
+EXTRA_CMAKE=()
+if ls .gpudeps/*.deb >/dev/null 2>&1; then
+  DEPS_ROOT=/tmp/astromm-deps
+  rm -rf "$DEPS_ROOT" && mkdir -p "$DEPS_ROOT"
+  for f in .gpudeps/*.deb; do dpkg -x "$f" "$DEPS_ROOT"; done
+  export OPAL_PREFIX=$DEPS_ROOT/usr PATH=$DEPS_ROOT/usr/bin:$PATH
+  export LD_LIBRARY_PATH=$DEPS_ROOT/usr/lib/x86_64-linux-gnu:$DEPS_ROOT/usr/lib/x86_64-linux-gnu/openmpi/lib:$DEPS_ROOT/usr/lib/x86_64-linux-gnu/openblas-openmp:$DEPS_ROOT/usr/lib/x86_64-linux-gnu/hdf5/openmpi${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+  EXTRA_CMAKE=(-DASTROMM_DEPS_ROOT=$DEPS_ROOT -DMPIEXEC_EXECUTABLE=$DEPS_ROOT/usr/bin/mpirun.openmpi)
+  echo "gpu_check: using carried packages unpacked in $DEPS_ROOT"
+else
+  run deps 180 scripts/deps.sh || echo "gpu_check: deps.sh failed and no .gpudeps/ was carried (run scripts/gpu_pack_deps.sh first)"
+fi
 
 # 2. the GPU
 run nvidia_smi 30 nvidia-smi
@@ -81,8 +96,8 @@ GPU_NAME=${GPU_NAME:-unknown (nvidia-smi failed)}
 CUDA_VER=$( (/usr/local/cuda/bin/nvcc --version 2>/dev/null || nvcc --version 2>/dev/null) | grep -o 'release [0-9.]*' | head -1)
 
 # 3. CUDA build
-BUILD_CMD="BUILD_DIR=$BUILD_DIR scripts/build.sh -DASTROMM_CUDA=ON -DASTROMM_WERROR=ON"
-if ! run build 360 env BUILD_DIR="$BUILD_DIR" scripts/build.sh -DASTROMM_CUDA=ON -DASTROMM_WERROR=ON; then
+BUILD_CMD="BUILD_DIR=$BUILD_DIR scripts/build.sh -DASTROMM_CUDA=ON -DASTROMM_WERROR=ON ${EXTRA_CMAKE[*]}"
+if ! run build 360 env BUILD_DIR="$BUILD_DIR" scripts/build.sh -DASTROMM_CUDA=ON -DASTROMM_WERROR=ON "${EXTRA_CMAKE[@]}"; then
   gpu_fail=1
 fi
 

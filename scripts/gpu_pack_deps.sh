@@ -19,7 +19,8 @@ level1=$(apt-cache depends --no-recommends --no-suggests --no-conflicts --no-bre
            --no-enhances --no-pre-depends "${roots[@]}" | awk '/Depends:/ {print $2}' | tr -d '<>' | sort -u)
 level2=$(apt-cache depends --no-recommends --no-suggests --no-conflicts --no-breaks --no-replaces \
            --no-enhances --no-pre-depends $level1 | awk '/Depends:/ {print $2}' | tr -d '<>' | sort -u)
-pkgs=$(printf '%s\n' "${roots[@]}" $level1 $level2 | grep -E '^[a-z0-9]' | sort -u | grep -Ev "$skip" |
+deps=$(printf '%s\n' $level1 $level2 | grep -E '^[a-z0-9]' | sort -u | grep -Ev "$skip" || true)
+pkgs=$(printf '%s\n' "${roots[@]}" $deps | sort -u |
        while read -r p; do
          c=$(apt-cache policy "$p" 2>/dev/null | sed -n 's/^ *Candidate: //p')
          if [ -n "$c" ] && [ "$c" != "(none)" ]; then echo "$p"; fi
