@@ -313,12 +313,17 @@ void photometry_encoder_backward(PhotometryEncoder *e, const ParamStore *ps, con
                               t->rstd1, P(w->norm1_w), N, d);
         op_copy(g_in, e->g_r1, nd);  // residual r1 = xin + o
         drop_grad(e->g_r1, t->keep_o, per, B, p, ctx, s);  // now dL/do before dropout
-        // Out-projection: dctx for every row; weight gradients from the table, whose
-        // row gradient is the sum over the rows that share it.
-        op_linear_backward(e->g_ctx, NULL, NULL, e->g_r1, t->ctx, P(w->o_w), N, d, d);
+        // Out-projection on the table: a table row's gradient is the sum over the rows
+        // sharing it. dctx is also taken per table row and scattered back with the
+        // unselected rows' sum on their representative row (the others left 0):
+        // the attention backward only uses unselected rows through that sum (the
+        // mean-of-V path), so this is exact and needs n_tab rows instead of B*L.
         ops_zero(e->g_tab, (size_t)t->n_tab * d);
         op_scatter_add_rows(e->g_tab, e->g_r1, t->row_map, N, d);
         op_linear_backward(NULL, G(w->o_w), G(w->o_b), e->g_tab, t->o_in, P(w->o_w), t->n_tab, d, d);
+        ops_zero(e->o_tab, (size_t)t->n_tab * d);  // reused: dctx per table row
+        op_linear_backward(e->o_tab, NULL, NULL, e->g_tab, t->o_in, P(w->o_w), t->n_tab, d, d);
+        op_scatter_add_rows(e->g_ctx, e->o_tab, t->tab_rows, t->n_tab, d);
         op_probsparse_attention_backward(e->g_q, e->g_k, e->g_v, e->g_ctx, t->q, t->k, t->v,
                                          t->probs, t->top_idx, e->u, B, L, H, d / H);
         query_projection_backward(e, ps, w, t, xin, g_in, B);
