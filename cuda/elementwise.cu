@@ -40,6 +40,22 @@ static __global__ void gelu_backward_kernel(float *din, const float *dout, const
     }
 }
 
+static __global__ void gelu_backward_inplace_kernel(float *g, const float *in, size_t n) {
+    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
+         i += (size_t)gridDim.x * blockDim.x) {
+        float x = in[i];
+        float cdf = __fmul_rn(0.5f, __fadd_rn(1.0f, erff(__fmul_rn(x, GELU_ALPHA))));
+        float pdf = __fmul_rn(GELU_BETA, expf(__fmul_rn(__fmul_rn(x, x), -0.5f)));
+        g[i] = __fmul_rn(g[i], __fadd_rn(cdf, __fmul_rn(x, pdf)));
+    }
+}
+
+extern "C" void cuda_op_gelu_backward_inplace(float *g, const float *in, size_t n) {
+    if (n == 0) return;
+    gelu_backward_inplace_kernel<<<cuda_blocks(n, EW_THREADS), EW_THREADS, 0, cuda_stream()>>>(g, in, n);
+    CUDA_LAUNCH_CHECK();
+}
+
 extern "C" void cuda_op_gelu_forward(float *out, const float *in, size_t n) {
     if (n == 0) return;
     gelu_forward_kernel<<<cuda_blocks(n, EW_THREADS), EW_THREADS, 0, cuda_stream()>>>(out, in, n);

@@ -45,6 +45,7 @@ void cuda_op_l2norm_forward(float *out, float *norm, const float *in, int N, int
 void cuda_op_l2norm_backward(float *din, const float *dout, const float *out, const float *norm, int N, int C);
 void cuda_op_gelu_forward(float *out, const float *in, size_t n);
 void cuda_op_gelu_backward(float *din, const float *dout, const float *in, size_t n);
+void cuda_op_gelu_backward_inplace(float *g, const float *in, size_t n);
 void cuda_op_relu_forward(float *out, const float *in, size_t n);
 void cuda_op_relu_backward(float *din, const float *dout, const float *in, size_t n);
 void cuda_op_relu_mask_inplace(float *g, const float *a, size_t n);

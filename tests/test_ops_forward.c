@@ -233,6 +233,13 @@ static void test_gelu(void) {
     }
     op_gelu_forward(gy, g, n);
     op_gelu_backward(gd, ones, g, n);
+    {  // In place: g * GELU'(x) into the gradient buffer itself equals accumulating into zeros.
+        float *ip = malloc(n * sizeof *ip);
+        memcpy(ip, ones, n * sizeof *ip);
+        op_gelu_backward_inplace(ip, g, n);
+        EXPECT(memcmp(ip, gd, n * sizeof *ip) == 0, "gelu backward in place differs from accumulate");
+        free(ip);
+    }
     double e_f = 0, e_d = 0, e_b = 0;
     for (size_t i = 0; i < n; i++) {
         float xf = g[i];

@@ -32,6 +32,16 @@ void cpu_op_gelu_backward(float *din, const float *dout, const float *in, size_t
     }
 }
 
+void cpu_op_gelu_backward_inplace(float *g, const float *in, size_t n) {
+#pragma omp parallel for simd schedule(static) PAR_IF(n)
+    for (size_t i = 0; i < n; i++) {
+        float x = in[i];
+        float cdf = 0.5f * (1.0f + cpu_erff(x * GELU_ALPHA));
+        float pdf = GELU_BETA * cpu_expf(x * x * -0.5f);
+        g[i] = g[i] * (cdf + x * pdf);
+    }
+}
+
 void cpu_op_relu_forward(float *out, const float *in, size_t n) {
 #pragma omp parallel for simd schedule(static) PAR_IF(n)
     for (size_t i = 0; i < n; i++) {

@@ -107,7 +107,6 @@ void photometry_encoder_build(PhotometryEncoder *e, ParamStore *ps, AmArena *a, 
     e->o_tab = arena_floats(a, N * d);
     e->g_tab = arena_floats(a, N * d);
     e->g_gd = arena_floats(a, N * f);
-    e->g_h = arena_floats(a, N * f);
 }
 
 void photometry_encoder_free(PhotometryEncoder *e) {
@@ -297,7 +296,6 @@ void photometry_encoder_backward(PhotometryEncoder *e, const ParamStore *ps, con
         float *zero_nd[] = {e->g_r2, e->g_r1, e->g_ctx, e->g_k, e->g_v};
         for (size_t i = 0; i < sizeof zero_nd / sizeof *zero_nd; i++) ops_zero(zero_nd[i], nd);
         ops_zero(e->g_gd, nf);
-        ops_zero(e->g_h, nf);
 
         op_layernorm_backward(e->g_r2, G(w->norm2_w), G(w->norm2_b), g_out, t->r2, t->mean2,
                               t->rstd2, P(w->norm2_w), N, d);
@@ -306,8 +304,8 @@ void photometry_encoder_backward(PhotometryEncoder *e, const ParamStore *ps, con
         op_linear_backward(e->g_gd, G(w->conv2_w), G(w->conv2_b), e->g_r2, t->gd, P(w->conv2_w),
                            N, f, d);
         drop_grad(e->g_gd, t->keep_gd, (size_t)L * f, B, p, ctx, s + 1);
-        op_gelu_backward(e->g_h, e->g_gd, t->h, nf);
-        op_linear_backward(e->g_x1, G(w->conv1_w), G(w->conv1_b), e->g_h, t->x1, P(w->conv1_w),
+        op_gelu_backward_inplace(e->g_gd, t->h, nf);  // now dL/dh
+        op_linear_backward(e->g_x1, G(w->conv1_w), G(w->conv1_b), e->g_gd, t->x1, P(w->conv1_w),
                            N, d, f);
         op_layernorm_backward(e->g_r1, G(w->norm1_w), G(w->norm1_b), e->g_x1, t->r1, t->mean1,
                               t->rstd1, P(w->norm1_w), N, d);

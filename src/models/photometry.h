@@ -41,7 +41,7 @@ typedef struct {
     StepCtx ctx;
     int batch;
     // gradient work buffers
-    float *g_a, *g_b, *g_r2, *g_x1, *g_gd, *g_h, *g_r1, *g_ctx, *g_q, *g_k, *g_v;
+    float *g_a, *g_b, *g_r2, *g_x1, *g_gd, *g_r1, *g_ctx, *g_q, *g_k, *g_v;
     float *g_et;
     // Sparse query backward: rows whose query was selected in some head
     // (device list; the tables are built on the host from a copy of top_idx).

@@ -108,6 +108,9 @@ void op_l2norm_backward(float *din, const float *dout, const float *out, const f
 // GELU, exact erf form: 0.5 x (1 + erf(x / sqrt 2)), as nn.GELU().
 void op_gelu_forward(float *out, const float *in, size_t n);
 void op_gelu_backward(float *din, const float *dout, const float *in, size_t n);
+// g[i] *= GELU'(in[i]) in place: the backward for a gradient buffer that may be
+// overwritten (no zeroed destination, one pass).
+void op_gelu_backward_inplace(float *g, const float *in, size_t n);
 void op_relu_forward(float *out, const float *in, size_t n);
 // Uses the forward input (or output: same sign pattern).
 void op_relu_backward(float *din, const float *dout, const float *in, size_t n);

@@ -175,6 +175,16 @@ void op_gelu_backward(float *din, const float *dout, const float *in, size_t n) 
     cpu_op_gelu_backward(din, dout, in, n);
 }
 
+void op_gelu_backward_inplace(float *g, const float *in, size_t n) {
+#ifdef ASTROMM_HAVE_CUDA
+    if (ops_device() == OPS_CUDA) {
+        cuda_op_gelu_backward_inplace(g, in, n);
+        return;
+    }
+#endif
+    cpu_op_gelu_backward_inplace(g, in, n);
+}
+
 void op_relu_forward(float *out, const float *in, size_t n) {
 #ifdef ASTROMM_HAVE_CUDA
     if (ops_device() == OPS_CUDA) {

@@ -390,6 +390,14 @@ static void test_elementwise(size_t n) {
     cpu_op_gelu_backward(acc, dy, x, n);
     op_gelu_backward(acc_d, dy_d, x_d, n);
     expect_close(tag, "gelu backward (acc)", acc_d, acc, n, TOL_EW);
+    {
+        float *g = copy_of(dy, n), *g_d = dev_f(dy, n);
+        cpu_op_gelu_backward_inplace(g, x, n);
+        op_gelu_backward_inplace(g_d, x_d, n);
+        expect_close(tag, "gelu backward in place", g_d, g, n, TOL_EW);
+        free(g);
+        ops_free(g_d);
+    }
 
     cpu_op_relu_forward(y, x, n);
     op_relu_forward(y_d, x_d, n);
