@@ -8,31 +8,17 @@
 // the forward writes whole bytes with no races, and one group needs at most
 // three Philox blocks. Products and sums use __fmul_rn / __fadd_rn (never
 // contracted into an FMA) so the results equal the CPU's bit for bit.
+#include "core/philox.h"
 #include "cuda/common.cuh"
 
-#define PHILOX_M0 0xD2511F53u
-#define PHILOX_M1 0xCD9E8D57u
-#define PHILOX_W0 0x9E3779B9u
-#define PHILOX_W1 0xBB67AE85u
 
 enum { DO_THREADS = 256 };
 
-// Philox4x32-10 block `blk` of the stream (same rounds as philox4x32_10 in rng.c).
+// Philox4x32-10 block `blk` of the stream (the shared rounds of core/philox.h).
 static __device__ __forceinline__ uint4 philox_block(const AmRng r, uint64_t blk) {
-    uint32_t c0 = (uint32_t)blk, c1 = r.ctr[0], c2 = r.ctr[1], c3 = r.ctr[2];
-    uint32_t k0 = r.key[0], k1 = r.key[1];
-#pragma unroll
-    for (int round = 0; round < 10; round++) {
-        uint32_t hi0 = __umulhi(PHILOX_M0, c0), lo0 = PHILOX_M0 * c0;
-        uint32_t hi1 = __umulhi(PHILOX_M1, c2), lo1 = PHILOX_M1 * c2;
-        c0 = hi1 ^ c1 ^ k0;
-        c1 = lo1;
-        c2 = hi0 ^ c3 ^ k1;
-        c3 = lo0;
-        k0 += PHILOX_W0;
-        k1 += PHILOX_W1;
-    }
-    return make_uint4(c0, c1, c2, c3);
+    uint32_t c[4] = {(uint32_t)blk, r.ctr[0], r.ctr[1], r.ctr[2]};
+    philox4x32_10_rounds(c, r.key[0], r.key[1]);
+    return make_uint4(c[0], c[1], c[2], c[3]);
 }
 
 // am_rng_uniform(word) >= p as a bit: uniform = (word >> 8) * 2^-24 (exact in float).

@@ -11,13 +11,10 @@
 #endif
 
 #include "core/error.h"
+#include "core/philox.h"
 #include "cpu/cpu_util.h"
 #include "nn/ops_cpu.h"
 
-#define PHILOX_M0 0xD2511F53u
-#define PHILOX_M1 0xCD9E8D57u
-#define PHILOX_W0 0x9E3779B9u
-#define PHILOX_W1 0xBB67AE85u
 
 enum { NB = 64, CHUNK = 4096 };  // Philox blocks per batch; elements per task
 
