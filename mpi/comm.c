@@ -4,6 +4,10 @@
 // matches user messages) with MPI_ERRORS_RETURN: every call's return code is
 // checked and turned into a CHECK failure naming the call, the rank and MPI's
 // error text; the abort hook then takes the whole job down with MPI_Abort.
+//
+// CUDA builds: after comm_enable_gpu the float collectives and comm_broadcast
+// go to NCCL (mpi/nccl.cu) while the op device is CUDA (buffers are device
+// pointers then); comm_allreduce_sum_double and comm_barrier stay on MPI.
 #include "mpi/comm.h"
 
 #include <limits.h>
@@ -12,6 +16,10 @@
 #include <string.h>
 
 #include "core/error.h"
+#ifdef ASTROMM_HAVE_CUDA
+#include "mpi/comm_nccl.h"
+#include "nn/ops.h"
+#endif
 
 struct Comm {
     MPI_Comm world;      // dup of MPI_COMM_WORLD
@@ -19,6 +27,7 @@ struct Comm {
     int rank, size, local_rank, local_size;
     int owns_mpi;        // comm_init called MPI_Init
     size_t max_count;    // largest count per MPI call
+    int nccl;            // comm_enable_gpu done: device buffers go to NCCL
 };
 
 // Bound on the temporary buffer of the strided (chunked) allgather and
@@ -76,6 +85,10 @@ Comm *comm_init(int *argc, char ***argv) {
 
 void comm_finalize(Comm *c) {
     if (!c) return;
+#ifdef ASTROMM_HAVE_CUDA
+    if (c->nccl) comm_nccl_finalize();
+    c->nccl = 0;
+#endif
     MPI_OK(c, MPI_Comm_free(&c->local), 0);
     MPI_OK(c, MPI_Comm_free(&c->world), 0);
     const int owns = c->owns_mpi;
@@ -99,7 +112,37 @@ void comm_set_max_count(Comm *c, size_t max_count) {
 
 static size_t min_sz(size_t a, size_t b) { return a < b ? a : b; }
 
+#ifdef ASTROMM_HAVE_CUDA
+void comm_enable_gpu(Comm *c) {
+    CHECK(ops_device() == OPS_CUDA,
+          "comm_enable_gpu: select the CUDA device first (ops_set_device(OPS_CUDA, ...))");
+    if (c->nccl) return;
+    const size_t bytes = comm_nccl_id_size();
+    void *id = am_calloc(1, bytes, "NCCL unique id");
+    if (c->rank == 0) comm_nccl_get_id(id);
+    MPI_OK(c, MPI_Bcast(id, (int)bytes, MPI_BYTE, 0, c->world), bytes);
+    comm_nccl_init(c->rank, c->size, id);
+    free(id);
+    c->nccl = 1;
+}
+
+// Device buffers (CUDA op device, NCCL up) go to NCCL.
+static int use_nccl(const Comm *c) { return c->nccl && ops_device() == OPS_CUDA; }
+#else
+void comm_enable_gpu(Comm *c) {
+    (void)c;
+    DIE("comm_enable_gpu: this build has no CUDA/NCCL (rebuild with -DASTROMM_CUDA=ON on a "
+        "machine with the CUDA toolkit and NCCL)");
+}
+#endif
+
 void comm_allreduce_sum(Comm *c, float *buf, size_t n) {
+#ifdef ASTROMM_HAVE_CUDA
+    if (use_nccl(c)) {
+        comm_nccl_allreduce(buf, n, 0);
+        return;
+    }
+#endif
     for (size_t off = 0; off < n; off += c->max_count) {
         const size_t len = min_sz(c->max_count, n - off);
         MPI_OK(c, MPI_Allreduce(MPI_IN_PLACE, buf + off, (int)len, MPI_FLOAT, MPI_SUM, c->world),
@@ -108,6 +151,12 @@ void comm_allreduce_sum(Comm *c, float *buf, size_t n) {
 }
 
 void comm_allreduce_mean(Comm *c, float *buf, size_t n) {
+#ifdef ASTROMM_HAVE_CUDA
+    if (use_nccl(c)) {
+        comm_nccl_allreduce(buf, n, 1);
+        return;
+    }
+#endif
     comm_allreduce_sum(c, buf, n);
     if (c->size == 1) return;
     const float w = (float)c->size;
@@ -130,6 +179,12 @@ static size_t pack_len(const Comm *c) {
 
 void comm_allgather(Comm *c, const float *send, float *recv, size_t n) {
     const size_t W = (size_t)c->size;
+#ifdef ASTROMM_HAVE_CUDA
+    if (use_nccl(c)) {
+        comm_nccl_allgather(send, recv, n);
+        return;
+    }
+#endif
     const int in_place = send == recv + (size_t)c->rank * n;
     if (n <= c->max_count) {
         MPI_OK(c, MPI_Allgather(in_place ? MPI_IN_PLACE : send, (int)n, MPI_FLOAT, recv, (int)n,
@@ -151,6 +206,12 @@ void comm_allgather(Comm *c, const float *send, float *recv, size_t n) {
 }
 
 void comm_reduce_scatter_sum(Comm *c, const float *send, float *recv, size_t n) {
+#ifdef ASTROMM_HAVE_CUDA
+    if (use_nccl(c)) {
+        comm_nccl_reduce_scatter_sum(send, recv, n);
+        return;
+    }
+#endif
     const size_t W = (size_t)c->size;
     if (n <= c->max_count) {
         MPI_OK(c, MPI_Reduce_scatter_block(send, recv, (int)n, MPI_FLOAT, MPI_SUM, c->world), n);
@@ -173,6 +234,12 @@ void comm_reduce_scatter_sum(Comm *c, const float *send, float *recv, size_t n) 
 void comm_broadcast(Comm *c, void *buf, size_t bytes, int root) {
     CHECK(root >= 0 && root < c->size, "comm_broadcast: root %d is not a rank (size %d)", root,
           c->size);
+#ifdef ASTROMM_HAVE_CUDA
+    if (use_nccl(c)) {
+        comm_nccl_broadcast(buf, bytes, root);
+        return;
+    }
+#endif
     char *p = buf;
     for (size_t off = 0; off < bytes; off += c->max_count) {
         const size_t len = min_sz(c->max_count, bytes - off);

@@ -2,8 +2,8 @@
 //
 // A small opaque state + functions API so the backend can change without
 // touching callers: this header carries no MPI (or NCCL) types. mpi/comm.c is
-// the MPI implementation over host buffers; an NCCL one will provide the same
-// functions over device buffers.
+// the MPI implementation over host buffers; in CUDA builds it hands device
+// buffers to the NCCL implementation (mpi/nccl.cu) once comm_enable_gpu ran.
 //
 // Every function is collective over all ranks (except the rank/size getters)
 // and must be called by every rank in the same order with the same sizes.
@@ -46,6 +46,17 @@ void comm_reduce_scatter_sum(Comm *c, const float *send, float *recv, size_t n_p
 // Copies bytes bytes of root's buf to every rank's buf.
 void comm_broadcast(Comm *c, void *buf, size_t bytes, int root);
 void comm_barrier(Comm *c);
+
+// CUDA builds: after this, while the op device is CUDA, comm_allreduce_sum/
+// mean, comm_allgather, comm_reduce_scatter_sum and comm_broadcast take device
+// pointers and run on NCCL (rank 0's unique id is broadcast over MPI; the
+// communicator uses the device ops_set_device selected, one GPU per rank).
+// They are ordered after the work already on the compute stream and later
+// compute-stream work waits for them (no host sync needed).
+// comm_allreduce_sum_double and comm_barrier stay on MPI (host values).
+// Collective; call it after ops_set_device(OPS_CUDA, ...). Calling it again is
+// a no-op. In a build without CUDA it is a fatal error.
+void comm_enable_gpu(Comm *c);
 
 // Testing knob: the largest element count passed to one backend call
 // (default and maximum INT_MAX); 0 restores the default. Lets tests exercise

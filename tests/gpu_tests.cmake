@@ -18,3 +18,23 @@ foreach(src ${ASTROMM_GPU_TEST_SOURCES})
   set_tests_properties(${name} PROPERTIES LABELS "gpu" SKIP_RETURN_CODE 77 TIMEOUT 600
     ENVIRONMENT "ASTROMM_TF32=0")
 endforeach()
+
+# The NCCL backend of mpi/comm.h against the MPI one at 2 ranks (the loop above
+# also runs it as a single rank). NCCL needs one GPU per rank: with fewer GPUs
+# than ranks every rank skips (exit 77). Pass needs the summed summary line and
+# mpirun's exit status, like tests/mpi_tests.cmake.
+if(TARGET test_gpu_nccl AND MPIEXEC_EXECUTABLE)
+  add_test(NAME test_gpu_nccl_np2
+    COMMAND /bin/sh -c
+      "\"$0\" --oversubscribe -np 2 \"$1\"; rc=$?; echo \"mpirun exit status $rc\"; exit $rc"
+      ${MPIEXEC_EXECUTABLE} $<TARGET_FILE:test_gpu_nccl>
+    WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+  set_tests_properties(test_gpu_nccl_np2 PROPERTIES
+    LABELS "gpu"
+    SKIP_RETURN_CODE 77
+    TIMEOUT 600
+    PROCESSORS 2
+    ENVIRONMENT "${ASTROMM_MPI_TEST_ENV};ASTROMM_TF32=0"
+    PASS_REGULAR_EXPRESSION "test_gpu_nccl: ranks=2, [0-9]+ checks, 0 failed\n.*mpirun exit status 0\n"
+    FAIL_REGULAR_EXPRESSION "(^|\n)FAIL |astromm: error")
+endif()
