@@ -27,20 +27,6 @@
 
 // ---------------------------------------------------------------- device helpers
 
-static __device__ __forceinline__ float warp_sum(float v) {
-    // Butterfly: every lane ends with the bit-identical total.
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-    return v;
-}
-
-static __device__ __forceinline__ float warp_max(float v) {
-    for (int o = 16; o > 0; o >>= 1) {
-        float w = __shfl_xor_sync(0xffffffffu, v, o);
-        v = w > v ? w : v;
-    }
-    return v;
-}
-
 // cpu_dot (src/cpu/cpu_util.h) exactly: 16 lane accumulators over full 16-blocks,
 // the halving horizontal sum, then the scalar tail; separate (unfused) float
 // multiply and add as the CPU build does (ISO C, -ffp-contract=off).

@@ -45,4 +45,26 @@ static inline unsigned cuda_blocks(size_t n, unsigned threads) {
     return (unsigned)b;
 }
 
+// Butterfly reductions over a warp: every lane ends with the bit-identical result.
+static __device__ __forceinline__ float warp_sum(float v) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+static __device__ __forceinline__ double warp_sum_d(double v) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+static __device__ __forceinline__ float warp_max(float v) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) {
+        float u = __shfl_xor_sync(0xffffffffu, v, o);
+        v = u > v ? u : v;  // as the CPU: NaN never wins a comparison
+    }
+    return v;
+}
+
 #endif

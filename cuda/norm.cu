@@ -16,12 +16,6 @@
 
 enum { ROW_THREADS = 256, WARPS_PER_BLOCK = ROW_THREADS / 32, COL_THREADS = 256 };
 
-static __device__ __forceinline__ float warp_sum(float v) {
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-    return v;
-}
-
 // Blocks for one warp per row.
 static unsigned row_blocks(int N) { return cuda_blocks((size_t)N * 32, ROW_THREADS); }
 
