@@ -1,0 +1,360 @@
+// Catalogue reader and AstroM3 metadata preprocessing (see metadata.h).
+#define _POSIX_C_SOURCE 200809L
+
+#include "data/metadata.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+const char *const META_COLUMNS[META_N] = {
+    "mean_vmag",  "phot_g_mean_mag", "e_phot_g_mean_mag", "phot_bp_mean_mag", "e_phot_bp_mean_mag",
+    "phot_rp_mean_mag", "e_phot_rp_mean_mag", "bp_rp", "parallax", "parallax_error",
+    "parallax_over_error", "pmra", "pmra_error", "pmdec", "pmdec_error",
+    "j_mag", "e_j_mag", "h_mag", "e_h_mag", "k_mag",
+    "e_k_mag", "w1_mag", "e_w1_mag", "w2_mag", "e_w2_mag",
+    "w3_mag", "w4_mag", "j_k", "w1_w2", "w3_w4",
+    "pm", "ruwe", "l", "b",
+};
+
+const char *const PHOTO_COLUMNS[PHOTO_N] = {"amplitude", "period", "lksl_statistic", "rfr_score"};
+
+const char *const META_MAG_COLUMNS[META_N_MAGS] = {
+    "mean_vmag", "phot_g_mean_mag", "phot_bp_mean_mag", "phot_rp_mean_mag", "j_mag", "h_mag",
+    "k_mag",     "w1_mag",          "w2_mag",           "w3_mag",           "w4_mag",
+};
+
+#define N_REQ (1 + META_N + PHOTO_N)  // id, metadata, photo
+
+int meta_column_index(const char *name) {
+    for (int i = 0; i < META_N; i++)
+        if (strcmp(META_COLUMNS[i], name) == 0) return i;
+    return -1;
+}
+
+int photo_column_index(const char *name) {
+    for (int i = 0; i < PHOTO_N; i++)
+        if (strcmp(PHOTO_COLUMNS[i], name) == 0) return i;
+    return -1;
+}
+
+void meta_free(MetaTable *t) {
+    if (!t) return;
+    free(t->id);
+    free(t->meta);
+    free(t->photo);
+    memset(t, 0, sizeof *t);
+}
+
+// ------------------------------------------------------------------ line reading
+typedef struct {
+    gzFile gz;
+    const char *path;
+    long line;
+    char *buf;
+    size_t cap;
+} Reader;
+
+// 1: a line is in r->buf (newline and trailing \r stripped); 0: end of file;
+// -1: error (err filled).
+static int read_line(Reader *r, AmError *err) {
+    size_t len = 0;
+    int got = 0;
+    for (;;) {
+        if (r->cap - len < 2) {
+            size_t cap = r->cap ? 2 * r->cap : 4096;
+            if (cap > INT_MAX) return -am_error_set(err, "%s:%ld: line too long", r->path, r->line + 1);
+            char *nb = realloc(r->buf, cap);
+            if (!nb) return -am_error_set(err, "%s:%ld: out of memory", r->path, r->line + 1);
+            r->buf = nb;
+            r->cap = cap;
+        }
+        if (!gzgets(r->gz, r->buf + len, (int)(r->cap - len))) {
+            int code = Z_OK;
+            const char *msg = gzerror(r->gz, &code);
+            if (code != Z_OK && code != Z_STREAM_END)
+                return -am_error_set(err, "%s:%ld: read error: %s", r->path, r->line + 1, msg);
+            if (!got) return 0;
+            break;
+        }
+        got = 1;
+        size_t add = strlen(r->buf + len);
+        len += add;
+        if (len > 0 && r->buf[len - 1] == '\n') break;
+        if (gzeof(r->gz)) break;
+        if (add == 0) return -am_error_set(err, "%s:%ld: NUL byte in line", r->path, r->line + 1);
+    }
+    r->line++;
+    len = strlen(r->buf);
+    if (len > 0 && r->buf[len - 1] == '\n') r->buf[--len] = '\0';
+    if (len > 0 && r->buf[len - 1] == '\r') r->buf[--len] = '\0';
+    return 1;
+}
+
+static int is_blank(const char *s) {
+    for (; *s; s++)
+        if (!isspace((unsigned char)*s)) return 0;
+    return 1;
+}
+
+// Splits a CSV line in place (quotes removed, "" -> ", whitespace outside
+// quotes trimmed). Returns the field count, or -1 on an unterminated quote
+// / text after a closing quote. *fields grows as needed (-2: out of memory).
+static int split_csv(char *s, char ***fields, int *cap) {
+    int n = 0;
+    char *p = s;
+    for (;;) {
+        if (n == *cap) {
+            int nc = *cap ? 2 * *cap : 64;
+            char **nf = realloc(*fields, (size_t)nc * sizeof(char *));
+            if (!nf) return -2;
+            *fields = nf;
+            *cap = nc;
+        }
+        while (*p == ' ' || *p == '\t') p++;
+        char *out = p, *start = p;
+        char last;
+        if (*p == '"') {
+            p++;
+            for (;;) {
+                if (*p == '\0') return -1;
+                if (*p == '"') {
+                    if (p[1] == '"') {
+                        *out++ = '"';
+                        p += 2;
+                        continue;
+                    }
+                    p++;
+                    break;
+                }
+                *out++ = *p++;
+            }
+            while (*p == ' ' || *p == '\t') p++;
+            if (*p != ',' && *p != '\0') return -1;
+            last = *p;
+            *out = '\0';
+        } else {
+            while (*p && *p != ',') p++;
+            last = *p;
+            char *q = p;
+            while (q > start && isspace((unsigned char)q[-1])) q--;
+            *q = '\0';
+        }
+        (*fields)[n++] = start;
+        if (!last) break;
+        p++;
+    }
+    return n;
+}
+
+// Trailing whitespace after a number (possible inside quotes) is accepted.
+static int only_space(const char *s) {
+    while (isspace((unsigned char)*s)) s++;
+    return *s == '\0';
+}
+
+static int parse_double(const char *s, double *out) {
+    if (!*s) return 1;
+    char *end = NULL;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s || !only_space(end) || !isfinite(v)) return 1;
+    *out = v;
+    return 0;
+}
+
+static int parse_i64(const char *s, int64_t *out) {
+    if (!*s) return 1;
+    char *end = NULL;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (end == s || !only_space(end) || errno == ERANGE) return 1;
+    *out = (int64_t)v;
+    return 0;
+}
+
+// ------------------------------------------------------------------ reader
+int meta_read_csv(const char *path, MetaTable *out, AmError *err) {
+    memset(out, 0, sizeof *out);
+    Reader r = {.path = path};
+    errno = 0;
+    r.gz = gzopen(path, "rb");
+    if (!r.gz) return am_error_set(err, "%s: cannot open: %s", path, errno ? strerror(errno) : "zlib failure");
+
+    const char *req_name[N_REQ];
+    req_name[0] = "id";
+    for (int i = 0; i < META_N; i++) req_name[1 + i] = META_COLUMNS[i];
+    for (int i = 0; i < PHOTO_N; i++) req_name[1 + META_N + i] = PHOTO_COLUMNS[i];
+    int req_pos[N_REQ];  // field index of each required column
+    for (int i = 0; i < N_REQ; i++) req_pos[i] = -1;
+
+    char **f = NULL;
+    int fcap = 0, ncols = 0, cap = 0, rc = 1;
+    MetaTable t = {0};
+
+    // header: first non-blank line
+    int got;
+    while ((got = read_line(&r, err)) == 1 && is_blank(r.buf)) {}
+    if (got < 0) goto done;
+    if (got == 0) {
+        am_error_set(err, "%s: empty file (no header line)", path);
+        goto done;
+    }
+    ncols = split_csv(r.buf, &f, &fcap);
+    if (ncols < 0) {
+        am_error_set(err, "%s:%ld: %s in header", path, r.line, ncols == -2 ? "out of memory" : "malformed quoting");
+        goto done;
+    }
+    for (int c = 0; c < ncols; c++) {
+        for (int c2 = 0; c2 < c; c2++)
+            if (strcmp(f[c], f[c2]) == 0) {
+                am_error_set(err, "%s:%ld: duplicate column '%.60s' in header", path, r.line, f[c]);
+                goto done;
+            }
+        for (int i = 0; i < N_REQ; i++)
+            if (strcmp(f[c], req_name[i]) == 0) req_pos[i] = c;
+    }
+    for (int i = 0; i < N_REQ; i++)
+        if (req_pos[i] < 0) {
+            am_error_set(err, "%s: missing required column '%s' in header", path, req_name[i]);
+            goto done;
+        }
+
+    for (;;) {
+        got = read_line(&r, err);
+        if (got < 0) goto done;
+        if (got == 0) break;
+        if (is_blank(r.buf)) continue;
+        int nf = split_csv(r.buf, &f, &fcap);
+        if (nf == -2) {
+            am_error_set(err, "%s:%ld: out of memory", path, r.line);
+            goto done;
+        }
+        if (nf < 0) {
+            am_error_set(err, "%s:%ld: malformed quoted field", path, r.line);
+            goto done;
+        }
+        if (nf != ncols) {
+            am_error_set(err, "%s:%ld: %d fields, header has %d", path, r.line, nf, ncols);
+            goto done;
+        }
+        if (t.n == cap) {
+            if (cap > INT_MAX / 4) {
+                am_error_set(err, "%s:%ld: too many rows", path, r.line);
+                goto done;
+            }
+            int nc = cap ? 2 * cap : 256;
+            int64_t *ni = realloc(t.id, (size_t)nc * sizeof *ni);
+            if (ni) t.id = ni;
+            double *nm = realloc(t.meta, (size_t)nc * META_N * sizeof *nm);
+            if (nm) t.meta = nm;
+            double *np_ = realloc(t.photo, (size_t)nc * PHOTO_N * sizeof *np_);
+            if (np_) t.photo = np_;
+            if (!ni || !nm || !np_) {
+                am_error_set(err, "%s:%ld: out of memory", path, r.line);
+                goto done;
+            }
+            cap = nc;
+        }
+        if (parse_i64(f[req_pos[0]], &t.id[t.n])) {
+            am_error_set(err, "%s:%ld: column id: not an integer: '%.40s'", path, r.line, f[req_pos[0]]);
+            goto done;
+        }
+        for (int i = 1; i < N_REQ; i++) {
+            double v = 0;
+            if (parse_double(f[req_pos[i]], &v)) {
+                am_error_set(err, "%s:%ld: column %s: not a finite number: '%.40s'", path, r.line, req_name[i],
+                             f[req_pos[i]]);
+                goto done;
+            }
+            if (i <= META_N) {
+                t.meta[(size_t)t.n * META_N + (size_t)(i - 1)] = v;
+            } else {
+                int k = i - 1 - META_N;
+                if (k == 1 && !(v > 0)) {
+                    am_error_set(err, "%s:%ld: column period: must be > 0 (log10 is taken): '%.40s'", path,
+                                 r.line, f[req_pos[i]]);
+                    goto done;
+                }
+                t.photo[(size_t)t.n * PHOTO_N + (size_t)k] = v;
+            }
+        }
+        t.n++;
+    }
+    if (t.n == 0) {
+        am_error_set(err, "%s: no data rows after the header", path);
+        goto done;
+    }
+    *out = t;
+    memset(&t, 0, sizeof t);
+    rc = 0;
+done:
+    meta_free(&t);
+    free(f);
+    free(r.buf);
+    gzclose(r.gz);
+    return rc;
+}
+
+// ------------------------------------------------------------------ preprocessing
+void meta_transform(MetaTable *t) {
+    int mag_idx[META_N_MAGS];
+    int i_par = meta_column_index("parallax"), i_l = meta_column_index("l"), i_b = meta_column_index("b");
+    for (int k = 0; k < META_N_MAGS; k++) mag_idx[k] = meta_column_index(META_MAG_COLUMNS[k]);
+    const double deg = acos(-1.0) / 180.0;
+    for (int r = 0; r < t->n; r++) {
+        double *m = t->meta + (size_t)r * META_N;
+        double p = m[i_par] <= 0 ? 1.0 : m[i_par];
+        double dm = 5.0 * log10(p) - 10.0;
+        for (int k = 0; k < META_N_MAGS; k++) m[mag_idx[k]] += dm;
+        m[i_l] = cos(m[i_l] * deg);
+        m[i_b] = sin(m[i_b] * deg);
+        double *ph = t->photo + (size_t)r * PHOTO_N;
+        ph[1] = log10(ph[1]);
+    }
+}
+
+static void col_stats(const double *x, int n, int stride, const uint8_t *is_train, int n_train, double *mean,
+                      double *std, uint8_t *zero) {
+    double s = 0;
+    for (int r = 0; r < n; r++)
+        if (is_train[r]) s += x[(size_t)r * (size_t)stride];
+    double mu = s / n_train, ss = 0;
+    for (int r = 0; r < n; r++)
+        if (is_train[r]) {
+            double d = x[(size_t)r * (size_t)stride] - mu;
+            ss += d * d;
+        }
+    double sd = sqrt(ss / n_train);
+    *mean = mu;
+    *zero = sd == 0.0;
+    *std = sd == 0.0 ? 1.0 : sd;
+}
+
+int meta_fit_stats(const MetaTable *t, const uint8_t *is_train, MetaStats *stats) {
+    int n_train = 0;
+    for (int r = 0; r < t->n; r++) n_train += is_train[r] != 0;
+    if (n_train == 0) return 1;
+    memset(stats, 0, sizeof *stats);
+    stats->n_train = n_train;
+    for (int c = 0; c < META_N; c++)
+        col_stats(t->meta + c, t->n, META_N, is_train, n_train, &stats->meta_mean[c], &stats->meta_std[c],
+                  &stats->meta_std_zero[c]);
+    for (int c = 0; c < PHOTO_N; c++)
+        col_stats(t->photo + c, t->n, PHOTO_N, is_train, n_train, &stats->photo_mean[c], &stats->photo_std[c],
+                  &stats->photo_std_zero[c]);
+    return 0;
+}
+
+void meta_apply_stats(MetaTable *t, const MetaStats *s) {
+    for (int r = 0; r < t->n; r++) {
+        double *m = t->meta + (size_t)r * META_N;
+        for (int c = 0; c < META_N; c++) m[c] = (m[c] - s->meta_mean[c]) / s->meta_std[c];
+        double *ph = t->photo + (size_t)r * PHOTO_N;
+        for (int c = 0; c < PHOTO_N; c++) ph[c] = (ph[c] - s->photo_mean[c]) / s->photo_std[c];
+    }
+}
