@@ -34,5 +34,6 @@ typedef int (*cmd_fn)(int argc, char **argv);
 int cmd_smoke(int argc, char **argv);
 int cmd_init(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
+int cmd_synth(int argc, char **argv);
 
 #endif

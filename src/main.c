@@ -21,6 +21,7 @@ static const Command commands[] = {
     {"smoke", cmd_smoke, "forward/backward/optimizer steps of the trimodal model on generated tensors"},
     {"init", cmd_init, "write a freshly initialised AstroM3 checkpoint (safetensors)"},
     {"inspect", cmd_inspect, "list a checkpoint's tensors and check them against the model config"},
+    {"synth", cmd_synth, "write a synthetic AstroM3-like dataset (light curves, spectra, metadata)"},
 };
 
 static void usage(FILE *f) {

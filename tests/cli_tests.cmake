@@ -17,6 +17,8 @@ endfunction()
 
 astromm_cli_test(help ${AM} --help MATCH "commands:")
 astromm_cli_test(smoke_help ${AM} smoke --help MATCH "usage: astromm smoke")
+astromm_cli_test(synth_help ${AM} synth --help MATCH "usage: astromm synth")
+astromm_cli_test(synth_no_out ${AM} synth --n 10 WILL_FAIL)
 astromm_cli_test(devices ${AM} devices MATCH "cpu: .*cuda: ")
 astromm_cli_test(unknown_command ${AM} frobnicate WILL_FAIL)
 astromm_cli_test(unknown_option ${AM} smoke --bogus 1 WILL_FAIL)
