@@ -1,0 +1,27 @@
+// HDF5 helpers shared by the dataset writer and reader (src/data only):
+// silenced error stack turned into AmError text, handle closing, attributes.
+#ifndef ASTROMM_DATASET_H5_H
+#define ASTROMM_DATASET_H5_H
+
+#include <hdf5.h>
+#include <stdint.h>
+
+#include "core/error.h"
+
+typedef struct {
+    H5E_auto2_t func;
+    void *data;
+} H5Quiet;
+
+void h5_quiet_on(H5Quiet *q);
+void h5_quiet_off(const H5Quiet *q);
+int h5_fail(AmError *err, const char *file, const char *what);
+void h5_close_id(hid_t *id);
+hid_t h5_vlen_str_type(void);
+int h5_write_str_attr(hid_t loc, const char *name, const char *const *v, int n);
+int h5_write_num_attr(hid_t loc, const char *name, hid_t ftype, hid_t mtype, const void *v);
+void h5_free_strs(char **v, int n);
+int h5_read_str_attr(hid_t loc, const char *file, const char *obj, const char *name, char ***out, int *n_out, AmError *err);
+int h5_read_int_attr(hid_t loc, const char *file, const char *name, int64_t *v, AmError *err);
+
+#endif
