@@ -2,6 +2,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "data/lightcurve.h"
+#include "data/text_reader.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -11,7 +12,6 @@
 #include <string.h>
 #include <zlib.h>
 
-#define LC_LINE_MAX 4096
 #define LC_MAG_ZP 20.0
 
 void lc_free(LightCurve *lc) {
@@ -56,43 +56,6 @@ static int buf_push(LcBuf *b, double t, double f, double e) {
     return 0;
 }
 
-// ------------------------------------------------------------------ line reading
-typedef struct {
-    gzFile gz;
-    const char *path;
-    long line;
-    char buf[LC_LINE_MAX];
-} LineReader;
-
-// 1: a line is in r->buf (newline and trailing \r stripped); 0: end of file;
-// -1: error (err filled).
-static int read_line(LineReader *r, AmError *err) {
-    if (!gzgets(r->gz, r->buf, (int)sizeof r->buf)) {
-        int code = Z_OK;
-        const char *msg = gzerror(r->gz, &code);
-        if (code != Z_OK && code != Z_STREAM_END)
-            return -am_error_set(err, "%s:%ld: read error: %s", r->path, r->line + 1, msg);
-        return 0;
-    }
-    r->line++;
-    size_t len = strlen(r->buf);
-    if (len > 0 && r->buf[len - 1] == '\n') {
-        r->buf[--len] = '\0';
-    } else if (len == sizeof r->buf - 1 && !gzeof(r->gz)) {
-        return -am_error_set(err, "%s:%ld: line longer than %d bytes", r->path, r->line, LC_LINE_MAX - 2);
-    }
-    if (len > 0 && r->buf[len - 1] == '\r') r->buf[--len] = '\0';
-    if (strlen(r->buf) != len)
-        return -am_error_set(err, "%s:%ld: NUL byte in line", r->path, r->line);
-    return 1;
-}
-
-static int is_blank(const char *s) {
-    for (; *s; s++)
-        if (!isspace((unsigned char)*s)) return 0;
-    return 1;
-}
-
 // Splits s in place on any character of seps (runs of separators count as one
 // when collapse is set); leading/trailing whitespace of each field is removed.
 // Returns the number of fields (up to max; max + 1 means "too many").
@@ -134,7 +97,7 @@ static int parse_double(const char *s, double *out) {
     return 0;
 }
 
-static int parse_fields(const LineReader *r, char **f, const char *const *names, int n, double *v,
+static int parse_fields(const TextReader *r, char **f, const char *const *names, int n, double *v,
                         AmError *err) {
     for (int i = 0; i < n; i++) {
         if (parse_double(f[i], &v[i]))
@@ -144,29 +107,17 @@ static int parse_fields(const LineReader *r, char **f, const char *const *names,
     return 0;
 }
 
-static gzFile open_gz(const char *path, AmError *err) {
-    gzFile gz = gzopen(path, "rb");
-    if (!gz) am_error_set(err, "%s: cannot open: %s", path, errno ? strerror(errno) : "zlib failure");
-    return gz;
-}
-
 // ------------------------------------------------------------------ ASAS-SN text
 int lc_read_asassn(const char *path, LightCurve *out, AmError *err) {
     memset(out, 0, sizeof *out);
-    LineReader *r = calloc(1, sizeof *r);
-    if (!r) return am_error_set(err, "%s: out of memory", path);
-    r->path = path;
-    r->gz = open_gz(path, err);
-    if (!r->gz) {
-        free(r);
-        return 1;
-    }
+    TextReader reader, *r = &reader;
+    if (text_open(r, path, err)) return 1;
     static const char *const names[5] = {"HJD", "MAG", "MAG_ERR", "FLUX", "FLUX_ERR"};
     LcBuf b = {0};
     int rc = 0, got;
-    while ((got = read_line(r, err)) == 1) {
+    while ((got = text_read_line(r, err)) == 1) {
         if (r->line <= 2) continue;  // two header rows
-        if (is_blank(r->buf)) continue;
+        if (text_is_blank(r->buf)) continue;
         char *f[6];
         int nf = split_fields(r->buf, " \t,", 1, f, 5);
         if (nf != 5) {
@@ -188,8 +139,7 @@ int lc_read_asassn(const char *path, LightCurve *out, AmError *err) {
     if (got < 0) rc = 1;
     if (!rc && r->line < 2) rc = am_error_set(err, "%s: missing the two header rows", path);
     if (!rc && b.lc.n == 0) rc = am_error_set(err, "%s: empty light curve (no data rows)", path);
-    gzclose(r->gz);
-    free(r);
+    text_close(r);
     if (rc) {
         lc_free(&b.lc);
         return rc;
@@ -208,24 +158,18 @@ static int finish_object(const char *path, long line, int64_t id, LcBuf *b, LcCa
 }
 
 int lc_read_asas_csv(const char *path, LcCallback cb, void *user, AmError *err) {
-    LineReader *r = calloc(1, sizeof *r);
-    if (!r) return am_error_set(err, "%s: out of memory", path);
-    r->path = path;
-    r->gz = open_gz(path, err);
-    if (!r->gz) {
-        free(r);
-        return 1;
-    }
+    TextReader reader, *r = &reader;
+    if (text_open(r, path, err)) return 1;
     static const char *const names[3] = {"hjd", "mag", "mag_err"};
     LcBuf b = {0};
     int rc = 0, got, have_id = 0, stop = 0, n_obj = 0;
     int64_t cur = 0;
-    got = read_line(r, err);
+    got = text_read_line(r, err);
     if (got == 0) rc = am_error_set(err, "%s: empty file (expected header id,hjd,mag,mag_err)", path);
     if (got == 1 && strcmp(r->buf, "id,hjd,mag,mag_err") != 0)
         rc = am_error_set(err, "%s:1: expected header 'id,hjd,mag,mag_err', got '%.60s'", path, r->buf);
-    while (!rc && got == 1 && (got = read_line(r, err)) == 1) {
-        if (is_blank(r->buf)) continue;
+    while (!rc && got == 1 && (got = text_read_line(r, err)) == 1) {
+        if (text_is_blank(r->buf)) continue;
         char *f[5];
         int nf = split_fields(r->buf, ",", 0, f, 4);
         if (nf != 4) {
@@ -279,8 +223,7 @@ int lc_read_asas_csv(const char *path, LcCallback cb, void *user, AmError *err) 
         }
         if (!rc && n_obj == 0) rc = am_error_set(err, "%s: no light-curve rows", path);
     }
-    gzclose(r->gz);
-    free(r);
+    text_close(r);
     lc_free(&b.lc);
     return rc;
 }

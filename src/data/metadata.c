@@ -2,6 +2,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "data/metadata.h"
+#include "data/text_reader.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -48,57 +49,6 @@ void meta_free(MetaTable *t) {
     free(t->meta);
     free(t->photo);
     memset(t, 0, sizeof *t);
-}
-
-// ------------------------------------------------------------------ line reading
-typedef struct {
-    gzFile gz;
-    const char *path;
-    long line;
-    char *buf;
-    size_t cap;
-} Reader;
-
-// 1: a line is in r->buf (newline and trailing \r stripped); 0: end of file;
-// -1: error (err filled).
-static int read_line(Reader *r, AmError *err) {
-    size_t len = 0;
-    int got = 0;
-    for (;;) {
-        if (r->cap - len < 2) {
-            size_t cap = r->cap ? 2 * r->cap : 4096;
-            if (cap > INT_MAX) return -am_error_set(err, "%s:%ld: line too long", r->path, r->line + 1);
-            char *nb = realloc(r->buf, cap);
-            if (!nb) return -am_error_set(err, "%s:%ld: out of memory", r->path, r->line + 1);
-            r->buf = nb;
-            r->cap = cap;
-        }
-        if (!gzgets(r->gz, r->buf + len, (int)(r->cap - len))) {
-            int code = Z_OK;
-            const char *msg = gzerror(r->gz, &code);
-            if (code != Z_OK && code != Z_STREAM_END)
-                return -am_error_set(err, "%s:%ld: read error: %s", r->path, r->line + 1, msg);
-            if (!got) return 0;
-            break;
-        }
-        got = 1;
-        size_t add = strlen(r->buf + len);
-        len += add;
-        if (len > 0 && r->buf[len - 1] == '\n') break;
-        if (gzeof(r->gz)) break;
-        if (add == 0) return -am_error_set(err, "%s:%ld: NUL byte in line", r->path, r->line + 1);
-    }
-    r->line++;
-    len = strlen(r->buf);
-    if (len > 0 && r->buf[len - 1] == '\n') r->buf[--len] = '\0';
-    if (len > 0 && r->buf[len - 1] == '\r') r->buf[--len] = '\0';
-    return 1;
-}
-
-static int is_blank(const char *s) {
-    for (; *s; s++)
-        if (!isspace((unsigned char)*s)) return 0;
-    return 1;
 }
 
 // Splits a CSV line in place (quotes removed, "" -> ", whitespace outside
@@ -180,10 +130,8 @@ static int parse_i64(const char *s, int64_t *out) {
 // ------------------------------------------------------------------ reader
 int meta_read_csv(const char *path, MetaTable *out, AmError *err) {
     memset(out, 0, sizeof *out);
-    Reader r = {.path = path};
-    errno = 0;
-    r.gz = gzopen(path, "rb");
-    if (!r.gz) return am_error_set(err, "%s: cannot open: %s", path, errno ? strerror(errno) : "zlib failure");
+    TextReader r;
+    if (text_open(&r, path, err)) return 1;
 
     const char *req_name[N_REQ];
     req_name[0] = "id";
@@ -198,7 +146,7 @@ int meta_read_csv(const char *path, MetaTable *out, AmError *err) {
 
     // header: first non-blank line
     int got;
-    while ((got = read_line(&r, err)) == 1 && is_blank(r.buf)) {}
+    while ((got = text_read_line(&r, err)) == 1 && text_is_blank(r.buf)) {}
     if (got < 0) goto done;
     if (got == 0) {
         am_error_set(err, "%s: empty file (no header line)", path);
@@ -225,10 +173,10 @@ int meta_read_csv(const char *path, MetaTable *out, AmError *err) {
         }
 
     for (;;) {
-        got = read_line(&r, err);
+        got = text_read_line(&r, err);
         if (got < 0) goto done;
         if (got == 0) break;
-        if (is_blank(r.buf)) continue;
+        if (text_is_blank(r.buf)) continue;
         int nf = split_csv(r.buf, &f, &fcap);
         if (nf == -2) {
             am_error_set(err, "%s:%ld: out of memory", path, r.line);
@@ -295,8 +243,7 @@ int meta_read_csv(const char *path, MetaTable *out, AmError *err) {
 done:
     meta_free(&t);
     free(f);
-    free(r.buf);
-    gzclose(r.gz);
+    text_close(&r);
     return rc;
 }
 
