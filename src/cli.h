@@ -35,5 +35,6 @@ int cmd_smoke(int argc, char **argv);
 int cmd_init(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_synth(int argc, char **argv);
+int cmd_ingest(int argc, char **argv);
 
 #endif

@@ -1,0 +1,523 @@
+// astromm ingest: manifest of real survey files -> astromm dataset; see ingest.h.
+#define _POSIX_C_SOURCE 200809L
+#include "data/ingest.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "data/dataset.h"
+#include "data/lightcurve.h"
+#include "data/metadata.h"
+#include "data/spectrum.h"
+#include "data/splits.h"
+
+const char *const INGEST_CLASSES[INGEST_N_CLASSES] = {"EW", "SR", "EA", "RRAB", "EB", "ROT", "RRC", "HADS", "M", "DSCT"};
+const char *const INGEST_SKIP_NAMES[INGEST_N_SKIP] = {"bad row", "unknown class", "bad light curve", "bad spectrum",
+                                                      "no modality"};
+
+typedef struct {
+    int line;
+    char id_txt[40];
+    int64_t id;
+    int label, split;  // split -1: generated
+    char *lc_path, *spec_path;
+    int64_t asas_id;
+    int asas_slot;  // index into the ASAS slots, -1 when not an asas: reference
+    LcNorm lc;      // text-file curve (owned)
+    int has_lc;
+    int meta_row;   // catalogue row, -1 when absent
+    int skip;       // -1: ok, else INGEST_SKIP_*
+    char why[600];
+} Row;
+
+typedef struct {
+    int64_t id;
+    int found, failed;
+    LcNorm lc;
+    char why[520];
+} AsasSlot;
+
+static void row_skip(Row *r, int reason, const char *fmt, ...) AM_PRINTF(3, 4);
+static void row_skip(Row *r, int reason, const char *fmt, ...) {
+    if (r->skip >= 0) return;  // the first reason wins
+    r->skip = reason;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->why, sizeof r->why, fmt, ap);
+    va_end(ap);
+}
+
+static char *trim(char *s) {
+    while (*s && isspace((unsigned char)*s)) s++;
+    size_t n = strlen(s);
+    while (n && isspace((unsigned char)s[n - 1])) s[--n] = 0;
+    if (n >= 2 && s[0] == '"' && s[n - 1] == '"') {
+        s[n - 1] = 0;
+        s++;
+    }
+    return s;
+}
+
+// Splits line in place at commas; returns the field count (at most max).
+static int split_fields(char *line, char **f, int max) {
+    int n = 0;
+    char *p = line;
+    for (;;) {
+        char *c = strchr(p, ',');
+        if (c) *c = 0;
+        if (n < max) f[n] = trim(p);
+        n++;
+        if (!c) break;
+        p = c + 1;
+    }
+    return n;
+}
+
+static char *resolve(const char *dir, const char *p) {
+    size_t nd = strlen(dir), np = strlen(p);
+    char *s = am_malloc(nd + np + 2, "ingest path");
+    if (p[0] == '/' || nd == 0) memcpy(s, p, np + 1);
+    else {
+        memcpy(s, dir, nd);
+        s[nd] = '/';
+        memcpy(s + nd + 1, p, np + 1);
+    }
+    return s;
+}
+
+static int parse_i64(const char *s, int64_t *out) {
+    if (!*s) return 1;
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || *end) return 1;
+    *out = (int64_t)v;
+    return 0;
+}
+
+static int lc_finite(const LcNorm *nm) {
+    if (!isfinite(nm->log10_mad) || !isfinite(nm->dt)) return 0;
+    for (int k = 0; k < nm->n; k++)
+        if (!isfinite(nm->t01[k]) || !isfinite(nm->flux_n[k]) || !isfinite(nm->err_n[k])) return 0;
+    return 1;
+}
+
+// Reads and preprocesses a spectrum into out; 0 or non-zero with err set.
+static int load_spectrum(const char *path, float *out, AmError *err) {
+    Spectrum s = {0};
+    if (spec_read_lamost(path, &s, err)) return 1;
+    int rc = spec_preprocess(&s, out, err);
+    spec_free(&s);
+    if (rc) return rc;
+    for (int k = 0; k < 3 * SPEC_LEN; k++)
+        if (!isfinite(out[k])) return am_error_set(err, "%s: preprocessed spectrum has a non-finite value", path);
+    return 0;
+}
+
+typedef struct {
+    int64_t id;
+    int idx;
+} IdIdx;
+static int cmp_ididx(const void *a, const void *b) {
+    const IdIdx *x = a, *y = b;
+    return x->id < y->id ? -1 : x->id > y->id ? 1 : (x->idx > y->idx) - (x->idx < y->idx);
+}
+static int find_id(const IdIdx *v, int n, int64_t id) {
+    int lo = 0, hi = n - 1;
+    while (lo <= hi) {
+        int mid = lo + (hi - lo) / 2;
+        if (v[mid].id == id) return v[mid].idx;
+        if (v[mid].id < id) lo = mid + 1;
+        else hi = mid - 1;
+    }
+    return -1;
+}
+static int cmp_slot(const void *a, const void *b) {
+    const AsasSlot *x = a, *y = b;
+    return (x->id > y->id) - (x->id < y->id);
+}
+
+typedef struct {
+    AsasSlot *slots;
+    int n, found;
+} AsasCtx;
+
+static int asas_cb(int64_t id, const LightCurve *lc, void *user) {
+    AsasCtx *c = user;
+    AsasSlot key = {.id = id};
+    AsasSlot *s = bsearch(&key, c->slots, (size_t)c->n, sizeof *c->slots, cmp_slot);
+    if (!s || s->found) return 0;
+    s->found = 1;
+    c->found++;
+    AmError e;
+    if (lc_normalize(lc, &s->lc, &e)) {
+        s->failed = 1;
+        snprintf(s->why, sizeof s->why, "%s", e.msg);
+    } else if (!lc_finite(&s->lc)) {
+        s->failed = 1;
+        snprintf(s->why, sizeof s->why, "normalised light curve has a non-finite value");
+    }
+    return c->found == c->n;  // stop once every requested id is in hand
+}
+
+// ------------------------------------------------------------------ manifest
+static int read_manifest(const char *path, Row **rows_out, int *n_out, AmError *err) {
+    FILE *f = fopen(path, "r");
+    if (!f) return am_error_set(err, "%s: cannot open manifest: %s", path, strerror(errno));
+    char dir[4096] = "";
+    const char *slash = strrchr(path, '/');
+    if (slash) {
+        size_t nd = (size_t)(slash - path);
+        if (nd == 0) nd = 1;  // "/x.csv" -> "/"
+        if (nd >= sizeof dir) {
+            fclose(f);
+            return am_error_set(err, "%s: manifest path too long", path);
+        }
+        memcpy(dir, path, nd);
+        dir[nd] = 0;
+    }
+    enum { C_ID, C_CLASS, C_LC, C_SPEC, C_SPLIT, C_N };
+    static const char *const names[C_N] = {"id", "class", "lightcurve", "spectrum", "split"};
+    int col[C_N] = {-1, -1, -1, -1, -1};
+    char *line = NULL, *fields[256];
+    size_t cap = 0;
+    int lineno = 0, nhead = 0, have_header = 0, n = 0, rcap = 0, rc = 0;
+    Row *rows = NULL;
+    while (getline(&line, &cap, f) >= 0) {
+        lineno++;
+        size_t len = strlen(line);
+        while (len && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = 0;
+        char *t = line;
+        while (*t && isspace((unsigned char)*t)) t++;
+        if (!*t) continue;
+        if (!have_header) {
+            nhead = split_fields(line, fields, 256);
+            if (nhead > 256) {
+                rc = am_error_set(err, "%s:%d: too many header columns (%d > 256)", path, lineno, nhead);
+                break;
+            }
+            for (int i = 0; i < nhead; i++)
+                for (int c = 0; c < C_N; c++)
+                    if (!strcmp(fields[i], names[c])) {
+                        if (col[c] >= 0) {
+                            rc = am_error_set(err, "%s:%d: duplicate column '%s'", path, lineno, names[c]);
+                            break;
+                        }
+                        col[c] = i;
+                    }
+            if (rc) break;
+            if (col[C_ID] < 0) {
+                rc = am_error_set(err, "%s:%d: header has no 'id' column", path, lineno);
+                break;
+            }
+            have_header = 1;
+            continue;
+        }
+        if (n == rcap) {
+            rcap = rcap ? 2 * rcap : 64;
+            Row *nr = realloc(rows, (size_t)rcap * sizeof *rows);
+            if (!nr) {
+                rc = am_error_set(err, "%s: out of memory reading the manifest", path);
+                break;
+            }
+            rows = nr;
+        }
+        Row *r = &rows[n++];
+        memset(r, 0, sizeof *r);
+        r->line = lineno;
+        r->label = -1;
+        r->split = -1;
+        r->asas_slot = -1;
+        r->meta_row = -1;
+        r->skip = -1;
+        snprintf(r->id_txt, sizeof r->id_txt, "?");
+        int nf = split_fields(line, fields, 256);
+        if (nf != nhead) {
+            if (nf > 0 && col[C_ID] < nf && col[C_ID] < 256) snprintf(r->id_txt, sizeof r->id_txt, "%s", fields[col[C_ID]]);
+            row_skip(r, INGEST_SKIP_ROW, "%d fields, header has %d", nf, nhead);
+            continue;
+        }
+        const char *v[C_N];
+        for (int c = 0; c < C_N; c++) v[c] = col[c] >= 0 ? fields[col[c]] : "";
+        snprintf(r->id_txt, sizeof r->id_txt, "%s", *v[C_ID] ? v[C_ID] : "(empty)");
+        if (parse_i64(v[C_ID], &r->id)) row_skip(r, INGEST_SKIP_ROW, "id '%s' is not an integer", v[C_ID]);
+        if (*v[C_CLASS]) {
+            for (int k = 0; k < INGEST_N_CLASSES; k++)
+                if (!strcmp(v[C_CLASS], INGEST_CLASSES[k])) r->label = k;
+            if (r->label < 0) row_skip(r, INGEST_SKIP_CLASS, "unknown class '%s'", v[C_CLASS]);
+        }
+        if (*v[C_SPLIT]) {
+            if (!strcmp(v[C_SPLIT], "train")) r->split = DS_SPLIT_TRAIN;
+            else if (!strcmp(v[C_SPLIT], "val")) r->split = DS_SPLIT_VAL;
+            else if (!strcmp(v[C_SPLIT], "test")) r->split = DS_SPLIT_TEST;
+            else row_skip(r, INGEST_SKIP_ROW, "split '%s' is not train, val or test", v[C_SPLIT]);
+        }
+        if (!strncmp(v[C_LC], "asas:", 5)) {
+            if (parse_i64(v[C_LC] + 5, &r->asas_id))
+                row_skip(r, INGEST_SKIP_LIGHTCURVE, "light curve '%s': bad ASAS id", v[C_LC]);
+            else r->asas_slot = 0;  // resolved later
+        } else if (*v[C_LC]) {
+            r->lc_path = resolve(dir, v[C_LC]);
+        }
+        if (*v[C_SPEC]) r->spec_path = resolve(dir, v[C_SPEC]);
+    }
+    if (!rc && ferror(f)) rc = am_error_set(err, "%s: read error", path);
+    if (!rc && !have_header) rc = am_error_set(err, "%s: empty manifest (no header)", path);
+    free(line);
+    fclose(f);
+    *rows_out = rows;
+    *n_out = n;
+    return rc;
+}
+
+static void free_rows(Row *rows, int n) {
+    for (int i = 0; i < n; i++) {
+        free(rows[i].lc_path);
+        free(rows[i].spec_path);
+        lc_norm_free(&rows[i].lc);
+    }
+    free(rows);
+}
+
+// ------------------------------------------------------------------ run
+int ingest_run(const IngestOptions *o, IngestSummary *summary, AmError *err) {
+    IngestSummary sum_local, *S = summary ? summary : &sum_local;
+    memset(S, 0, sizeof *S);
+    if (!o || !o->manifest || !o->out) return am_error_set(err, "ingest: manifest and output paths are required");
+    FILE *log = o->log ? o->log : stderr;
+    Row *rows = NULL;
+    int n = 0, rc;
+    AsasSlot *slots = NULL;
+    int n_slots = 0;
+    MetaTable cat = {0}, mt = {0};
+    IdIdx *cat_idx = NULL, *ids = NULL;
+    int64_t *wid = NULL;
+    int32_t *wlab = NULL;
+    uint8_t *wsplit = NULL, *wsub = NULL, *is_train = NULL;
+    int *wrow = NULL;
+    float *spec = am_calloc(3 * SPEC_LEN, sizeof *spec, "ingest spectrum");
+    DsWriter *w = NULL;
+
+    if ((rc = read_manifest(o->manifest, &rows, &n, err))) goto done;
+    S->rows = n;
+
+    // Duplicate ids: the first row keeps the id.
+    ids = am_calloc((size_t)(n ? n : 1), sizeof *ids, "ingest ids");
+    int nids = 0;
+    for (int i = 0; i < n; i++)
+        if (rows[i].skip != INGEST_SKIP_ROW) ids[nids].id = rows[i].id, ids[nids].idx = i, nids++;
+    qsort(ids, (size_t)nids, sizeof *ids, cmp_ididx);
+    for (int k = 1; k < nids; k++)
+        if (ids[k].id == ids[k - 1].id) {
+            int first = ids[k - 1].idx;
+            while (k < nids && ids[k].id == ids[k - 1].id) {
+                Row *r = &rows[ids[k].idx];
+                r->skip = -1;  // a duplicate is reported as such, whatever else is wrong
+                row_skip(r, INGEST_SKIP_ROW, "duplicate id (first on line %d)", rows[first].line);
+                k++;
+            }
+        }
+
+    // Catalogue.
+    if (o->catalog) {
+        if ((rc = meta_read_csv(o->catalog, &cat, err))) goto done;
+        meta_transform(&cat);
+        cat_idx = am_calloc((size_t)cat.n, sizeof *cat_idx, "ingest catalogue index");
+        for (int i = 0; i < cat.n; i++) cat_idx[i].id = cat.id[i], cat_idx[i].idx = i;
+        qsort(cat_idx, (size_t)cat.n, sizeof *cat_idx, cmp_ididx);
+        for (int i = 1; i < cat.n; i++)
+            if (cat_idx[i].id == cat_idx[i - 1].id) {
+                rc = am_error_set(err, "%s: duplicate id %lld in the catalogue", o->catalog, (long long)cat_idx[i].id);
+                goto done;
+            }
+    }
+
+    // ASAS CSV: one streamed pass for every requested id.
+    for (int i = 0; i < n; i++)
+        if (rows[i].skip < 0 && rows[i].asas_slot >= 0) n_slots++;
+    if (n_slots) {
+        slots = am_calloc((size_t)n_slots, sizeof *slots, "ingest asas slots");
+        int k = 0;
+        for (int i = 0; i < n; i++)
+            if (rows[i].skip < 0 && rows[i].asas_slot >= 0) slots[k++].id = rows[i].asas_id;
+        qsort(slots, (size_t)n_slots, sizeof *slots, cmp_slot);
+        int u = 0;
+        for (int i = 0; i < n_slots; i++)
+            if (!u || slots[i].id != slots[u - 1].id) slots[u++] = slots[i];
+        n_slots = u;
+        if (o->asas_csv) {
+            AsasCtx ctx = {slots, n_slots, 0};
+            if ((rc = lc_read_asas_csv(o->asas_csv, asas_cb, &ctx, err))) goto done;
+        }
+        for (int i = 0; i < n; i++) {
+            Row *r = &rows[i];
+            if (r->skip >= 0 || r->asas_slot < 0) continue;
+            AsasSlot key = {.id = r->asas_id};
+            AsasSlot *s = bsearch(&key, slots, (size_t)n_slots, sizeof *slots, cmp_slot);
+            r->asas_slot = (int)(s - slots);
+            if (!o->asas_csv)
+                row_skip(r, INGEST_SKIP_LIGHTCURVE, "light curve asas:%lld needs --asas-csv", (long long)r->asas_id);
+            else if (!s->found)
+                row_skip(r, INGEST_SKIP_LIGHTCURVE, "light curve asas:%lld: id not in %s", (long long)r->asas_id,
+                         o->asas_csv);
+            else if (s->failed)
+                row_skip(r, INGEST_SKIP_LIGHTCURVE, "light curve asas:%lld: %s", (long long)r->asas_id, s->why);
+        }
+    }
+
+    // Per-object validation: text light curves, spectra, catalogue rows.
+    for (int i = 0; i < n; i++) {
+        Row *r = &rows[i];
+        if (r->skip >= 0) continue;
+        AmError e;
+        if (r->lc_path) {
+            LightCurve lc = {0};
+            if (lc_read_asassn(r->lc_path, &lc, &e)) row_skip(r, INGEST_SKIP_LIGHTCURVE, "light curve: %s", e.msg);
+            else if (lc_normalize(&lc, &r->lc, &e)) row_skip(r, INGEST_SKIP_LIGHTCURVE, "light curve: %s", e.msg);
+            else if (!lc_finite(&r->lc))
+                row_skip(r, INGEST_SKIP_LIGHTCURVE, "light curve %s: non-finite normalised value", r->lc_path);
+            else r->has_lc = 1;
+            lc_free(&lc);
+        } else if (r->asas_slot >= 0) {
+            r->has_lc = 1;
+        }
+        if (r->skip < 0 && r->spec_path && load_spectrum(r->spec_path, spec, &e))
+            row_skip(r, INGEST_SKIP_SPECTRUM, "spectrum: %s", e.msg);
+        if (cat_idx) r->meta_row = find_id(cat_idx, cat.n, r->id);
+        if (r->skip < 0 && !r->has_lc && !r->spec_path && r->meta_row < 0)
+            row_skip(r, INGEST_SKIP_EMPTY, "no light curve, spectrum or catalogue row");
+    }
+    int nw = 0;
+    for (int i = 0; i < n; i++) {
+        Row *r = &rows[i];
+        if (r->skip < 0) {
+            nw++;
+            continue;
+        }
+        S->skipped++;
+        S->skip_count[r->skip]++;
+        fprintf(log, "%s:%d: id %s: skipped: %s\n", o->manifest, r->line, r->id_txt, r->why);
+    }
+    fflush(log);
+    if (nw == 0) {
+        rc = am_error_set(err, "%s: nothing to write: all %d objects skipped", o->manifest, n);
+        goto done;
+    }
+
+    // Splits, subsets, statistics over the objects to write.
+    wid = am_calloc((size_t)nw, sizeof *wid, "ingest ids");
+    wlab = am_calloc((size_t)nw, sizeof *wlab, "ingest labels");
+    wsplit = am_calloc((size_t)nw, 1, "ingest splits");
+    wsub = am_calloc((size_t)nw, 1, "ingest subsets");
+    is_train = am_calloc((size_t)nw, 1, "ingest train flags");
+    wrow = am_calloc((size_t)nw, sizeof *wrow, "ingest rows");
+    for (int i = 0, k = 0; i < n; i++)
+        if (rows[i].skip < 0) wrow[k] = i, wid[k] = rows[i].id, wlab[k] = rows[i].label, k++;
+    split_by_id(wid, nw, o->seed, wsplit);
+    for (int k = 0; k < nw; k++)
+        if (rows[wrow[k]].split >= 0) wsplit[k] = (uint8_t)rows[wrow[k]].split;
+    if (subsets_by_class(wid, wlab, wsplit, nw, INGEST_N_CLASSES, o->seed, wsub)) {
+        rc = am_error_set(err, "%s: out of memory computing subsets", o->out);
+        goto done;
+    }
+    MetaStats st;
+    int nm = 0;
+    for (int k = 0; k < nw; k++) nm += rows[wrow[k]].meta_row >= 0;
+    if (nm) {
+        mt.n = nm;
+        mt.id = am_calloc((size_t)nm, sizeof *mt.id, "ingest meta ids");
+        mt.meta = am_calloc((size_t)nm * META_N, sizeof *mt.meta, "ingest meta");
+        mt.photo = am_calloc((size_t)nm * PHOTO_N, sizeof *mt.photo, "ingest photo");
+        for (int k = 0, j = 0; k < nw; k++) {
+            int m = rows[wrow[k]].meta_row;
+            if (m < 0) continue;
+            mt.id[j] = cat.id[m];
+            memcpy(mt.meta + (size_t)j * META_N, cat.meta + (size_t)m * META_N, META_N * sizeof(double));
+            memcpy(mt.photo + (size_t)j * PHOTO_N, cat.photo + (size_t)m * PHOTO_N, PHOTO_N * sizeof(double));
+            is_train[j] = wsplit[k] == DS_SPLIT_TRAIN;
+            j++;
+        }
+    }
+    if (!nm || meta_fit_stats(&mt, is_train, &st)) {
+        S->stats_fallback = 1;
+        for (int c = 0; c < META_N; c++) st.meta_mean[c] = 0, st.meta_std[c] = 1;
+        for (int c = 0; c < PHOTO_N; c++) st.photo_mean[c] = 0, st.photo_std[c] = 1;
+    }
+
+    // Write.
+    if ((rc = ds_writer_open(o->out, nw, INGEST_CLASSES, INGEST_N_CLASSES, &w, err))) goto done;
+    for (int k = 0; k < nw && !rc; k++) {
+        Row *r = &rows[wrow[k]];
+        DsObject ob;
+        memset(&ob, 0, sizeof ob);
+        ob.id = r->id;
+        ob.label = r->label;
+        ob.split = wsplit[k];
+        ob.subset = wsub[k];
+        if (r->has_lc) {
+            ob.has[DS_MOD_PHOT] = 1;
+            ob.lc = r->asas_slot >= 0 ? slots[r->asas_slot].lc : r->lc;
+        }
+        if (r->spec_path) {
+            AmError e;
+            if (load_spectrum(r->spec_path, spec, &e)) {
+                rc = am_error_set(err, "%s: spectrum changed while ingesting: %s", o->out, e.msg);
+                break;
+            }
+            ob.has[DS_MOD_SPEC] = 1;
+            ob.spectrum = spec;
+        }
+        for (int c = 0; c < DS_PHOTO_COLS; c++) ob.photo[c] = NAN;
+        if (r->meta_row >= 0) {
+            ob.has[DS_MOD_META] = 1;
+            for (int c = 0; c < DS_META_COLS; c++) ob.meta[c] = (float)cat.meta[(size_t)r->meta_row * META_N + c];
+            for (int c = 0; c < DS_PHOTO_COLS; c++) ob.photo[c] = (float)cat.photo[(size_t)r->meta_row * PHOTO_N + c];
+        }
+        rc = ds_writer_add(w, &ob, err);
+        if (!rc) {
+            S->written++;
+            if (ob.label >= 0) S->class_count[ob.label]++;
+            else S->unlabelled++;
+            S->split_count[ob.split]++;
+            for (int m = 0; m < DS_N_MOD; m++) S->modality_count[m] += ob.has[m];
+        }
+    }
+    if (!rc) {
+        float mm[DS_META_COLS], ms[DS_META_COLS], pm[DS_PHOTO_COLS], ps[DS_PHOTO_COLS];
+        for (int c = 0; c < DS_META_COLS; c++) mm[c] = (float)st.meta_mean[c], ms[c] = (float)st.meta_std[c];
+        for (int c = 0; c < DS_PHOTO_COLS; c++) pm[c] = (float)st.photo_mean[c], ps[c] = (float)st.photo_std[c];
+        rc = ds_writer_set_stats(w, mm, ms, pm, ps, err);
+    }
+    if (rc) ds_writer_abort(w);
+    else rc = ds_writer_close(w, err);
+    w = NULL;
+    if (rc) {
+        S->written = 0;
+        memset(S->class_count, 0, sizeof S->class_count);
+        memset(S->split_count, 0, sizeof S->split_count);
+        memset(S->modality_count, 0, sizeof S->modality_count);
+        S->unlabelled = 0;
+    }
+
+done:
+    if (w) ds_writer_abort(w);
+    for (int i = 0; i < n_slots; i++) lc_norm_free(&slots[i].lc);
+    free(slots);
+    free_rows(rows, n);
+    meta_free(&cat);
+    meta_free(&mt);
+    free(cat_idx);
+    free(ids);
+    free(wid);
+    free(wlab);
+    free(wsplit);
+    free(wsub);
+    free(is_train);
+    free(wrow);
+    free(spec);
+    return rc;
+}
