@@ -23,6 +23,7 @@
 
 #include "core/error.h"
 #include "data/lightcurve.h"
+#include "data/metadata.h"
 #include "data/spectrum.h"
 
 #define DS_FORMAT "astromm-dataset"
@@ -68,6 +69,10 @@ int ds_writer_set_stats(DsWriter *w, const float meta_mean[DS_META_COLS], const 
 int ds_writer_close(DsWriter *w, AmError *err);
 // Discards the dataset being written (temporary file removed); frees w.
 void ds_writer_abort(DsWriter *w);
+// The usual ending: when rc == 0, store the training statistics st (converted to
+// float) and close; otherwise, or if that fails, abort (no file is left). Returns
+// the final status; w is consumed either way.
+int ds_writer_finish(DsWriter *w, int rc, const MetaStats *st, AmError *err);
 
 typedef struct Dataset Dataset;
 

@@ -359,3 +359,17 @@ void ds_writer_abort(DsWriter *w) {
     h5_quiet_off(&q);
 }
 
+
+int ds_writer_finish(DsWriter *w, int rc, const MetaStats *st, AmError *err) {
+    if (!rc) {
+        float mm[DS_META_COLS], ms[DS_META_COLS], pm[DS_PHOTO_COLS], ps[DS_PHOTO_COLS];
+        for (int c = 0; c < DS_META_COLS; c++) mm[c] = (float)st->meta_mean[c], ms[c] = (float)st->meta_std[c];
+        for (int c = 0; c < DS_PHOTO_COLS; c++) pm[c] = (float)st->photo_mean[c], ps[c] = (float)st->photo_std[c];
+        rc = ds_writer_set_stats(w, mm, ms, pm, ps, err);
+    }
+    if (rc) {
+        ds_writer_abort(w);
+        return rc;
+    }
+    return ds_writer_close(w, err);
+}

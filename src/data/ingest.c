@@ -486,14 +486,7 @@ int ingest_run(const IngestOptions *o, IngestSummary *summary, AmError *err) {
             for (int m = 0; m < DS_N_MOD; m++) S->modality_count[m] += ob.has[m];
         }
     }
-    if (!rc) {
-        float mm[DS_META_COLS], ms[DS_META_COLS], pm[DS_PHOTO_COLS], ps[DS_PHOTO_COLS];
-        for (int c = 0; c < DS_META_COLS; c++) mm[c] = (float)st.meta_mean[c], ms[c] = (float)st.meta_std[c];
-        for (int c = 0; c < DS_PHOTO_COLS; c++) pm[c] = (float)st.photo_mean[c], ps[c] = (float)st.photo_std[c];
-        rc = ds_writer_set_stats(w, mm, ms, pm, ps, err);
-    }
-    if (rc) ds_writer_abort(w);
-    else rc = ds_writer_close(w, err);
+    rc = ds_writer_finish(w, rc, &st, err);
     w = NULL;
     if (rc) {
         S->written = 0;
