@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "mpi/comm_mpi.h"
 #ifdef ASTROMM_HAVE_CUDA
 #include "mpi/comm_nccl.h"
 #include "nn/ops.h"
@@ -28,6 +29,7 @@ struct Comm {
     int owns_mpi;        // comm_init called MPI_Init
     size_t max_count;    // largest count per MPI call
     int nccl;            // comm_enable_gpu done: device buffers go to NCCL
+    int thread_multiple; // MPI provides MPI_THREAD_MULTIPLE
 };
 
 // Bound on the temporary buffer of the strided (chunked) allgather and
@@ -60,12 +62,20 @@ Comm *comm_init(int *argc, char ***argv) {
     Comm *c = am_calloc(1, sizeof *c, "communicator");
     if (!init) {
         int provided = 0;
-        // OpenMP threads never call MPI; only the main thread does.
-        int rc = MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided);
+        // OpenMP threads never call MPI, but the data loader's I/O thread runs
+        // collective MPI-IO reads (on its own communicator) while the main thread
+        // communicates: that needs MPI_THREAD_MULTIPLE. Without it the loader
+        // reads synchronously (comm_thread_multiple() tells it).
+        int rc = MPI_Init_thread(argc, argv, MPI_THREAD_MULTIPLE, &provided);
         CHECK(rc == MPI_SUCCESS,
               "MPI_Init_thread failed (error %d): is Open MPI installed and, when run as "
               "root, are OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 set?", rc);
         c->owns_mpi = 1;
+        c->thread_multiple = provided >= MPI_THREAD_MULTIPLE;
+    } else {
+        int provided = 0;
+        MPI_Query_thread(&provided);
+        c->thread_multiple = provided >= MPI_THREAD_MULTIPLE;
     }
     am_set_abort_hook(comm_abort_hook);
     c->rank = 0;
@@ -105,6 +115,14 @@ int comm_rank(const Comm *c) { return c->rank; }
 int comm_size(const Comm *c) { return c->size; }
 int comm_local_rank(const Comm *c) { return c->local_rank; }
 int comm_local_size(const Comm *c) { return c->local_size; }
+int comm_thread_multiple(const Comm *c) { return c->thread_multiple; }
+
+MPI_Comm comm_mpi_dup(const Comm *c) {
+    MPI_Comm d = MPI_COMM_NULL;
+    MPI_OK(c, MPI_Comm_dup(c->world, &d), 0);
+    MPI_OK(c, MPI_Comm_set_errhandler(d, MPI_ERRORS_RETURN), 0);
+    return d;
+}
 
 void comm_set_max_count(Comm *c, size_t max_count) {
     c->max_count = max_count == 0 || max_count > (size_t)INT_MAX ? (size_t)INT_MAX : max_count;

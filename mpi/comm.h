@@ -30,6 +30,9 @@ int comm_rank(const Comm *c);
 int comm_size(const Comm *c);
 int comm_local_rank(const Comm *c);   // rank among the ranks on this node
 int comm_local_size(const Comm *c);   // number of ranks on this node
+// 1 when MPI runs with MPI_THREAD_MULTIPLE (a second thread may use MPI on its
+// own communicator while the main thread communicates).
+int comm_thread_multiple(const Comm *c);
 
 // buf[i] = sum over ranks of buf[i], in place.
 void comm_allreduce_sum(Comm *c, float *buf, size_t n);
