@@ -11,6 +11,11 @@ void adam_init(Adam *a, size_t n, float lr, float beta1, float beta2, float eps,
     a->v = ops_alloc(n * sizeof(float), "adam second moment");
 }
 
+void adamw_init(Adam *a, size_t n, float lr, float beta1, float beta2, float eps, float weight_decay) {
+    adam_init(a, n, lr, beta1, beta2, eps, weight_decay);
+    a->decoupled = 1;
+}
+
 void adam_free(Adam *a) {
     ops_free(a->m);
     ops_free(a->v);
@@ -19,6 +24,17 @@ void adam_free(Adam *a) {
 
 void adam_step(Adam *a, float *param, const float *grad) {
     a->t++;
+    if (a->decoupled) {
+        // torch.optim.AdamW: param.mul_(1 - lr * weight_decay) before the moments,
+        // with lr and weight_decay Python floats (double) and the product rounded to
+        // float when applied to a float32 tensor.
+        if (a->weight_decay != 0.0f) {
+            const float shrink = (float)(1.0 - (double)a->lr * (double)a->weight_decay);
+            op_scale(param, shrink, a->n);
+        }
+        op_adam_step(param, grad, a->m, a->v, a->n, a->lr, a->beta1, a->beta2, a->eps, 0.0f, a->t);
+        return;
+    }
     op_adam_step(param, grad, a->m, a->v, a->n, a->lr, a->beta1, a->beta2, a->eps, a->weight_decay, a->t);
 }
 
