@@ -350,10 +350,9 @@ fail:
     return -1;
 }
 
-static int ds_get_impl(Dataset *ds, int64_t index, DsObject *o, AmError *err) {
-    memset(o, 0, sizeof *o);
-    if (index < 0 || index >= ds->n)
-        return am_error_set(err, "ds_get: index %lld outside 0 .. %lld", (long long)index, (long long)ds->n - 1);
+int ds_locate(const Dataset *ds, int64_t index, int64_t *local) {
+    CHECK(index >= 0 && index < ds->n, "ds_locate: index %lld outside 0 .. %lld", (long long)index,
+          (long long)ds->n - 1);
     int lo = 0, hi = ds->n_sh - 1;
     while (lo < hi) {  // last shard with base <= index
         int mid = (lo + hi + 1) / 2;
@@ -362,8 +361,14 @@ static int ds_get_impl(Dataset *ds, int64_t index, DsObject *o, AmError *err) {
         else
             hi = mid - 1;
     }
-    DsShard *s = &ds->sh[lo];
-    int64_t i = index - s->base;
+    *local = index - ds->sh[lo].base;
+    return lo;
+}
+
+void ds_get_small(const Dataset *ds, int64_t index, DsObject *o) {
+    memset(o, 0, sizeof *o);
+    int64_t i = 0;
+    const DsShard *s = &ds->sh[ds_locate(ds, index, &i)];
     o->id = s->ids[i];
     o->label = s->labels[i];
     o->split = s->split[i];
@@ -373,6 +378,41 @@ static int ds_get_impl(Dataset *ds, int64_t index, DsObject *o, AmError *err) {
     memcpy(o->meta, s->meta + i * DS_META_COLS, sizeof o->meta);
     o->lc.log10_mad = s->scalars[2 * i];
     o->lc.dt = s->scalars[2 * i + 1];
+    o->lc.n = (int)(s->offsets[i + 1] - s->offsets[i]);
+}
+
+int ds_shard_count(const Dataset *ds) { return ds->n_sh; }
+
+void ds_shard_info(const Dataset *ds, int shard, DsShardInfo *out) {
+    CHECK(shard >= 0 && shard < ds->n_sh, "ds_shard_info: shard %d outside 0 .. %d", shard, ds->n_sh - 1);
+    const DsShard *s = &ds->sh[shard];
+    out->path = s->path;
+    out->base = s->base;
+    out->n = s->n;
+    out->offsets = s->offsets;
+}
+
+void ds_release_files(Dataset *ds) {
+    H5Quiet q;
+    h5_quiet_on(&q);
+    for (int k = 0; k < ds->n_sh; k++) {
+        h5_close_id(&ds->sh[k].d_spec);
+        h5_close_id(&ds->sh[k].d_vals);
+        h5_close_id(&ds->sh[k].file);
+    }
+    h5_quiet_off(&q);
+}
+
+static int ds_get_impl(Dataset *ds, int64_t index, DsObject *o, AmError *err) {
+    memset(o, 0, sizeof *o);
+    if (index < 0 || index >= ds->n)
+        return am_error_set(err, "ds_get: index %lld outside 0 .. %lld", (long long)index, (long long)ds->n - 1);
+    ds_get_small(ds, index, o);
+    int64_t i = 0;
+    DsShard *s = &ds->sh[ds_locate(ds, index, &i)];
+    if (s->file < 0)
+        return am_error_set(err, "%s: ds_get after ds_release_files (the loader owns the file now)", s->path);
+    o->lc.n = 0;
     int64_t off = s->offsets[i], n = s->offsets[i + 1] - off;
     if (n > 0) {
         if ((size_t)n > ds->lc_cap) {

@@ -87,4 +87,24 @@ void ds_stats(const Dataset *ds, const float **meta_mean, const float **meta_std
 int ds_get(Dataset *ds, int64_t index, DsObject *out, AmError *err);
 void ds_close(Dataset *ds);  // NULL-safe
 
+// ---- for the parallel loader (src/data/loader.c), which reads the large arrays
+// itself through MPI-IO: the shard layout and the in-memory small arrays.
+typedef struct {
+    const char *path;
+    int64_t base, n;          // global index of the shard's first object; its object count
+    const int64_t *offsets;   // [n + 1] rows of /photometry/values per object
+} DsShardInfo;
+
+int ds_shard_count(const Dataset *ds);
+void ds_shard_info(const Dataset *ds, int shard, DsShardInfo *out);
+// Shard holding global object `index` (0 <= index < ds_count); *local = its row there.
+int ds_locate(const Dataset *ds, int64_t index, int64_t *local);
+// The small fields of object `index` (everything but the light-curve arrays and
+// the spectrum, which stay NULL; lc.n is the stored length). No file access.
+void ds_get_small(const Dataset *ds, int64_t index, DsObject *out);
+// Closes the HDF5 files (keeping everything in memory) so they can be reopened
+// with another file driver: HDF5 would otherwise share the already-open file,
+// driver included. ds_get fails afterwards with a message saying so.
+void ds_release_files(Dataset *ds);
+
 #endif

@@ -31,8 +31,8 @@
 // deviations), for the 34 metadata and 4 photo columns. A column whose std is
 // exactly 0 gets std 1 (its zscore is then x - mean) and its flag is set.
 // meta_apply_stats: x = (x - mean) / std in place, every row.
-#ifndef ASTROMM_METADATA_H
-#define ASTROMM_METADATA_H
+#ifndef ASTROMM_DATA_METADATA_H
+#define ASTROMM_DATA_METADATA_H
 
 #include <stdint.h>
 

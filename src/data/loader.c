@@ -1,0 +1,590 @@
+// Parallel sharded loader over MPI-IO (design and guarantees: loader.h).
+#define _POSIX_C_SOURCE 200809L
+
+#include "data/loader.h"
+
+#include <hdf5.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/rng.h"
+#include "data/dataset.h"
+#include "data/dataset_h5.h"
+#include "data/io_worker.h"
+#include "data/lightcurve.h"
+#include "mpi/comm_mpi.h"
+
+typedef struct {
+    hid_t file, d_spec, d_vals;
+    DsShardInfo info;
+} LoaderShard;
+
+// One local row's plan: which object, which window of its light curve.
+typedef struct {
+    int64_t index, local;  // dataset index, row in its shard
+    int shard, k;          // shard; position in the batch
+    int64_t lc_start;      // first step read (relative to the object's offset)
+    int lc_len;            // steps read (<= seq_len)
+    int dup;               // same object as the previous row in sorted order
+} RowPlan;
+
+typedef struct {
+    float *phot, *mask, *spec, *meta;
+    int32_t *labels;
+    int64_t *index, *ids;
+    uint8_t *has, *valid;
+    int n_valid;
+    int64_t epoch, step;
+    // the job that fills it
+    IoJob job;
+    int submitted;
+    int rc;
+    AmError err;
+    double read_seconds, bytes_read;
+    int reads, collective_reads, last_io_mode;
+    struct Loader *l;
+} Slot;
+
+struct Loader {
+    LoaderConfig cfg;
+    Comm *comm;
+    MPI_Comm mpi;
+    int rank, size, local_n;
+    char *path;
+    Dataset *ds;
+    LoaderShard *sh;
+    int n_sh;
+    int64_t *sel, n_sel, n_batches;
+    // I/O thread only: permutation, plans and staging buffers
+    int64_t *perm, perm_epoch;
+    RowPlan *plan;
+    float *spec_stage, *lc_stage, *lc_tmp;
+    size_t lc_stage_cap;
+    hid_t dxpl;
+    // main thread
+    int64_t epoch, step;  // position of the next batch loader_next returns
+    Slot slot[2];
+    int ready;            // slot index holding a prefetched batch for (epoch, step), or -1
+    LoaderStats stats;
+    const float *meta_mean, *meta_std, *photo_mean, *photo_std;
+    const char *const *classes;
+    int n_classes;
+};
+
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+void loader_config_defaults(LoaderConfig *c) {
+    memset(c, 0, sizeof *c);
+    c->global_batch = 512;
+    c->seq_len = 200;
+    c->seed = 42;
+    c->split = DS_SPLIT_TRAIN;
+    c->require_all = 1;
+    c->shuffle = 1;
+    c->drop_last = 1;
+    c->crop = LOADER_CROP_RANDOM;
+    c->prefetch = 1;
+}
+
+// ------------------------------------------------------------ I/O-thread work
+
+static void ensure_perm(struct Loader *l, int64_t epoch) {
+    if (l->perm_epoch == epoch) return;
+    memcpy(l->perm, l->sel, (size_t)l->n_sel * sizeof *l->perm);
+    if (l->cfg.shuffle) {
+        // Fisher-Yates; draw i decides position i, so the permutation is a pure
+        // function of (seed, epoch, n_sel).
+        const AmRng r = am_rng(l->cfg.seed, (uint64_t)epoch, RNG_SHUFFLE, 0);
+        for (int64_t i = l->n_sel - 1; i > 0; i--) {
+            const int64_t j = am_rng_below(&r, (uint64_t)i, (uint32_t)(i + 1));
+            const int64_t t = l->perm[i];
+            l->perm[i] = l->perm[j];
+            l->perm[j] = t;
+        }
+    }
+    l->perm_epoch = epoch;
+}
+
+static int cmp_plan(const void *a, const void *b) {
+    const RowPlan *x = a, *y = b;
+    if (x->index != y->index) return x->index < y->index ? -1 : 1;
+    return x->k - y->k;
+}
+
+// Collective read of the union of [start, start+count) row ranges of d (rows
+// of `width` floats) into dst, in ascending row order. Every rank calls it for
+// every shard, with n_runs possibly 0.
+static int read_rows(struct Loader *l, Slot *s, hid_t d, const char *what, const char *path, const hsize_t *starts,
+                     const hsize_t *counts, int n_runs, int rank, hsize_t width, float *dst, AmError *err) {
+    hid_t fs = H5Dget_space(d), ms = -1;
+    int ok = fs >= 0;
+    hsize_t total = 0;
+    if (ok && n_runs == 0) {
+        ok = H5Sselect_none(fs) >= 0;
+        hsize_t one = 1;
+        ok = ok && (ms = H5Screate_simple(1, &one, NULL)) >= 0 && H5Sselect_none(ms) >= 0;
+    } else if (ok) {
+        for (int r = 0; ok && r < n_runs; r++) {
+            hsize_t st[3] = {starts[r], 0, 0}, ct[3] = {counts[r], rank == 3 ? 3 : width, rank == 3 ? width / 3 : 0};
+            ok = H5Sselect_hyperslab(fs, r ? H5S_SELECT_OR : H5S_SELECT_SET, st, NULL, ct, NULL) >= 0;
+            total += counts[r];
+        }
+        hsize_t nel = total * width;
+        ok = ok && (ms = H5Screate_simple(1, &nel, NULL)) >= 0;
+    }
+    const double t0 = now_s();
+    ok = ok && H5Dread(d, H5T_NATIVE_FLOAT, ms, fs, l->dxpl, dst) >= 0;
+    s->read_seconds += now_s() - t0;
+    h5_close_id(&ms);
+    h5_close_id(&fs);
+    if (!ok) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "collective read of %s failed", what);
+        return h5_fail(err, path, msg);
+    }
+    if (n_runs > 0) {
+        H5D_mpio_actual_io_mode_t mode = H5D_MPIO_NO_COLLECTIVE;
+        if (H5Pget_mpio_actual_io_mode(l->dxpl, &mode) >= 0) {
+            s->last_io_mode = (int)mode;
+            s->collective_reads += mode != H5D_MPIO_NO_COLLECTIVE;
+        }
+        s->reads++;
+        s->bytes_read += (double)(total * width * sizeof(float));
+    }
+    return 0;
+}
+
+static int fill_slot(struct Loader *l, Slot *s, AmError *err) {
+    const int n = l->local_n, L = l->cfg.seq_len;
+    const int64_t B = l->cfg.global_batch;
+    ensure_perm(l, s->epoch);
+    s->n_valid = 0;
+    for (int k = 0; k < n; k++) {
+        const int64_t pos = s->step * B + (int64_t)l->rank * n + k;
+        RowPlan *p = &l->plan[k];
+        p->k = k;
+        p->index = l->perm[pos % l->n_sel];
+        s->valid[k] = pos < l->n_sel;
+        s->n_valid += s->valid[k];
+        p->shard = ds_locate(l->ds, p->index, &p->local);
+        const int64_t len = l->sh[p->shard].info.offsets[p->local + 1] - l->sh[p->shard].info.offsets[p->local];
+        if (len > L) {
+            if (l->cfg.crop == LOADER_CROP_CENTER) {
+                p->lc_start = lc_center_start((int)len, L);
+            } else {
+                const AmRng r = am_rng(l->cfg.seed, (uint64_t)s->epoch, RNG_CROP, 0);
+                p->lc_start = am_rng_below(&r, (uint64_t)p->index, (uint32_t)(len - L + 1));
+            }
+            p->lc_len = L;
+        } else {
+            p->lc_start = 0;
+            p->lc_len = (int)len;
+        }
+    }
+    qsort(l->plan, (size_t)n, sizeof *l->plan, cmp_plan);
+    for (int u = 0; u < n; u++) l->plan[u].dup = u > 0 && l->plan[u].index == l->plan[u - 1].index;
+
+    // Per shard: runs of consecutive rows (spectra) and of touching windows (steps).
+    hsize_t *st = malloc(2 * (size_t)n * sizeof *st), *ct = st + n;
+    CHECK(st, "out of memory (loader selection)");
+    size_t spec_pos = 0, lc_pos = 0;
+    int rc = 0;
+    for (int sh = 0; sh < l->n_sh && !rc; sh++) {
+        LoaderShard *S = &l->sh[sh];
+        int runs = 0;
+        size_t first_spec = spec_pos;
+        for (int u = 0; u < n; u++) {
+            const RowPlan *p = &l->plan[u];
+            if (p->shard != sh || p->dup) continue;
+            DsObject o;
+            ds_get_small(l->ds, p->index, &o);
+            if (!o.has[DS_MOD_SPEC]) continue;
+            if (runs && st[runs - 1] + ct[runs - 1] == (hsize_t)p->local)
+                ct[runs - 1]++;
+            else {
+                st[runs] = (hsize_t)p->local;
+                ct[runs++] = 1;
+            }
+            spec_pos++;
+        }
+        rc = read_rows(l, s, S->d_spec, "/spectra", S->info.path, st, ct, runs, 3, 3 * SPEC_LEN,
+                       l->spec_stage + first_spec * 3 * SPEC_LEN, err);
+        if (rc) break;
+        runs = 0;
+        size_t first_lc = lc_pos;
+        for (int u = 0; u < n; u++) {
+            const RowPlan *p = &l->plan[u];
+            if (p->shard != sh || p->dup || p->lc_len == 0) continue;
+            const hsize_t a = (hsize_t)(S->info.offsets[p->local] + p->lc_start);
+            if (runs && st[runs - 1] + ct[runs - 1] == a)
+                ct[runs - 1] += (hsize_t)p->lc_len;
+            else {
+                st[runs] = a;
+                ct[runs++] = (hsize_t)p->lc_len;
+            }
+            lc_pos += (size_t)p->lc_len;
+        }
+        rc = read_rows(l, s, S->d_vals, "/photometry/values", S->info.path, st, ct, runs, 2, DS_LC_VALUES,
+                       l->lc_stage + first_lc * DS_LC_VALUES, err);
+    }
+    free(st);
+    if (rc) return rc;
+
+    // Assemble rows in batch order from the staging buffers (sorted order).
+    const size_t spec_el = 3 * (size_t)SPEC_LEN, ph_el = (size_t)L * LC_CHANNELS;
+    spec_pos = lc_pos = 0;
+    const float *spec_src = NULL, *lc_src = NULL;
+    for (int u = 0; u < n; u++) {
+        const RowPlan *p = &l->plan[u];
+        const int k = p->k;
+        DsObject o;
+        ds_get_small(l->ds, p->index, &o);
+        if (!p->dup) {
+            spec_src = o.has[DS_MOD_SPEC] ? l->spec_stage + (spec_pos++) * spec_el : NULL;
+            lc_src = p->lc_len ? l->lc_stage + lc_pos * DS_LC_VALUES : NULL;
+            lc_pos += (size_t)p->lc_len;
+        }
+        s->index[k] = p->index;
+        s->ids[k] = o.id;
+        s->labels[k] = o.label;
+        memcpy(s->has + (size_t)k * DS_N_MOD, o.has, DS_N_MOD);
+        float *sp = s->spec + (size_t)k * spec_el;
+        if (spec_src)
+            memcpy(sp, spec_src, spec_el * sizeof *sp);
+        else
+            memset(sp, 0, spec_el * sizeof *sp);
+        float *x = s->phot + (size_t)k * ph_el, *mk = s->mask + (size_t)k * L;
+        if (lc_src) {
+            float photo_z[DS_PHOTO_COLS];
+            for (int c = 0; c < DS_PHOTO_COLS; c++) photo_z[c] = (o.photo[c] - l->photo_mean[c]) / l->photo_std[c];
+            float *t = l->lc_tmp, *f = t + L, *e = f + L;
+            for (int j = 0; j < p->lc_len; j++) {
+                t[j] = lc_src[3 * j];
+                f[j] = lc_src[3 * j + 1];
+                e[j] = lc_src[3 * j + 2];
+            }
+            const LcNorm nm = {.t01 = t, .flux_n = f, .err_n = e, .n = p->lc_len,
+                               .log10_mad = o.lc.log10_mad, .dt = o.lc.dt};
+            CHECK(lc_to_tensor(&nm, photo_z, L, 0, x, mk) == 0, "loader: light-curve window of %d > %d steps",
+                  p->lc_len, L);
+        } else {
+            memset(x, 0, ph_el * sizeof *x);
+            memset(mk, 0, (size_t)L * sizeof *mk);
+        }
+        float *m = s->meta + (size_t)k * DS_META_COLS;
+        for (int c = 0; c < DS_META_COLS; c++)
+            m[c] = o.has[DS_MOD_META] ? (o.meta[c] - l->meta_mean[c]) / l->meta_std[c] : 0.0f;
+    }
+    return 0;
+}
+
+static void fill_job(void *arg) {
+    Slot *s = arg;
+    H5Quiet q;
+    h5_quiet_on(&q);
+    memset(&s->err, 0, sizeof s->err);
+    s->rc = fill_slot(s->l, s, &s->err);
+    h5_quiet_off(&q);
+}
+
+// ------------------------------------------------------------ open / close
+
+typedef struct {
+    struct Loader *l;
+    int stage;  // 0: serial dataset open; 1: MPI-IO open; 2: close
+    int rc;
+    AmError err;
+} OpenJob;
+
+static int mpio_open(struct Loader *l, AmError *err) {
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    if (fapl < 0 || H5Pset_fapl_mpio(fapl, l->mpi, MPI_INFO_NULL) < 0 || H5Pset_all_coll_metadata_ops(fapl, 1) < 0) {
+        h5_close_id(&fapl);
+        return h5_fail(err, l->path, "cannot set up the MPI-IO file driver");
+    }
+    int rc = 0;
+    for (int i = 0; i < l->n_sh && !rc; i++) {
+        LoaderShard *S = &l->sh[i];
+        S->file = H5Fopen(S->info.path, H5F_ACC_RDONLY, fapl);
+        if (S->file < 0) {
+            rc = h5_fail(err, S->info.path, "cannot open with the MPI-IO driver");
+            break;
+        }
+        S->d_spec = H5Dopen2(S->file, "spectra", H5P_DEFAULT);
+        S->d_vals = H5Dopen2(S->file, "photometry/values", H5P_DEFAULT);
+        if (S->d_spec < 0 || S->d_vals < 0) rc = h5_fail(err, S->info.path, "cannot open /spectra or /photometry/values");
+    }
+    h5_close_id(&fapl);
+    if (!rc) {
+        l->dxpl = H5Pcreate(H5P_DATASET_XFER);
+        if (l->dxpl < 0 || H5Pset_dxpl_mpio(l->dxpl, H5FD_MPIO_COLLECTIVE) < 0)
+            rc = h5_fail(err, l->path, "cannot request collective transfers");
+    }
+    return rc;
+}
+
+static void open_job(void *arg) {
+    OpenJob *j = arg;
+    struct Loader *l = j->l;
+    if (j->stage == 0) {
+        j->rc = ds_open(l->path, &l->ds, &j->err);
+        if (!j->rc) ds_release_files(l->ds);
+        return;
+    }
+    H5Quiet q;
+    h5_quiet_on(&q);
+    if (j->stage == 1) {
+        j->rc = mpio_open(l, &j->err);
+    } else {
+        for (int i = 0; i < l->n_sh; i++) {
+            h5_close_id(&l->sh[i].d_spec);
+            h5_close_id(&l->sh[i].d_vals);
+            h5_close_id(&l->sh[i].file);
+        }
+        h5_close_id(&l->dxpl);
+        ds_close(l->ds);
+        l->ds = NULL;
+    }
+    h5_quiet_off(&q);
+}
+
+// Every rank learns whether any rank failed; the failing rank keeps its own
+// message, the others get one saying where to look.
+static int agree(struct Loader *l, int rc, AmError *err, const char *what) {
+    const double bad = comm_allreduce_sum_double(l->comm, rc ? 1.0 : 0.0);
+    if (bad > 0 && !rc) am_error_set(err, "%s: %s failed on %.0f other rank(s) (see their messages)", l->path, what, bad);
+    return bad > 0 ? -1 : 0;
+}
+
+static void slot_alloc(struct Loader *l, Slot *s) {
+    const size_t n = (size_t)l->local_n, L = (size_t)l->cfg.seq_len;
+    s->phot = am_aligned_alloc(n * L * LC_CHANNELS * sizeof(float), "loader photometry");
+    s->mask = am_aligned_alloc(n * L * sizeof(float), "loader mask");
+    s->spec = am_aligned_alloc(n * 3 * SPEC_LEN * sizeof(float), "loader spectra");
+    s->meta = am_aligned_alloc(n * DS_META_COLS * sizeof(float), "loader metadata");
+    s->labels = am_malloc(n * sizeof *s->labels, "loader labels");
+    s->index = am_malloc(n * sizeof *s->index, "loader index");
+    s->ids = am_malloc(n * sizeof *s->ids, "loader ids");
+    s->has = am_malloc(n * DS_N_MOD, "loader has");
+    s->valid = am_malloc(n, "loader valid");
+    s->l = l;
+}
+
+static void slot_free(Slot *s) {
+    free(s->phot);
+    free(s->mask);
+    free(s->spec);
+    free(s->meta);
+    free(s->labels);
+    free(s->index);
+    free(s->ids);
+    free(s->has);
+    free(s->valid);
+}
+
+static int select_objects(struct Loader *l, AmError *err) {
+    const int64_t N = ds_count(l->ds);
+    l->sel = am_malloc((size_t)N * sizeof *l->sel, "loader selection");
+    for (int64_t i = 0; i < N; i++) {
+        DsObject o;
+        ds_get_small(l->ds, i, &o);
+        const LoaderConfig *c = &l->cfg;
+        if (c->split != LOADER_ANY_SPLIT && o.split != c->split) continue;
+        if (c->subset_bits && !(o.subset & c->subset_bits)) continue;
+        if (c->require_all && !(o.has[0] && o.has[1] && o.has[2])) continue;
+        if (c->labelled_only && o.label < 0) continue;
+        l->sel[l->n_sel++] = i;
+    }
+    if (l->n_sel == 0)
+        return am_error_set(err, "%s: no object matches the selection (split %d, subset bits %d%s%s)", l->path,
+                            l->cfg.split, l->cfg.subset_bits, l->cfg.require_all ? ", all modalities" : "",
+                            l->cfg.labelled_only ? ", labelled" : "");
+    const int64_t B = l->cfg.global_batch;
+    l->n_batches = l->cfg.drop_last ? l->n_sel / B : (l->n_sel + B - 1) / B;
+    if (l->n_batches == 0)
+        return am_error_set(err, "%s: %lld selected objects are fewer than one global batch of %lld with drop_last; "
+                            "use a smaller batch or drop_last = false", l->path, (long long)l->n_sel, (long long)B);
+    ds_stats(l->ds, &l->meta_mean, &l->meta_std, &l->photo_mean, &l->photo_std);
+    for (int c = 0; c < DS_META_COLS + DS_PHOTO_COLS; c++) {
+        const float sd = c < DS_META_COLS ? l->meta_std[c] : l->photo_std[c - DS_META_COLS];
+        if (!(sd > 0.0f) || sd > 3e38f)
+            return am_error_set(err, "%s: %s[%d] = %g is not a positive finite standard deviation", l->path,
+                                c < DS_META_COLS ? "/metadata/std" : "/photometry/photo_std",
+                                c < DS_META_COLS ? c : c - DS_META_COLS, (double)sd);
+    }
+    return 0;
+}
+
+int loader_open(const char *path, Comm *comm, const LoaderConfig *cfg, Loader **out, AmError *err) {
+    *out = NULL;
+    const int P = comm_size(comm);
+    if (cfg->global_batch < 1 || cfg->global_batch % P != 0)
+        return am_error_set(err, "loader: global batch %d must be a positive multiple of the %d ranks",
+                            cfg->global_batch, P);
+    if (cfg->seq_len < 1) return am_error_set(err, "loader: seq_len %d must be positive", cfg->seq_len);
+    struct Loader *l = am_calloc(1, sizeof *l, "loader");
+    l->cfg = *cfg;
+    l->comm = comm;
+    l->rank = comm_rank(comm);
+    l->size = P;
+    l->local_n = cfg->global_batch / P;
+    l->perm_epoch = -1;
+    l->ready = -1;
+    l->dxpl = -1;
+    size_t pl = strlen(path) + 1;
+    l->path = am_malloc(pl, "path");
+    memcpy(l->path, path, pl);
+    l->mpi = comm_mpi_dup(comm);
+    io_worker_start(cfg->prefetch && comm_thread_multiple(comm));
+
+    OpenJob j = {.l = l, .stage = 0};
+    io_job_run(open_job, &j);
+    if (agree(l, j.rc, &j.err, "opening the dataset")) {
+        *err = j.err;
+        loader_close(l);
+        return -1;
+    }
+    l->n_sh = ds_shard_count(l->ds);
+    l->sh = am_calloc((size_t)l->n_sh, sizeof *l->sh, "loader shards");
+    for (int i = 0; i < l->n_sh; i++) {
+        l->sh[i].file = l->sh[i].d_spec = l->sh[i].d_vals = -1;
+        ds_shard_info(l->ds, i, &l->sh[i].info);
+    }
+    int rc = select_objects(l, &j.err);  // same data on every rank: same outcome
+    if (!rc) {
+        j.stage = 1;
+        io_job_run(open_job, &j);
+        rc = agree(l, j.rc, &j.err, "opening with MPI-IO");
+    }
+    if (rc) {
+        *err = j.err;
+        loader_close(l);
+        return -1;
+    }
+    ds_classes(l->ds, &l->classes, &l->n_classes);
+    const size_t n = (size_t)l->local_n, L = (size_t)cfg->seq_len;
+    l->perm = am_malloc((size_t)l->n_sel * sizeof *l->perm, "loader permutation");
+    l->plan = am_malloc(n * sizeof *l->plan, "loader plan");
+    l->spec_stage = am_aligned_alloc(n * 3 * SPEC_LEN * sizeof(float), "loader staging");
+    l->lc_stage = am_aligned_alloc(n * L * DS_LC_VALUES * sizeof(float), "loader staging");
+    l->lc_tmp = am_malloc(3 * L * sizeof(float), "loader staging");
+    slot_alloc(l, &l->slot[0]);
+    slot_alloc(l, &l->slot[1]);
+    *out = l;
+    return 0;
+}
+
+void loader_close(Loader *l) {
+    if (!l) return;
+    for (int i = 0; i < 2; i++)
+        if (l->slot[i].submitted) io_job_wait(&l->slot[i].job);
+    OpenJob j = {.l = l, .stage = 2};
+    io_job_run(open_job, &j);
+    io_worker_stop();
+    if (l->mpi != MPI_COMM_NULL) MPI_Comm_free(&l->mpi);
+    for (int i = 0; i < 2; i++)
+        if (l->slot[i].l) slot_free(&l->slot[i]);
+    free(l->sh);
+    free(l->sel);
+    free(l->perm);
+    free(l->plan);
+    free(l->spec_stage);
+    free(l->lc_stage);
+    free(l->lc_tmp);
+    free(l->path);
+    free(l);
+}
+
+// ------------------------------------------------------------ iteration
+
+int64_t loader_size(const Loader *l) { return l->n_sel; }
+int64_t loader_batches_per_epoch(const Loader *l) { return l->n_batches; }
+int loader_n_classes(const Loader *l) { return l->n_classes; }
+const char *const *loader_class_names(const Loader *l) { return l->classes; }
+
+void loader_position(const Loader *l, int64_t *epoch, int64_t *step) {
+    *epoch = l->epoch;
+    *step = l->step;
+}
+
+static void submit(struct Loader *l, int i, int64_t epoch, int64_t step) {
+    Slot *s = &l->slot[i];
+    s->epoch = epoch;
+    s->step = step;
+    s->job = (IoJob){.run = fill_job, .arg = s};
+    s->submitted = 1;
+    io_job_submit(&s->job);
+}
+
+static void drain(struct Loader *l) {
+    for (int i = 0; i < 2; i++)
+        if (l->slot[i].submitted) {
+            io_job_wait(&l->slot[i].job);
+            l->slot[i].submitted = 0;
+        }
+    l->ready = -1;
+}
+
+int loader_seek(Loader *l, int64_t epoch, int64_t step, AmError *err) {
+    if (epoch < 0 || step < 0 || step >= l->n_batches)
+        return am_error_set(err, "loader_seek: position (epoch %lld, batch %lld) outside an epoch of %lld batches",
+                            (long long)epoch, (long long)step, (long long)l->n_batches);
+    drain(l);  // a read in flight is collective: finish it, then forget it
+    l->epoch = epoch;
+    l->step = step;
+    return 0;
+}
+
+int loader_next(Loader *l, LoaderBatch *out, AmError *err) {
+    memset(out, 0, sizeof *out);
+    int i = l->ready;
+    if (i < 0) {  // nothing prefetched (first call, after a seek, or prefetch off)
+        i = l->slot[0].submitted ? 1 : 0;
+        submit(l, i, l->epoch, l->step);
+    }
+    Slot *s = &l->slot[i];
+    const double t0 = now_s();
+    io_job_wait(&s->job);
+    l->stats.wait_seconds += now_s() - t0;
+    s->submitted = 0;
+    l->ready = -1;
+    l->stats.read_seconds += s->read_seconds;
+    l->stats.bytes_read += s->bytes_read;
+    l->stats.reads += s->reads;
+    l->stats.collective_reads += s->collective_reads;
+    if (s->reads) l->stats.last_io_mode = s->last_io_mode;
+    s->read_seconds = s->bytes_read = 0;
+    s->reads = s->collective_reads = 0;
+    if (s->rc) {
+        *err = s->err;
+        return -1;
+    }
+    l->stats.batches++;
+    if (++l->step == l->n_batches) {
+        l->step = 0;
+        l->epoch++;
+    }
+    if (l->cfg.prefetch) {
+        l->ready = 1 - i;
+        submit(l, l->ready, l->epoch, l->step);
+    }
+    out->batch = (Batch){.photometry = s->phot, .photometry_mask = s->mask, .spectra = s->spec,
+                         .metadata = s->meta, .labels = s->labels, .n = l->local_n};
+    out->index = s->index;
+    out->ids = s->ids;
+    out->has = s->has;
+    out->valid = s->valid;
+    out->epoch = s->epoch;
+    out->step = s->step;
+    out->sample_offset = s->step * l->cfg.global_batch + (int64_t)l->rank * l->local_n;
+    out->n = l->local_n;
+    out->n_valid = s->n_valid;
+    return 0;
+}
+
+void loader_stats(const Loader *l, LoaderStats *out) { *out = l->stats; }
