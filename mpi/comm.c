@@ -187,6 +187,78 @@ double comm_allreduce_sum_double(Comm *c, double v) {
     return out;
 }
 
+void comm_allreduce_sum_host(Comm *c, double *buf, size_t n) {
+    for (size_t off = 0; off < n; off += c->max_count) {
+        const size_t len = min_sz(c->max_count, n - off);
+        MPI_OK(c, MPI_Allreduce(MPI_IN_PLACE, buf + off, (int)len, MPI_DOUBLE, MPI_SUM, c->world),
+               len);
+    }
+}
+
+struct CommRequest {
+    Comm *comm;
+    float *buf;
+    size_t n;
+    int mean;            // divide by size in comm_wait
+    int n_req;           // MPI requests (one per chunk); 0 when already complete
+    int done;            // every request completed
+    MPI_Request *req;
+};
+
+static CommRequest *iallreduce(Comm *c, float *buf, size_t n, int mean) {
+    CommRequest *r = am_calloc(1, sizeof *r, "communication request");
+    r->comm = c;
+    r->buf = buf;
+    r->n = n;
+    r->mean = mean;
+#ifdef ASTROMM_HAVE_CUDA
+    if (use_nccl(c)) {
+        // Blocking fallback: stream-ordered on the device, asynchronous to the host.
+        if (mean)
+            comm_allreduce_mean(c, buf, n);
+        else
+            comm_allreduce_sum(c, buf, n);
+        r->mean = 0;
+        r->done = 1;
+        return r;
+    }
+#endif
+    const size_t chunks = n == 0 ? 0 : (n - 1) / c->max_count + 1;
+    CHECK(chunks <= (size_t)INT_MAX, "comm_iallreduce: %zu chunks", chunks);
+    r->n_req = (int)chunks;
+    r->req = am_malloc((chunks ? chunks : 1) * sizeof *r->req, "communication requests");
+    size_t k = 0;
+    for (size_t off = 0; off < n; off += c->max_count, k++) {
+        const size_t len = min_sz(c->max_count, n - off);
+        MPI_OK(c, MPI_Iallreduce(MPI_IN_PLACE, buf + off, (int)len, MPI_FLOAT, MPI_SUM, c->world,
+                                 &r->req[k]), len);
+    }
+    r->done = r->n_req == 0;
+    return r;
+}
+
+CommRequest *comm_iallreduce_sum(Comm *c, float *buf, size_t n) { return iallreduce(c, buf, n, 0); }
+CommRequest *comm_iallreduce_mean(Comm *c, float *buf, size_t n) { return iallreduce(c, buf, n, 1); }
+
+int comm_test(CommRequest *r) {
+    if (r->done) return 1;
+    int flag = 0;
+    MPI_OK(r->comm, MPI_Testall(r->n_req, r->req, &flag, MPI_STATUSES_IGNORE), r->n);
+    r->done = flag != 0;
+    return r->done;
+}
+
+void comm_wait(CommRequest *r) {
+    if (!r) return;
+    if (!r->done) MPI_OK(r->comm, MPI_Waitall(r->n_req, r->req, MPI_STATUSES_IGNORE), r->n);
+    if (r->mean && r->comm->size > 1) {
+        const float w = (float)r->comm->size;
+        for (size_t i = 0; i < r->n; i++) r->buf[i] /= w;
+    }
+    free(r->req);
+    free(r);
+}
+
 // Elements per rank of one piece of the strided chunked paths: within the
 // count limit and keeping the packed buffer (size * len floats) bounded.
 static size_t pack_len(const Comm *c) {

@@ -5,8 +5,9 @@
 // the MPI implementation over host buffers; in CUDA builds it hands device
 // buffers to the NCCL implementation (mpi/nccl.cu) once comm_enable_gpu ran.
 //
-// Every function is collective over all ranks (except the rank/size getters)
-// and must be called by every rank in the same order with the same sizes.
+// Every function is collective over all ranks (except the rank/size getters,
+// comm_test and comm_wait) and must be called by every rank in the same order
+// with the same sizes.
 // Any communication failure is fatal: it reports file:line and the MPI error
 // text and aborts the whole job (comm_init installs an abort hook so that every
 // CHECK/DIE in the program calls MPI_Abort instead of leaving peers waiting).
@@ -40,6 +41,9 @@ void comm_allreduce_sum(Comm *c, float *buf, size_t n);
 void comm_allreduce_mean(Comm *c, float *buf, size_t n);
 // Sum over ranks of v (the same on every rank).
 double comm_allreduce_sum_double(Comm *c, double v);
+// buf[i] = sum over ranks of buf[i] for n host doubles, in place. Always MPI
+// (host memory, also after comm_enable_gpu): for small host-side statistics.
+void comm_allreduce_sum_host(Comm *c, double *buf, size_t n);
 // recv[r*n + i] = send_r[i] for every rank r: recv holds size*n floats.
 // send may be recv + rank*n (in place); otherwise they must not overlap.
 void comm_allgather(Comm *c, const float *send, float *recv, size_t n_per_rank);
@@ -49,6 +53,28 @@ void comm_reduce_scatter_sum(Comm *c, const float *send, float *recv, size_t n_p
 // Copies bytes bytes of root's buf to every rank's buf.
 void comm_broadcast(Comm *c, void *buf, size_t bytes, int root);
 void comm_barrier(Comm *c);
+
+// Non-blocking all-reduce (gradient buckets overlapped with the backward).
+// comm_iallreduce_sum/_mean start the reduction of buf in place and return at
+// once; buf must be neither read nor written until comm_wait returns, and every
+// rank must start its requests in the same order (as for any collective).
+// Counts above the per-call limit become several MPI_Iallreduce requests
+// (comm_set_max_count), completed together. Several requests may be in flight
+// at once; blocking collectives may run meanwhile (same order on every rank).
+// comm_test drives MPI progress (Open MPI progresses non-blocking collectives
+// only inside MPI calls: calling it between compute phases lets the reduction
+// advance) and returns 1 once the request has completed; it frees nothing.
+// comm_wait completes the request, divides by the rank count for _mean, and
+// frees it (NULL is a no-op).
+// NCCL mode (comm_enable_gpu, CUDA op device): the call falls back to the
+// blocking comm_allreduce_sum/_mean, which is already asynchronous to the host
+// (enqueued on the stream after the work already there), and returns a
+// completed request; comm_test then returns 1 and comm_wait only frees it.
+typedef struct CommRequest CommRequest;
+CommRequest *comm_iallreduce_sum(Comm *c, float *buf, size_t n);
+CommRequest *comm_iallreduce_mean(Comm *c, float *buf, size_t n);
+int comm_test(CommRequest *r);
+void comm_wait(CommRequest *r);
 
 // CUDA builds: after this, while the op device is CUDA, comm_allreduce_sum/
 // mean, comm_allgather, comm_reduce_scatter_sum and comm_broadcast take device

@@ -97,7 +97,12 @@ void astrom3_zero_emb_grad(AstroM3 *m) {
     for (int i = 0; i < 3; i++) ops_zero(m->g_emb[i], (size_t)m->max_batch * m->cfg.proj_dim);
 }
 
-void astrom3_embed_backward(AstroM3 *m) {
+void astrom3_embed_backward(AstroM3 *m) { astrom3_embed_backward_hooked(m, NULL, NULL); }
+
+// Modality by modality (projection, then its encoder): every group's gradients
+// are final when its hook runs. The groups touch disjoint gradients, so the
+// order changes no result.
+void astrom3_embed_backward_hooked(AstroM3 *m, AstroM3GradReady ready, void *user) {
     const ParamStore *ps = &m->params;
     const int B = m->batch, D = m->cfg.proj_dim;
     for (int i = 0; i < 3; i++) {
@@ -107,10 +112,15 @@ void astrom3_embed_backward(AstroM3 *m) {
         op_linear_backward(m->g_enc[i], params_grad(ps, m->proj_w[i]), params_grad(ps, m->proj_b[i]),
                            m->g_proj[i], m->enc_out[i], params_data(ps, m->proj_w[i]), B,
                            m->enc_dim[i], D);
+        if (ready) ready(user, i, ASTROM3_PART_PROJ);
+        if (i == MOD_PHOTOMETRY)
+            photometry_encoder_backward(&m->photo, ps, m->g_enc[i]);
+        else if (i == MOD_SPECTRA)
+            spectra_encoder_backward(&m->spec, ps, m->g_enc[i]);
+        else
+            metadata_encoder_backward(&m->meta, ps, m->g_enc[i]);
+        if (ready) ready(user, i, ASTROM3_PART_ENCODER);
     }
-    photometry_encoder_backward(&m->photo, ps, m->g_enc[MOD_PHOTOMETRY]);
-    spectra_encoder_backward(&m->spec, ps, m->g_enc[MOD_SPECTRA]);
-    metadata_encoder_backward(&m->meta, ps, m->g_enc[MOD_METADATA]);
 }
 
 // The three scalars sit on the op device: read and updated through small copies.

@@ -64,6 +64,14 @@ void astrom3_embed_forward(AstroM3 *m, const Batch *b, const StepCtx *ctx);
 // Backward from m->g_emb[mod] (the caller accumulates into them after zeroing
 // with astrom3_zero_emb_grad); accumulates parameter gradients.
 void astrom3_embed_backward(AstroM3 *m);
+// The same, calling ready(user, mod, part) as soon as a group of parameter
+// gradients is final: part ASTROM3_PART_PROJ after "<mod>_proj.*", then
+// ASTROM3_PART_ENCODER after "<mod>_encoder.*" (mod = photometry, spectra,
+// metadata, in that order), so a data-parallel trainer can start all-reducing
+// them while the rest of the backward runs. ready may be NULL.
+enum { ASTROM3_PART_PROJ = 0, ASTROM3_PART_ENCODER = 1 };
+typedef void (*AstroM3GradReady)(void *user, int mod, int part);
+void astrom3_embed_backward_hooked(AstroM3 *m, AstroM3GradReady ready, void *user);
 void astrom3_zero_emb_grad(AstroM3 *m);
 // The three log-space logit scales (ps, sm, mp) and their gradients.
 void astrom3_log_scales(const AstroM3 *m, float out[3]);

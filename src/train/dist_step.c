@@ -1,0 +1,206 @@
+#include "dist_step.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/error.h"
+#include "nn/ops.h"
+
+// Readiness groups of the parameter tensors: 0 = final before the backward
+// (logit scales, classifier head), 1 + 2*mod + part = the tensors of
+// astrom3_embed_backward_hooked's callback (mod, part).
+#define GROUP_START 0
+#define N_GROUPS 7
+
+struct DistBucket {
+    size_t off, n;      // float range of the flat gradient buffer
+    unsigned pending;   // groups (bits) not final yet at this step
+    unsigned groups;    // groups the bucket overlaps
+    CommRequest *req;
+};
+
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static const char *const mod_prefix[3] = {"photometry_", "spectra_", "metadata_"};
+
+static int tensor_group(const char *name) {
+    for (int mod = 0; mod < 3; mod++) {
+        const size_t len = strlen(mod_prefix[mod]);
+        if (strncmp(name, mod_prefix[mod], len)) continue;
+        if (!strncmp(name + len, "proj.", 5)) return 1 + 2 * mod + ASTROM3_PART_PROJ;
+        if (!strncmp(name + len, "encoder.", 8)) return 1 + 2 * mod + ASTROM3_PART_ENCODER;
+    }
+    return GROUP_START;
+}
+
+void dist_step_init(DistStep *d, AstroM3 *m, Comm *comm, int max_local, const DistStepOptions *opt) {
+    const DistStepOptions def = {DIST_LOSS_GLOBAL, 0};
+    if (!opt) opt = &def;
+    CHECK(opt->scope == DIST_LOSS_GLOBAL || opt->scope == DIST_LOSS_LOCAL,
+          "dist_step_init: unknown loss scope %d", (int)opt->scope);
+    CHECK(max_local >= 1 && max_local <= m->max_batch,
+          "dist_step_init: local batch %d must be in 1..%d (the model's max batch)", max_local,
+          m->max_batch);
+    *d = (DistStep){0};
+    d->m = m;
+    d->comm = comm;
+    d->scope = opt->scope;
+    d->rank = comm_rank(comm);
+    d->size = comm_size(comm);
+    d->max_local = max_local;
+    d->dim = m->cfg.proj_dim;
+    const int max_global = d->scope == DIST_LOSS_GLOBAL ? d->size * max_local : max_local;
+    clip_loss_init(&d->loss, max_local, max_global, d->dim);
+    if (d->scope == DIST_LOSS_GLOBAL) {
+        const size_t n = (size_t)max_global * (size_t)d->dim * sizeof(float);
+        for (int i = 0; i < 3; i++) {
+            d->gathered[i] = ops_alloc(n, "gathered embeddings");
+            d->g_gathered[i] = ops_alloc(n, "gathered embedding gradients");
+        }
+    }
+
+    // Tensor readiness groups and buckets over the flat gradient buffer.
+    const ParamStore *ps = &m->params;
+    d->group_of = am_calloc((size_t)(ps->n ? ps->n : 1), 1, "tensor groups");
+    for (int t = 0; t < ps->n; t++) d->group_of[t] = (uint8_t)tensor_group(ps->info[t].name);
+    size_t per = (opt->bucket_bytes ? opt->bucket_bytes : DIST_BUCKET_BYTES_DEFAULT) / sizeof(float);
+    if (per < 1) per = 1;
+    const size_t total = ps->n_train_floats;
+    d->n_buckets = total == 0 ? 0 : (int)((total - 1) / per + 1);
+    d->buckets = am_calloc((size_t)(d->n_buckets ? d->n_buckets : 1), sizeof *d->buckets,
+                           "gradient buckets");
+    for (int k = 0; k < d->n_buckets; k++) {
+        DistBucket *bk = &d->buckets[k];
+        bk->off = (size_t)k * per;
+        bk->n = total - bk->off < per ? total - bk->off : per;
+    }
+    // Tensors are registered with increasing offsets: mark every bucket a
+    // trainable tensor overlaps with the tensor's group.
+    for (int t = 0; t < ps->n; t++) {
+        const ParamInfo *p = &ps->info[t];
+        if (!p->trainable || p->numel == 0) continue;
+        const size_t k0 = p->offset / per, k1 = (p->offset + p->numel - 1) / per;
+        for (size_t k = k0; k <= k1; k++) d->buckets[k].groups |= 1u << d->group_of[t];
+    }
+}
+
+void dist_step_free(DistStep *d) {
+    clip_loss_free(&d->loss);
+    for (int i = 0; i < 3; i++) {
+        if (d->gathered[i]) ops_free(d->gathered[i]);
+        if (d->g_gathered[i]) ops_free(d->g_gathered[i]);
+    }
+    free(d->buckets);
+    free(d->group_of);
+    *d = (DistStep){0};
+}
+
+// Starts every bucket (ascending) whose tensors are all final.
+static void launch_ready(DistStep *d) {
+    float *grad = d->m->params.grad;
+    for (int k = 0; k < d->n_buckets; k++) {
+        DistBucket *bk = &d->buckets[k];
+        if (bk->req || bk->pending) continue;
+        bk->req = comm_iallreduce_mean(d->comm, grad + bk->off, bk->n);
+        d->launched++;
+    }
+}
+
+static void on_group_ready(DistStep *d, int group) {
+    const double t0 = now_s();
+    for (int k = 0; k < d->n_buckets; k++) d->buckets[k].pending &= ~(1u << group);
+    d->groups_done++;
+    launch_ready(d);
+    if (d->groups_done < N_GROUPS) d->early = d->launched;
+    // Drive MPI progress of the reductions in flight.
+    for (int k = 0; k < d->n_buckets; k++)
+        if (d->buckets[k].req) comm_test(d->buckets[k].req);
+    d->comm_s += now_s() - t0;
+}
+
+static void grad_ready_cb(void *user, int mod, int part) {
+    on_group_ready(user, 1 + 2 * mod + part);
+}
+
+DistStepResult dist_step_forward_backward(DistStep *d, const Batch *b, const StepCtx *ctx) {
+    AstroM3 *m = d->m;
+    Comm *c = d->comm;
+    const int n = b->n, D = d->dim, W = d->size;
+    CHECK(n >= 1 && n <= d->max_local, "dist_step: local batch %d must be in 1..%d", n,
+          d->max_local);
+    const size_t nd = (size_t)n * (size_t)D;
+    double t0;
+    d->comm_s = 0;
+
+    params_zero_grad(&m->params);
+    StepCtx lctx = *ctx;
+    lctx.sample_offset = ctx->sample_offset + (int64_t)d->rank * n;
+    astrom3_embed_forward(m, b, &lctx);
+    float log_scale[3], dlog_scale[3] = {0, 0, 0};
+    astrom3_log_scales(m, log_scale);
+    astrom3_zero_emb_grad(m);
+
+    float value;
+    int n_global;
+    if (d->scope == DIST_LOSS_GLOBAL) {
+        n_global = W * n;
+        t0 = now_s();
+        for (int i = 0; i < 3; i++) comm_allgather(c, m->emb[i], d->gathered[i], nd);
+        d->comm_s += now_s() - t0;
+        value = clip_loss_forward(&d->loss, d->gathered[MOD_PHOTOMETRY], d->gathered[MOD_SPECTRA],
+                                  d->gathered[MOD_METADATA], n_global, d->rank * n, n, log_scale);
+        for (int i = 0; i < 3; i++) ops_zero(d->g_gathered[i], (size_t)n_global * D);
+        clip_loss_backward(&d->loss, d->g_gathered[MOD_PHOTOMETRY], d->g_gathered[MOD_SPECTRA],
+                           d->g_gathered[MOD_METADATA], dlog_scale);
+        t0 = now_s();
+        for (int i = 0; i < 3; i++) comm_reduce_scatter_sum(c, d->g_gathered[i], m->g_emb[i], nd);
+        d->comm_s += now_s() - t0;
+    } else {
+        n_global = W * n;
+        value = clip_loss_forward(&d->loss, m->emb[MOD_PHOTOMETRY], m->emb[MOD_SPECTRA],
+                                  m->emb[MOD_METADATA], n, 0, n, log_scale);
+        clip_loss_backward(&d->loss, m->g_emb[MOD_PHOTOMETRY], m->g_emb[MOD_SPECTRA],
+                           m->g_emb[MOD_METADATA], dlog_scale);
+    }
+    const int correct = clip_loss_correct(&d->loss);
+    astrom3_add_log_scale_grad(m, dlog_scale);
+
+    // Backward with bucketed, overlapped gradient averaging.
+    for (int k = 0; k < d->n_buckets; k++) {
+        d->buckets[k].pending = d->buckets[k].groups & ~1u;
+        d->buckets[k].req = NULL;
+    }
+    d->groups_done = 0;
+    d->launched = 0;
+    d->early = 0;
+    on_group_ready(d, GROUP_START);
+    astrom3_embed_backward_hooked(m, grad_ready_cb, d);
+    t0 = now_s();
+    launch_ready(d);  // none left unless a group never reported (defensive)
+    for (int k = 0; k < d->n_buckets; k++) {
+        CHECK(d->buckets[k].req, "dist_step: gradient bucket %d was never started", k);
+        comm_wait(d->buckets[k].req);
+        d->buckets[k].req = NULL;
+    }
+
+    // Host statistics: loss, pair losses, accuracy count.
+    double stats[5] = {value, d->loss.loss_pair[0], d->loss.loss_pair[1], d->loss.loss_pair[2],
+                       correct};
+    comm_allreduce_sum_host(c, stats, 5);
+    d->comm_s += now_s() - t0;
+
+    DistStepResult r = {0};
+    r.loss = (float)(stats[0] / W);
+    for (int p = 0; p < 3; p++) r.loss_pair[p] = (float)(stats[1 + p] / W);
+    r.correct = (int64_t)(stats[4] + 0.5);
+    r.n_global = n_global;
+    r.comm_seconds = d->comm_s;
+    r.n_buckets = d->n_buckets;
+    r.buckets_early = d->early;
+    return r;
+}
