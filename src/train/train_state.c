@@ -93,21 +93,22 @@ int train_state_write(const char *path, const TrainState *st, AmError *err) {
     FILE *f = fopen(tmp, "wb");
     if (!f) return am_error_set(err, "train state '%.200s': cannot create '%.200s': %s", path, tmp, strerror(errno));
     const char *what = NULL;
+    int e = 0;  // errno of the first failing call
+    errno = 0;
     if (fwrite(header, 1, sizeof header, f) != sizeof header || fwrite(fixed, 1, sizeof fixed, f) != sizeof fixed ||
         fwrite(&st->sched, 1, sizeof(Schedule), f) != sizeof(Schedule) ||
         (arr && (fwrite(st->m, 1, arr, f) != arr || fwrite(st->v, 1, arr, f) != arr)))
-        what = "write";
+        what = "write", e = errno;
     else if (fflush(f) != 0)
-        what = "fflush";
+        what = "fflush", e = errno;
     else if (fsync(fileno(f)) != 0)
-        what = "fsync";
-    const int saved = errno;
-    if (fclose(f) != 0 && !what) what = "close";
-    if (!what && rename(tmp, path) != 0) what = "rename";
+        what = "fsync", e = errno;
+    if (fclose(f) != 0 && !what) what = "close", e = errno;
+    if (!what && rename(tmp, path) != 0) what = "rename", e = errno;
     if (what) {
-        const int e = errno ? errno : saved;
         unlink(tmp);
-        return am_error_set(err, "train state '%.200s': %s of '%.200s' failed: %s", path, what, tmp, strerror(e));
+        return am_error_set(err, "train state '%.200s': %s of '%.200s' failed: %s", path, what, tmp,
+                            e ? strerror(e) : "short write");
     }
     fsync_parent_dir(path);
     return 0;
