@@ -134,8 +134,10 @@ static int read_rows(struct Loader *l, Slot *s, hid_t d, const char *what, const
             ok = H5Sselect_hyperslab(fs, r ? H5S_SELECT_OR : H5S_SELECT_SET, st, NULL, ct, NULL) >= 0;
             total += counts[r];
         }
-        hsize_t nel = total * width;
-        ok = ok && (ms = H5Screate_simple(1, &nel, NULL)) >= 0;
+        // The memory space has the file's rank and trailing dims: HDF5 then maps
+        // the selection to chunks by hyperslab spans, not element by element.
+        hsize_t md[3] = {total, rank == 3 ? 3 : width, rank == 3 ? width / 3 : 0};
+        ok = ok && (ms = H5Screate_simple(rank, md, NULL)) >= 0;
     }
     const double t0 = now_s();
     ok = ok && H5Dread(d, H5T_NATIVE_FLOAT, ms, fs, l->dxpl, dst) >= 0;
