@@ -36,5 +36,6 @@ int cmd_init(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_synth(int argc, char **argv);
 int cmd_ingest(int argc, char **argv);
+int cmd_train(int argc, char **argv);
 
 #endif

@@ -39,17 +39,18 @@ int cmd_smoke(int argc, char **argv) {
     char steps_set[64], batch_set[64];
     if (a.n_sets > CLI_MAX_SETS - 2) return fprintf(stderr, "astromm smoke: too many --set\n"), 2;
     if (cli_option(&a, "--steps")) {
-        snprintf(steps_set, sizeof steps_set, "run.steps=%s", cli_option(&a, "--steps"));
+        snprintf(steps_set, sizeof steps_set, "train.max_steps=%s", cli_option(&a, "--steps"));
         a.sets[a.n_sets++] = steps_set;
     }
     if (cli_option(&a, "--batch")) {
-        snprintf(batch_set, sizeof batch_set, "run.batch_size=%s", cli_option(&a, "--batch"));
+        snprintf(batch_set, sizeof batch_set, "train.batch_size=%s", cli_option(&a, "--batch"));
         a.sets[a.n_sets++] = batch_set;
     }
     RunConfig cfg;
     if (cli_load_config(&a, &cfg, "smoke")) return 2;
     cli_select_device(&cfg);
     const int B = cfg.batch_size;
+    const int steps = cfg.max_steps > 0 ? cfg.max_steps : 10;  // smoke's default
     AstroM3 model;
     astrom3_create(&model, &cfg.model, B);
     astrom3_init(&model, cfg.seed);
@@ -67,7 +68,7 @@ int cmd_smoke(int argc, char **argv) {
     double total = 0;
     int timed = 0;
     float first = 0, last = 0;
-    for (int step = 0; step < cfg.steps; step++) {
+    for (int step = 0; step < steps; step++) {
         // Cycle over 4 generated batches so the loss can fall by learning them.
         Batch host = synth_batch_fill(&data, &cfg.model, cfg.seed, (int64_t)(step % 4) * B, B);
         Batch b = device_batch_upload(&dev, &host);
@@ -93,7 +94,7 @@ int cmd_smoke(int argc, char **argv) {
     getrusage(RUSAGE_SELF, &ru);
     if (timed)
         printf("done: loss %.4f -> %.4f, %.1f samples/s (mean of steps 1..%d), peak RSS %.0f MiB\n",
-               (double)first, (double)last, timed * B / total, cfg.steps - 1, ru.ru_maxrss / 1024.0);
+               (double)first, (double)last, timed * B / total, steps - 1, ru.ru_maxrss / 1024.0);
     const char *save = cli_option(&a, "--save");
     int rc = 0;
     if (save) {

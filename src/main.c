@@ -22,6 +22,7 @@ static const Command commands[] = {
     {"init", cmd_init, "write a freshly initialised AstroM3 checkpoint (safetensors)"},
     {"inspect", cmd_inspect, "list a checkpoint's tensors and check them against the model config"},
     {"synth", cmd_synth, "write a synthetic AstroM3-like dataset (light curves, spectra, metadata)"},
+    {"train", cmd_train, "distributed CLIP pre-training on a dataset (mpirun -np N astromm train CONFIG)"},
     {"ingest", cmd_ingest, "build a dataset from a manifest of real light curves, spectra and a catalogue"},
 };
 

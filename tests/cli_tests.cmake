@@ -31,3 +31,12 @@ add_test(NAME cli_config_errors COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/con
 add_test(NAME cli_checkpoint_roundtrip COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/checkpoint.sh ${AM}
          WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
 set_tests_properties(cli_config_errors cli_checkpoint_roundtrip PROPERTIES LABELS "cli;quick" TIMEOUT 300)
+
+# astromm train (issue 5): each script makes a small synthetic dataset and runs
+# real multi-rank training under mpirun (see tests/cli/train_lib.sh).
+foreach(t train_ranks)
+  add_test(NAME cli_${t} COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/${t}.sh ${AM}
+           WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+  set_tests_properties(cli_${t} PROPERTIES LABELS "cli;mpi;quick" TIMEOUT 300 PROCESSORS 2
+    PASS_REGULAR_EXPRESSION "${t}: 0 failed" FAIL_REGULAR_EXPRESSION "FAIL:")
+endforeach()

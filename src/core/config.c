@@ -1,3 +1,4 @@
+#define _POSIX_C_SOURCE 200809L
 #include "config.h"
 
 #include <errno.h>
@@ -14,58 +15,101 @@ void run_config_defaults(RunConfig *c) {
     // "cpu" until the CUDA path has passed its GPU tests (issue 3); then "auto".
     snprintf(c->device, sizeof c->device, "cpu");
     c->threads = 0;
+    snprintf(c->run_dir, sizeof c->run_dir, "runs/astrom3");
+    c->hang_timeout = 45.0f;
+    c->prefetch = 1;
+    c->drop_last = 1;
     c->batch_size = 64;
-    c->steps = 10;
+    c->epochs = 100;
+    c->max_steps = 0;
+    snprintf(c->optimizer, sizeof c->optimizer, "adam");
     c->lr = 3.92e-3f;
     c->beta1 = 0.926f;
     c->beta2 = 0.999f;
     c->eps = 1e-8f;
     c->weight_decay = 4.67e-3f;
     c->clip_norm = 45.0f;
+    snprintf(c->schedule, sizeof c->schedule, "plateau");
+    c->warmup_epochs = 10;
+    c->warmup_start_factor = 1e-5f;
+    c->plateau_factor = 0.1125f;
+    c->plateau_threshold = 1e-4f;
+    c->plateau_patience = 3;
+    c->min_lr = 0.0f;
+    c->early_stop_patience = 6;
+    snprintf(c->loss_scope, sizeof c->loss_scope, "global");
+    c->bucket_mb = 25.0f;
+    c->checkpoint_every = 0;
+    c->keep_last = 3;
     snprintf(c->source, sizeof c->source, "(defaults)");
 }
 
-typedef enum { K_INT, K_FLOAT, K_U64, K_INT4, K_DEVICE } KeyType;
+// K_STR: free text (paths); K_ENUM: one of the '|'-separated words in `choices`;
+// K_BOOL: true/false (or 0/1), stored as int.
+typedef enum { K_INT, K_FLOAT, K_U64, K_INT4, K_STR, K_ENUM, K_BOOL } KeyType;
 typedef struct {
     const char *path;
     KeyType type;
-    size_t offset;
+    size_t offset, size;
+    double lo, hi;        // inclusive range of numbers (K_INT, K_FLOAT, K_U64, each K_INT4 entry)
+    const char *choices;  // K_ENUM
 } Key;
 
-#define KEY(p, t, f) {p, t, offsetof(RunConfig, f)}
+#define F(f) offsetof(RunConfig, f), sizeof(((RunConfig *)0)->f)
+#define BIG 2147483647.0
 static const Key keys[] = {
-    KEY("model.seq_len", K_INT, model.seq_len),
-    KEY("model.photo_in", K_INT, model.photo_in),
-    KEY("model.d_model", K_INT, model.d_model),
-    KEY("model.n_heads", K_INT, model.n_heads),
-    KEY("model.d_ff", K_INT, model.d_ff),
-    KEY("model.n_layers", K_INT, model.n_layers),
-    KEY("model.factor", K_INT, model.factor),
-    KEY("model.pe_max_len", K_INT, model.pe_max_len),
-    KEY("model.spec_len", K_INT, model.spec_len),
-    KEY("model.spec_in", K_INT, model.spec_in),
-    KEY("model.spec_channels", K_INT4, model.spec_channels),
-    KEY("model.spec_pool", K_INT, model.spec_pool),
-    KEY("model.meta_in", K_INT, model.meta_in),
-    KEY("model.meta_hidden", K_INT, model.meta_hidden),
-    KEY("model.proj_dim", K_INT, model.proj_dim),
-    KEY("model.n_classes", K_INT, model.n_classes),
-    KEY("model.dropout_photometry", K_FLOAT, model.p_photo),
-    KEY("model.dropout_spectra", K_FLOAT, model.p_spec),
-    KEY("model.dropout_metadata", K_FLOAT, model.p_meta),
-    KEY("model.dropout_embedding", K_FLOAT, model.p_embed),
-    KEY("run.seed", K_U64, seed),
-    KEY("run.device", K_DEVICE, device),
-    KEY("run.threads", K_INT, threads),
-    KEY("run.batch_size", K_INT, batch_size),
-    KEY("run.steps", K_INT, steps),
-    KEY("optim.lr", K_FLOAT, lr),
-    KEY("optim.beta1", K_FLOAT, beta1),
-    KEY("optim.beta2", K_FLOAT, beta2),
-    KEY("optim.eps", K_FLOAT, eps),
-    KEY("optim.weight_decay", K_FLOAT, weight_decay),
-    KEY("optim.clip_norm", K_FLOAT, clip_norm),
+    {"model.seq_len", K_INT, F(model.seq_len), 1, 1 << 20, NULL},
+    {"model.photo_in", K_INT, F(model.photo_in), 1, 1 << 16, NULL},
+    {"model.d_model", K_INT, F(model.d_model), 1, 1 << 16, NULL},
+    {"model.n_heads", K_INT, F(model.n_heads), 1, 1 << 10, NULL},
+    {"model.d_ff", K_INT, F(model.d_ff), 1, 1 << 20, NULL},
+    {"model.n_layers", K_INT, F(model.n_layers), 1, 1 << 10, NULL},
+    {"model.factor", K_INT, F(model.factor), 1, 1 << 10, NULL},
+    {"model.pe_max_len", K_INT, F(model.pe_max_len), 1, 1 << 24, NULL},
+    {"model.spec_len", K_INT, F(model.spec_len), 1, 1 << 24, NULL},
+    {"model.spec_in", K_INT, F(model.spec_in), 1, 1 << 10, NULL},
+    {"model.spec_channels", K_INT4, F(model.spec_channels), 1, 1 << 16, NULL},
+    {"model.spec_pool", K_INT, F(model.spec_pool), 1, 1 << 10, NULL},
+    {"model.meta_in", K_INT, F(model.meta_in), 1, 1 << 16, NULL},
+    {"model.meta_hidden", K_INT, F(model.meta_hidden), 1, 1 << 20, NULL},
+    {"model.proj_dim", K_INT, F(model.proj_dim), 1, 1 << 20, NULL},
+    {"model.n_classes", K_INT, F(model.n_classes), 1, 1 << 20, NULL},
+    {"model.dropout_photometry", K_FLOAT, F(model.p_photo), 0, 0.999, NULL},
+    {"model.dropout_spectra", K_FLOAT, F(model.p_spec), 0, 0.999, NULL},
+    {"model.dropout_metadata", K_FLOAT, F(model.p_meta), 0, 0.999, NULL},
+    {"model.dropout_embedding", K_FLOAT, F(model.p_embed), 0, 0.999, NULL},
+    {"run.seed", K_U64, F(seed), 0, 1.8e19, NULL},
+    {"run.device", K_ENUM, F(device), 0, 0, "auto|cpu|cuda"},
+    {"run.threads", K_INT, F(threads), 0, 4096, NULL},
+    {"run.dir", K_STR, F(run_dir), 0, 0, NULL},
+    {"run.hang_timeout", K_FLOAT, F(hang_timeout), 5, 86400, NULL},
+    {"data.path", K_STR, F(data_path), 0, 0, NULL},
+    {"data.prefetch", K_BOOL, F(prefetch), 0, 1, NULL},
+    {"data.drop_last", K_BOOL, F(drop_last), 0, 1, NULL},
+    {"train.batch_size", K_INT, F(batch_size), 1, 1 << 24, NULL},
+    {"train.epochs", K_INT, F(epochs), 1, 1e7, NULL},
+    {"train.max_steps", K_INT, F(max_steps), 0, BIG, NULL},
+    {"train.optimizer", K_ENUM, F(optimizer), 0, 0, "adam|adamw"},
+    {"train.lr", K_FLOAT, F(lr), 1e-12, 10, NULL},
+    {"train.beta1", K_FLOAT, F(beta1), 0, 0.999999, NULL},
+    {"train.beta2", K_FLOAT, F(beta2), 0, 0.999999, NULL},
+    {"train.eps", K_FLOAT, F(eps), 1e-30, 1, NULL},
+    {"train.weight_decay", K_FLOAT, F(weight_decay), 0, 10, NULL},
+    {"train.clip_norm", K_FLOAT, F(clip_norm), 1e-12, 1e30, NULL},
+    {"train.schedule", K_ENUM, F(schedule), 0, 0, "plateau|cosine"},
+    {"train.warmup_epochs", K_INT, F(warmup_epochs), 0, 1e7, NULL},
+    {"train.warmup_start_factor", K_FLOAT, F(warmup_start_factor), 1e-12, 1, NULL},
+    {"train.plateau_factor", K_FLOAT, F(plateau_factor), 1e-6, 0.999999, NULL},
+    {"train.plateau_patience", K_INT, F(plateau_patience), 0, 1e7, NULL},
+    {"train.plateau_threshold", K_FLOAT, F(plateau_threshold), 0, 1, NULL},
+    {"train.min_lr", K_FLOAT, F(min_lr), 0, 10, NULL},
+    {"train.early_stop_patience", K_INT, F(early_stop_patience), 0, 1e7, NULL},
+    {"train.loss_scope", K_ENUM, F(loss_scope), 0, 0, "global|local"},
+    {"train.bucket_mb", K_FLOAT, F(bucket_mb), 0.001, 1 << 16, NULL},
+    {"checkpoint.every", K_INT, F(checkpoint_every), 0, BIG, NULL},
+    {"checkpoint.keep_last", K_INT, F(keep_last), 1, 1 << 20, NULL},
 };
+#undef F
 #define N_KEYS (sizeof keys / sizeof *keys)
 
 static const Key *find_key(const char *path) {
@@ -86,17 +130,48 @@ static int read_number(const config_setting_t *s, int want_int, double *out) {
     }
 }
 
-// Store one setting into the struct; err names the key and where it came from.
+static int enum_has(const char *choices, const char *v) {
+    const size_t n = strlen(v);
+    for (const char *p = choices; *p;) {
+        const char *bar = strchr(p, '|');
+        const size_t len = bar ? (size_t)(bar - p) : strlen(p);
+        if (len == n && strncmp(p, v, n) == 0) return 1;
+        p += len + (bar ? 1 : 0);
+    }
+    return 0;
+}
+
+static int out_of_range(const Key *k, double v, const char *where, char *err, int err_len) {
+    if (v >= k->lo && v <= k->hi) return 0;
+    snprintf(err, (size_t)err_len, "%s: %s = %g is out of range [%g, %g]", where, k->path, v, k->lo, k->hi);
+    return 1;
+}
+
+// Store one setting into the struct; err names the key and where it came from
+// ("file:line" or "--set key").
 static int apply(RunConfig *c, const Key *k, const config_setting_t *s_, const char *where,
                  char *err, int err_len) {
     char *base = (char *)c + k->offset;
     double v;
-    if (k->type == K_DEVICE) {
-        const char *name = config_setting_type(s_) == CONFIG_TYPE_STRING ? config_setting_get_string(s_) : NULL;
-        if (!name || (strcmp(name, "auto") && strcmp(name, "cpu") && strcmp(name, "cuda")))
-            return snprintf(err, (size_t)err_len, "%s: %s must be \"auto\", \"cpu\" or \"cuda\"", where,
-                            k->path), 1;
-        snprintf(base, 16, "%s", name);
+    if (k->type == K_STR || k->type == K_ENUM) {
+        const char *text = config_setting_type(s_) == CONFIG_TYPE_STRING ? config_setting_get_string(s_) : NULL;
+        if (!text) return snprintf(err, (size_t)err_len, "%s: %s must be a string (in double quotes)", where, k->path), 1;
+        if (k->type == K_ENUM && !enum_has(k->choices, text))
+            return snprintf(err, (size_t)err_len, "%s: %s must be one of %s (got \"%s\")", where, k->path, k->choices,
+                            text), 1;
+        if (strlen(text) >= k->size)
+            return snprintf(err, (size_t)err_len, "%s: %s is longer than %zu characters", where, k->path, k->size - 1), 1;
+        snprintf(base, k->size, "%s", text);
+        return 0;
+    }
+    if (k->type == K_BOOL) {
+        if (config_setting_type(s_) == CONFIG_TYPE_BOOL) {
+            *(int *)base = config_setting_get_bool(s_);
+            return 0;
+        }
+        if (read_number(s_, 1, &v) || (v != 0 && v != 1))
+            return snprintf(err, (size_t)err_len, "%s: %s must be true or false", where, k->path), 1;
+        *(int *)base = (int)v;
         return 0;
     }
     if (k->type == K_INT4) {
@@ -109,6 +184,7 @@ static int apply(RunConfig *c, const Key *k, const config_setting_t *s_, const c
         for (int i = 0; i < 4; i++) {
             if (read_number(config_setting_get_elem(s_, (unsigned)i), 1, &v))
                 return snprintf(err, (size_t)err_len, "%s: %s[%d] must be an integer", where, k->path, i), 1;
+            if (out_of_range(k, v, where, err, err_len)) return 1;
             ((int *)base)[i] = (int)v;
         }
         return 0;
@@ -116,16 +192,13 @@ static int apply(RunConfig *c, const Key *k, const config_setting_t *s_, const c
     if (read_number(s_, k->type != K_FLOAT, &v))
         return snprintf(err, (size_t)err_len, "%s: %s must be %s", where, k->path,
                         k->type == K_FLOAT ? "a number" : "an integer"), 1;
-    if (k->type == K_INT) {
-        if (v < -2147483648.0 || v > 2147483647.0)
-            return snprintf(err, (size_t)err_len, "%s: %s out of range", where, k->path), 1;
+    if (out_of_range(k, v, where, err, err_len)) return 1;
+    if (k->type == K_INT)
         *(int *)base = (int)v;
-    } else if (k->type == K_U64) {
-        if (v < 0) return snprintf(err, (size_t)err_len, "%s: %s must be >= 0", where, k->path), 1;
+    else if (k->type == K_U64)
         *(uint64_t *)base = (uint64_t)v;
-    } else {
+    else
         *(float *)base = (float)v;
-    }
     return 0;
 }
 
@@ -143,9 +216,11 @@ static int apply_tree(RunConfig *c, const config_setting_t *s, const char *prefi
         }
         const Key *k = find_key(path);
         if (!k)
-            return snprintf(err, (size_t)err_len, "%s:%d: unknown key '%s' (see docs/config.md)",
+            return snprintf(err, (size_t)err_len, "%s:%d: unknown key '%s' (see docs/configuration.md)",
                             where, config_setting_source_line(child), path), 1;
-        if (apply(c, k, child, where, err, err_len)) return 1;
+        char at[600];
+        snprintf(at, sizeof at, "%s:%d", where, config_setting_source_line(child));
+        if (apply(c, k, child, at, err, err_len)) return 1;
     }
     return 0;
 }
@@ -177,7 +252,7 @@ int run_config_load(RunConfig *c, const char *path, const char *const *sets, int
         char key[128];
         snprintf(key, sizeof key, "%.*s", (int)(eq - sets[i]), sets[i]);
         const Key *k = find_key(key);
-        if (!k) return snprintf(err, (size_t)err_len, "--set: unknown key '%s' (see docs/config.md)", key), 1;
+        if (!k) return snprintf(err, (size_t)err_len, "--set: unknown key '%s' (see docs/configuration.md)", key), 1;
         // Parse the value with libconfig itself so the syntax matches files.
         char text[512];
         snprintf(text, sizeof text, "v = %s;", eq + 1);
@@ -197,18 +272,16 @@ int run_config_load(RunConfig *c, const char *path, const char *const *sets, int
     char merr[256];
     if (model_config_validate(&c->model, merr, sizeof merr))
         return snprintf(err, (size_t)err_len, "%s: %s", c->source, merr), 1;
-    if (c->batch_size < 1) return snprintf(err, (size_t)err_len, "%s: run.batch_size must be >= 1", c->source), 1;
-    if (c->steps < 0) return snprintf(err, (size_t)err_len, "%s: run.steps must be >= 0", c->source), 1;
-    if (!(c->lr > 0)) return snprintf(err, (size_t)err_len, "%s: optim.lr must be > 0", c->source), 1;
-    if (!(c->beta1 >= 0 && c->beta1 < 1 && c->beta2 >= 0 && c->beta2 < 1))
-        return snprintf(err, (size_t)err_len, "%s: optim.beta1/beta2 must be in [0, 1)", c->source), 1;
-    if (!(c->clip_norm > 0)) return snprintf(err, (size_t)err_len, "%s: optim.clip_norm must be > 0", c->source), 1;
+    if (c->min_lr > c->lr)
+        return snprintf(err, (size_t)err_len, "%s: train.min_lr (%g) must not exceed train.lr (%g)", c->source,
+                        (double)c->min_lr, (double)c->lr), 1;
+    if (!strcmp(c->schedule, "cosine") && c->warmup_epochs >= c->epochs)
+        return snprintf(err, (size_t)err_len, "%s: the cosine schedule needs train.epochs (%d) > train.warmup_epochs (%d)",
+                        c->source, c->epochs, c->warmup_epochs), 1;
     return 0;
 }
 
-int run_config_write(const RunConfig *c, const char *path, char *err, int err_len) {
-    FILE *f = fopen(path, "w");
-    if (!f) return snprintf(err, (size_t)err_len, "%s: cannot write (%s)", path, strerror(errno)), 1;
+static void write_config(const RunConfig *c, FILE *f) {
     const char *section = "";
     for (size_t i = 0; i < N_KEYS; i++) {
         const Key *k = &keys[i];
@@ -221,9 +294,16 @@ int run_config_write(const RunConfig *c, const char *path, char *err, int err_le
         const char *base = (const char *)c + k->offset;
         switch (k->type) {
         case K_INT: fprintf(f, "  %s = %d;\n", dot + 1, *(const int *)base); break;
+        case K_BOOL: fprintf(f, "  %s = %s;\n", dot + 1, *(const int *)base ? "true" : "false"); break;
         case K_U64: fprintf(f, "  %s = %lluL;\n", dot + 1, (unsigned long long)*(const uint64_t *)base); break;
         case K_FLOAT: fprintf(f, "  %s = %.9g;\n", dot + 1, (double)*(const float *)base); break;
-        case K_DEVICE: fprintf(f, "  %s = \"%s\";\n", dot + 1, base); break;
+        case K_STR:
+        case K_ENUM: {
+            fprintf(f, "  %s = \"", dot + 1);
+            for (const char *p = base; *p; p++) fprintf(f, *p == '"' || *p == '\\' ? "\\%c" : "%c", *p);
+            fprintf(f, "\";\n");
+            break;
+        }
         case K_INT4: {
             const int *v = (const int *)base;
             fprintf(f, "  %s = [%d, %d, %d, %d];\n", dot + 1, v[0], v[1], v[2], v[3]);
@@ -232,6 +312,25 @@ int run_config_write(const RunConfig *c, const char *path, char *err, int err_le
         }
     }
     fprintf(f, "};\n");
+}
+
+int run_config_write(const RunConfig *c, const char *path, char *err, int err_len) {
+    FILE *f = fopen(path, "w");
+    if (!f) return snprintf(err, (size_t)err_len, "%s: cannot write (%s)", path, strerror(errno)), 1;
+    write_config(c, f);
     if (fclose(f)) return snprintf(err, (size_t)err_len, "%s: write failed (%s)", path, strerror(errno)), 1;
     return 0;
+}
+
+char *run_config_text(const RunConfig *c) {
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f) return NULL;
+    write_config(c, f);
+    if (fclose(f)) {
+        free(buf);
+        return NULL;
+    }
+    return buf;
 }

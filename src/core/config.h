@@ -14,10 +14,26 @@ typedef struct {
     uint64_t seed;
     char device[16];  // "auto" | "cpu" | "cuda"
     int threads;
-    int batch_size;
-    int steps;
-    // optimizer (AstroM3 CLIP pre-training recipe)
+    char run_dir[1024];     // where train writes config copy, metrics, checkpoints, log
+    float hang_timeout;     // seconds without progress before the job is aborted
+    // data
+    char data_path[1024];   // dataset file or shard directory (train)
+    int prefetch, drop_last;
+    // train
+    int batch_size;         // global batch (all ranks together)
+    int epochs;
+    int max_steps;          // 0 = no limit (smoke: its step count, default 10)
+    char optimizer[16];     // "adam" (L2, the reference) | "adamw"
     float lr, beta1, beta2, eps, weight_decay, clip_norm;
+    char schedule[16];      // "plateau" (reference) | "cosine"
+    int warmup_epochs;
+    float warmup_start_factor, plateau_factor, plateau_threshold, min_lr;
+    int plateau_patience, early_stop_patience;
+    char loss_scope[16];    // "global" | "local"
+    float bucket_mb;
+    // checkpoint
+    int checkpoint_every;   // optimizer steps between checkpoints (0: epoch ends only)
+    int keep_last;
     char source[512];  // the file it came from, or "(defaults)"
 } RunConfig;
 
@@ -28,5 +44,7 @@ int run_config_load(RunConfig *c, const char *path, const char *const *sets, int
                     char *err, int err_len);
 // Writes the resolved configuration in libconfig syntax (for run directories).
 int run_config_write(const RunConfig *c, const char *path, char *err, int err_len);
+// The same text into a malloc'ed string (for hashing); NULL on allocation failure.
+char *run_config_text(const RunConfig *c);
 
 #endif

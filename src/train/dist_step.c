@@ -204,3 +204,41 @@ DistStepResult dist_step_forward_backward(DistStep *d, const Batch *b, const Ste
     r.buckets_early = d->early;
     return r;
 }
+
+DistStepResult dist_step_evaluate(DistStep *d, const Batch *b, const StepCtx *ctx) {
+    AstroM3 *m = d->m;
+    Comm *c = d->comm;
+    const int n = b->n, W = d->size;
+    CHECK(n >= 1 && n <= d->max_local, "dist_step: local batch %d must be in 1..%d", n, d->max_local);
+    const size_t nd = (size_t)n * (size_t)d->dim;
+    StepCtx lctx = *ctx;
+    lctx.sample_offset = ctx->sample_offset + (int64_t)d->rank * n;
+    lctx.training = 0;
+    astrom3_embed_forward(m, b, &lctx);
+    float log_scale[3];
+    astrom3_log_scales(m, log_scale);
+    float value;
+    double t0 = now_s();
+    d->comm_s = 0;
+    if (d->scope == DIST_LOSS_GLOBAL) {
+        for (int i = 0; i < 3; i++) comm_allgather(c, m->emb[i], d->gathered[i], nd);
+        d->comm_s += now_s() - t0;
+        value = clip_loss_forward(&d->loss, d->gathered[MOD_PHOTOMETRY], d->gathered[MOD_SPECTRA],
+                                  d->gathered[MOD_METADATA], W * n, d->rank * n, n, log_scale);
+    } else {
+        value = clip_loss_forward(&d->loss, m->emb[MOD_PHOTOMETRY], m->emb[MOD_SPECTRA], m->emb[MOD_METADATA], n, 0,
+                                  n, log_scale);
+    }
+    double stats[5] = {value, d->loss.loss_pair[0], d->loss.loss_pair[1], d->loss.loss_pair[2],
+                       clip_loss_correct(&d->loss)};
+    t0 = now_s();
+    comm_allreduce_sum_host(c, stats, 5);
+    d->comm_s += now_s() - t0;
+    DistStepResult r = {0};
+    r.loss = (float)(stats[0] / W);
+    for (int p = 0; p < 3; p++) r.loss_pair[p] = (float)(stats[1 + p] / W);
+    r.correct = (int64_t)(stats[4] + 0.5);
+    r.n_global = W * n;
+    r.comm_seconds = d->comm_s;
+    return r;
+}

@@ -88,5 +88,8 @@ void dist_step_free(DistStep *d);
 // of the *global* batch (rank r's samples start at sample_offset + r*b->n).
 // Leaves the averaged gradients in m->params.grad (zeroed first). Collective.
 DistStepResult dist_step_forward_backward(DistStep *d, const Batch *b, const StepCtx *ctx);
+// Forward only (dropout off whatever ctx->training says): the same loss,
+// pair losses and CLIP-accuracy count, no gradients. Collective.
+DistStepResult dist_step_evaluate(DistStep *d, const Batch *b, const StepCtx *ctx);
 
 #endif

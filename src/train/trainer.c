@@ -1,0 +1,644 @@
+// Distributed CLIP pre-training loop (see trainer.h for the contract).
+#define _POSIX_C_SOURCE 200809L
+
+#include "train/trainer.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "data/dataset.h"
+#include "data/device_batch.h"
+#include "data/loader.h"
+#include "nn/ops.h"
+#include "optim/adam.h"
+#include "train/dist_step.h"
+#include "train/metrics.h"
+#include "train/schedule.h"
+#include "train/signals.h"
+#include "train/train_state.h"
+#include "train/watchdog.h"
+
+#define PATH_CAP 1200
+
+typedef struct {
+    const RunConfig *cfg;
+    Comm *comm;
+    int rank, size, local_b;
+    int64_t B;
+    Loader *train, *val;
+    AstroM3 m;
+    DistStep d;
+    DeviceBatch dev;
+    Adam opt;
+    Schedule sched;
+    size_t n;
+    float *host_m, *host_v;  // host copies of the moments (CUDA only; else the moments)
+    MetricsWriter metrics;
+    int metrics_open;
+    FILE *log;
+    Progress prog;
+    char root[PATH_CAP];     // checkpoints/
+    uint64_t config_hash;
+    int64_t step, epoch, last_ckpt;
+    double best_acc;
+    char best_dir[PATH_CAP + 8];
+} Trainer;
+
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+// Rank 0: a line on stdout (or stderr) and in train.log.
+static void say(Trainer *T, FILE *to, const char *fmt, ...) AM_PRINTF(3, 4);
+static void say(Trainer *T, FILE *to, const char *fmt, ...) {
+    if (T->rank != 0) return;
+    progress_break(&T->prog);
+    va_list ap;
+    va_start(ap, fmt);
+    char line[2048];
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    fprintf(to, "astromm train: %s\n", line);
+    fflush(to);
+    if (T->log) {
+        fprintf(T->log, "%s\n", line);
+        fflush(T->log);
+    }
+}
+
+// Every rank learns whether any failed; returns 1 when some did.
+static int any_failed(Trainer *T, int failed) {
+    return comm_allreduce_sum_double(T->comm, failed ? 1.0 : 0.0) > 0;
+}
+
+static int mkdir_p(const char *path) {
+    char tmp[PATH_CAP];
+    snprintf(tmp, sizeof tmp, "%s", path);
+    for (char *p = tmp + 1; *p; p++)
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir(tmp, 0775) != 0 && errno != EEXIST) return -1;
+            *p = '/';
+        }
+    return mkdir(tmp, 0775) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+// The configuration that determines the numbers: paths, devices, threads,
+// timeouts, run length and checkpoint cadence may change on resume.
+static uint64_t config_hash(const RunConfig *cfg) {
+    RunConfig h = *cfg, d;
+    run_config_defaults(&d);
+    memcpy(h.run_dir, d.run_dir, sizeof h.run_dir);
+    memcpy(h.data_path, d.data_path, sizeof h.data_path);
+    memcpy(h.device, d.device, sizeof h.device);
+    memcpy(h.source, d.source, sizeof h.source);
+    h.threads = d.threads;
+    h.hang_timeout = d.hang_timeout;
+    h.prefetch = d.prefetch;
+    h.epochs = d.epochs;
+    h.max_steps = d.max_steps;
+    h.checkpoint_every = d.checkpoint_every;
+    h.keep_last = d.keep_last;
+    char *text = run_config_text(&h);
+    CHECK(text, "out of memory (config text)");
+    const uint64_t v = train_config_hash(text);
+    free(text);
+    return v;
+}
+
+// ------------------------------------------------------------------ checkpoints
+
+static void moments_to_host(Trainer *T) {
+    if (T->host_m != T->opt.m) {
+        ops_to_host(T->host_m, T->opt.m, T->n * sizeof(float));
+        ops_to_host(T->host_v, T->opt.v, T->n * sizeof(float));
+    }
+}
+
+static void state_fill(Trainer *T, TrainState *st) {
+    memset(st, 0, sizeof *st);
+    st->step = T->step;
+    st->epoch = T->epoch;
+    loader_position(T->train, &st->loader_epoch, &st->loader_batch);
+    st->seed = T->cfg->seed;
+    st->config_hash = T->config_hash;
+    st->n_ranks = T->size;
+    st->best_metric = T->best_acc;
+    st->sched = T->sched;
+    st->adam_t = T->opt.t;
+    st->n = T->n;
+    st->m = T->host_m;
+    st->v = T->host_v;
+}
+
+// Points run_dir/best at dir (symlink replaced atomically by rename).
+static int link_best(Trainer *T, const char *dir, AmError *err) {
+    char link[PATH_CAP + 8], tmp[PATH_CAP + 40], target[PATH_CAP + 16];
+    snprintf(link, sizeof link, "%s/best", T->cfg->run_dir);
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", link, (long)getpid());
+    const char *slash = strrchr(dir, '/');
+    snprintf(target, sizeof target, "checkpoints/%s", slash ? slash + 1 : dir);
+    remove(tmp);
+    if (symlink(target, tmp) != 0 || rename(tmp, link) != 0) {
+        remove(tmp);
+        return am_error_set(err, "%s: cannot point at %s: %s", link, target, strerror(errno));
+    }
+    snprintf(T->best_dir, sizeof T->best_dir, "%s", link);  // prune compares by inode
+    return 0;
+}
+
+// Collective; rank 0 writes. is_best: this checkpoint becomes run_dir/best.
+static int checkpoint(Trainer *T, int is_best) {
+    int rc = 0;
+    AmError err = {{0}};
+    if (T->rank == 0) {
+        moments_to_host(T);
+        char dir[PATH_CAP], path[PATH_CAP + 32];
+        rc = ckpt_make_dir(dir, sizeof dir, T->root, T->step, &err);
+        if (!rc && T->last_ckpt != T->step) {
+            char step_s[32], hash_s[32];
+            snprintf(step_s, sizeof step_s, "%lld", (long long)T->step);
+            snprintf(hash_s, sizeof hash_s, "%016llx", (unsigned long long)T->config_hash);
+            const char *meta[] = {"format", "astromm-astrom3", "step", step_s, "config_hash", hash_s};
+            snprintf(path, sizeof path, "%s/%s", dir, CKPT_MODEL_FILE);
+            rc = params_save(&T->m.params, path, meta, 3, &err);
+            TrainState st;
+            state_fill(T, &st);
+            snprintf(path, sizeof path, "%s/%s", dir, CKPT_STATE_FILE);
+            if (!rc) rc = train_state_write(path, &st, &err);
+        }
+        if (!rc && is_best) rc = link_best(T, dir, &err);
+        if (!rc) {
+            AmError perr = {{0}};
+            if (ckpt_prune(T->root, T->cfg->keep_last, T->best_dir[0] ? T->best_dir : NULL, &perr))
+                say(T, stderr, "warning: pruning old checkpoints: %s", perr.msg);
+        }
+        if (rc) say(T, stderr, "error: checkpoint at step %lld failed: %s", (long long)T->step, err.msg);
+    }
+    if (any_failed(T, rc)) return -1;
+    T->last_ckpt = T->step;
+    return 0;
+}
+
+// Newest valid checkpoint (rank 0 decides, everyone loads it).
+static int resume(Trainer *T, int required) {
+    char dir[PATH_CAP] = "";
+    int64_t step = -1;
+    AmError warn = {{0}}, err = {{0}};
+    int rc = 0;
+    if (T->rank == 0) {
+        rc = ckpt_latest_valid(T->root, T->n, &step, dir, sizeof dir, &warn, &err);
+        if (warn.msg[0]) say(T, stderr, "warning: %s", warn.msg);
+        if (rc) say(T, stderr, "error: %s", err.msg);
+    }
+    if (any_failed(T, rc)) return TRAIN_ERROR;
+    double s = (double)step;
+    comm_broadcast(T->comm, &s, sizeof s, 0);
+    comm_broadcast(T->comm, dir, sizeof dir, 0);
+    step = (int64_t)s;
+    if (step < 0) {
+        if (required) {
+            say(T, stderr, "error: --resume: no valid checkpoint under %s", T->root);
+            return TRAIN_BAD_CONFIG;
+        }
+        return TRAIN_OK;
+    }
+    char path[PATH_CAP + 32];
+    snprintf(path, sizeof path, "%s/%s", dir, CKPT_MODEL_FILE);
+    rc = params_load(&T->m.params, path, &err);
+    TrainState st = {.n = T->n, .m = T->host_m, .v = T->host_v};
+    if (!rc) {
+        snprintf(path, sizeof path, "%s/%s", dir, CKPT_STATE_FILE);
+        rc = train_state_read(path, &st, &err);
+    }
+    if (!rc && st.config_hash != T->config_hash) {
+        rc = am_error_set(&err, "%s: written by a run with a different configuration (model, data selection, "
+                          "optimiser or schedule changed); use a new run.dir or the original configuration", path);
+        rc = TRAIN_BAD_CONFIG;
+    }
+    if (!rc) rc = loader_seek(T->train, st.loader_epoch, st.loader_batch, &err);
+    if (rc && T->rank == 0) say(T, stderr, "error: cannot resume: %s", err.msg);
+    if (any_failed(T, rc)) return rc == TRAIN_BAD_CONFIG ? TRAIN_BAD_CONFIG : TRAIN_ERROR;
+    if (T->host_m != T->opt.m) {
+        ops_to_device(T->opt.m, T->host_m, T->n * sizeof(float));
+        ops_to_device(T->opt.v, T->host_v, T->n * sizeof(float));
+    }
+    T->opt.t = st.adam_t;
+    T->sched = st.sched;
+    T->step = T->last_ckpt = st.step;
+    T->epoch = st.epoch;
+    T->best_acc = st.best_metric;
+    if (st.n_ranks != T->size)
+        say(T, stderr, "warning: resuming with %d ranks a run written by %lld: the same global batches, equal up to "
+            "float rounding (bit-identical only with %lld ranks)", T->size, (long long)st.n_ranks,
+            (long long)st.n_ranks);
+    char link[PATH_CAP + 8];
+    snprintf(link, sizeof link, "%s/best", T->cfg->run_dir);
+    struct stat sb;
+    if (stat(link, &sb) == 0) snprintf(T->best_dir, sizeof T->best_dir, "%s", link);
+    say(T, stdout, "resumed from %s (step %lld, epoch %lld, batch %lld of the epoch)", dir, (long long)st.step,
+        (long long)st.epoch, (long long)st.loader_batch);
+    if (T->metrics_open) {
+        metrics_begin(&T->metrics);
+        metrics_str(&T->metrics, "kind", "resume");
+        metrics_int(&T->metrics, "step", st.step);
+        metrics_end(&T->metrics, &err);
+    }
+    return TRAIN_OK;
+}
+
+// ------------------------------------------------------------------ steps
+
+static int all_finite(const float *x, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(x[i])) return 0;
+    return 1;
+}
+
+// Which modality went non-finite first (embeddings, then parameter gradients).
+static void nonfinite_where(Trainer *T, char *out, size_t cap) {
+    static const char *const mods[3] = {"photometry", "spectra", "metadata"};
+    const size_t ne = (size_t)T->local_b * (size_t)T->cfg->model.proj_dim;
+    float *h = malloc(ne * sizeof *h);
+    for (int i = 0; i < 3 && h; i++) {
+        ops_to_host(h, T->m.emb[i], ne * sizeof *h);
+        if (!all_finite(h, ne)) {
+            snprintf(out, cap, "%s embeddings", mods[i]);
+            free(h);
+            return;
+        }
+    }
+    free(h);
+    const ParamStore *ps = &T->m.params;
+    for (int k = 0; k < ps->n; k++) {
+        float *g = params_grad(ps, k);
+        if (!g) continue;
+        const size_t cnt = (size_t)ps->info[k].numel;
+        float *hg = malloc(cnt * sizeof *hg);
+        ops_to_host(hg, g, cnt * sizeof *hg);
+        const int ok = all_finite(hg, cnt);
+        free(hg);
+        if (!ok) {
+            snprintf(out, cap, "gradient of %s", ps->info[k].name);
+            return;
+        }
+    }
+    snprintf(out, cap, "loss only (embeddings and gradients finite)");
+}
+
+static double peak_rss_mib(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_maxrss / 1024.0;
+}
+
+typedef struct {
+    double loss, acc;
+} EvalResult;
+
+static int validate(Trainer *T, EvalResult *out) {
+    AmError err = {{0}};
+    if (loader_seek(T->val, 0, 0, &err)) return TRAIN_ERROR;
+    const int64_t nb = loader_batches_per_epoch(T->val);
+    double loss = 0, correct = 0, n = 0;
+    for (int64_t b = 0; b < nb; b++) {
+        watchdog_beat("validation");
+        LoaderBatch lb;
+        if (loader_next(T->val, &lb, &err)) {
+            say(T, stderr, "error: %s", err.msg);
+            return TRAIN_ERROR;
+        }
+        Batch db = device_batch_upload(&T->dev, &lb.batch);
+        StepCtx ctx = {.seed = T->cfg->seed, .step = (uint64_t)T->step, .sample_offset = lb.step * T->B,
+                       .training = 0};
+        DistStepResult r = dist_step_evaluate(&T->d, &db, &ctx);
+        loss += r.loss;
+        correct += (double)r.correct;
+        n += r.n_global;
+    }
+    out->loss = loss / (double)nb;
+    out->acc = correct / n;
+    return TRAIN_OK;
+}
+
+static void log_step(Trainer *T, const LoaderBatch *lb, const DistStepResult *r, float gn, double t_data,
+                     double t_step) {
+    float ls[3], sc[3];
+    astrom3_log_scales(&T->m, ls);
+    for (int i = 0; i < 3; i++) {
+        int live;
+        sc[i] = clip_logit_scale(ls[i], &live);
+    }
+    const double sps = (double)T->B / (t_data + t_step);
+    if (T->rank != 0) return;
+    MetricsWriter *w = &T->metrics;
+    metrics_begin(w);
+    metrics_str(w, "kind", "step");
+    metrics_int(w, "step", T->step);
+    metrics_int(w, "epoch", lb->epoch);
+    metrics_int(w, "batch", lb->step);
+    metrics_num(w, "loss", r->loss);
+    metrics_num(w, "loss_ps", r->loss_pair[0]);
+    metrics_num(w, "loss_sm", r->loss_pair[1]);
+    metrics_num(w, "loss_mp", r->loss_pair[2]);
+    metrics_num(w, "clip_acc", (double)r->correct / r->n_global);
+    metrics_num(w, "lr", T->opt.lr);
+    metrics_num(w, "scale_ps", sc[0]);
+    metrics_num(w, "scale_sm", sc[1]);
+    metrics_num(w, "scale_mp", sc[2]);
+    metrics_num(w, "grad_norm", gn);
+    metrics_num(w, "samples_per_s", sps);
+    metrics_num(w, "t_compute", t_step - r->comm_seconds);
+    metrics_num(w, "t_comm", r->comm_seconds);
+    metrics_num(w, "t_data", t_data);
+    metrics_num(w, "peak_rss_mib", peak_rss_mib());
+    AmError err = {{0}};
+    if (metrics_end(w, &err)) say(T, stderr, "warning: %s", err.msg);
+    progress_update(&T->prog, now_s(), lb->epoch, lb->step + 1, loader_batches_per_epoch(T->train), r->loss, sps);
+}
+
+// ------------------------------------------------------------------ setup
+
+static int open_loaders(Trainer *T) {
+    const RunConfig *c = T->cfg;
+    LoaderConfig lc;
+    loader_config_defaults(&lc);
+    lc.global_batch = c->batch_size;
+    lc.seq_len = c->model.seq_len;
+    lc.seed = c->seed;
+    lc.split = DS_SPLIT_TRAIN;
+    lc.drop_last = c->drop_last;
+    lc.prefetch = c->prefetch;
+    AmError err = {{0}};
+    if (loader_open(c->data_path, T->comm, &lc, &T->train, &err)) {
+        say(T, stderr, "error: training data: %s", err.msg);
+        return TRAIN_ERROR;
+    }
+    // Validation as the reference: batches of the training size, drop_last,
+    // fixed order, centred crops.
+    lc.split = DS_SPLIT_VAL;
+    lc.shuffle = 0;
+    lc.drop_last = 1;
+    lc.crop = LOADER_CROP_CENTER;
+    if (loader_open(c->data_path, T->comm, &lc, &T->val, &err)) {
+        say(T, stderr, "error: validation data: %s", err.msg);
+        return TRAIN_ERROR;
+    }
+    return TRAIN_OK;
+}
+
+static int setup(Trainer *T, const RunConfig *cfg, Comm *comm) {
+    T->cfg = cfg;
+    T->comm = comm;
+    T->rank = comm_rank(comm);
+    T->size = comm_size(comm);
+    T->B = cfg->batch_size;
+    T->last_ckpt = -1;
+    T->best_acc = -1.0;
+    progress_init(&T->prog, stdout, 10.0, 0);
+    // mpirun hands rank 0 a pseudo-terminal even in batch jobs: keep SLURM logs free of \r.
+    if (getenv("SLURM_JOB_ID")) T->prog.tty = 0;
+    if (!cfg->data_path[0]) {
+        say(T, stderr, "error: %s: data.path is not set (a dataset from astromm synth or ingest)", cfg->source);
+        return TRAIN_BAD_CONFIG;
+    }
+    if (cfg->batch_size % T->size) {
+        say(T, stderr, "error: %s: train.batch_size %d is not a multiple of the %d ranks", cfg->source,
+            cfg->batch_size, T->size);
+        return TRAIN_BAD_CONFIG;
+    }
+    const ModelConfig *mc = &cfg->model;
+    if (mc->spec_len != SPEC_LEN || mc->spec_in != 3 || mc->meta_in != DS_META_COLS || mc->photo_in != LC_CHANNELS) {
+        say(T, stderr, "error: %s: the dataset format fixes model.spec_len = %d, model.spec_in = 3, model.meta_in = %d "
+            "and model.photo_in = %d (got %d, %d, %d, %d)", cfg->source, SPEC_LEN, DS_META_COLS, LC_CHANNELS,
+            mc->spec_len, mc->spec_in, mc->meta_in, mc->photo_in);
+        return TRAIN_BAD_CONFIG;
+    }
+    T->local_b = cfg->batch_size / T->size;
+    snprintf(T->root, sizeof T->root, "%s/checkpoints", cfg->run_dir);
+    T->config_hash = config_hash(cfg);
+
+    int rc = 0;
+    if (T->rank == 0) {
+        char path[PATH_CAP + 32], err[512];
+        if (mkdir_p(cfg->run_dir) != 0) {
+            fprintf(stderr, "astromm train: error: cannot create run directory %s: %s\n", cfg->run_dir,
+                    strerror(errno));
+            rc = 1;
+        }
+        snprintf(path, sizeof path, "%s/config.cfg", cfg->run_dir);
+        if (!rc && run_config_write(cfg, path, err, sizeof err)) {
+            fprintf(stderr, "astromm train: error: %s\n", err);
+            rc = 1;
+        }
+        snprintf(path, sizeof path, "%s/train.log", cfg->run_dir);
+        if (!rc && !(T->log = fopen(path, "a"))) {
+            fprintf(stderr, "astromm train: error: cannot open %s: %s\n", path, strerror(errno));
+            rc = 1;
+        }
+        snprintf(path, sizeof path, "%s/metrics.jsonl", cfg->run_dir);
+        AmError e = {{0}};
+        if (!rc && metrics_open(&T->metrics, path, &e)) {
+            fprintf(stderr, "astromm train: error: %s\n", e.msg);
+            rc = 1;
+        }
+        T->metrics_open = !rc;
+    }
+    if (any_failed(T, rc)) return TRAIN_ERROR;
+    watchdog_beat("opening the dataset");
+    if ((rc = open_loaders(T))) return rc;
+
+    astrom3_create(&T->m, &cfg->model, T->local_b);
+    astrom3_init(&T->m, cfg->seed);
+    DistStepOptions dopt = {.scope = strcmp(cfg->loss_scope, "local") ? DIST_LOSS_GLOBAL : DIST_LOSS_LOCAL,
+                            .bucket_bytes = (size_t)(cfg->bucket_mb * 1048576.0)};
+    dist_step_init(&T->d, &T->m, comm, T->local_b, &dopt);
+    device_batch_alloc(&T->dev, &cfg->model, T->local_b);
+    T->n = T->m.params.n_train_floats;
+    if (!strcmp(cfg->optimizer, "adamw"))
+        adamw_init(&T->opt, T->n, cfg->lr, cfg->beta1, cfg->beta2, cfg->eps, cfg->weight_decay);
+    else
+        adam_init(&T->opt, T->n, cfg->lr, cfg->beta1, cfg->beta2, cfg->eps, cfg->weight_decay);
+    if (ops_device() == OPS_CPU) {
+        T->host_m = T->opt.m;
+        T->host_v = T->opt.v;
+    } else {
+        T->host_m = am_malloc(T->n * sizeof(float), "moments (host)");
+        T->host_v = am_malloc(T->n * sizeof(float), "moments (host)");
+    }
+    ScheduleConfig sc;
+    sched_config_default(&sc, cfg->lr);
+    sc.warmup_start_factor = cfg->warmup_start_factor;
+    sc.warmup_epochs = cfg->warmup_epochs;
+    sc.kind = strcmp(cfg->schedule, "cosine") ? SCHED_PLATEAU : SCHED_COSINE;
+    sc.factor = cfg->plateau_factor;
+    sc.patience = cfg->plateau_patience;
+    sc.threshold = cfg->plateau_threshold;
+    sc.min_lr = cfg->min_lr;
+    sc.total_epochs = cfg->epochs;
+    sc.early_stop_patience = cfg->early_stop_patience;
+    AmError e = {{0}};
+    if (sched_init(&T->sched, &sc, &e)) {
+        say(T, stderr, "error: %s: %s", cfg->source, e.msg);
+        return TRAIN_BAD_CONFIG;
+    }
+    return TRAIN_OK;
+}
+
+static void teardown(Trainer *T) {
+    loader_close(T->train);
+    loader_close(T->val);
+    if (T->m.params.n) {
+        dist_step_free(&T->d);
+        device_batch_free(&T->dev);
+        if (T->host_m != T->opt.m) {
+            free(T->host_m);
+            free(T->host_v);
+        }
+        adam_free(&T->opt);
+        astrom3_free(&T->m);
+    }
+    if (T->metrics_open) {
+        AmError e = {{0}};
+        metrics_close(&T->metrics, &e);
+    }
+    if (T->log) fclose(T->log);
+}
+
+// ------------------------------------------------------------------ the loop
+
+// Fault injection for tests (tests/cli/train_faults.sh): ASTROMM_FAULT_NAN_STEP=k
+// turns rank 0's metadata inputs of step k into NaN, as a corrupt catalogue row would.
+static int64_t fault_nan_step(void) {
+    const char *s = getenv("ASTROMM_FAULT_NAN_STEP");
+    return s && *s ? atoll(s) : -1;
+}
+
+// One epoch's training steps from the loader's current position. Returns
+// TRAIN_OK, or the code to exit with; *done = 1 when max_steps was reached.
+static int train_epoch(Trainer *T, int *done) {
+    const RunConfig *c = T->cfg;
+    AmError err = {{0}};
+    int64_t le, lbatch;
+    loader_position(T->train, &le, &lbatch);
+    while (le == T->epoch) {
+        watchdog_beat("training step");
+        double t0 = now_s();
+        LoaderBatch lb;
+        if (loader_next(T->train, &lb, &err)) {
+            say(T, stderr, "error: %s", err.msg);
+            return TRAIN_ERROR;
+        }
+        if (T->step == fault_nan_step() && T->rank == 0)  // testing knob, see fault_nan_step
+            for (size_t i = 0; i < (size_t)lb.n * DS_META_COLS; i++) ((float *)lb.batch.metadata)[i] = NAN;
+        Batch db = device_batch_upload(&T->dev, &lb.batch);
+        const double t_data = now_s() - t0;
+        t0 = now_s();
+        StepCtx ctx = {.seed = c->seed, .step = (uint64_t)T->step, .sample_offset = lb.step * T->B, .training = 1};
+        DistStepResult r = dist_step_forward_backward(&T->d, &db, &ctx);
+        const float gn = clip_grad_norm(T->m.params.grad, T->n, c->clip_norm);
+        if (!isfinite(r.loss) || !isfinite(gn)) {
+            char where[256];
+            nonfinite_where(T, where, sizeof where);
+            say(T, stderr, "error: step %lld (epoch %lld, batch %lld): loss %g (ps %g, sm %g, mp %g), gradient norm "
+                "%g; first non-finite: %s. Stopping without updating; the last good checkpoint is kept%s%s",
+                (long long)T->step, (long long)lb.epoch, (long long)lb.step, (double)r.loss, (double)r.loss_pair[0],
+                (double)r.loss_pair[1], (double)r.loss_pair[2], (double)gn, where,
+                T->last_ckpt >= 0 ? " (step " : "", T->last_ckpt >= 0 ? "see checkpoints/)" : "");
+            return TRAIN_NONFINITE;
+        }
+        adam_step(&T->opt, T->m.params.data, T->m.params.grad);
+        ops_synchronize();
+        T->step++;
+        log_step(T, &lb, &r, gn, t_data, now_s() - t0);
+        loader_position(T->train, &le, &lbatch);
+
+        const int sig = signals_pending();
+        if (any_failed(T, sig != 0)) {
+            say(T, stdout, "signal received: checkpoint at step %lld, then exit %d (requeue)", (long long)T->step,
+                TRAIN_PREEMPTED);
+            return checkpoint(T, 0) ? TRAIN_ERROR : TRAIN_PREEMPTED;
+        }
+        if (c->max_steps > 0 && T->step >= c->max_steps) {
+            *done = 1;
+            say(T, stdout, "reached train.max_steps = %d", c->max_steps);
+            return checkpoint(T, 0) ? TRAIN_ERROR : TRAIN_OK;
+        }
+        if (c->checkpoint_every > 0 && T->step % c->checkpoint_every == 0 && checkpoint(T, 0)) return TRAIN_ERROR;
+    }
+    return TRAIN_OK;
+}
+
+static int train_loop(Trainer *T) {
+    const RunConfig *c = T->cfg;
+    say(T, stdout, "%d rank(s), device %s, %lld training / %lld validation objects, global batch %lld "
+        "(%d per rank), %lld steps per epoch, %zu parameters, run directory %s", T->size, ops_device_name(),
+        (long long)loader_size(T->train), (long long)loader_size(T->val), (long long)T->B, T->local_b,
+        (long long)loader_batches_per_epoch(T->train), T->n, c->run_dir);
+    while (T->epoch < c->epochs) {
+        T->opt.lr = sched_lr(&T->sched);
+        const double t_epoch = now_s();
+        int done = 0, rc = train_epoch(T, &done);
+        if (rc || done) return rc;
+        EvalResult v;
+        if ((rc = validate(T, &v))) return rc;
+        const float lr_used = T->opt.lr;
+        const int stop = sched_end_epoch(&T->sched, v.loss);
+        T->epoch++;
+        const int best = v.acc > T->best_acc;
+        if (best) T->best_acc = v.acc;
+        say(T, stdout, "epoch %lld/%d: val loss %.4f, val CLIP accuracy %.4f%s, lr %.3g, %.1f s", (long long)T->epoch,
+            c->epochs, v.loss, v.acc, best ? " (best)" : "", (double)lr_used, now_s() - t_epoch);
+        if (T->rank == 0) {
+            MetricsWriter *w = &T->metrics;
+            metrics_begin(w);
+            metrics_str(w, "kind", "epoch");
+            metrics_int(w, "epoch", T->epoch);
+            metrics_int(w, "step", T->step);
+            metrics_num(w, "val_loss", v.loss);
+            metrics_num(w, "val_clip_acc", v.acc);
+            metrics_num(w, "best_val_clip_acc", T->best_acc);
+            metrics_num(w, "lr", lr_used);
+            metrics_num(w, "epoch_seconds", now_s() - t_epoch);
+            AmError e = {{0}};
+            metrics_end(w, &e);
+        }
+        if (checkpoint(T, best)) return TRAIN_ERROR;
+        if (stop) {
+            say(T, stdout, "early stopping: no val-loss improvement for %d epochs", c->early_stop_patience);
+            break;
+        }
+    }
+    return TRAIN_OK;
+}
+
+int trainer_run(const RunConfig *cfg, Comm *comm, const TrainOptions *opt) {
+    Trainer T;
+    memset(&T, 0, sizeof T);
+    AmError e = {{0}};
+    if (signals_install(&e)) {
+        fprintf(stderr, "astromm train: error: %s\n", e.msg);
+        return TRAIN_ERROR;
+    }
+    watchdog_start(cfg->hang_timeout, comm_rank(comm));
+    int rc = setup(&T, cfg, comm);
+    if (!rc) rc = resume(&T, opt && opt->require_resume);
+    if (!rc) rc = train_loop(&T);
+    if (!rc) say(&T, stdout, "done: %lld steps, best val CLIP accuracy %.4f (%s/best)", (long long)T.step,
+                 T.best_acc, cfg->run_dir);
+    watchdog_stop();
+    teardown(&T);
+    signals_restore();
+    return rc;
+}

@@ -1,0 +1,36 @@
+# Shared set-up for the astromm train tests: a small synthetic dataset and a
+# small model (seconds per run on 2 cores). Source it with AM=<astromm binary>.
+set -u
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
+MPIRUN=${MPIRUN:-mpirun}
+PY=/usr/bin/python3
+fail=0
+T=$(mktemp -d /tmp/astromm_train_test.XXXXXX)
+trap 'rm -rf "$T"' EXIT
+check() {  # check "<description>" <command...>: counts a failure when the command fails
+  local what=$1; shift
+  if "$@"; then echo "ok: $what"; else echo "FAIL: $what"; fail=$((fail+1)); fi
+}
+finish() { echo "$1: $fail failed"; [ "$fail" -eq 0 ]; }
+
+"$AM" synth --n ${TRAIN_TEST_N:-800} --seed 5 --out "$T/data.h5" >/dev/null || { echo "FAIL: synth"; exit 1; }
+cat >"$T/small.cfg" <<CFG
+model = { seq_len = 32; d_model = 16; n_heads = 2; d_ff = 32; n_layers = 1;
+          spec_channels = [4, 4, 4, 4]; meta_hidden = 16; proj_dim = 16; };
+run = { seed = 11; hang_timeout = 30.0; };
+data = { path = "$T/data.h5"; };
+train = { batch_size = 24; epochs = 50; lr = 2e-3; warmup_epochs = 0; early_stop_patience = 0; };
+checkpoint = { keep_last = 10; };
+CFG
+
+# train NP RUN_DIR [extra args...]: runs astromm train, returns its exit code.
+train() {
+  local np=$1 dir=$2; shift 2
+  "$MPIRUN" --oversubscribe -np "$np" "$AM" train "$T/small.cfg" --set "run.dir=\"$dir\"" "$@"
+}
+# Losses per step from a metrics.jsonl, one per line.
+losses() { $PY -c 'import json,sys
+for l in open(sys.argv[1]):
+    r=json.loads(l)
+    if r.get("kind")=="step": print(r["step"], repr(r["loss"]))' "$1"; }
