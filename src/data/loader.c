@@ -18,6 +18,12 @@
 typedef struct {
     hid_t file, d_spec, d_vals;
     DsShardInfo info;
+    // Direct path: both arrays are contiguous native floats in the file, so a
+    // row union is read with MPI_File_read_at_all on their file offsets, the
+    // spectra scattered straight into their batch rows (no staging copy and no
+    // HDF5 selection building). fh == MPI_FILE_NULL: HDF5 path.
+    MPI_File fh;
+    MPI_Offset off_spec, off_vals;
 } LoaderShard;
 
 // One local row's plan: which object, which window of its light curve.
@@ -161,6 +167,63 @@ static int read_rows(struct Loader *l, Slot *s, hid_t d, const char *what, const
     return 0;
 }
 
+// Collective MPI-IO read of the union of [start, start+count) runs of rows of
+// row_bytes bytes, starting at file offset base, in ascending row order: row
+// i of the sequence goes to dst[i] (any order in memory) or, with dst NULL,
+// to contig + i * row_bytes. Every rank calls it for every shard.
+static int read_direct(struct Loader *l, Slot *s, MPI_File fh, MPI_Offset base, const char *what, const char *path,
+                       const hsize_t *starts, const hsize_t *counts, int n_runs, size_t row_bytes, float *const *dst,
+                       float *contig, AmError *err) {
+    MPI_Datatype row = MPI_DATATYPE_NULL, ft = MPI_DATATYPE_NULL, mt = MPI_DATATYPE_NULL;
+    int ok = MPI_Type_contiguous((int)row_bytes, MPI_BYTE, &row) == MPI_SUCCESS && MPI_Type_commit(&row) == MPI_SUCCESS;
+    int64_t total = 0;
+    for (int r = 0; r < n_runs; r++) total += (int64_t)counts[r];
+    int *len = NULL;
+    MPI_Aint *disp = NULL;
+    if (ok && n_runs > 0) {
+        const size_t m = (size_t)(total > n_runs ? total : n_runs);
+        len = malloc((size_t)n_runs * sizeof *len);
+        disp = malloc(m * sizeof *disp);
+        CHECK(len && disp, "out of memory (loader selection)");
+        for (int r = 0; r < n_runs; r++) {
+            len[r] = (int)counts[r];
+            disp[r] = (MPI_Aint)(starts[r] * row_bytes);
+        }
+        ok = MPI_Type_create_hindexed(n_runs, len, disp, row, &ft) == MPI_SUCCESS && MPI_Type_commit(&ft) == MPI_SUCCESS;
+        if (ok && dst) {
+            for (int64_t i = 0; i < total; i++) MPI_Get_address(dst[i], &disp[i]);
+            ok = MPI_Type_create_hindexed_block((int)total, 1, disp, row, &mt) == MPI_SUCCESS &&
+                 MPI_Type_commit(&mt) == MPI_SUCCESS;
+        }
+    }
+    const double t0 = now_s();
+    ok = ok && MPI_File_set_view(fh, base, MPI_BYTE, n_runs > 0 ? ft : MPI_BYTE, "native", MPI_INFO_NULL) ==
+                   MPI_SUCCESS;
+    if (ok) {
+        MPI_Status st;
+        if (n_runs == 0)
+            ok = MPI_File_read_at_all(fh, 0, NULL, 0, MPI_BYTE, &st) == MPI_SUCCESS;
+        else if (dst)
+            ok = MPI_File_read_at_all(fh, 0, MPI_BOTTOM, 1, mt, &st) == MPI_SUCCESS;
+        else
+            ok = MPI_File_read_at_all(fh, 0, contig, (int)total, row, &st) == MPI_SUCCESS;
+    }
+    s->read_seconds += now_s() - t0;
+    if (mt != MPI_DATATYPE_NULL) MPI_Type_free(&mt);
+    if (ft != MPI_DATATYPE_NULL) MPI_Type_free(&ft);
+    if (row != MPI_DATATYPE_NULL) MPI_Type_free(&row);
+    free(len);
+    free(disp);
+    if (!ok) return am_error_set(err, "%s: collective MPI-IO read of %s failed", path, what);
+    if (n_runs > 0) {
+        s->last_io_mode = (int)H5D_MPIO_CONTIGUOUS_COLLECTIVE;
+        s->collective_reads++;
+        s->reads++;
+        s->bytes_read += (double)total * (double)row_bytes;
+    }
+    return 0;
+}
+
 static int fill_slot(struct Loader *l, Slot *s, AmError *err) {
     const int n = l->local_n, L = l->cfg.seq_len;
     const int64_t B = l->cfg.global_batch;
@@ -193,7 +256,9 @@ static int fill_slot(struct Loader *l, Slot *s, AmError *err) {
 
     // Per shard: runs of consecutive rows (spectra) and of touching windows (steps).
     hsize_t *st = malloc(2 * (size_t)n * sizeof *st), *ct = st + n;
-    CHECK(st, "out of memory (loader selection)");
+    float **dst = malloc((size_t)n * sizeof *dst);
+    CHECK(st && dst, "out of memory (loader selection)");
+    const size_t spec_el = 3 * (size_t)SPEC_LEN, ph_el = (size_t)L * LC_CHANNELS;
     size_t spec_pos = 0, lc_pos = 0;
     int rc = 0;
     for (int sh = 0; sh < l->n_sh && !rc; sh++) {
@@ -206,6 +271,7 @@ static int fill_slot(struct Loader *l, Slot *s, AmError *err) {
             DsObject o;
             ds_get_small(l->ds, p->index, &o);
             if (!o.has[DS_MOD_SPEC]) continue;
+            dst[spec_pos - first_spec] = s->spec + (size_t)p->k * spec_el;
             if (runs && st[runs - 1] + ct[runs - 1] == (hsize_t)p->local)
                 ct[runs - 1]++;
             else {
@@ -214,8 +280,12 @@ static int fill_slot(struct Loader *l, Slot *s, AmError *err) {
             }
             spec_pos++;
         }
-        rc = read_rows(l, s, S->d_spec, "/spectra", S->info.path, st, ct, runs, 3, 3 * SPEC_LEN,
-                       l->spec_stage + first_spec * 3 * SPEC_LEN, err);
+        if (S->fh != MPI_FILE_NULL)
+            rc = read_direct(l, s, S->fh, S->off_spec, "/spectra", S->info.path, st, ct, runs, spec_el * sizeof(float),
+                             dst, NULL, err);
+        else
+            rc = read_rows(l, s, S->d_spec, "/spectra", S->info.path, st, ct, runs, 3, 3 * SPEC_LEN,
+                           l->spec_stage + first_spec * 3 * SPEC_LEN, err);
         if (rc) break;
         runs = 0;
         size_t first_lc = lc_pos;
@@ -231,14 +301,20 @@ static int fill_slot(struct Loader *l, Slot *s, AmError *err) {
             }
             lc_pos += (size_t)p->lc_len;
         }
-        rc = read_rows(l, s, S->d_vals, "/photometry/values", S->info.path, st, ct, runs, 2, DS_LC_VALUES,
-                       l->lc_stage + first_lc * DS_LC_VALUES, err);
+        if (S->fh != MPI_FILE_NULL)
+            rc = read_direct(l, s, S->fh, S->off_vals, "/photometry/values", S->info.path, st, ct, runs,
+                             DS_LC_VALUES * sizeof(float), NULL, l->lc_stage + first_lc * DS_LC_VALUES, err);
+        else
+            rc = read_rows(l, s, S->d_vals, "/photometry/values", S->info.path, st, ct, runs, 2, DS_LC_VALUES,
+                           l->lc_stage + first_lc * DS_LC_VALUES, err);
     }
     free(st);
+    free(dst);
     if (rc) return rc;
 
-    // Assemble rows in batch order from the staging buffers (sorted order).
-    const size_t spec_el = 3 * (size_t)SPEC_LEN, ph_el = (size_t)L * LC_CHANNELS;
+    // Assemble rows in batch order from the staging buffers (sorted order). On
+    // the direct path the spectra are already in place: a repeated object
+    // copies its first row.
     spec_pos = lc_pos = 0;
     const float *spec_src = NULL, *lc_src = NULL;
     for (int u = 0; u < n; u++) {
@@ -256,7 +332,12 @@ static int fill_slot(struct Loader *l, Slot *s, AmError *err) {
         s->labels[k] = o.label;
         memcpy(s->has + (size_t)k * DS_N_MOD, o.has, DS_N_MOD);
         float *sp = s->spec + (size_t)k * spec_el;
-        if (spec_src)
+        if (spec_src && l->sh[p->shard].fh != MPI_FILE_NULL) {
+            if (!p->dup)
+                spec_src = sp;
+            else
+                memcpy(sp, spec_src, spec_el * sizeof *sp);
+        } else if (spec_src)
             memcpy(sp, spec_src, spec_el * sizeof *sp);
         else
             memset(sp, 0, spec_el * sizeof *sp);
@@ -303,6 +384,23 @@ typedef struct {
     AmError err;
 } OpenJob;
 
+// Whether d (rank `rank`, rows of 3 x ...) is stored as one contiguous block of
+// native floats; then *off is its byte offset in the file.
+static int direct_offset(hid_t d, int rank, MPI_Offset *off) {
+    hid_t dcpl = H5Dget_create_plist(d), t = H5Dget_type(d), sp = H5Dget_space(d);
+    hsize_t dims[3] = {0, 0, 0};
+    const int ok = dcpl >= 0 && t >= 0 && sp >= 0 && H5Pget_layout(dcpl) == H5D_CONTIGUOUS &&
+                   H5Pget_external_count(dcpl) == 0 && H5Tequal(t, H5T_NATIVE_FLOAT) > 0 &&
+                   H5Sget_simple_extent_ndims(sp) == rank && H5Sget_simple_extent_dims(sp, dims, NULL) == rank &&
+                   dims[1] == 3 && (rank == 2 || dims[2] == SPEC_LEN);
+    const haddr_t a = ok ? H5Dget_offset(d) : HADDR_UNDEF;
+    h5_close_id(&sp);
+    h5_close_id(&t);
+    h5_close_id(&dcpl);
+    *off = (MPI_Offset)a;
+    return ok && a != HADDR_UNDEF;
+}
+
 static int mpio_open(struct Loader *l, AmError *err) {
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
     if (fapl < 0 || H5Pset_fapl_mpio(fapl, l->mpi, MPI_INFO_NULL) < 0 || H5Pset_all_coll_metadata_ops(fapl, 1) < 0) {
@@ -322,6 +420,14 @@ static int mpio_open(struct Loader *l, AmError *err) {
         if (S->d_spec < 0 || S->d_vals < 0) rc = h5_fail(err, S->info.path, "cannot open /spectra or /photometry/values");
     }
     h5_close_id(&fapl);
+    for (int i = 0; i < l->n_sh && !rc; i++) {  // the same decision on every rank: same files
+        LoaderShard *S = &l->sh[i];
+        if (direct_offset(S->d_spec, 3, &S->off_spec) && direct_offset(S->d_vals, 2, &S->off_vals) &&
+            MPI_File_open(l->mpi, S->info.path, MPI_MODE_RDONLY, MPI_INFO_NULL, &S->fh) != MPI_SUCCESS) {
+            S->fh = MPI_FILE_NULL;
+            rc = am_error_set(err, "%s: cannot open with MPI-IO", S->info.path);
+        }
+    }
     if (!rc) {
         l->dxpl = H5Pcreate(H5P_DATASET_XFER);
         if (l->dxpl < 0 || H5Pset_dxpl_mpio(l->dxpl, H5FD_MPIO_COLLECTIVE) < 0)
@@ -344,6 +450,7 @@ static void open_job(void *arg) {
         j->rc = mpio_open(l, &j->err);
     } else {
         for (int i = 0; i < l->n_sh; i++) {
+            if (l->sh[i].fh != MPI_FILE_NULL) MPI_File_close(&l->sh[i].fh);
             h5_close_id(&l->sh[i].d_spec);
             h5_close_id(&l->sh[i].d_vals);
             h5_close_id(&l->sh[i].file);
@@ -455,6 +562,7 @@ int loader_open(const char *path, Comm *comm, const LoaderConfig *cfg, Loader **
     l->sh = am_calloc((size_t)l->n_sh, sizeof *l->sh, "loader shards");
     for (int i = 0; i < l->n_sh; i++) {
         l->sh[i].file = l->sh[i].d_spec = l->sh[i].d_vals = -1;
+        l->sh[i].fh = MPI_FILE_NULL;
         ds_shard_info(l->ds, i, &l->sh[i].info);
     }
     int rc = select_objects(l, &j.err);  // same data on every rank: same outcome
