@@ -518,11 +518,19 @@ static void teardown(Trainer *T) {
 
 // ------------------------------------------------------------------ the loop
 
-// Fault injection for tests (tests/cli/train_faults.sh): ASTROMM_FAULT_NAN_STEP=k
-// turns rank 0's metadata inputs of step k into NaN, as a corrupt catalogue row would.
+// Testing knobs (tests/cli/train_*.sh), read from the environment:
+// ASTROMM_FAULT_NAN_STEP=k turns rank 0's metadata inputs of step k into NaN, as
+// a corrupt catalogue row would; ASTROMM_TEST_STEP_DELAY_MS=t sleeps t ms per
+// step so a signal can be sent mid-run to a model that trains in milliseconds.
 static int64_t fault_nan_step(void) {
     const char *s = getenv("ASTROMM_FAULT_NAN_STEP");
     return s && *s ? atoll(s) : -1;
+}
+
+static void test_step_delay(void) {
+    const char *s = getenv("ASTROMM_TEST_STEP_DELAY_MS");
+    const long ms = s && *s ? atol(s) : 0;
+    if (ms > 0) nanosleep(&(struct timespec){.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L}, NULL);
 }
 
 // One epoch's training steps from the loader's current position. Returns
@@ -561,6 +569,7 @@ static int train_epoch(Trainer *T, int *done) {
         adam_step(&T->opt, T->m.params.data, T->m.params.grad);
         ops_synchronize();
         T->step++;
+        test_step_delay();
         log_step(T, &lb, &r, gn, t_data, now_s() - t0);
         loader_position(T->train, &le, &lbatch);
 
