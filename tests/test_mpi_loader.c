@@ -10,8 +10,9 @@
 //  * a directory of shards gives the same batches as one file;
 //  * seeking to (epoch, batch) continues exactly the uninterrupted sequence,
 //    with and without prefetch;
-//  * reads are collective (H5Pget_mpio_actual_io_mode), and bad settings or
-//    files are errors on every rank.
+//  * HDF5-path reads are collective (H5Pget_mpio_actual_io_mode) and give the
+//    same bytes as the direct MPI-IO path; bad settings or files are errors on
+//    every rank.
 #define _POSIX_C_SOURCE 200809L
 
 #include <math.h>
@@ -241,8 +242,13 @@ static void check_epoch(const char *path, const LoaderConfig *c, int64_t epoch) 
     EXPECT(once && covered == want, "exactly once: %d samples seen, expected %lld", covered, (long long)want);
     LoaderStats st;
     loader_stats(l, &st);
-    EXPECT(st.reads > 0 && st.collective_reads == st.reads, "collective reads %d of %d (last mode %d)",
-           st.collective_reads, st.reads, st.last_io_mode);
+    if (c->io == LOADER_IO_HDF5)
+        EXPECT(st.reads > 0 && st.collective_reads == st.reads && st.direct_reads == 0,
+               "HDF5 path: collective reads %d of %d (last mode %d), direct %d", st.collective_reads, st.reads,
+               st.last_io_mode, st.direct_reads);
+    else
+        EXPECT(st.direct_reads > 0 && st.reads == 0, "contiguous file: direct reads %d, HDF5 reads %d",
+               st.direct_reads, st.reads);
     free(global);
     free(valid);
     loader_close(l);
@@ -262,9 +268,10 @@ static int same_batch(const LoaderBatch *a, const LoaderBatch *b) {
 
 // Reference run from the start vs a run sought to `at` (optionally another
 // path or prefetch setting): the same batches from `at` on, across an epoch end.
-static void check_resume(const char *ref_path, const char *path, LoaderConfig c, int prefetch, int64_t at) {
+static void check_resume(const char *ref_path, const char *path, LoaderConfig c, int prefetch, int io, int64_t at) {
     Loader *ref = open_ok(ref_path, &c);
     c.prefetch = prefetch;
+    c.io = io;
     Loader *res = open_ok(path, &c);
     AmError err = {{0}};
     const int64_t nb = loader_batches_per_epoch(ref);
@@ -334,6 +341,14 @@ int main(int argc, char **argv) {
     // selections, epochs 0 and 3, file and shards.
     check_epoch(g_file, &c, 0);
     check_epoch(g_dir, &c, 3);
+    LoaderConfig h = c;  // the same through HDF5's collective H5Dread
+    h.io = LOADER_IO_HDF5;
+    check_epoch(g_file, &h, 0);
+    check_epoch(g_dir, &h, 3);
+    h.drop_last = 0;
+    h.crop = LOADER_CROP_CENTER;
+    h.global_batch = 12;
+    check_epoch(g_dir, &h, 1);
     LoaderConfig d = c;
     d.drop_last = 0;
     d.global_batch = 12;
@@ -367,9 +382,11 @@ int main(int argc, char **argv) {
     EXPECT(memcmp(p0, p2, (size_t)n_sel * sizeof *p0) != 0, "seeds 7 and 8 share an order");
 
     // Resume mid-epoch and across the epoch end; shards vs file; prefetch off.
-    check_resume(g_file, g_file, c, 1, 5);
-    check_resume(g_file, g_dir, c, 0, 13);
-    check_resume(g_dir, g_file, d, 1, 2);
+    check_resume(g_file, g_file, c, 1, LOADER_IO_AUTO, 5);
+    check_resume(g_file, g_dir, c, 0, LOADER_IO_AUTO, 13);
+    check_resume(g_dir, g_file, d, 1, LOADER_IO_AUTO, 2);
+    check_resume(g_file, g_dir, c, 0, LOADER_IO_HDF5, 3);  // direct path vs HDF5 path, bitwise
+
 
     // Errors, on every rank.
     LoaderConfig bad = c;

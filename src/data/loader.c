@@ -48,7 +48,7 @@ typedef struct {
     int rc;
     AmError err;
     double read_seconds, bytes_read;
-    int reads, collective_reads, last_io_mode;
+    int reads, collective_reads, direct_reads, last_io_mode;
     struct Loader *l;
 } Slot;
 
@@ -216,9 +216,7 @@ static int read_direct(struct Loader *l, Slot *s, MPI_File fh, MPI_Offset base, 
     free(disp);
     if (!ok) return am_error_set(err, "%s: collective MPI-IO read of %s failed", path, what);
     if (n_runs > 0) {
-        s->last_io_mode = (int)H5D_MPIO_CONTIGUOUS_COLLECTIVE;
-        s->collective_reads++;
-        s->reads++;
+        s->direct_reads++;
         s->bytes_read += (double)total * (double)row_bytes;
     }
     return 0;
@@ -422,7 +420,7 @@ static int mpio_open(struct Loader *l, AmError *err) {
     h5_close_id(&fapl);
     for (int i = 0; i < l->n_sh && !rc; i++) {  // the same decision on every rank: same files
         LoaderShard *S = &l->sh[i];
-        if (direct_offset(S->d_spec, 3, &S->off_spec) && direct_offset(S->d_vals, 2, &S->off_vals) &&
+        if (l->cfg.io == LOADER_IO_AUTO && direct_offset(S->d_spec, 3, &S->off_spec) && direct_offset(S->d_vals, 2, &S->off_vals) &&
             MPI_File_open(l->mpi, S->info.path, MPI_MODE_RDONLY, MPI_INFO_NULL, &S->fh) != MPI_SUCCESS) {
             S->fh = MPI_FILE_NULL;
             rc = am_error_set(err, "%s: cannot open with MPI-IO", S->info.path);
@@ -667,9 +665,10 @@ int loader_next(Loader *l, LoaderBatch *out, AmError *err) {
     l->stats.bytes_read += s->bytes_read;
     l->stats.reads += s->reads;
     l->stats.collective_reads += s->collective_reads;
+    l->stats.direct_reads += s->direct_reads;
     if (s->reads) l->stats.last_io_mode = s->last_io_mode;
     s->read_seconds = s->bytes_read = 0;
-    s->reads = s->collective_reads = 0;
+    s->reads = s->collective_reads = s->direct_reads = 0;
     if (s->rc) {
         *err = s->err;
         return -1;
