@@ -27,5 +27,21 @@ expect "dropout" smoke --config "$tmp/p.cfg"
 expect "batch_size" smoke --config configs/tiny.cfg --batch 0
 expect "spec_len" smoke --set model.spec_len=20
 expect "run.device must be" smoke --set run.device=\"gpu\"
+# astromm train: the same rules for its sections, with file:line for file values
+expect "give a configuration file" train
+printf 'train = {\n  lrr = 1.0;\n};\n' >"$tmp/t1.cfg"
+expect "t1.cfg:2: unknown key 'train.lrr'" train "$tmp/t1.cfg"
+printf 'train = {\n  epochs = "ten";\n};\n' >"$tmp/t2.cfg"
+expect "t2.cfg:2: train.epochs must be an integer" train "$tmp/t2.cfg"
+printf 'train = {\n\n  lr = -1.0;\n};\n' >"$tmp/t3.cfg"
+expect "t3.cfg:3: train.lr = -1 is out of range" train "$tmp/t3.cfg"
+printf 'train = { epochs = 3; };\n' >"$tmp/t4.cfg"
+expect "train.optimizer must be one of adam\\|adamw" train "$tmp/t4.cfg" --set 'train.optimizer="sgd"'
+expect "checkpoint.keep_last = 0 is out of range" train configs/quickstart.cfg --set checkpoint.keep_last=0
+expect "data.path must be a string" train configs/quickstart.cfg --set data.path=3
+expect "data.path is not set" train "$tmp/t4.cfg"
+expect "fixes model.spec_len = 2575" train configs/quickstart.cfg --set model.spec_len=300
+expect "cosine schedule needs train.epochs" train configs/quickstart.cfg --set 'train.schedule="cosine"' --set train.epochs=2
+expect "unexpected argument '--bogus'" train configs/quickstart.cfg --bogus
 echo "config_errors: $fail failed"
 [ $fail -eq 0 ]
