@@ -8,6 +8,12 @@
 // rounding noise in both implementations, so a reference gradient whose largest
 // entry is below 1e-6 x the model's largest gradient is checked absolutely:
 // max |c| <= 1e-6 x that largest gradient.
+//
+// Under mpirun (tests/mpi_tests.cmake: np 1, 2, 4) the same fixture batch is the
+// *global* batch: rank r takes its block of B/W rows and the distributed step
+// (train/dist_step.h: gathered embeddings, global contrastive matrix, averaged
+// gradients) must reproduce the PyTorch loss and every gradient of the whole
+// batch, and this rank's rows of the encoder outputs and embeddings.
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,7 +24,9 @@
 #include "models/astrom3.h"
 #include "nn/ops.h"
 #include "testutil.h"
-#include "train/clip_step.h"
+#include "mpi/comm.h"
+#include "mpi_testutil.h"
+#include "train/dist_step.h"
 
 #define TOL 1e-4
 
@@ -41,6 +49,8 @@ static void compare(const char *fixture, const char *what, const float *c, const
     EXPECT(err <= TOL, "%s: %s max rel err %.3g > %.0e", fixture, what, err, TOL);
     if (getenv("ASTROMM_TEST_VERBOSE")) printf("  %-70s %.3g\n", what, err);
 }
+
+static Comm *g_comm;
 
 static void run_fixture(const char *path) {
     AmError e;
@@ -72,9 +82,16 @@ static void run_fixture(const char *path) {
     c.p_photo = c.p_spec = c.p_meta = c.p_embed = 0.0f;
     const int limit = meta_int(f, "grad_sample_limit");
     const uint64_t seed = strtoull(st_meta(f, "init_seed"), NULL, 10);
+    const int W = comm_size(g_comm), rank = comm_rank(g_comm);
+    if (B % W) {
+        if (rank == 0) printf("%s: batch %d does not split over %d ranks: skipped\n", path, B, W);
+        st_close(f);
+        return;
+    }
+    const int b = B / W;  // this rank's rows: rank*b .. rank*b+b-1
 
     AstroM3 m;
-    astrom3_create(&m, &c, B);
+    astrom3_create(&m, &c, b);
     ParamStore *ps = &m.params;
     // The fixture lists the trainable tensors in state-dict order: ours must agree.
     const char *names = st_meta(f, "param_names");
@@ -100,32 +117,32 @@ static void run_fixture(const char *path) {
     REQUIRE(st_numel(st_find(f, "probsparse.sample_idx")) == (int64_t)c.n_layers * c.seq_len * u,
             "sample_idx shape");
 
-    Batch b = {
-        tensor(f, "input.photometry", (size_t)B * c.seq_len * c.photo_in),
-        tensor(f, "input.photometry_mask", (size_t)B * c.seq_len),
-        tensor(f, "input.spectra", (size_t)B * c.spec_in * c.spec_len),
-        tensor(f, "input.metadata", (size_t)B * c.meta_in),
-        NULL, B,
+    const size_t r0 = (size_t)rank * (size_t)b;
+    Batch batch = {
+        tensor(f, "input.photometry", (size_t)B * c.seq_len * c.photo_in) + r0 * c.seq_len * c.photo_in,
+        tensor(f, "input.photometry_mask", (size_t)B * c.seq_len) + r0 * c.seq_len,
+        tensor(f, "input.spectra", (size_t)B * c.spec_in * c.spec_len) + r0 * c.spec_in * c.spec_len,
+        tensor(f, "input.metadata", (size_t)B * c.meta_in) + r0 * c.meta_in,
+        NULL, b,
     };
-    ClipLoss loss;
-    clip_loss_init(&loss, B, B, c.proj_dim);
+    DistStep dist;
+    const DistStepOptions dopt = {.scope = DIST_LOSS_GLOBAL};
+    dist_step_init(&dist, &m, g_comm, b, &dopt);
     StepCtx ctx = {.seed = 1, .step = 0, .sample_offset = 0, .training = 0};
-    clip_forward_backward(&m, &loss, &b, &ctx);
+    const DistStepResult res = dist_step_forward_backward(&dist, &batch, &ctx);
 
     static const char *const enc_names[3] = {"output.photometry_encoder", "output.spectra_encoder",
                                              "output.metadata_encoder"};
     static const char *const emb_names[3] = {"output.photometry_emb", "output.spectra_emb",
                                              "output.metadata_emb"};
     for (int i = 0; i < 3; i++) {
-        compare(path, enc_names[i], m.enc_out[i], tensor(f, enc_names[i], (size_t)B * m.enc_dim[i]),
-                (size_t)B * m.enc_dim[i]);
-        compare(path, emb_names[i], m.emb[i], tensor(f, emb_names[i], (size_t)B * c.proj_dim),
-                (size_t)B * c.proj_dim);
+        const size_t ne = (size_t)m.enc_dim[i], np_ = (size_t)c.proj_dim;
+        compare(path, enc_names[i], m.enc_out[i], tensor(f, enc_names[i], (size_t)B * ne) + r0 * ne, (size_t)b * ne);
+        compare(path, emb_names[i], m.emb[i], tensor(f, emb_names[i], (size_t)B * np_) + r0 * np_, (size_t)b * np_);
     }
     static const char *const loss_names[3] = {"output.loss_ps", "output.loss_sm", "output.loss_mp"};
-    for (int i = 0; i < 3; i++)
-        compare(path, loss_names[i], &loss.loss_pair[i], tensor(f, loss_names[i], 1), 1);
-    compare(path, "output.loss", &loss.loss, tensor(f, "output.loss", 1), 1);
+    for (int i = 0; i < 3; i++) compare(path, loss_names[i], &res.loss_pair[i], tensor(f, loss_names[i], 1), 1);
+    compare(path, "output.loss", &res.loss, tensor(f, "output.loss", 1), 1);
 
     // Gather C gradients in the fixture's layout (full, or every stride-th element).
     const float **ref = calloc((size_t)ps->n, sizeof *ref);
@@ -166,14 +183,16 @@ static void run_fixture(const char *path) {
     free(got);
     free(len);
     free(gname);
-    printf("%s: loss C %.6f torch %.6f, %d parameter gradients compared\n", path,
-           (double)loss.loss, (double)tensor(f, "output.loss", 1)[0], n_checked);
-    clip_loss_free(&loss);
+    if (rank == 0)
+        printf("%s: %d rank(s), loss C %.6f torch %.6f, %d parameter gradients compared\n", path, W,
+               (double)res.loss, (double)tensor(f, "output.loss", 1)[0], n_checked);
+    dist_step_free(&dist);
     astrom3_free(&m);
     st_close(f);
 }
 
 int main(int argc, char **argv) {
+    g_comm = comm_init(&argc, &argv);
     ops_init(0);
     if (argc > 1) {
         for (int i = 1; i < argc; i++) run_fixture(argv[i]);
@@ -181,5 +200,5 @@ int main(int argc, char **argv) {
         run_fixture("tests/reference/fixtures/astrom3_small.safetensors");
         run_fixture("tests/reference/fixtures/astrom3_full.safetensors");
     }
-    return tu_finish("test_reference");
+    return mpi_finish(g_comm, "test_reference");
 }
