@@ -36,7 +36,7 @@ static void usage(FILE *f) {
     fprintf(f, "  %-10s %s\n", "devices", "list the CPU and the GPUs this build can use");
     fprintf(f,
             "\ncommon options: --config FILE  --set section.key=value  --threads N  --help\n"
-            "run 'astromm <command> --help' for the command's options; config keys: docs/config.md\n");
+            "run 'astromm <command> --help' for the command's options; config keys: docs/configuration.md\n");
 }
 
 int main(int argc, char **argv) {

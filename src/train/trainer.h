@@ -13,7 +13,7 @@
 // state.bin}, best -> checkpoints/step_... (best validation CLIP accuracy).
 // A run directory that holds a valid checkpoint is resumed automatically.
 //
-// Exit codes (also in docs/slurm.md): 0 finished (epochs, max_steps or early
+// Exit codes (also in docs/training.md): 0 finished (epochs, max_steps or early
 // stopping), 1 error, 2 bad configuration or arguments, 3 preempted
 // (SIGTERM/SIGUSR1: checkpoint written, requeue), 4 non-finite loss or
 // gradients (last good checkpoint kept).
