@@ -127,6 +127,21 @@ static void grad_ready_cb(void *user, int mod, int part) {
     on_group_ready(user, 1 + 2 * mod + part);
 }
 
+// The global loss (mean of the rank losses), pair losses and accuracy count.
+static DistStepResult reduce_stats(DistStep *d, float value, int correct, int n_global) {
+    double stats[5] = {value, d->loss.loss_pair[0], d->loss.loss_pair[1], d->loss.loss_pair[2], correct};
+    const double t0 = now_s();
+    comm_allreduce_sum_host(d->comm, stats, 5);
+    d->comm_s += now_s() - t0;
+    DistStepResult r = {0};
+    r.loss = (float)(stats[0] / d->size);
+    for (int p = 0; p < 3; p++) r.loss_pair[p] = (float)(stats[1 + p] / d->size);
+    r.correct = (int64_t)(stats[4] + 0.5);
+    r.n_global = n_global;
+    r.comm_seconds = d->comm_s;
+    return r;
+}
+
 DistStepResult dist_step_forward_backward(DistStep *d, const Batch *b, const StepCtx *ctx) {
     AstroM3 *m = d->m;
     Comm *c = d->comm;
@@ -188,18 +203,8 @@ DistStepResult dist_step_forward_backward(DistStep *d, const Batch *b, const Ste
         d->buckets[k].req = NULL;
     }
 
-    // Host statistics: loss, pair losses, accuracy count.
-    double stats[5] = {value, d->loss.loss_pair[0], d->loss.loss_pair[1], d->loss.loss_pair[2],
-                       correct};
-    comm_allreduce_sum_host(c, stats, 5);
     d->comm_s += now_s() - t0;
-
-    DistStepResult r = {0};
-    r.loss = (float)(stats[0] / W);
-    for (int p = 0; p < 3; p++) r.loss_pair[p] = (float)(stats[1 + p] / W);
-    r.correct = (int64_t)(stats[4] + 0.5);
-    r.n_global = n_global;
-    r.comm_seconds = d->comm_s;
+    DistStepResult r = reduce_stats(d, value, correct, n_global);
     r.n_buckets = d->n_buckets;
     r.buckets_early = d->early;
     return r;
@@ -229,16 +234,5 @@ DistStepResult dist_step_evaluate(DistStep *d, const Batch *b, const StepCtx *ct
         value = clip_loss_forward(&d->loss, m->emb[MOD_PHOTOMETRY], m->emb[MOD_SPECTRA], m->emb[MOD_METADATA], n, 0,
                                   n, log_scale);
     }
-    double stats[5] = {value, d->loss.loss_pair[0], d->loss.loss_pair[1], d->loss.loss_pair[2],
-                       clip_loss_correct(&d->loss)};
-    t0 = now_s();
-    comm_allreduce_sum_host(c, stats, 5);
-    d->comm_s += now_s() - t0;
-    DistStepResult r = {0};
-    r.loss = (float)(stats[0] / W);
-    for (int p = 0; p < 3; p++) r.loss_pair[p] = (float)(stats[1 + p] / W);
-    r.correct = (int64_t)(stats[4] + 0.5);
-    r.n_global = W * n;
-    r.comm_seconds = d->comm_s;
-    return r;
+    return reduce_stats(d, value, clip_loss_correct(&d->loss), W * n);
 }
