@@ -60,6 +60,14 @@ trimodal CLIP loss, backward, global-norm clip 45, Adam) at the published AstroM
   PyTorch {', '.join(f"{r['median_step_s']:.3f}" for r in t_runs)} s
 """
 os.makedirs("benchmarks/results", exist_ok=True)
-open("benchmarks/results/cpu.md", "w").write(text)
+# Replace only this script's part (everything before the first section another
+# script maintains, e.g. run_train.sh's markers); keep the rest of the file.
+path = "benchmarks/results/cpu.md"
+rest = ""
+if os.path.exists(path):
+    old = open(path).read()
+    cut = old.find("<!-- run_train.sh begin -->")
+    rest = "\n" + old[cut:] if cut >= 0 else ""
+open(path, "w").write(text + rest)
 print(text)
 PY
