@@ -37,5 +37,6 @@ int cmd_inspect(int argc, char **argv);
 int cmd_synth(int argc, char **argv);
 int cmd_ingest(int argc, char **argv);
 int cmd_train(int argc, char **argv);
+int cmd_map(int argc, char **argv);
 
 #endif

@@ -24,6 +24,7 @@ static const Command commands[] = {
     {"synth", cmd_synth, "write a synthetic AstroM3-like dataset (light curves, spectra, metadata)"},
     {"train", cmd_train, "distributed CLIP pre-training on a dataset (mpirun -np N astromm train CONFIG)"},
     {"ingest", cmd_ingest, "build a dataset from a manifest of real light curves, spectra and a catalogue"},
+    {"map", cmd_map, "2-D map (PCA or UMAP-style layout) of embeddings; CSV/HDF5 for plotting"},
 };
 
 static void usage(FILE *f) {

@@ -1,0 +1,18 @@
+// Exact k-nearest neighbours under the cosine distance (astromm map).
+// Brute force over L2-normalised rows with a fixed-order dot product, so the
+// graph is bit-identical for any thread count. Ties go to the smaller index.
+#ifndef ASTROMM_KNN_H
+#define ASTROMM_KNN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+// Cosine distance 1 - <a,b>/(|a||b|) of every row to its k nearest *other*
+// rows (k <= n-1): idx[n*k] (int32) and dist[n*k] (float, ascending per row).
+// A zero row is at distance 1 from every other row (0 from another zero row).
+void knn_cosine(const float *X, size_t n, size_t d, int k, int32_t *idx, float *dist);
+
+// Rows of X scaled to unit L2 norm into Y (zero rows stay zero).
+void knn_normalize_rows(const float *X, size_t n, size_t d, float *Y);
+
+#endif

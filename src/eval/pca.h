@@ -1,0 +1,22 @@
+// Principal component analysis for small embedding sets (astromm map).
+// Deterministic: covariance (or Gram) matrix in double with a fixed summation
+// order, eigenvectors by cyclic Jacobi; the result does not depend on the
+// thread count. Sign convention: each component's largest-magnitude loading
+// is positive (so the scores are unique).
+#ifndef ASTROMM_PCA_H
+#define ASTROMM_PCA_H
+
+#include <stddef.h>
+
+// X: n rows of d floats (row-major). Writes the first k principal-component
+// scores of the centred rows to scores[n*k] (row-major) and, when var is not
+// NULL, the explained variances (eigenvalues of the covariance, ddof = 1) to
+// var[k]. Components beyond rank(X) come out as zeros. Needs n >= 1, d >= 1,
+// 1 <= k. Returns 0.
+int pca_fit_transform(const float *X, size_t n, size_t d, int k, float *scores, double *var);
+
+// Eigen-decomposition of the symmetric m x m matrix A (row-major, destroyed):
+// eigenvalues descending in w[m], eigenvector j in column j of V[m*m].
+void pca_sym_eig(double *A, size_t m, double *w, double *V);
+
+#endif
