@@ -38,5 +38,6 @@ int cmd_synth(int argc, char **argv);
 int cmd_ingest(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_map(int argc, char **argv);
+int cmd_embed(int argc, char **argv);
 
 #endif

@@ -1,0 +1,412 @@
+// The astromm embeddings file: parallel writer and serial reader (see embeddings_file.h).
+#define _POSIX_C_SOURCE 200809L
+
+#include "eval/embeddings_file.h"
+
+#include <errno.h>
+#include <hdf5.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "data/dataset.h"
+#include "data/dataset_h5.h"
+#include "mpi/comm_mpi.h"
+
+const char *const emb_names[EMB_N] = {"photometry", "spectra", "metadata", "fused"};
+
+int emb_modality_parse(const char *name, int allow_all) {
+    if (!name) return -1;
+    for (int i = 0; i < EMB_N; i++)
+        if (!strcmp(name, emb_names[i])) return i;
+    if (allow_all && !strcmp(name, "all")) return -2;
+    return -1;
+}
+
+int emb_split_parse(const char *name) {
+    if (!name) return -2;
+    if (!strcmp(name, "train")) return DS_SPLIT_TRAIN;
+    if (!strcmp(name, "val")) return DS_SPLIT_VAL;
+    if (!strcmp(name, "test")) return DS_SPLIT_TEST;
+    if (!strcmp(name, "all")) return -1;
+    return -2;
+}
+
+const char *emb_split_name(int split) {
+    switch (split) {
+    case DS_SPLIT_TRAIN: return "train";
+    case DS_SPLIT_VAL: return "val";
+    case DS_SPLIT_TEST: return "test";
+    default: return "all";
+    }
+}
+
+// ------------------------------------------------------------------ per-object datasets
+
+typedef struct {
+    const char *name;
+    hid_t ftype, mtype;
+    int cols;    // 0: [N]; >0: [N, cols]; -1: [N, dim]
+    size_t elem;
+} Field;
+
+enum { F_ID, F_LABEL, F_SPLIT, F_HAS, F_INDEX, F_EMB0, F_COUNT = F_EMB0 + EMB_N };
+
+static void fields(Field f[F_COUNT]) {
+    f[F_ID] = (Field){"id", H5T_STD_I64LE, H5T_NATIVE_INT64, 0, 8};
+    f[F_LABEL] = (Field){"label", H5T_STD_I32LE, H5T_NATIVE_INT32, 0, 4};
+    f[F_SPLIT] = (Field){"split", H5T_STD_U8LE, H5T_NATIVE_UINT8, 0, 1};
+    f[F_HAS] = (Field){"has", H5T_STD_U8LE, H5T_NATIVE_UINT8, 3, 1};
+    f[F_INDEX] = (Field){"index", H5T_STD_I64LE, H5T_NATIVE_INT64, 0, 8};
+    static const char *const paths[EMB_N] = {"embeddings/photometry", "embeddings/spectra", "embeddings/metadata",
+                                             "embeddings/fused"};
+    for (int m = 0; m < EMB_N; m++) f[F_EMB0 + m] = (Field){paths[m], H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, -1, 4};
+}
+
+static hsize_t field_cols(const Field *f, int dim) { return f->cols < 0 ? (hsize_t)dim : (hsize_t)f->cols; }
+
+// ------------------------------------------------------------------ writer
+
+struct EmbWriter {
+    Comm *comm;
+    MPI_Comm mpi;
+    int rank;
+    char *path, *tmp;
+    hid_t file, dxpl;
+    hid_t dset[F_COUNT];
+    int64_t n;
+    int dim;
+    int failed;
+    H5Quiet quiet;
+};
+
+// 1 when any rank passes failed != 0.
+static int any_failed(Comm *c, int failed) { return comm_allreduce_sum_double(c, failed ? 1.0 : 0.0) > 0.0; }
+
+static int write_attrs(EmbWriter *w, const EmbFileInfo *info) {
+    const char *fmt = EMB_FORMAT;
+    const int32_t version = EMB_VERSION, dim = info->dim;
+    const int64_t n = info->n;
+    const char *ck = info->checkpoint ? info->checkpoint : "", *ds = info->dataset ? info->dataset : "";
+    static const char *const mods[EMB_N] = {"photometry", "spectra", "metadata", "fused"};
+    if (h5_write_str_attr(w->file, "format", &fmt, -1)) return -1;
+    if (h5_write_num_attr(w->file, "version", H5T_STD_I32LE, H5T_NATIVE_INT32, &version)) return -1;
+    if (h5_write_num_attr(w->file, "n_objects", H5T_STD_I64LE, H5T_NATIVE_INT64, &n)) return -1;
+    if (h5_write_num_attr(w->file, "dim", H5T_STD_I32LE, H5T_NATIVE_INT32, &dim)) return -1;
+    if (h5_write_str_attr(w->file, "classes", info->classes, info->n_classes)) return -1;
+    if (h5_write_str_attr(w->file, "modalities", mods, EMB_N)) return -1;
+    if (h5_write_str_attr(w->file, "checkpoint", &ck, -1)) return -1;
+    if (h5_write_str_attr(w->file, "dataset", &ds, -1)) return -1;
+    return 0;
+}
+
+static void writer_free(EmbWriter *w) {
+    for (int i = 0; i < F_COUNT; i++) h5_close_id(&w->dset[i]);
+    h5_close_id(&w->dxpl);
+    h5_close_id(&w->file);
+    if (w->mpi != MPI_COMM_NULL) MPI_Comm_free(&w->mpi);
+    h5_quiet_off(&w->quiet);
+    free(w->path);
+    free(w->tmp);
+    free(w);
+}
+
+int emb_writer_open(const char *path, Comm *comm, const EmbFileInfo *info, EmbWriter **out, AmError *err) {
+    *out = NULL;
+    if (info->n < 1 || info->dim < 1 || info->n_classes < 0)
+        return am_error_set(err, "%s: nothing to write (%lld objects, dimension %d)", path, (long long)info->n,
+                            info->dim);
+    EmbWriter *w = am_calloc(1, sizeof *w, "embeddings writer");
+    w->comm = comm;
+    w->rank = comm_rank(comm);
+    w->n = info->n;
+    w->dim = info->dim;
+    w->file = w->dxpl = -1;
+    for (int i = 0; i < F_COUNT; i++) w->dset[i] = -1;
+    h5_quiet_on(&w->quiet);
+    w->mpi = comm_mpi_dup(comm);
+    const size_t pl = strlen(path);
+    w->path = am_malloc(pl + 1, "path");
+    memcpy(w->path, path, pl + 1);
+    w->tmp = am_malloc(pl + 40, "path");
+    long pid = (long)getpid();
+    comm_broadcast(comm, &pid, sizeof pid, 0);
+    snprintf(w->tmp, pl + 40, "%s.tmp.%ld", path, pid);
+
+    int fail = w->mpi == MPI_COMM_NULL;
+    hid_t fapl = -1;
+    if (!fail) {
+        fapl = H5Pcreate(H5P_FILE_ACCESS);
+        fail = fapl < 0 || H5Pset_fapl_mpio(fapl, w->mpi, MPI_INFO_NULL) < 0 ||
+               H5Pset_all_coll_metadata_ops(fapl, 1) < 0 || H5Pset_coll_metadata_write(fapl, 1) < 0;
+    }
+    if (!fail) {
+        w->file = H5Fcreate(w->tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+        fail = w->file < 0;
+        if (fail) h5_fail(err, w->tmp, "cannot create file (is the directory writable?)");
+    } else {
+        h5_fail(err, w->tmp, "cannot set up the MPI-IO file driver");
+    }
+    h5_close_id(&fapl);
+    if (any_failed(comm, fail)) {
+        if (!fail) am_error_set(err, "%s: cannot create the file on another rank", w->tmp);
+        h5_close_id(&w->file);
+        if (w->rank == 0) remove(w->tmp);
+        writer_free(w);
+        return 1;
+    }
+    fail = write_attrs(w, info) != 0;
+    if (fail) h5_fail(err, w->tmp, "cannot write root attributes");
+    hid_t g = -1;
+    if (!fail) {
+        g = H5Gcreate2(w->file, "embeddings", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+        fail = g < 0;
+        if (fail) h5_fail(err, w->tmp, "cannot create group /embeddings");
+    }
+    h5_close_id(&g);
+    Field f[F_COUNT];
+    fields(f);
+    for (int i = 0; i < F_COUNT && !fail; i++) {
+        hsize_t d[2] = {(hsize_t)w->n, field_cols(&f[i], w->dim)};
+        hid_t s = H5Screate_simple(f[i].cols ? 2 : 1, d, NULL);
+        hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+        if (s >= 0 && dcpl >= 0) H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER);
+        w->dset[i] = s < 0 || dcpl < 0 ? -1 : H5Dcreate2(w->file, f[i].name, f[i].ftype, s, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+        h5_close_id(&dcpl);
+        h5_close_id(&s);
+        if (w->dset[i] < 0) {
+            char what[96];
+            snprintf(what, sizeof what, "cannot create dataset /%s", f[i].name);
+            h5_fail(err, w->tmp, what);
+            fail = 1;
+        }
+    }
+    if (!fail) {
+        w->dxpl = H5Pcreate(H5P_DATASET_XFER);
+        fail = w->dxpl < 0 || H5Pset_dxpl_mpio(w->dxpl, H5FD_MPIO_COLLECTIVE) < 0;
+        if (fail) h5_fail(err, w->tmp, "cannot set collective transfers");
+    }
+    if (any_failed(comm, fail)) {
+        if (!fail) am_error_set(err, "%s: set-up failed on another rank", w->tmp);
+        w->failed = 1;
+        emb_writer_close(w, 0, NULL);
+        return 1;
+    }
+    *out = w;
+    return 0;
+}
+
+int emb_writer_write(EmbWriter *w, int64_t row0, int64_t nrows, const int64_t *id, const int32_t *label,
+                     const uint8_t *split, const uint8_t *has, const int64_t *index, const float *const emb[EMB_N],
+                     AmError *err) {
+    Field f[F_COUNT];
+    fields(f);
+    const void *src[F_COUNT] = {id, label, split, has, index, emb[0], emb[1], emb[2], emb[3]};
+    if (nrows < 0 || row0 < 0 || row0 + nrows > w->n) {
+        w->failed = 1;
+        am_error_set(err, "%s: rows %lld..%lld outside the file's %lld rows", w->tmp, (long long)row0,
+                     (long long)(row0 + nrows), (long long)w->n);
+        nrows = 0;  // still take part in the collective writes
+    }
+    int fail = 0;
+    static const char dummy[8];
+    for (int i = 0; i < F_COUNT; i++) {
+        const hsize_t cols = field_cols(&f[i], w->dim);
+        const int rank = f[i].cols ? 2 : 1;
+        hsize_t start[2] = {(hsize_t)row0, 0}, count[2] = {(hsize_t)nrows, cols};
+        hid_t fs = H5Dget_space(w->dset[i]), ms = -1;
+        int bad = fs < 0;
+        if (!bad && nrows > 0) {
+            bad = H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL) < 0;
+            ms = H5Screate_simple(rank, count, NULL);
+        } else if (!bad) {
+            bad = H5Sselect_none(fs) < 0;
+            hsize_t one[2] = {1, 1};
+            ms = H5Screate_simple(1, one, NULL);
+            if (ms >= 0) H5Sselect_none(ms);
+        }
+        bad = bad || ms < 0;
+        const void *buf = nrows > 0 ? src[i] : (const void *)dummy;
+        if (!bad) bad = H5Dwrite(w->dset[i], f[i].mtype, ms, fs, w->dxpl, buf) < 0;
+        if (bad && !fail) {
+            char what[96];
+            snprintf(what, sizeof what, "cannot write /%s", f[i].name);
+            h5_fail(err, w->tmp, what);
+            fail = 1;
+        }
+        h5_close_id(&ms);
+        h5_close_id(&fs);
+    }
+    if (fail) w->failed = 1;
+    return fail || w->failed;
+}
+
+int emb_writer_close(EmbWriter *w, int ok, AmError *err) {
+    if (!w) return 1;
+    int fail = !ok || w->failed;
+    for (int i = 0; i < F_COUNT; i++) h5_close_id(&w->dset[i]);
+    h5_close_id(&w->dxpl);
+    if (w->file >= 0 && H5Fclose(w->file) < 0) {
+        if (!fail) h5_fail(err, w->tmp, "cannot close file");
+        fail = 1;
+    }
+    w->file = -1;
+    const int all_failed = any_failed(w->comm, fail);
+    int rc = all_failed;
+    if (w->rank == 0) {
+        if (all_failed) {
+            remove(w->tmp);
+        } else if (rename(w->tmp, w->path) != 0) {
+            am_error_set(err, "cannot rename %s to %s: %s", w->tmp, w->path, strerror(errno));
+            remove(w->tmp);
+            rc = 1;
+        }
+    }
+    double r = rc;
+    comm_broadcast(w->comm, &r, sizeof r, 0);
+    if (r != 0.0 && !fail && w->rank != 0) am_error_set(err, "%s: writing failed on another rank", w->path);
+    writer_free(w);
+    return r != 0.0;
+}
+
+// ------------------------------------------------------------------ reader
+
+void emb_free(EmbSet *s) {
+    if (!s) return;
+    free(s->id);
+    free(s->label);
+    free(s->split);
+    free(s->has);
+    free(s->index);
+    for (int m = 0; m < EMB_N; m++) free(s->emb[m]);
+    h5_free_strs(s->classes, s->n_classes);
+    memset(s, 0, sizeof *s);
+}
+
+static int read_field(hid_t file, const char *path, const Field *f, int64_t n, int dim, void **out, AmError *err) {
+    htri_t ex = f->cols < 0 ? H5Lexists(file, "embeddings", H5P_DEFAULT) : 1;
+    if (ex > 0) ex = H5Lexists(file, f->name, H5P_DEFAULT);
+    if (ex <= 0) return am_error_set(err, "%s: missing dataset /%s (not an astromm embeddings file?)", path, f->name);
+    hid_t d = H5Dopen2(file, f->name, H5P_DEFAULT), s = -1;
+    int rc = 1;
+    if (d < 0) {
+        h5_fail(err, path, "cannot open a dataset");
+        return 1;
+    }
+    s = H5Dget_space(d);
+    hsize_t dims[3] = {0, 0, 0};
+    const int rank = s < 0 ? -1 : H5Sget_simple_extent_ndims(s);
+    if (rank >= 1 && rank <= 2) H5Sget_simple_extent_dims(s, dims, NULL);
+    const int want_rank = f->cols ? 2 : 1;
+    const hsize_t cols = field_cols(f, dim);
+    if (rank != want_rank || dims[0] != (hsize_t)n || (want_rank == 2 && dims[1] != cols)) {
+        am_error_set(err, "%s: /%s has shape [%llu%s%llu], expected [%lld%s%llu]", path, f->name,
+                     (unsigned long long)dims[0], rank == 2 ? ", " : "", rank == 2 ? (unsigned long long)dims[1] : 0ULL,
+                     (long long)n, want_rank == 2 ? ", " : "", want_rank == 2 ? (unsigned long long)cols : 0ULL);
+        goto done;
+    }
+    *out = am_malloc((size_t)n * (size_t)cols * f->elem + 1, "embeddings file");
+    if (H5Dread(d, f->mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, *out) < 0) {
+        char what[96];
+        snprintf(what, sizeof what, "cannot read /%s", f->name);
+        h5_fail(err, path, what);
+        goto done;
+    }
+    rc = 0;
+done:
+    h5_close_id(&s);
+    h5_close_id(&d);
+    return rc;
+}
+
+int emb_read(const char *path, EmbSet *out, AmError *err) {
+    memset(out, 0, sizeof *out);
+    snprintf(out->path, sizeof out->path, "%s", path);
+    if (access(path, R_OK) != 0) return am_error_set(err, "%s: cannot open: %s", path, strerror(errno));
+    H5Quiet q;
+    h5_quiet_on(&q);
+    int rc = 1;
+    hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    char **strs = NULL;
+    int ns = 0;
+    if (file < 0) {
+        am_error_set(err, "%s: not an HDF5 file (expected an embeddings file from astromm embed)", path);
+        goto done;
+    }
+    if (h5_read_str_attr(file, path, "/", "format", &strs, &ns, err)) goto done;
+    if (ns != 1 || strcmp(strs[0], EMB_FORMAT) != 0) {
+        am_error_set(err, "%s: format attribute is '%s', expected '%s' (not an embeddings file from astromm embed)",
+                     path, ns >= 1 ? strs[0] : "", EMB_FORMAT);
+        goto done;
+    }
+    int64_t version = 0, n = 0, dim = 0;
+    if (h5_read_int_attr(file, path, "version", &version, err)) goto done;
+    if (version != EMB_VERSION) {
+        am_error_set(err, "%s: embeddings format version %lld is not supported (this build reads %d)", path,
+                     (long long)version, EMB_VERSION);
+        goto done;
+    }
+    if (h5_read_int_attr(file, path, "n_objects", &n, err) || h5_read_int_attr(file, path, "dim", &dim, err))
+        goto done;
+    if (n < 1 || dim < 1 || dim > (1 << 20)) {
+        am_error_set(err, "%s: invalid n_objects %lld or dim %lld", path, (long long)n, (long long)dim);
+        goto done;
+    }
+    out->n = n;
+    out->dim = (int)dim;
+    if (h5_read_str_attr(file, path, "/", "classes", &out->classes, &out->n_classes, err)) goto done;
+    h5_free_strs(strs, ns);
+    strs = NULL;
+    if (!h5_read_str_attr(file, path, "/", "checkpoint", &strs, &ns, err) && ns == 1)
+        snprintf(out->checkpoint, sizeof out->checkpoint, "%s", strs[0]);
+    h5_free_strs(strs, ns);
+    strs = NULL;
+    if (!h5_read_str_attr(file, path, "/", "dataset", &strs, &ns, err) && ns == 1)
+        snprintf(out->dataset, sizeof out->dataset, "%s", strs[0]);
+    h5_free_strs(strs, ns);
+    strs = NULL;
+    err->msg[0] = '\0';
+    Field f[F_COUNT];
+    fields(f);
+    void **dst[F_COUNT] = {(void **)&out->id,     (void **)&out->label,  (void **)&out->split,
+                           (void **)&out->has,    (void **)&out->index,  (void **)&out->emb[0],
+                           (void **)&out->emb[1], (void **)&out->emb[2], (void **)&out->emb[3]};
+    for (int i = 0; i < F_COUNT; i++)
+        if (read_field(file, path, &f[i], n, out->dim, dst[i], err)) goto done;
+    for (int64_t i = 0; i < n; i++) {
+        if (out->split[i] > DS_SPLIT_TEST) {
+            am_error_set(err, "%s: /split[%lld] = %d is not 0, 1 or 2", path, (long long)i, out->split[i]);
+            goto done;
+        }
+        if (out->label[i] < -1 || out->label[i] >= out->n_classes) {
+            am_error_set(err, "%s: /label[%lld] = %d outside -1..%d (classes)", path, (long long)i, out->label[i],
+                         out->n_classes - 1);
+            goto done;
+        }
+    }
+    rc = 0;
+done:
+    h5_free_strs(strs, ns);
+    if (file >= 0) H5Fclose(file);
+    h5_quiet_off(&q);
+    if (rc) emb_free(out);
+    if (rc) snprintf(out->path, sizeof out->path, "%s", path);
+    return rc;
+}
+
+int64_t emb_find_id(const EmbSet *s, int64_t id) {
+    for (int64_t i = 0; i < s->n; i++)
+        if (s->id[i] == id) return i;
+    return -1;
+}
+
+int emb_row_has(const EmbSet *s, int64_t row, int mod) {
+    const uint8_t *h = s->has + 3 * row;
+    if (mod == EMB_FUSED) return h[0] || h[1] || h[2];
+    return h[mod] != 0;
+}
+
+const char *emb_class_name(const EmbSet *s, int32_t label) {
+    return label >= 0 && label < s->n_classes ? s->classes[label] : "";
+}

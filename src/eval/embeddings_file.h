@@ -1,0 +1,81 @@
+// The astromm embeddings file (docs/embeddings-format.md): per-object
+// L2-normalised embeddings of a dataset split, one HDF5 file, written by
+// `astromm embed` and read by `astromm search`, `astromm outliers` (and any
+// HDF5 reader: /embeddings/<name> are plain [N, D] float32 datasets).
+//
+// Writer (parallel, collective): every rank calls every function in the same
+// order. emb_writer_open creates "<path>.tmp.<pid of rank 0>" with the MPI-IO
+// driver and every dataset at its final shape; emb_writer_write writes this
+// rank's block of rows with one collective H5Dwrite per dataset (a rank may
+// pass 0 rows); emb_writer_close closes the file and, only when every rank
+// reports success, rank 0 renames it to path; otherwise the temporary file is
+// removed. path never holds a half-written file.
+//
+// Reader (serial): emb_read loads the whole file into memory, validating the
+// format attribute, version, shapes and that every dataset is present; errors
+// name the file and the dataset/attribute.
+#ifndef ASTROMM_EMBEDDINGS_FILE_H
+#define ASTROMM_EMBEDDINGS_FILE_H
+
+#include <stdint.h>
+
+#include "core/error.h"
+#include "mpi/comm.h"
+
+#define EMB_FORMAT "astromm-embeddings"
+#define EMB_VERSION 1
+
+enum { EMB_PHOTOMETRY = 0, EMB_SPECTRA = 1, EMB_METADATA = 2, EMB_FUSED = 3, EMB_N = 4 };
+
+// "photometry", "spectra", "metadata", "fused": the dataset names under /embeddings.
+extern const char *const emb_names[EMB_N];
+// Index of a modality name (also accepts "all" -> -2 when allow_all); -1 when unknown.
+int emb_modality_parse(const char *name, int allow_all);
+// Split name -> DS_SPLIT_* (train/val/test), -1 for "all", -2 when unknown.
+int emb_split_parse(const char *name);
+const char *emb_split_name(int split);
+
+typedef struct {
+    int64_t n;            // rows
+    int dim;              // D
+    int64_t *id;          // [n]
+    int32_t *label;       // [n] class index or -1
+    uint8_t *split;       // [n] 0 train, 1 val, 2 test
+    uint8_t *has;         // [n, 3] modality presence
+    int64_t *index;       // [n] row in the source dataset
+    float *emb[EMB_N];    // [n, dim] each
+    char **classes;
+    int n_classes;
+    char checkpoint[1024], dataset[1024];
+    char path[1024];
+} EmbSet;
+
+int emb_read(const char *path, EmbSet *out, AmError *err);
+void emb_free(EmbSet *s);
+// Row of the first object with this id, or -1.
+int64_t emb_find_id(const EmbSet *s, int64_t id);
+// 1 when row has an embedding for modality mod (fused: at least one modality).
+int emb_row_has(const EmbSet *s, int64_t row, int mod);
+// Class name of a label ("" for -1 or out of range).
+const char *emb_class_name(const EmbSet *s, int32_t label);
+
+typedef struct {
+    const char *checkpoint, *dataset;   // provenance attributes
+    const char *const *classes;
+    int n_classes;
+    int64_t n;
+    int dim;
+} EmbFileInfo;
+
+typedef struct EmbWriter EmbWriter;
+
+int emb_writer_open(const char *path, Comm *comm, const EmbFileInfo *info, EmbWriter **out, AmError *err);
+// Rows row0 .. row0+nrows-1 (nrows may be 0). emb[m] are [nrows, dim] host arrays.
+int emb_writer_write(EmbWriter *w, int64_t row0, int64_t nrows, const int64_t *id, const int32_t *label,
+                     const uint8_t *split, const uint8_t *has, const int64_t *index, const float *const emb[EMB_N],
+                     AmError *err);
+// ok: this rank's verdict on everything so far (0 = failed). Returns 0 when the
+// file was renamed into place, non-zero (err set) otherwise. Frees w.
+int emb_writer_close(EmbWriter *w, int ok, AmError *err);
+
+#endif
