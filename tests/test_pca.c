@@ -1,0 +1,93 @@
+// PCA (src/eval/pca.h) against numpy's SVD (tests/reference/make_pca_reference.py,
+// fixture tests/reference/pca_reference.h), up to the sign of each component; both
+// the covariance (n > d) and the Gram (n < d) path; the Jacobi eigen-solver; the
+// sign convention; thread-count independence.
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "eval/pca.h"
+#include "reference/pca_reference.h"
+#include "testutil.h"
+
+static void check_case(const char *name, const float *x, int n, int d, int k, const double *ref, const double *var_ref) {
+    float *s = calloc((size_t)n * k, sizeof *s);
+    double var[8];
+    pca_fit_transform(x, (size_t)n, (size_t)d, k, s, var);
+    for (int c = 0; c < k; c++) {
+        EXPECT(fabs(var[c] - var_ref[c]) <= 1e-4 * var_ref[0], "%s: variance %d: %g vs numpy %g", name, c, var[c],
+               var_ref[c]);
+        // sign: pick the one that matches numpy best
+        double dp = 0, dm = 0, amax = 0;
+        for (int i = 0; i < n; i++) {
+            const double r = ref[i * k + c], v = s[i * k + c];
+            dp = fmax(dp, fabs(v - r));
+            dm = fmax(dm, fabs(v + r));
+            amax = fmax(amax, fabs(r));
+        }
+        const double e = fmin(dp, dm) / amax;
+        EXPECT(e < 1e-4, "%s: component %d scores differ from numpy by %.3g (relative, up to sign)", name, c, e);
+    }
+    free(s);
+}
+
+static void test_eig(void) {
+    // known spectrum: A = Q diag(5, 2, -1) Q^T with a rotation Q
+    const double c = cos(0.3), s_ = sin(0.3);
+    const double Q[9] = {c, -s_, 0, s_ * 0.6, c * 0.6, -0.8, s_ * 0.8, c * 0.8, 0.6};
+    const double L[3] = {5, 2, -1};
+    double A[9] = {0}, V[9], w[3];
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 3; j++)
+            for (int t = 0; t < 3; t++) A[i * 3 + j] += Q[i * 3 + t] * L[t] * Q[j * 3 + t];
+    pca_sym_eig(A, 3, w, V);
+    for (int i = 0; i < 3; i++) EXPECT(fabs(w[i] - L[i]) < 1e-12, "eigenvalue %d: %.15g vs %g", i, w[i], L[i]);
+    for (int t = 0; t < 3; t++) {  // |<v_t, q_t>| = 1
+        double dot = 0;
+        for (int i = 0; i < 3; i++) dot += V[i * 3 + t] * Q[i * 3 + t];
+        EXPECT(fabs(fabs(dot) - 1) < 1e-12, "eigenvector %d: |<v,q>| = %.15g", t, fabs(dot));
+    }
+}
+
+static void test_sign_and_rank(void) {
+    // points on a line: one component, the second is zero; sign: largest loading positive
+    float x[10 * 3];
+    for (int i = 0; i < 10; i++) x[3 * i] = -(float)i, x[3 * i + 1] = 0.5f * (float)i, x[3 * i + 2] = 1.0f;
+    float s[20];
+    double var[2];
+    pca_fit_transform(x, 10, 3, 2, s, var);
+    EXPECT(var[1] == 0 && var[0] > 0, "rank-1 data: variances %g, %g", var[0], var[1]);
+    for (int i = 0; i < 10; i++) EXPECT(s[2 * i + 1] == 0.0f, "rank-1 data: second score of row %d = %g", i, s[2 * i + 1]);
+    // largest loading (on x[0]) positive: rows with larger x[0] score higher (row 0 has the largest)
+    EXPECT(s[0] > 0 && s[2 * 9] < 0, "sign convention: scores %g (row 0), %g (row 9)", s[0], s[18]);
+    // one row: zeros, no crash
+    float one[3] = {1, 2, 3}, s1[2] = {7, 7};
+    pca_fit_transform(one, 1, 3, 2, s1, NULL);
+    EXPECT(s1[0] == 0 && s1[1] == 0, "single row: %g %g", s1[0], s1[1]);
+}
+
+static void test_threads(void) {
+    const size_t n = 300, d = 40;
+    float *x = malloc(n * d * sizeof *x), *a = malloc(n * 2 * sizeof *a), *b = malloc(n * 2 * sizeof *b);
+    unsigned st = 12345;
+    for (size_t i = 0; i < n * d; i++) {
+        st = st * 1103515245u + 12345u;
+        x[i] = (float)((st >> 8) & 0xffff) / 65536.0f * (1.0f + (float)(i % d) * 0.1f);
+    }
+    omp_set_num_threads(1);
+    pca_fit_transform(x, n, d, 2, a, NULL);
+    omp_set_num_threads(2);
+    pca_fit_transform(x, n, d, 2, b, NULL);
+    EXPECT(!memcmp(a, b, n * 2 * sizeof *a), "PCA scores differ between 1 and 2 threads");
+    free(x), free(a), free(b);
+}
+
+int main(void) {
+    check_case("tall", tall_x, TALL_N, TALL_D, TALL_K, tall_scores, tall_var);
+    check_case("wide", wide_x, WIDE_N, WIDE_D, WIDE_K, wide_scores, wide_var);
+    test_eig();
+    test_sign_and_rank();
+    test_threads();
+    return tu_finish("test_pca");
+}
