@@ -38,6 +38,9 @@ int cmd_synth(int argc, char **argv);
 int cmd_ingest(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_map(int argc, char **argv);
+int cmd_finetune(int argc, char **argv);
 int cmd_embed(int argc, char **argv);
+int cmd_search(int argc, char **argv);
+int cmd_outliers(int argc, char **argv);
 
 #endif

@@ -23,7 +23,10 @@ static const Command commands[] = {
     {"inspect", cmd_inspect, "list a checkpoint's tensors and check them against the model config"},
     {"synth", cmd_synth, "write a synthetic AstroM3-like dataset (light curves, spectra, metadata)"},
     {"train", cmd_train, "distributed CLIP pre-training on a dataset (mpirun -np N astromm train CONFIG)"},
+    {"finetune", cmd_finetune, "fine-tune a classifier (few labels, from scratch or a CLIP checkpoint)"},
     {"embed", cmd_embed, "per-modality embeddings of a dataset split into one HDF5 file (after train)"},
+    {"search", cmd_search, "cosine top-k neighbours of objects in an embeddings file, within or across modalities"},
+    {"outliers", cmd_outliers, "misclassification / anomaly candidates: distance to the class centroid per modality"},
     {"ingest", cmd_ingest, "build a dataset from a manifest of real light curves, spectra and a catalogue"},
     {"map", cmd_map, "2-D map (PCA or UMAP-style layout) of embeddings; CSV/HDF5 for plotting"},
 };

@@ -39,6 +39,9 @@ void run_config_defaults(RunConfig *c) {
     c->early_stop_patience = 6;
     snprintf(c->loss_scope, sizeof c->loss_scope, "global");
     c->bucket_mb = 25.0f;
+    snprintf(c->head, sizeof c->head, "all");
+    c->freeze = 0;
+    snprintf(c->subset, sizeof c->subset, "full");
     c->checkpoint_every = 0;
     c->keep_last = 3;
     snprintf(c->source, sizeof c->source, "(defaults)");
@@ -106,6 +109,10 @@ static const Key keys[] = {
     {"train.early_stop_patience", K_INT, F(early_stop_patience), 0, 1e7, NULL},
     {"train.loss_scope", K_ENUM, F(loss_scope), 0, 0, "global|local"},
     {"train.bucket_mb", K_FLOAT, F(bucket_mb), 0.001, 1 << 16, NULL},
+    {"finetune.head", K_ENUM, F(head), 0, 0, "photometry|spectra|metadata|all"},
+    {"finetune.init", K_STR, F(init), 0, 0, NULL},
+    {"finetune.freeze", K_BOOL, F(freeze), 0, 1, NULL},
+    {"finetune.subset", K_ENUM, F(subset), 0, 0, "full|sub50|sub25|sub10"},
     {"checkpoint.every", K_INT, F(checkpoint_every), 0, BIG, NULL},
     {"checkpoint.keep_last", K_INT, F(keep_last), 1, 1 << 20, NULL},
 };

@@ -31,6 +31,11 @@ typedef struct {
     int plateau_patience, early_stop_patience;
     char loss_scope[16];    // "global" | "local"
     float bucket_mb;
+    // finetune (astromm finetune)
+    char head[16];          // "photometry" | "spectra" | "metadata" | "all"
+    char init[1024];        // CLIP checkpoint to start from ("" = from scratch)
+    int freeze;             // train the classifier only (linear probe)
+    char subset[16];        // "full" | "sub50" | "sub25" | "sub10"
     // checkpoint
     int checkpoint_every;   // optimizer steps between checkpoints (0: epoch ends only)
     int keep_last;

@@ -504,6 +504,8 @@ static int select_objects(struct Loader *l, AmError *err) {
         if (c->split != LOADER_ANY_SPLIT && o.split != c->split) continue;
         if (c->subset_bits && !(o.subset & c->subset_bits)) continue;
         if (c->require_all && !(o.has[0] && o.has[1] && o.has[2])) continue;
+        if ((c->require_mask & 1 && !o.has[0]) || (c->require_mask & 2 && !o.has[1]) || (c->require_mask & 4 && !o.has[2]))
+            continue;
         if (c->labelled_only && o.label < 0) continue;
         l->sel[l->n_sel++] = i;
     }

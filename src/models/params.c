@@ -133,7 +133,13 @@ static void shape_str(char *buf, size_t len, int ndim, const int64_t *shape) {
     if (k < len) snprintf(buf + k, len - k, ")");
 }
 
-int params_load(ParamStore *ps, const char *path, AmError *err) {
+static int is_fresh(const char *name, const char *fresh_prefix) {
+    return fresh_prefix && *fresh_prefix && strncmp(name, fresh_prefix, strlen(fresh_prefix)) == 0;
+}
+
+int params_load(ParamStore *ps, const char *path, AmError *err) { return params_load_except(ps, path, NULL, err); }
+
+int params_load_except(ParamStore *ps, const char *path, const char *fresh_prefix, AmError *err) {
     StFile *f = NULL;
     if (st_open(&f, path, err)) return 1;
     int rc = 0;
@@ -148,6 +154,7 @@ int params_load(ParamStore *ps, const char *path, AmError *err) {
     for (int i = 0; i < ps->n && !rc; i++) {
         const ParamInfo *p = &ps->info[i];
         const StTensor *t = st_find(f, p->name);
+        if (!t && is_fresh(p->name, fresh_prefix)) continue;  // keeps its fresh initialisation
         if (!t) {
             rc = am_error_set(err, "%s: missing tensor '%s'", path, p->name);
             break;
@@ -169,9 +176,10 @@ int params_load(ParamStore *ps, const char *path, AmError *err) {
         }
     }
     // Copy only once everything matched, so a refused file leaves the model untouched.
-    for (int i = 0; i < ps->n && !rc; i++)
-        ops_to_device(params_data(ps, i), st_data(f, st_find(f, ps->info[i].name)),
-                      ps->info[i].numel * sizeof(float));
+    for (int i = 0; i < ps->n && !rc; i++) {
+        const StTensor *t = st_find(f, ps->info[i].name);
+        if (t) ops_to_device(params_data(ps, i), st_data(f, t), ps->info[i].numel * sizeof(float));
+    }
     st_close(f);
     return rc;
 }

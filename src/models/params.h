@@ -59,5 +59,9 @@ int params_save(const ParamStore *ps, const char *path, const char *const *meta_
 // Strict: every tensor of the store must be present with the same shape and
 // dtype F32, and the file may hold no other tensor.
 int params_load(ParamStore *ps, const char *path, AmError *err);
+// The same, except that tensors whose names start with fresh_prefix may be absent
+// from the file and then keep their current values (a CLIP checkpoint into a
+// model with a new "classifier." head).
+int params_load_except(ParamStore *ps, const char *path, const char *fresh_prefix, AmError *err);
 
 #endif

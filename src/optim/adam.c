@@ -23,19 +23,30 @@ void adam_free(Adam *a) {
 }
 
 void adam_step(Adam *a, float *param, const float *grad) {
+    const size_t all[1][2] = {{0, a->n}};
+    adam_step_ranges(a, param, grad, all, 1);
+}
+
+void adam_step_ranges(Adam *a, float *param, const float *grad, const size_t (*ranges)[2], int n_ranges) {
     a->t++;
-    if (a->decoupled) {
-        // torch.optim.AdamW: param.mul_(1 - lr * weight_decay) before the moments,
-        // with lr and weight_decay Python floats (double) and the product rounded to
-        // float when applied to a float32 tensor.
-        if (a->weight_decay != 0.0f) {
-            const float shrink = (float)(1.0 - (double)a->lr * (double)a->weight_decay);
-            op_scale(param, shrink, a->n);
+    for (int r = 0; r < n_ranges; r++) {
+        const size_t off = ranges[r][0], n = ranges[r][1];
+        CHECK(off + n <= a->n, "adam: range [%zu, %zu) outside the %zu parameters", off, off + n, a->n);
+        float *p = param + off, *m = a->m + off, *v = a->v + off;
+        const float *g = grad + off;
+        if (a->decoupled) {
+            // torch.optim.AdamW: param.mul_(1 - lr * weight_decay) before the moments,
+            // with lr and weight_decay Python floats (double) and the product rounded to
+            // float when applied to a float32 tensor.
+            if (a->weight_decay != 0.0f) {
+                const float shrink = (float)(1.0 - (double)a->lr * (double)a->weight_decay);
+                op_scale(p, shrink, n);
+            }
+            op_adam_step(p, g, m, v, n, a->lr, a->beta1, a->beta2, a->eps, 0.0f, a->t);
+        } else {
+            op_adam_step(p, g, m, v, n, a->lr, a->beta1, a->beta2, a->eps, a->weight_decay, a->t);
         }
-        op_adam_step(param, grad, a->m, a->v, a->n, a->lr, a->beta1, a->beta2, a->eps, 0.0f, a->t);
-        return;
     }
-    op_adam_step(param, grad, a->m, a->v, a->n, a->lr, a->beta1, a->beta2, a->eps, a->weight_decay, a->t);
 }
 
 float clip_grad_norm(float *grad, size_t n, float max_norm) {

@@ -27,6 +27,9 @@ void adamw_init(Adam *a, size_t n, float lr, float beta1, float beta2, float eps
 void adam_free(Adam *a);
 // One step over n parameters; param, grad on the current device.
 void adam_step(Adam *a, float *param, const float *grad);
+// One step over the float ranges [off, off + len) only (the rest of param and of
+// the moments untouched: frozen tensors, or tensors a classifier never uses).
+void adam_step_ranges(Adam *a, float *param, const float *grad, const size_t (*ranges)[2], int n_ranges);
 // Scales grad in place when its global L2 norm exceeds max_norm; returns the norm
 // before clipping.
 float clip_grad_norm(float *grad, size_t n, float max_norm);

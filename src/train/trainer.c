@@ -20,10 +20,10 @@
 #include "data/loader.h"
 #include "nn/ops.h"
 #include "optim/adam.h"
-#include "train/dist_step.h"
 #include "train/metrics.h"
 #include "train/schedule.h"
 #include "train/signals.h"
+#include "train/task.h"
 #include "train/train_state.h"
 #include "train/watchdog.h"
 
@@ -34,9 +34,10 @@ typedef struct {
     Comm *comm;
     int rank, size, local_b;
     int64_t B;
+    int kind;                // TASK_*
     Loader *train, *val;
-    AstroM3 m;
-    DistStep d;
+    TrainTask task;
+    AstroM3 *m;              // &task.m
     DeviceBatch dev;
     Adam opt;
     Schedule sched;
@@ -69,7 +70,7 @@ static void say(Trainer *T, FILE *to, const char *fmt, ...) {
     char line[2048];
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
-    fprintf(to, "astromm train: %s\n", line);
+    fprintf(to, "astromm %s: %s\n", T->kind == TASK_CLASSIFY ? "finetune" : "train", line);
     fflush(to);
     if (T->log) {
         fprintf(T->log, "%s\n", line);
@@ -96,13 +97,14 @@ static int mkdir_p(const char *path) {
 
 // The configuration that determines the numbers: paths, devices, threads,
 // timeouts, run length and checkpoint cadence may change on resume.
-static uint64_t config_hash(const RunConfig *cfg) {
+static uint64_t config_hash(const RunConfig *cfg, int kind) {
     RunConfig h = *cfg, d;
     run_config_defaults(&d);
     memcpy(h.run_dir, d.run_dir, sizeof h.run_dir);
     memcpy(h.data_path, d.data_path, sizeof h.data_path);
     memcpy(h.device, d.device, sizeof h.device);
     memcpy(h.source, d.source, sizeof h.source);
+    memcpy(h.init, d.init, sizeof h.init);
     h.threads = d.threads;
     h.hang_timeout = d.hang_timeout;
     h.prefetch = d.prefetch;
@@ -112,7 +114,7 @@ static uint64_t config_hash(const RunConfig *cfg) {
     h.keep_last = d.keep_last;
     char *text = run_config_text(&h);
     CHECK(text, "out of memory (config text)");
-    const uint64_t v = train_config_hash(text);
+    const uint64_t v = train_config_hash(text) ^ (uint64_t)kind * 0x9e3779b97f4a7c15ull;
     free(text);
     return v;
 }
@@ -170,9 +172,10 @@ static int checkpoint(Trainer *T, int is_best) {
             char step_s[32], hash_s[32];
             snprintf(step_s, sizeof step_s, "%lld", (long long)T->step);
             snprintf(hash_s, sizeof hash_s, "%016llx", (unsigned long long)T->config_hash);
-            const char *meta[] = {"format", "astromm-astrom3", "step", step_s, "config_hash", hash_s};
+            const char *meta[] = {"format", "astromm-astrom3", "step", step_s, "config_hash", hash_s,
+                                  "task", T->task.name, "head", task_head_name(&T->task)};
             snprintf(path, sizeof path, "%s/%s", dir, CKPT_MODEL_FILE);
-            rc = params_save(&T->m.params, path, meta, 3, &err);
+            rc = params_save(&T->m->params, path, meta, 5, &err);
             TrainState st;
             state_fill(T, &st);
             snprintf(path, sizeof path, "%s/%s", dir, CKPT_STATE_FILE);
@@ -216,7 +219,7 @@ static int resume(Trainer *T, int required) {
     }
     char path[PATH_CAP + 32];
     snprintf(path, sizeof path, "%s/%s", dir, CKPT_MODEL_FILE);
-    rc = params_load(&T->m.params, path, &err);
+    rc = params_load(&T->m->params, path, &err);
     TrainState st = {.n = T->n, .m = T->host_m, .v = T->host_v};
     if (!rc) {
         snprintf(path, sizeof path, "%s/%s", dir, CKPT_STATE_FILE);
@@ -271,8 +274,8 @@ static void nonfinite_where(Trainer *T, char *out, size_t cap) {
     static const char *const mods[3] = {"photometry", "spectra", "metadata"};
     const size_t ne = (size_t)T->local_b * (size_t)T->cfg->model.proj_dim;
     float *h = malloc(ne * sizeof *h);
-    for (int i = 0; i < 3 && h; i++) {
-        ops_to_host(h, T->m.emb[i], ne * sizeof *h);
+    for (int i = 0; i < 3 && h && T->m->head == HEAD_NONE; i++) {
+        ops_to_host(h, T->m->emb[i], ne * sizeof *h);
         if (!all_finite(h, ne)) {
             snprintf(out, cap, "%s embeddings", mods[i]);
             free(h);
@@ -280,7 +283,7 @@ static void nonfinite_where(Trainer *T, char *out, size_t cap) {
         }
     }
     free(h);
-    const ParamStore *ps = &T->m.params;
+    const ParamStore *ps = &T->m->params;
     for (int k = 0; k < ps->n; k++) {
         float *g = params_grad(ps, k);
         if (!g) continue;
@@ -311,7 +314,7 @@ static int validate(Trainer *T, EvalResult *out) {
     AmError err = {{0}};
     if (loader_seek(T->val, 0, 0, &err)) return TRAIN_ERROR;
     const int64_t nb = loader_batches_per_epoch(T->val);
-    double loss = 0, correct = 0, n = 0;
+    double loss = 0, correct = 0, n = 0;  // loss weighted by rows: the mean over the split
     for (int64_t b = 0; b < nb; b++) {
         watchdog_beat("validation");
         LoaderBatch lb;
@@ -322,26 +325,26 @@ static int validate(Trainer *T, EvalResult *out) {
         Batch db = device_batch_upload(&T->dev, &lb.batch);
         StepCtx ctx = {.seed = T->cfg->seed, .step = (uint64_t)T->step, .sample_offset = lb.step * T->B,
                        .training = 0};
-        DistStepResult r = dist_step_evaluate(&T->d, &db, &ctx);
-        loss += r.loss;
+        const TaskStats r = task_evaluate(&T->task, &db, &lb, &ctx);
+        loss += (double)r.loss * (double)r.n;
         correct += (double)r.correct;
-        n += r.n_global;
+        n += (double)r.n;
     }
-    out->loss = loss / (double)nb;
+    out->loss = loss / n;
     out->acc = correct / n;
     return TRAIN_OK;
 }
 
-static void log_step(Trainer *T, const LoaderBatch *lb, const DistStepResult *r, float gn, double t_data,
+static void log_step(Trainer *T, const LoaderBatch *lb, const TaskStats *r, float gn, double t_data,
                      double t_step) {
-    float ls[3], sc[3];
-    astrom3_log_scales(&T->m, ls);
-    for (int i = 0; i < 3; i++) {
-        int live;
-        sc[i] = clip_logit_scale(ls[i], &live);
-    }
     const double sps = (double)T->B / (t_data + t_step);
-    if (T->rank != 0) return;
+    if (T->rank != 0) {
+        if (T->kind == TASK_CLIP) {  // reads the logit scales: every rank takes part on a device
+            float ls[3];
+            astrom3_log_scales(T->m, ls);
+        }
+        return;
+    }
     MetricsWriter *w = &T->metrics;
     metrics_begin(w);
     metrics_str(w, "kind", "step");
@@ -349,14 +352,9 @@ static void log_step(Trainer *T, const LoaderBatch *lb, const DistStepResult *r,
     metrics_int(w, "epoch", lb->epoch);
     metrics_int(w, "batch", lb->step);
     metrics_num(w, "loss", r->loss);
-    metrics_num(w, "loss_ps", r->loss_pair[0]);
-    metrics_num(w, "loss_sm", r->loss_pair[1]);
-    metrics_num(w, "loss_mp", r->loss_pair[2]);
-    metrics_num(w, "clip_acc", (double)r->correct / r->n_global);
+    metrics_num(w, T->task.acc_key, (double)r->correct / (double)r->n);
+    task_log_fields(&T->task, w, r);
     metrics_num(w, "lr", T->opt.lr);
-    metrics_num(w, "scale_ps", sc[0]);
-    metrics_num(w, "scale_sm", sc[1]);
-    metrics_num(w, "scale_mp", sc[2]);
     metrics_num(w, "grad_norm", gn);
     metrics_num(w, "samples_per_s", sps);
     metrics_num(w, "t_compute", t_step - r->comm_seconds);
@@ -372,34 +370,23 @@ static void log_step(Trainer *T, const LoaderBatch *lb, const DistStepResult *r,
 
 static int open_loaders(Trainer *T) {
     const RunConfig *c = T->cfg;
-    LoaderConfig lc;
-    loader_config_defaults(&lc);
-    lc.global_batch = c->batch_size;
-    lc.seq_len = c->model.seq_len;
-    lc.seed = c->seed;
-    lc.split = DS_SPLIT_TRAIN;
-    lc.drop_last = c->drop_last;
-    lc.prefetch = c->prefetch;
+    LoaderConfig lt, lv;
+    task_loader_configs(T->kind, c, &lt, &lv);
     AmError err = {{0}};
-    if (loader_open(c->data_path, T->comm, &lc, &T->train, &err)) {
+    if (loader_open(c->data_path, T->comm, &lt, &T->train, &err)) {
         say(T, stderr, "error: training data: %s", err.msg);
         return TRAIN_ERROR;
     }
-    // Validation as the reference: batches of the training size, drop_last,
-    // fixed order, centred crops.
-    lc.split = DS_SPLIT_VAL;
-    lc.shuffle = 0;
-    lc.drop_last = 1;
-    lc.crop = LOADER_CROP_CENTER;
-    if (loader_open(c->data_path, T->comm, &lc, &T->val, &err)) {
+    if (loader_open(c->data_path, T->comm, &lv, &T->val, &err)) {
         say(T, stderr, "error: validation data: %s", err.msg);
         return TRAIN_ERROR;
     }
     return TRAIN_OK;
 }
 
-static int setup(Trainer *T, const RunConfig *cfg, Comm *comm) {
+static int setup(Trainer *T, const RunConfig *cfg, Comm *comm, int kind) {
     T->cfg = cfg;
+    T->kind = kind;
     T->comm = comm;
     T->rank = comm_rank(comm);
     T->size = comm_size(comm);
@@ -427,7 +414,7 @@ static int setup(Trainer *T, const RunConfig *cfg, Comm *comm) {
     }
     T->local_b = cfg->batch_size / T->size;
     snprintf(T->root, sizeof T->root, "%s/checkpoints", cfg->run_dir);
-    T->config_hash = config_hash(cfg);
+    T->config_hash = config_hash(cfg, kind);
 
     int rc = 0;
     if (T->rank == 0) {
@@ -459,13 +446,18 @@ static int setup(Trainer *T, const RunConfig *cfg, Comm *comm) {
     watchdog_beat("opening the dataset");
     if ((rc = open_loaders(T))) return rc;
 
-    astrom3_create(&T->m, &cfg->model, T->local_b);
-    astrom3_init(&T->m, cfg->seed);
-    DistStepOptions dopt = {.scope = strcmp(cfg->loss_scope, "local") ? DIST_LOSS_GLOBAL : DIST_LOSS_LOCAL,
-                            .bucket_bytes = (size_t)(cfg->bucket_mb * 1048576.0)};
-    dist_step_init(&T->d, &T->m, comm, T->local_b, &dopt);
+    AmError terr = {{0}};
+    rc = task_setup(&T->task, kind, cfg, comm, T->local_b, &terr);
+    if (any_failed(T, rc)) {
+        if (rc) fprintf(stderr, "astromm: rank %d: error: %s\n", T->rank, terr.msg);
+        return TRAIN_ERROR;
+    }
+    T->m = &T->task.m;
+    if (kind == TASK_CLASSIFY && cfg->init[0])
+        say(T, stdout, "initialised the encoders from %s (classifier head %s: fresh)", cfg->init,
+            task_head_name(&T->task));
     device_batch_alloc(&T->dev, &cfg->model, T->local_b);
-    T->n = T->m.params.n_train_floats;
+    T->n = T->m->params.n_train_floats;
     if (!strcmp(cfg->optimizer, "adamw"))
         adamw_init(&T->opt, T->n, cfg->lr, cfg->beta1, cfg->beta2, cfg->eps, cfg->weight_decay);
     else
@@ -499,15 +491,14 @@ static int setup(Trainer *T, const RunConfig *cfg, Comm *comm) {
 static void teardown(Trainer *T) {
     loader_close(T->train);
     loader_close(T->val);
-    if (T->m.params.n) {
-        dist_step_free(&T->d);
+    if (T->m) {
         device_batch_free(&T->dev);
         if (T->host_m != T->opt.m) {
             free(T->host_m);
             free(T->host_v);
         }
         adam_free(&T->opt);
-        astrom3_free(&T->m);
+        task_free(&T->task);
     }
     if (T->metrics_open) {
         AmError e = {{0}};
@@ -554,19 +545,19 @@ static int train_epoch(Trainer *T, int *done) {
         const double t_data = now_s() - t0;
         t0 = now_s();
         StepCtx ctx = {.seed = c->seed, .step = (uint64_t)T->step, .sample_offset = lb.step * T->B, .training = 1};
-        DistStepResult r = dist_step_forward_backward(&T->d, &db, &ctx);
-        const float gn = clip_grad_norm(T->m.params.grad, T->n, c->clip_norm);
+        const TaskStats r = task_step(&T->task, &db, &lb, &ctx);
+        const float gn = clip_grad_norm(T->m->params.grad, T->n, c->clip_norm);
         if (!isfinite(r.loss) || !isfinite(gn)) {
             char where[256];
             nonfinite_where(T, where, sizeof where);
             say(T, stderr, "error: step %lld (epoch %lld, batch %lld): loss %g (ps %g, sm %g, mp %g), gradient norm "
                 "%g; first non-finite: %s. Stopping without updating; the last good checkpoint is kept%s%s",
-                (long long)T->step, (long long)lb.epoch, (long long)lb.step, (double)r.loss, (double)r.loss_pair[0],
-                (double)r.loss_pair[1], (double)r.loss_pair[2], (double)gn, where,
+                (long long)T->step, (long long)lb.epoch, (long long)lb.step, (double)r.loss, (double)r.part[0],
+                (double)r.part[1], (double)r.part[2], (double)gn, where,
                 T->last_ckpt >= 0 ? " (step " : "", T->last_ckpt >= 0 ? "see checkpoints/)" : "");
             return TRAIN_NONFINITE;
         }
-        adam_step(&T->opt, T->m.params.data, T->m.params.grad);
+        adam_step_ranges(&T->opt, T->m->params.data, T->m->params.grad, T->task.ranges, T->task.n_ranges);
         ops_synchronize();
         T->step++;
         test_step_delay();
@@ -591,10 +582,13 @@ static int train_epoch(Trainer *T, int *done) {
 
 static int train_loop(Trainer *T) {
     const RunConfig *c = T->cfg;
-    say(T, stdout, "%d rank(s), device %s, %lld training / %lld validation objects, global batch %lld "
-        "(%d per rank), %lld steps per epoch, %zu parameters, run directory %s", T->size, ops_device_name(),
+    size_t trained = 0;
+    for (int r = 0; r < T->task.n_ranges; r++) trained += T->task.ranges[r][1];
+    say(T, stdout, "%s: %d rank(s), device %s, %lld training / %lld validation objects, global batch %lld "
+        "(%d per rank), %lld steps per epoch, %zu parameters (%zu trained), run directory %s",
+        T->kind == TASK_CLIP ? "CLIP pre-training" : "fine-tuning", T->size, ops_device_name(),
         (long long)loader_size(T->train), (long long)loader_size(T->val), (long long)T->B, T->local_b,
-        (long long)loader_batches_per_epoch(T->train), T->n, c->run_dir);
+        (long long)loader_batches_per_epoch(T->train), T->n, trained, c->run_dir);
     while (T->epoch < c->epochs) {
         T->opt.lr = sched_lr(&T->sched);
         const double t_epoch = now_s();
@@ -607,8 +601,8 @@ static int train_loop(Trainer *T) {
         T->epoch++;
         const int best = v.acc > T->best_acc;
         if (best) T->best_acc = v.acc;
-        say(T, stdout, "epoch %lld/%d: val loss %.4f, val CLIP accuracy %.4f%s, lr %.3g, %.1f s", (long long)T->epoch,
-            c->epochs, v.loss, v.acc, best ? " (best)" : "", (double)lr_used, now_s() - t_epoch);
+        say(T, stdout, "epoch %lld/%d: val loss %.4f, val %s %.4f%s, lr %.3g, %.1f s", (long long)T->epoch,
+            c->epochs, v.loss, T->task.acc_name, v.acc, best ? " (best)" : "", (double)lr_used, now_s() - t_epoch);
         if (T->rank == 0) {
             MetricsWriter *w = &T->metrics;
             metrics_begin(w);
@@ -616,8 +610,11 @@ static int train_loop(Trainer *T) {
             metrics_int(w, "epoch", T->epoch);
             metrics_int(w, "step", T->step);
             metrics_num(w, "val_loss", v.loss);
-            metrics_num(w, "val_clip_acc", v.acc);
-            metrics_num(w, "best_val_clip_acc", T->best_acc);
+            char key[32];
+            snprintf(key, sizeof key, "val_%s", T->task.acc_key);
+            metrics_num(w, key, v.acc);
+            snprintf(key, sizeof key, "best_val_%s", T->task.acc_key);
+            metrics_num(w, key, T->best_acc);
             metrics_num(w, "lr", lr_used);
             metrics_num(w, "epoch_seconds", now_s() - t_epoch);
             AmError e = {{0}};
@@ -641,10 +638,10 @@ int trainer_run(const RunConfig *cfg, Comm *comm, const TrainOptions *opt) {
         return TRAIN_ERROR;
     }
     watchdog_start(cfg->hang_timeout, comm_rank(comm));
-    int rc = setup(&T, cfg, comm);
+    int rc = setup(&T, cfg, comm, opt && opt->classify ? TASK_CLASSIFY : TASK_CLIP);
     if (!rc) rc = resume(&T, opt && opt->require_resume);
     if (!rc) rc = train_loop(&T);
-    if (!rc) say(&T, stdout, "done: %lld steps, best val CLIP accuracy %.4f (%s/best)", (long long)T.step,
+    if (!rc) say(&T, stdout, "done: %lld steps, best val %s %.4f (%s/best)", (long long)T.step, T.task.acc_name,
                  T.best_acc, cfg->run_dir);
     watchdog_stop();
     teardown(&T);

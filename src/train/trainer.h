@@ -1,4 +1,5 @@
-// `astromm train`: data-parallel CLIP pre-training of AstroM3 over MPI ranks.
+// `astromm train` / `astromm finetune`: data-parallel training of AstroM3 over
+// MPI ranks — CLIP pre-training, or classification fine-tuning (train/task.h).
 //
 // Composition only: the parallel loader (data/loader.h) feeds each rank its
 // block of the global batch; dist_step (train/dist_step.h) computes the loss
@@ -27,6 +28,7 @@ enum { TRAIN_OK = 0, TRAIN_ERROR = 1, TRAIN_BAD_CONFIG = 2, TRAIN_PREEMPTED = 3,
 
 typedef struct {
     int require_resume;  // --resume: fail when the run directory has no valid checkpoint
+    int classify;        // astromm finetune: the classification task (train/task.h) instead of CLIP
 } TrainOptions;
 
 // Collective. Returns one of the exit codes above (the same on every rank).

@@ -1,0 +1,150 @@
+// Distributed classification step (see cls_step.h).
+#define _POSIX_C_SOURCE 200809L
+
+#include "train/cls_step.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/error.h"
+#include "nn/ops.h"
+
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static int starts_with(const char *s, const char *prefix) { return strncmp(s, prefix, strlen(prefix)) == 0; }
+
+// Which tensors the head's forward uses (the rest never get a gradient).
+static int head_uses(const AstroM3 *m, const char *name, int freeze) {
+    if (starts_with(name, "classifier.")) return 1;
+    if (freeze) return 0;
+    static const char *const enc[3] = {"photometry_encoder.", "spectra_encoder.", "metadata_encoder."};
+    static const char *const proj[3] = {"photometry_proj.", "spectra_proj.", "metadata_proj."};
+    for (int i = 0; i < 3; i++) {
+        if (m->head != HEAD_ALL && m->head != i) continue;
+        if (starts_with(name, enc[i]) || (m->head == HEAD_ALL && starts_with(name, proj[i]))) return 1;
+    }
+    return 0;
+}
+
+int cls_trainable_ranges(const AstroM3 *m, int freeze, size_t ranges[][2], int max_ranges) {
+    CHECK(m->head != HEAD_NONE, "classification needs a model with a classifier head");
+    const ParamStore *ps = &m->params;
+    int n = 0;
+    for (int i = 0; i < ps->n; i++) {
+        const ParamInfo *p = &ps->info[i];
+        if (!p->trainable || !head_uses(m, p->name, freeze)) continue;
+        if (n && ranges[n - 1][0] + ranges[n - 1][1] == p->offset) {
+            ranges[n - 1][1] += p->numel;
+            continue;
+        }
+        CHECK(n < max_ranges, "more than %d trainable ranges", max_ranges);
+        ranges[n][0] = p->offset;
+        ranges[n][1] = p->numel;
+        n++;
+    }
+    return n;
+}
+
+void cls_step_init(ClsStep *s, AstroM3 *m, Comm *comm, int max_local, int freeze) {
+    CHECK(m->head != HEAD_NONE, "cls_step: the model has no classifier head");
+    CHECK(max_local >= 1 && max_local <= m->max_batch, "cls_step: local batch %d outside 1..%d", max_local,
+          m->max_batch);
+    memset(s, 0, sizeof *s);
+    s->m = m;
+    s->comm = comm;
+    s->max_local = max_local;
+    s->n_classes = m->cfg.n_classes;
+    const size_t nc = (size_t)max_local * (size_t)s->n_classes;
+    s->probs = ops_alloc(nc * sizeof(float), "classifier probabilities");
+    s->dlogits = ops_alloc(nc * sizeof(float), "classifier logit gradients");
+    s->host_probs = am_malloc(nc * sizeof(float), "classifier probabilities (host)");
+    s->host_dlogits = am_malloc(nc * sizeof(float), "classifier logit gradients (host)");
+    s->n_ranges = cls_trainable_ranges(m, freeze, s->ranges, CLS_MAX_RANGES);
+}
+
+void cls_step_free(ClsStep *s) {
+    ops_free(s->probs);
+    ops_free(s->dlogits);
+    free(s->host_probs);
+    free(s->host_dlogits);
+    memset(s, 0, sizeof *s);
+}
+
+// Softmax of this rank's rows on the host; local CE sum, correct count, valid rows.
+static void local_stats(ClsStep *s, const Batch *b, const int32_t *labels, const uint8_t *valid, const StepCtx *ctx,
+                        double st[3], int32_t *pred) {
+    const int n = b->n, C = s->n_classes;
+    CHECK(n >= 1 && n <= s->max_local, "cls_step: local batch %d outside 1..%d", n, s->max_local);
+    const float *logits = astrom3_classify_forward(s->m, b, ctx);
+    op_softmax_forward(s->probs, logits, n, C);
+    ops_to_host(s->host_probs, s->probs, (size_t)n * C * sizeof(float));
+    st[0] = st[1] = st[2] = 0;
+    for (int i = 0; i < n; i++) {
+        const float *p = s->host_probs + (size_t)i * C;
+        int arg = 0;
+        for (int c = 1; c < C; c++)
+            if (p[c] > p[arg]) arg = c;
+        if (pred) pred[i] = arg;
+        if (valid && !valid[i]) continue;
+        if (!labels) continue;
+        const int y = labels[i];
+        CHECK(y >= 0 && y < C, "cls_step: label %d of row %d outside 0..%d (unlabelled object in a labelled batch?)",
+              y, i, C - 1);
+        st[0] += -log(fmax((double)p[y], 1e-30));
+        st[1] += arg == y;
+        st[2] += 1;
+    }
+}
+
+ClsStepResult cls_step_forward_backward(ClsStep *s, const Batch *b, const int32_t *labels, const uint8_t *valid,
+                                        const StepCtx *ctx) {
+    CHECK(labels, "cls_step: training needs labels");
+    AstroM3 *m = s->m;
+    const int n = b->n, C = s->n_classes, W = comm_size(s->comm);
+    params_zero_grad(&m->params);
+    double st[3];
+    StepCtx lctx = *ctx;
+    lctx.sample_offset = ctx->sample_offset + (int64_t)comm_rank(s->comm) * n;
+    local_stats(s, b, labels, valid, &lctx, st, NULL);
+    double t0 = now_s();
+    comm_allreduce_sum_host(s->comm, st, 3);
+    double comm_s = now_s() - t0;
+    CHECK(st[2] > 0, "cls_step: a global batch without a single valid row");
+    // d(mean CE)/dlogits = (p - onehot) / N_global per valid row; the gradient
+    // average over W ranks divides by W, so each rank scales by W / N_global.
+    const float scale = (float)((double)W / st[2]);
+    for (int i = 0; i < n; i++) {
+        float *d = s->host_dlogits + (size_t)i * C;
+        const float *p = s->host_probs + (size_t)i * C;
+        const int live = !valid || valid[i];
+        for (int c = 0; c < C; c++) d[c] = live ? scale * (p[c] - (c == labels[i] ? 1.0f : 0.0f)) : 0.0f;
+    }
+    ops_to_device(s->dlogits, s->host_dlogits, (size_t)n * C * sizeof(float));
+    astrom3_classify_backward(m, s->dlogits);
+    t0 = now_s();
+    for (int r = 0; r < s->n_ranges; r++)
+        comm_allreduce_mean(s->comm, m->params.grad + s->ranges[r][0], s->ranges[r][1]);
+    comm_s += now_s() - t0;
+    return (ClsStepResult){.loss = (float)(st[0] / st[2]), .correct = (int64_t)st[1], .n = (int64_t)st[2],
+                           .comm_seconds = comm_s};
+}
+
+ClsStepResult cls_step_evaluate(ClsStep *s, const Batch *b, const int32_t *labels, const uint8_t *valid,
+                                const StepCtx *ctx, int32_t *pred, float *prob) {
+    double st[3];
+    StepCtx lctx = *ctx;
+    lctx.sample_offset = ctx->sample_offset + (int64_t)comm_rank(s->comm) * b->n;
+    lctx.training = 0;
+    local_stats(s, b, labels, valid, &lctx, st, pred);
+    if (prob) memcpy(prob, s->host_probs, (size_t)b->n * s->n_classes * sizeof(float));
+    const double t0 = now_s();
+    comm_allreduce_sum_host(s->comm, st, 3);
+    return (ClsStepResult){.loss = st[2] > 0 ? (float)(st[0] / st[2]) : 0.0f, .correct = (int64_t)st[1],
+                           .n = (int64_t)st[2], .comm_seconds = now_s() - t0};
+}

@@ -1,0 +1,132 @@
+// The two training tasks (see task.h).
+#include "train/task.h"
+
+#include <string.h>
+
+#include "data/dataset.h"
+#include "loss/clip.h"
+
+static int head_of(const char *name) {
+    if (!strcmp(name, "photometry")) return HEAD_PHOTOMETRY;
+    if (!strcmp(name, "spectra")) return HEAD_SPECTRA;
+    if (!strcmp(name, "metadata")) return HEAD_METADATA;
+    return HEAD_ALL;
+}
+
+static int subset_bits(const char *name) {
+    if (!strcmp(name, "sub50")) return DS_SUB50;
+    if (!strcmp(name, "sub25")) return DS_SUB25;
+    if (!strcmp(name, "sub10")) return DS_SUB10;
+    return 0;
+}
+
+void task_loader_configs(int kind, const RunConfig *c, LoaderConfig *train, LoaderConfig *val) {
+    loader_config_defaults(train);
+    train->global_batch = c->batch_size;
+    train->seq_len = c->model.seq_len;
+    train->seed = c->seed;
+    train->split = DS_SPLIT_TRAIN;
+    train->drop_last = c->drop_last;
+    train->prefetch = c->prefetch;
+    if (kind == TASK_CLASSIFY) {
+        // Labelled objects that have what the head reads; the limited-label
+        // subsets apply to training and validation alike.
+        const int head = head_of(c->head);
+        train->require_all = 0;
+        train->require_mask = head == HEAD_ALL ? 7 : 1 << head;
+        train->labelled_only = 1;
+        train->subset_bits = subset_bits(c->subset);
+    }
+    *val = *train;
+    val->split = DS_SPLIT_VAL;
+    val->shuffle = 0;
+    val->crop = LOADER_CROP_CENTER;
+    // CLIP: the reference's drop_last batches (the contrastive matrix needs full
+    // batches); classification: every validation object once (padding masked).
+    val->drop_last = kind == TASK_CLIP;
+}
+
+int task_setup(TrainTask *t, int kind, const RunConfig *c, Comm *comm, int local_b, AmError *err) {
+    memset(t, 0, sizeof *t);
+    t->kind = kind;
+    if (kind == TASK_CLIP) {
+        t->name = "clip";
+        t->acc_name = "CLIP accuracy";
+        t->acc_key = "clip_acc";
+        astrom3_create(&t->m, &c->model, local_b);
+        astrom3_init(&t->m, c->seed);
+        const DistStepOptions o = {.scope = strcmp(c->loss_scope, "local") ? DIST_LOSS_GLOBAL : DIST_LOSS_LOCAL,
+                                   .bucket_bytes = (size_t)(c->bucket_mb * 1048576.0)};
+        dist_step_init(&t->dist, &t->m, comm, local_b, &o);
+        t->ranges[0][0] = 0;
+        t->ranges[0][1] = t->m.params.n_train_floats;
+        t->n_ranges = 1;
+        return 0;
+    }
+    t->name = "classify";
+    t->acc_name = "accuracy";
+    t->acc_key = "acc";
+    astrom3_create_with_head(&t->m, &c->model, local_b, head_of(c->head));
+    astrom3_init(&t->m, c->seed);
+    if (c->init[0] && params_load_except(&t->m.params, c->init, "classifier.", err)) {
+        astrom3_free(&t->m);
+        return -1;
+    }
+    cls_step_init(&t->cls, &t->m, comm, local_b, c->freeze);
+    memcpy(t->ranges, t->cls.ranges, sizeof t->ranges);
+    t->n_ranges = t->cls.n_ranges;
+    return 0;
+}
+
+void task_free(TrainTask *t) {
+    if (!t->name) return;
+    if (t->kind == TASK_CLIP)
+        dist_step_free(&t->dist);
+    else
+        cls_step_free(&t->cls);
+    astrom3_free(&t->m);
+    memset(t, 0, sizeof *t);
+}
+
+static TaskStats from_clip(const DistStepResult *r) {
+    return (TaskStats){.loss = r->loss, .part = {r->loss_pair[0], r->loss_pair[1], r->loss_pair[2]},
+                       .correct = r->correct, .n = r->n_global, .comm_seconds = r->comm_seconds};
+}
+
+static TaskStats from_cls(const ClsStepResult *r) {
+    return (TaskStats){.loss = r->loss, .correct = r->correct, .n = r->n, .comm_seconds = r->comm_seconds};
+}
+
+TaskStats task_step(TrainTask *t, const Batch *db, const LoaderBatch *lb, const StepCtx *ctx) {
+    if (t->kind == TASK_CLIP) {
+        const DistStepResult r = dist_step_forward_backward(&t->dist, db, ctx);
+        return from_clip(&r);
+    }
+    const ClsStepResult r = cls_step_forward_backward(&t->cls, db, lb->batch.labels, lb->valid, ctx);
+    return from_cls(&r);
+}
+
+TaskStats task_evaluate(TrainTask *t, const Batch *db, const LoaderBatch *lb, const StepCtx *ctx) {
+    if (t->kind == TASK_CLIP) {
+        const DistStepResult r = dist_step_evaluate(&t->dist, db, ctx);
+        return from_clip(&r);
+    }
+    const ClsStepResult r = cls_step_evaluate(&t->cls, db, lb->batch.labels, lb->valid, ctx, NULL, NULL);
+    return from_cls(&r);
+}
+
+void task_log_fields(TrainTask *t, MetricsWriter *w, const TaskStats *st) {
+    if (t->kind != TASK_CLIP) return;
+    metrics_num(w, "loss_ps", st->part[0]);
+    metrics_num(w, "loss_sm", st->part[1]);
+    metrics_num(w, "loss_mp", st->part[2]);
+    float ls[3];
+    astrom3_log_scales(&t->m, ls);
+    static const char *const keys[3] = {"scale_ps", "scale_sm", "scale_mp"};
+    for (int i = 0; i < 3; i++) {
+        int live;
+        metrics_num(w, keys[i], clip_logit_scale(ls[i], &live));
+    }
+}
+
+const char *task_head_name(const TrainTask *t) { return astrom3_head_name(t->m.head); }

@@ -1,0 +1,56 @@
+// What the trainer trains: CLIP pre-training (astromm train) or classification
+// fine-tuning (astromm finetune). The trainer (train/trainer.c) owns the loop,
+// optimiser, schedule, checkpoints and logs; a task owns the model, which data
+// it reads, and one step / one evaluation batch.
+#ifndef ASTROMM_TASK_H
+#define ASTROMM_TASK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/config.h"
+#include "core/error.h"
+#include "data/loader.h"
+#include "models/astrom3.h"
+#include "mpi/comm.h"
+#include "train/cls_step.h"
+#include "train/dist_step.h"
+#include "train/metrics.h"
+
+enum { TASK_CLIP = 0, TASK_CLASSIFY = 1 };
+
+typedef struct {
+    float loss;            // global mean loss of the batch
+    float part[3];         // CLIP pair losses (ps, sm, mp); 0 for classification
+    int64_t correct, n;    // global: rows counted correct (CLIP accuracy / class), valid rows
+    double comm_seconds;
+} TaskStats;
+
+typedef struct {
+    int kind;
+    const char *name;      // "clip" | "classify" (checkpoint metadata, logs)
+    const char *acc_name;  // "CLIP accuracy" | "accuracy"
+    const char *acc_key;   // metrics.jsonl key: "clip_acc" | "acc"
+    AstroM3 m;
+    size_t ranges[CLS_MAX_RANGES][2];  // trained float ranges of m.params
+    int n_ranges;
+    DistStep dist;         // TASK_CLIP
+    ClsStep cls;           // TASK_CLASSIFY
+} TrainTask;
+
+// Loader settings of the task's training and validation data.
+void task_loader_configs(int kind, const RunConfig *cfg, LoaderConfig *train, LoaderConfig *val);
+// Creates the model for local batches of local_b (classification: the head of
+// finetune.head, initialised from finetune.init when set). Collective.
+int task_setup(TrainTask *t, int kind, const RunConfig *cfg, Comm *comm, int local_b, AmError *err);
+void task_free(TrainTask *t);
+// Forward + backward of the rank's rows (db on the op device, lb on the host);
+// averaged gradients in t->m.params.grad.
+TaskStats task_step(TrainTask *t, const Batch *db, const LoaderBatch *lb, const StepCtx *ctx);
+TaskStats task_evaluate(TrainTask *t, const Batch *db, const LoaderBatch *lb, const StepCtx *ctx);
+// The task's own fields of a step line.
+void task_log_fields(TrainTask *t, MetricsWriter *w, const TaskStats *st);
+// Metadata of checkpoints ("task", "head").
+const char *task_head_name(const TrainTask *t);
+
+#endif
