@@ -39,6 +39,7 @@ int cmd_ingest(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_map(int argc, char **argv);
 int cmd_finetune(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
 int cmd_embed(int argc, char **argv);
 int cmd_search(int argc, char **argv);
 int cmd_outliers(int argc, char **argv);

@@ -24,6 +24,7 @@ static const Command commands[] = {
     {"synth", cmd_synth, "write a synthetic AstroM3-like dataset (light curves, spectra, metadata)"},
     {"train", cmd_train, "distributed CLIP pre-training on a dataset (mpirun -np N astromm train CONFIG)"},
     {"finetune", cmd_finetune, "fine-tune a classifier (few labels, from scratch or a CLIP checkpoint)"},
+    {"eval", cmd_eval, "accuracy, balanced accuracy, per-class report and confusion matrix of a fine-tuned classifier"},
     {"embed", cmd_embed, "per-modality embeddings of a dataset split into one HDF5 file (after train)"},
     {"search", cmd_search, "cosine top-k neighbours of objects in an embeddings file, within or across modalities"},
     {"outliers", cmd_outliers, "misclassification / anomaly candidates: distance to the class centroid per modality"},

@@ -56,4 +56,29 @@ check "unknown head -> exit 2" test $? -eq 2
 check "unknown head is named" grep -q "finetune.head must be one of" "$T/bad.log"
 ft 1 "$T/bad2" --init "$T/nope.safetensors" >"$T/bad2.log" 2>&1
 check "missing init checkpoint -> exit 1 naming it" grep -q "nope.safetensors" "$T/bad2.log"
+# astromm eval on the fine-tuned classifier: np 1 == np 2; the metrics agree with
+# the per-object predictions (recomputed in Python); a CLIP checkpoint is refused.
+"$MPIRUN" --oversubscribe -np 1 "$AM" eval --run "$T/clipinit" --out "$T/ev1" >"$T/ev1.log" 2>&1
+check "eval np=1 exits 0" test $? -eq 0
+"$MPIRUN" --oversubscribe -np 2 "$AM" eval --run "$T/clipinit" --out "$T/ev2" >"$T/ev2.log" 2>&1
+check "eval np=2 exits 0" test $? -eq 0
+check "eval np=1 and np=2 predictions identical" cmp -s "$T/ev1/predictions.csv" "$T/ev2/predictions.csv"
+$PY - "$T/ev2" <<'PY'
+import csv, json, sys
+d = sys.argv[1]
+m = json.load(open(d + "/metrics.json"))
+rows = list(csv.DictReader(open(d + "/predictions.csv")))
+acc = sum(r["label"] == r["predicted"] for r in rows) / len(rows)
+assert m["n"] == len(rows) and abs(m["accuracy"] - acc) < 1e-6, (m["n"], len(rows), m["accuracy"], acc)
+assert sum(map(sum, m["confusion"])) == len(rows) and m["split"] == "test"
+conf = list(csv.reader(open(d + "/confusion.csv")))
+assert conf[0][1:] == m["classes"] and [list(map(int, r[1:])) for r in conf[1:]] == m["confusion"]
+print(f"eval: {len(rows)} test objects, accuracy {acc:.3f}, balanced {m['balanced_accuracy']:.3f}")
+PY
+check "metrics.json, confusion.csv and predictions.csv agree" test $? -eq 0
+"$AM" eval --run "$T/clip" --out "$T/ev3" >"$T/ev3.log" 2>&1
+check "eval of a CLIP checkpoint -> exit 2" test $? -eq 2
+check "explains that it needs fine-tuning" grep -q "has no classifier head" "$T/ev3.log"
+"$AM" eval --run "$T/clipinit" --split nope >"$T/ev4.log" 2>&1
+check "bad --split -> exit 2" test $? -eq 2
 finish finetune
