@@ -63,6 +63,8 @@ static void make_obj(int i, Obj *b) {
         o->lc = (LcNorm){.t01 = b->t, .flux_n = b->f, .err_n = b->e, .n = n,
                          .log10_mad = 0.1f * (float)i, .dt = 1.0f + 0.01f * (float)i};
         for (int c = 0; c < DS_PHOTO_COLS; c++) o->photo[c] = 0.1f * (float)i + (float)c;
+        if (i % 17 == 3)  // a curve without catalogue photo columns (ingest without --catalog)
+            for (int c = 0; c < DS_PHOTO_COLS; c++) o->photo[c] = NAN;
     }
     if (o->has[DS_MOD_SPEC]) {
         for (int k = 0; k < 3 * SPEC_LEN; k++) b->spec[k] = (float)i + 1e-4f * (float)k;
@@ -166,7 +168,7 @@ static void check_row(const LoaderConfig *c, const LoaderBatch *lb, int k, int64
                     case 2: want = o->lc.err_n[s]; break;
                     case 7: want = o->lc.log10_mad; break;
                     case 8: want = o->lc.dt; break;
-                    default: want = (o->photo[ch - 3] - g_pm[ch - 3]) / g_ps[ch - 3];
+                    default: want = isnan(o->photo[ch - 3]) ? 0.0f : (o->photo[ch - 3] - g_pm[ch - 3]) / g_ps[ch - 3];
                 }
             }
             bad += x[t * LC_CHANNELS + ch] != want;

@@ -4,6 +4,7 @@
 #include "data/loader.h"
 
 #include <hdf5.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -342,7 +343,10 @@ static int fill_slot(struct Loader *l, Slot *s, AmError *err) {
         float *x = s->phot + (size_t)k * ph_el, *mk = s->mask + (size_t)k * L;
         if (lc_src) {
             float photo_z[DS_PHOTO_COLS];
-            for (int c = 0; c < DS_PHOTO_COLS; c++) photo_z[c] = (o.photo[c] - l->photo_mean[c]) / l->photo_std[c];
+            // A light curve without catalogue photo columns (NaN: e.g. ingested with no
+            // --catalog) gets the training mean, i.e. 0 after z-scoring.
+            for (int c = 0; c < DS_PHOTO_COLS; c++)
+                photo_z[c] = isfinite(o.photo[c]) ? (o.photo[c] - l->photo_mean[c]) / l->photo_std[c] : 0.0f;
             float *t = l->lc_tmp, *f = t + L, *e = f + L;
             for (int j = 0; j < p->lc_len; j++) {
                 t[j] = lc_src[3 * j];
