@@ -83,7 +83,60 @@ static void test_threads(void) {
     free(x), free(a), free(b);
 }
 
+// subspace iteration (used for large d) against the full Jacobi solver
+static void test_top_eig(void) {
+    const size_t m = 150, L = 400;
+    double *R = malloc(m * L * sizeof *R), *A = malloc(m * m * sizeof *A), *A2 = malloc(m * m * sizeof *A2);
+    double *V = malloc(m * m * sizeof *V), *w = malloc(m * sizeof *w), *Vk = malloc(m * 3 * sizeof *Vk), wk[3];
+    unsigned st = 99;
+    for (size_t i = 0; i < m * L; i++) {
+        st = st * 1103515245u + 12345u;
+        R[i] = ((double)((st >> 8) & 0xffff) / 65536.0 - 0.5) * (1.0 + 4.0 / (1.0 + (double)(i / L)));
+    }
+    for (size_t a = 0; a < m; a++)
+        for (size_t b = 0; b < m; b++) {
+            double s = 0;
+            for (size_t t = 0; t < L; t++) s += R[a * L + t] * R[b * L + t];
+            A[a * m + b] = A2[a * m + b] = s;
+        }
+    pca_top_eig(A, m, 3, wk, Vk);
+    pca_sym_eig(A2, m, w, V);
+    for (int c = 0; c < 3; c++) {
+        EXPECT(fabs(wk[c] - w[c]) < 1e-9 * w[0], "top eigenvalue %d: %.12g vs Jacobi %.12g", c, wk[c], w[c]);
+        double dot = 0;
+        for (size_t r = 0; r < m; r++) dot += Vk[r * 3 + (size_t)c] * V[r * m + (size_t)c];
+        EXPECT(fabs(fabs(dot) - 1) < 1e-8, "top eigenvector %d: |<v, v_jacobi>| = %.12g", c, fabs(dot));
+    }
+    free(R), free(A), free(A2), free(V), free(w), free(Vk);
+}
+
+// d > 64 goes through pca_top_eig: the scores must be uncorrelated with the reported variances
+static void test_large_d(void) {
+    const size_t n = 300, d = 100;  // covariance path, m = 100 > 64: subspace iteration
+    float *x = malloc(n * d * sizeof *x), *s1 = malloc(n * 2 * sizeof *s1);
+    unsigned st = 7;
+    for (size_t i = 0; i < n * d; i++) {
+        st = st * 1103515245u + 12345u;
+        x[i] = ((float)((st >> 8) & 0xffff) / 65536.0f - 0.5f) * (1.0f + 3.0f * (float)((i % d) < 2));
+    }
+    double v1[2];
+    pca_fit_transform(x, n, d, 2, s1, v1);
+    double m0 = 0, m1 = 0, c00 = 0, c11 = 0, c01 = 0;
+    for (size_t i = 0; i < n; i++) m0 += s1[2 * i], m1 += s1[2 * i + 1];
+    m0 /= (double)n, m1 /= (double)n;
+    for (size_t i = 0; i < n; i++) {
+        const double a = s1[2 * i] - m0, b = s1[2 * i + 1] - m1;
+        c00 += a * a, c11 += b * b, c01 += a * b;
+    }
+    c00 /= (double)(n - 1), c11 /= (double)(n - 1), c01 /= (double)(n - 1);
+    EXPECT(fabs(c00 - v1[0]) < 1e-4 * v1[0] && fabs(c11 - v1[1]) < 1e-4 * v1[0] && fabs(c01) < 1e-4 * v1[0],
+           "large d: score covariance [%g %g; %g] vs variances %g %g", c00, c11, c01, v1[0], v1[1]);
+    free(x), free(s1);
+}
+
 int main(void) {
+    test_top_eig();
+    test_large_d();
     check_case("tall", tall_x, TALL_N, TALL_D, TALL_K, tall_scores, tall_var);
     check_case("wide", wide_x, WIDE_N, WIDE_D, WIDE_K, wide_scores, wide_var);
     test_eig();

@@ -2,6 +2,7 @@
 #include "eval/pca.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -64,6 +65,72 @@ void pca_sym_eig(double *A, size_t m, double *w, double *V) {
     }
 }
 
+void pca_top_eig(const double *A, size_t m, int k, double *w, double *V) {
+    const size_t p = (size_t)k + 16 < m ? (size_t)k + 16 : m;
+    double *Q = am_malloc(m * p * sizeof *Q, "pca subspace"), *Z = am_malloc(m * p * sizeof *Z, "pca subspace");
+    double *B = am_malloc(p * p * sizeof *B, "pca ritz"), *W = am_malloc(p * p * sizeof *W, "pca ritz");
+    double *wr = am_malloc(p * sizeof *wr, "pca ritz"), *prev = am_calloc(p, sizeof *prev, "pca ritz");
+    uint64_t st = 0x9E3779B97F4A7C15ull;  // fixed start: deterministic
+    for (size_t i = 0; i < m * p; i++) {
+        st = st * 6364136223846793005ull + 1442695040888963407ull;
+        Q[i] = (double)(st >> 11) / 9007199254740992.0 - 0.5;
+    }
+    for (int it = 0; it < 3000; it++) {
+        // orthonormalise the p columns of Q (modified Gram-Schmidt, twice)
+        for (int pass = 0; pass < 2; pass++)
+            for (size_t c = 0; c < p; c++) {
+                for (size_t e = 0; e < c; e++) {
+                    double dot = 0;
+                    for (size_t r = 0; r < m; r++) dot += Q[r * p + c] * Q[r * p + e];
+                    for (size_t r = 0; r < m; r++) Q[r * p + c] -= dot * Q[r * p + e];
+                }
+                double nn = 0;
+                for (size_t r = 0; r < m; r++) nn += Q[r * p + c] * Q[r * p + c];
+                nn = nn > 0 ? 1.0 / sqrt(nn) : 0.0;
+                for (size_t r = 0; r < m; r++) Q[r * p + c] *= nn;
+            }
+        // Z = A Q
+#pragma omp parallel for schedule(static)
+        for (size_t r = 0; r < m; r++) {
+            double *z = Z + r * p;
+            for (size_t c = 0; c < p; c++) z[c] = 0;
+            for (size_t t = 0; t < m; t++) {
+                const double a = A[r * m + t];
+                for (size_t c = 0; c < p; c++) z[c] += a * Q[t * p + c];
+            }
+        }
+        if (it % 10 == 9 || it == 2999) {  // Rayleigh-Ritz: converged when the top k values settle
+            for (size_t a = 0; a < p; a++)
+                for (size_t b = 0; b < p; b++) {
+                    double sum = 0;
+                    for (size_t r = 0; r < m; r++) sum += Q[r * p + a] * Z[r * p + b];
+                    B[a * p + b] = sum;
+                }
+            for (size_t a = 0; a < p; a++)
+                for (size_t b = a + 1; b < p; b++) B[a * p + b] = B[b * p + a] = 0.5 * (B[a * p + b] + B[b * p + a]);
+            pca_sym_eig(B, p, wr, W);
+            int done = 1;
+            for (int c = 0; c < k; c++)
+                if (fabs(wr[c] - prev[c]) > 1e-13 * fabs(wr[0])) done = 0;
+            memcpy(prev, wr, p * sizeof *wr);
+            if (done || it == 2999) {
+                for (int c = 0; c < k; c++) {
+                    w[c] = wr[c];
+                    for (size_t r = 0; r < m; r++) {
+                        double sum = 0;
+                        for (size_t e = 0; e < p; e++) sum += Q[r * p + e] * W[e * p + (size_t)c];
+                        V[r * (size_t)k + (size_t)c] = sum;
+                    }
+                }
+                break;
+            }
+        }
+        double *t = Q;
+        Q = Z, Z = t;
+    }
+    free(Q), free(Z), free(B), free(W), free(wr), free(prev);
+}
+
 int pca_fit_transform(const float *X, size_t n, size_t d, int k, float *scores, double *var) {
     CHECK(n >= 1 && d >= 1 && k >= 1, "pca: need n >= 1, d >= 1, k >= 1 (got %zu, %zu, %d)", n, d, k);
     double *mean = am_calloc(d, sizeof *mean, "pca mean");
@@ -89,13 +156,23 @@ int pca_fit_transform(const float *X, size_t n, size_t d, int k, float *scores, 
     for (size_t a = 0; a < m; a++) {
         for (size_t b = a; b < m; b++) {
             const double *ra = R + a * L, *rb = R + b * L;
-            double s = 0;
-            for (size_t j = 0; j < L; j++) s += ra[j] * rb[j];
+            double s4[4] = {0, 0, 0, 0};  // four chains, fixed order
+            size_t j = 0;
+            for (; j + 4 <= L; j += 4)
+                for (int l = 0; l < 4; l++) s4[l] += ra[j + l] * rb[j + l];
+            for (; j < L; j++) s4[0] += ra[j] * rb[j];
+            const double s = (s4[0] + s4[2]) + (s4[1] + s4[3]);
             A[a * m + b] = A[b * m + a] = s;
         }
     }
     if (R != Xc) free(R);
-    pca_sym_eig(A, m, w, V);
+    int kv = (int)m;  // columns of V
+    if (m > 64 && (size_t)k + 16 < m / 2) {
+        kv = k;
+        pca_top_eig(A, m, k, w, V);
+    } else {
+        pca_sym_eig(A, m, w, V);
+    }
     const double ddof = n > 1 ? (double)(n - 1) : 1.0;
     for (int c = 0; c < k; c++) {
         const int live = (size_t)c < m && w[c] > 1e-12 * (w[0] > 0 ? w[0] : 1.0);
@@ -110,11 +187,11 @@ int pca_fit_transform(const float *X, size_t n, size_t d, int k, float *scores, 
             const double inv = 1.0 / sqrt(w[c]);
             for (size_t j = 0; j < d; j++) {
                 double s = 0;
-                for (size_t i = 0; i < n; i++) s += Xc[i * d + j] * V[i * m + (size_t)c];
+                for (size_t i = 0; i < n; i++) s += Xc[i * d + j] * V[i * (size_t)kv + (size_t)c];
                 u[j] = s * inv;
             }
         } else {
-            for (size_t j = 0; j < d; j++) u[j] = V[j * m + (size_t)c];
+            for (size_t j = 0; j < d; j++) u[j] = V[j * (size_t)kv + (size_t)c];
         }
         size_t big = 0;
         for (size_t j = 1; j < d; j++)

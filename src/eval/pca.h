@@ -19,4 +19,8 @@ int pca_fit_transform(const float *X, size_t n, size_t d, int k, float *scores, 
 // eigenvalues descending in w[m], eigenvector j in column j of V[m*m].
 void pca_sym_eig(double *A, size_t m, double *w, double *V);
 
+// Top k eigenpairs of the symmetric m x m matrix A (not modified) by subspace
+// iteration (k + 16 vectors, fixed start, Rayleigh-Ritz): w[k] descending, V[m*k].
+void pca_top_eig(const double *A, size_t m, int k, double *w, double *V);
+
 #endif
