@@ -1,6 +1,7 @@
 // Brute-force cosine kNN: see knn.h.
 #include "eval/knn.h"
 
+#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,17 +16,6 @@ void knn_normalize_rows(const float *X, size_t n, size_t d, float *Y) {
         const float inv = s > 0 ? (float)(1.0 / sqrt(s)) : 0.0f;
         for (size_t j = 0; j < d; j++) Y[i * d + j] = X[i * d + j] * inv;
     }
-}
-
-// Dot product with 8 independent partial sums combined in a fixed order
-// (vectorises, and the result never depends on how rows are split).
-static inline float dot8(const float *a, const float *b, size_t d) {
-    float acc[8] = {0};
-    size_t j = 0;
-    for (; j + 8 <= d; j += 8)
-        for (int l = 0; l < 8; l++) acc[l] += a[j + l] * b[j + l];
-    for (int l = 0; j < d; j++, l++) acc[l] += a[j] * b[j];
-    return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
 }
 
 // (dist, index) order: smaller distance first, then smaller index.
@@ -62,7 +52,7 @@ void knn_cosine(const float *X, size_t n, size_t d, int k, int32_t *idx, float *
             }
     }
     const size_t TJ = 256;  // column tile (keeps the tile of Y in cache)
-    const size_t TI = 16;   // rows per task
+    const size_t TI = 64;   // rows per task
 #pragma omp parallel
     {
         float *sim = am_malloc(TI * TJ * sizeof *sim, "knn tile");
@@ -76,8 +66,11 @@ void knn_cosine(const float *X, size_t n, size_t d, int k, int32_t *idx, float *
             }
             for (size_t j0 = 0; j0 < n; j0 += TJ) {
                 const size_t j1 = j0 + TJ < n ? j0 + TJ : n;
-                for (size_t i = i0; i < i1; i++)
-                    for (size_t j = j0; j < j1; j++) sim[(i - i0) * TJ + (j - j0)] = dot8(Y + i * d, Y + j * d, d);
+                // One single-threaded GEMM per fixed tile (OpenBLAS runs serially inside
+                // an OpenMP region): the tile shapes do not depend on the thread count,
+                // so neither do the bits.
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (blasint)(i1 - i0), (blasint)(j1 - j0), (blasint)d,
+                            1.0f, Y + i0 * d, (blasint)d, Y + j0 * d, (blasint)d, 0.0f, sim, (blasint)TJ);
                 for (size_t i = i0; i < i1; i++) {
                     float *hd = dist + i * (size_t)k;
                     int32_t *hi = idx + i * (size_t)k;
