@@ -1,5 +1,5 @@
 // Exact k-nearest neighbours under the cosine distance (astromm map).
-// Brute force over L2-normalised rows with a fixed-order dot product, so the
+// Brute force over L2-normalised rows, one serial SGEMM per fixed tile, so the
 // graph is bit-identical for any thread count. Ties go to the smaller index.
 #ifndef ASTROMM_KNN_H
 #define ASTROMM_KNN_H
