@@ -306,7 +306,7 @@ static int read_field(hid_t file, const char *path, const Field *f, int64_t n, i
                      (long long)n, want_rank == 2 ? ", " : "", want_rank == 2 ? (unsigned long long)cols : 0ULL);
         goto done;
     }
-    *out = am_malloc((size_t)n * (size_t)cols * f->elem + 1, "embeddings file");
+    *out = am_malloc((size_t)n * (size_t)(want_rank == 2 ? cols : 1) * f->elem + 1, "embeddings file");
     if (H5Dread(d, f->mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, *out) < 0) {
         char what[96];
         snprintf(what, sizeof what, "cannot read /%s", f->name);

@@ -1,0 +1,103 @@
+// Cosine top-k search: see search.h.
+#include "eval/search.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mpi/comm_mpi.h"
+
+int search_hit_before(const SearchHit *a, const SearchHit *b) {
+    if (a->row < 0) return 0;
+    if (b->row < 0) return 1;
+    if (a->score != b->score) return a->score > b->score;
+    return a->row < b->row;
+}
+
+// Inserts h into the sorted list (k entries, row -1 = empty) if it belongs there.
+static void topk_insert(SearchHit *list, int k, SearchHit h) {
+    if (!search_hit_before(&h, &list[k - 1])) return;
+    int i = k - 1;
+    while (i > 0 && search_hit_before(&h, &list[i - 1])) {
+        list[i] = list[i - 1];
+        i--;
+    }
+    list[i] = h;
+}
+
+static void topk_reset(SearchHit *list, size_t n) {
+    for (size_t i = 0; i < n; i++) list[i] = (SearchHit){-1, -INFINITY};
+}
+
+int64_t search_topk(const EmbSet *s, const int64_t *qrows, int nq, const SearchOptions *o, Comm *comm,
+                    SearchHit *out) {
+    const int D = s->dim, k = o->k;
+    const int64_t block = o->block > 0 ? o->block : 4096;
+    // targets, in file order
+    int64_t *tg = am_malloc((size_t)s->n * sizeof *tg + 8, "targets");
+    int64_t nt = 0;
+    for (int64_t i = 0; i < s->n; i++)
+        if (emb_row_has(s, i, o->target_mod) && (o->target_split < 0 || s->split[i] == o->target_split))
+            tg[nt++] = i;
+    const int P = comm ? comm_size(comm) : 1, r = comm ? comm_rank(comm) : 0;
+    const int64_t nblocks = (nt + block - 1) / block;
+    const int64_t b0 = nblocks * r / P, b1 = nblocks * (r + 1) / P;
+
+    float *Q = am_malloc((size_t)nq * D * sizeof(float) + 4, "queries");
+    for (int q = 0; q < nq; q++)
+        memcpy(Q + (size_t)q * D, s->emb[o->query_mod] + (size_t)qrows[q] * D, (size_t)D * sizeof(float));
+    float *T = am_malloc((size_t)block * D * sizeof(float), "target block");
+    float *C = am_malloc((size_t)block * nq * sizeof(float) + 4, "scores");
+    SearchHit *local = am_malloc((size_t)nq * k * sizeof *local, "top-k");
+    topk_reset(local, (size_t)nq * k);
+    const float *E = s->emb[o->target_mod];
+    for (int64_t b = b0; b < b1; b++) {
+        const int64_t t0 = b * block, nb = (t0 + block < nt ? t0 + block : nt) - t0;
+        for (int64_t j = 0; j < nb; j++)
+            memcpy(T + (size_t)j * D, E + (size_t)tg[t0 + j] * D, (size_t)D * sizeof(float));
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nq, (int)nb, D, 1.0f, Q, D, T, D, 0.0f, C, (int)nb);
+        for (int q = 0; q < nq; q++)
+            for (int64_t j = 0; j < nb; j++)
+                topk_insert(local + (size_t)q * k, k, (SearchHit){tg[t0 + j], C[(size_t)q * nb + j]});
+    }
+    if (P == 1) {
+        memcpy(out, local, (size_t)nq * k * sizeof *out);
+    } else {
+        // every rank's lists to every rank, then the same merge everywhere
+        SearchHit *all = am_malloc((size_t)P * nq * k * sizeof *all, "top-k (all ranks)");
+        MPI_Comm mc = comm_mpi_dup(comm);
+        CHECK(mc != MPI_COMM_NULL, "cannot duplicate the MPI communicator");
+        const size_t bytes = (size_t)nq * k * sizeof *local;
+        CHECK(bytes < (size_t)1 << 31, "too many queries x k (%d x %d) for one exchange", nq, k);
+        CHECK(MPI_Allgather(local, (int)bytes, MPI_BYTE, all, (int)bytes, MPI_BYTE, mc) == MPI_SUCCESS,
+              "MPI_Allgather of the top-k lists failed");
+        MPI_Comm_free(&mc);
+        topk_reset(out, (size_t)nq * k);
+        for (int p = 0; p < P; p++)
+            for (int q = 0; q < nq; q++)
+                for (int i = 0; i < k; i++) {
+                    const SearchHit h = all[((size_t)p * nq + q) * k + i];
+                    if (h.row >= 0) topk_insert(out + (size_t)q * k, k, h);
+                }
+        free(all);
+    }
+    free(local);
+    free(C);
+    free(T);
+    free(Q);
+    free(tg);
+    return nt;
+}
+
+void search_write_csv(FILE *f, const EmbSet *s, const int64_t *qrows, int nq, int k, const SearchHit *hits,
+                      int header) {
+    if (header) fprintf(f, "query_id,rank,neighbour_id,label,cosine\n");
+    for (int q = 0; q < nq; q++)
+        for (int i = 0; i < k; i++) {
+            const SearchHit *h = &hits[(size_t)q * k + i];
+            if (h->row < 0) break;
+            fprintf(f, "%lld,%d,%lld,%s,%.7f\n", (long long)s->id[qrows[q]], i + 1, (long long)s->id[h->row],
+                    emb_class_name(s, s->label[h->row]), (double)h->score);
+        }
+}
