@@ -1,0 +1,251 @@
+// astromm search (src/eval/search.h) and the embeddings file (src/eval/embeddings_file.h)
+// on hand-made embedding sets: file round trip, format errors, top-k against a
+// naive double-precision scan, the object itself first, tie order (smaller row
+// first) independent of the GEMM block size, cross-modal targets and filters.
+#define _POSIX_C_SOURCE 200809L
+#include <hdf5.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "data/dataset.h"
+#include "eval/embeddings_file.h"
+#include "eval/search.h"
+#include "mpi/comm.h"
+#include "testutil.h"
+
+static char *dupstr(const char *s) {
+    char *d = malloc(strlen(s) + 1);
+    strcpy(d, s);
+    return d;
+}
+
+// n rows of random unit vectors (Philox-free LCG, fixed), some modalities missing.
+static void make_set(EmbSet *s, int64_t n, int D) {
+    memset(s, 0, sizeof *s);
+    s->n = n;
+    s->dim = D;
+    s->n_classes = 3;
+    s->classes = malloc(3 * sizeof *s->classes);
+    s->classes[0] = dupstr("EW");
+    s->classes[1] = dupstr("SR");
+    s->classes[2] = dupstr("M");
+    s->id = malloc((size_t)n * sizeof *s->id);
+    s->label = malloc((size_t)n * sizeof *s->label);
+    s->split = malloc((size_t)n);
+    s->has = malloc((size_t)n * 3);
+    s->index = malloc((size_t)n * sizeof *s->index);
+    uint64_t st = 12345;
+    for (int m = 0; m < EMB_N; m++) s->emb[m] = malloc((size_t)n * D * sizeof(float));
+    for (int64_t i = 0; i < n; i++) {
+        s->id[i] = 1000 + 7 * i;
+        s->label[i] = (int32_t)(i % 4) - 1;  // -1, 0, 1, 2
+        s->split[i] = (uint8_t)(i % 3);
+        s->index[i] = 2 * i;
+        for (int m = 0; m < 3; m++) s->has[3 * i + m] = !(m == 1 && i % 5 == 2);
+        for (int m = 0; m < EMB_N; m++) {
+            float *e = s->emb[m] + (size_t)i * D;
+            double ss = 0;
+            for (int d = 0; d < D; d++) {
+                st = st * 6364136223846793005ULL + 1442695040888963407ULL;
+                e[d] = (float)((double)(st >> 11) / 9007199254740992.0 - 0.5);
+                ss += (double)e[d] * e[d];
+            }
+            for (int d = 0; d < D; d++) e[d] = (float)(e[d] / sqrt(ss));
+            if (m < 3 && !s->has[3 * i + m]) memset(e, 0, (size_t)D * sizeof *e);
+        }
+    }
+    snprintf(s->path, sizeof s->path, "(memory)");
+}
+
+static void write_set(const EmbSet *s, const char *path, Comm *comm) {
+    AmError err = {{0}};
+    EmbFileInfo info = {.checkpoint = "ck.safetensors", .dataset = "data.h5", .classes = (const char *const *)s->classes,
+                        .n_classes = s->n_classes, .n = s->n, .dim = s->dim};
+    EmbWriter *w = NULL;
+    REQUIRE(!emb_writer_open(path, comm, &info, &w, &err), "open: %s", err.msg);
+    // two writes (rows split unevenly) and an empty one, as ranks do
+    const int64_t h = s->n / 3;
+    for (int part = 0; part < 3; part++) {
+        const int64_t r0 = part == 0 ? 0 : part == 1 ? h : s->n, nr = part == 0 ? h : part == 1 ? s->n - h : 0;
+        const float *e[EMB_N];
+        for (int m = 0; m < EMB_N; m++) e[m] = s->emb[m] + (size_t)r0 * s->dim;
+        EXPECT(!emb_writer_write(w, r0, nr, s->id + r0, s->label + r0, s->split + r0, s->has + 3 * r0, s->index + r0, e,
+                                 &err), "write: %s", err.msg);
+    }
+    REQUIRE(!emb_writer_close(w, 1, &err), "close: %s", err.msg);
+}
+
+// Naive double-precision top-k (same order rule) for comparison.
+static void naive(const EmbSet *s, int64_t q, const SearchOptions *o, SearchHit *out) {
+    for (int i = 0; i < o->k; i++) out[i] = (SearchHit){-1, -INFINITY};
+    for (int64_t j = 0; j < s->n; j++) {
+        if (!emb_row_has(s, j, o->target_mod) || (o->target_split >= 0 && s->split[j] != o->target_split)) continue;
+        double dot = 0;
+        for (int d = 0; d < s->dim; d++)
+            dot += (double)s->emb[o->query_mod][q * s->dim + d] * s->emb[o->target_mod][j * s->dim + d];
+        SearchHit h = {j, (float)dot};
+        if (!search_hit_before(&h, &out[o->k - 1])) continue;
+        int i = o->k - 1;
+        while (i > 0 && search_hit_before(&h, &out[i - 1])) {
+            out[i] = out[i - 1];
+            i--;
+        }
+        out[i] = h;
+    }
+}
+
+static void test_roundtrip(Comm *comm) {
+    EmbSet a, b;
+    make_set(&a, 37, 8);
+    const char *path = "/tmp/astromm_test_search_rt.h5";
+    write_set(&a, path, comm);
+    AmError err = {{0}};
+    REQUIRE(!emb_read(path, &b, &err), "read: %s", err.msg);
+    EXPECT(b.n == a.n && b.dim == a.dim && b.n_classes == 3, "shape %lld %d %d", (long long)b.n, b.dim, b.n_classes);
+    EXPECT(!strcmp(b.classes[2], "M") && !strcmp(b.checkpoint, "ck.safetensors") && !strcmp(b.dataset, "data.h5"),
+           "attributes");
+    EXPECT(!memcmp(a.id, b.id, (size_t)a.n * 8) && !memcmp(a.label, b.label, (size_t)a.n * 4) &&
+           !memcmp(a.split, b.split, (size_t)a.n) && !memcmp(a.has, b.has, (size_t)a.n * 3) &&
+           !memcmp(a.index, b.index, (size_t)a.n * 8), "per-object arrays round trip");
+    for (int m = 0; m < EMB_N; m++)
+        EXPECT(!memcmp(a.emb[m], b.emb[m], (size_t)a.n * a.dim * 4), "embeddings/%s round trip", emb_names[m]);
+    EXPECT(emb_find_id(&b, 1000 + 7 * 5) == 5 && emb_find_id(&b, 3) == -1, "find id");
+    EXPECT(access(path, F_OK) == 0, "file in place");
+    char tmp[256];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    EXPECT(access(tmp, F_OK) != 0, "no temporary left");
+    emb_free(&b);
+
+    // a failed write leaves nothing behind
+    const char *p2 = "/tmp/astromm_test_search_fail.h5";
+    remove(p2);
+    EmbFileInfo info = {.classes = (const char *const *)a.classes, .n_classes = 3, .n = a.n, .dim = a.dim};
+    EmbWriter *w = NULL;
+    REQUIRE(!emb_writer_open(p2, comm, &info, &w, &err), "open: %s", err.msg);
+    EXPECT(emb_writer_write(w, a.n - 1, 5, a.id, a.label, a.split, a.has, a.index, (const float *const *)a.emb, &err),
+           "rows past the end refused");
+    EXPECT(strstr(err.msg, "outside") != NULL, "message: %s", err.msg);
+    EXPECT(emb_writer_close(w, 1, &err) != 0, "close reports the failure");
+    EXPECT(access(p2, F_OK) != 0, "no output after a failure");
+    emb_free(&a);
+    remove(path);
+}
+
+static void test_read_errors(void) {
+    EmbSet s;
+    AmError err = {{0}};
+    EXPECT(emb_read("/tmp/astromm_no_such_file.h5", &s, &err) && strstr(err.msg, "astromm_no_such_file.h5"),
+           "missing file named: %s", err.msg);
+    // an HDF5 file with another format attribute
+    const char *p = "/tmp/astromm_test_search_fmt.h5";
+    hid_t f = H5Fcreate(p, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(t, H5T_VARIABLE);
+    hid_t sp = H5Screate(H5S_SCALAR);
+    hid_t a = H5Acreate2(f, "format", t, sp, H5P_DEFAULT, H5P_DEFAULT);
+    const char *v = "astromm-dataset";
+    H5Awrite(a, t, &v);
+    H5Aclose(a);
+    H5Sclose(sp);
+    H5Tclose(t);
+    H5Fclose(f);
+    memset(&err, 0, sizeof err);
+    EXPECT(emb_read(p, &s, &err) && strstr(err.msg, "astromm-dataset") && strstr(err.msg, EMB_FORMAT),
+           "wrong format named: %s", err.msg);
+    remove(p);
+    FILE *txt = fopen(p, "w");
+    fputs("not hdf5\n", txt);
+    fclose(txt);
+    EXPECT(emb_read(p, &s, &err) && strstr(err.msg, "not an HDF5 file"), "not HDF5: %s", err.msg);
+    remove(p);
+    EXPECT(emb_modality_parse("spectra", 0) == EMB_SPECTRA && emb_modality_parse("lightcurve", 0) == -1 &&
+           emb_modality_parse("all", 0) == -1 && emb_modality_parse("all", 1) == -2, "modality names");
+    EXPECT(emb_split_parse("val") == DS_SPLIT_VAL && emb_split_parse("all") == -1 && emb_split_parse("x") == -2,
+           "split names");
+}
+
+static void test_search(Comm *comm) {
+    EmbSet s;
+    make_set(&s, 301, 16);
+    // exact ties: rows 40 and 250 duplicate row 7 (photometry)
+    memcpy(s.emb[0] + 40 * 16, s.emb[0] + 7 * 16, 16 * sizeof(float));
+    memcpy(s.emb[0] + 250 * 16, s.emb[0] + 7 * 16, 16 * sizeof(float));
+    int64_t q[] = {0, 7, 100, 300, 250};
+    const int nq = 5, k = 6;
+    SearchHit hits[5 * 6], ref[6], first[5 * 6];
+    static const int blocks[] = {4096, 1, 3, 64, 300};
+    for (int mq = 0; mq < EMB_N; mq++)
+        for (int mt = 0; mt < EMB_N; mt++)
+            for (int sp = -1; sp <= 2; sp += 3) {
+                int qs[5], nqs = 0;
+                for (int i = 0; i < nq; i++)
+                    if (emb_row_has(&s, q[i], mq)) qs[nqs++] = i;
+                int64_t qr[5];
+                for (int i = 0; i < nqs; i++) qr[i] = q[qs[i]];
+                for (int bi = 0; bi < 5; bi++) {
+                    SearchOptions o = {.query_mod = mq, .target_mod = mt, .k = k, .target_split = sp,
+                                       .block = blocks[bi]};
+                    search_topk(&s, qr, nqs, &o, comm, hits);
+                    if (bi == 0) memcpy(first, hits, sizeof hits);
+                    else EXPECT(!memcmp(first, hits, (size_t)nqs * k * sizeof *hits),
+                                "block %d gives the same result (%d -> %d, split %d)", blocks[bi], mq, mt, sp);
+                    if (bi) continue;
+                    for (int i = 0; i < nqs; i++) {
+                        naive(&s, qr[i], &o, ref);
+                        for (int j = 0; j < k; j++) {
+                            const SearchHit *h = &hits[i * k + j];
+                            EXPECT(fabsf(h->score - ref[j].score) < 1e-5f, "score %g vs %g", h->score, ref[j].score);
+                            EXPECT(h->row == ref[j].row || fabsf(h->score - ref[j].score) < 1e-5f,
+                                   "row %lld vs %lld", (long long)h->row, (long long)ref[j].row);
+                            EXPECT(emb_row_has(&s, h->row, mt) && (sp < 0 || s.split[h->row] == sp),
+                                   "target has the modality and split");
+                            if (j) EXPECT(search_hit_before(&hits[i * k + j - 1], h), "sorted");
+                        }
+                        if (mq == mt && sp < 0)
+                            EXPECT(hits[i * k].row == qr[i] || hits[i * k].score == hits[i * k + 1].score,
+                                   "the object itself first (query row %lld, got %lld)", (long long)qr[i],
+                                   (long long)hits[i * k].row);
+                    }
+                }
+            }
+    // ties: query row 7 in photometry -> rows 7, 40, 250 at cosine 1, smaller row first
+    SearchOptions o = {.query_mod = 0, .target_mod = 0, .k = 4, .target_split = -1, .block = 2};
+    int64_t q7 = 250;
+    SearchHit h4[4];
+    search_topk(&s, &q7, 1, &o, comm, h4);
+    EXPECT(h4[0].row == 7 && h4[1].row == 40 && h4[2].row == 250, "tie order %lld %lld %lld", (long long)h4[0].row,
+           (long long)h4[1].row, (long long)h4[2].row);
+    EXPECT(h4[0].score == h4[1].score && h4[1].score == h4[2].score, "tied scores equal");
+    // k larger than the targets: padded with row -1
+    o = (SearchOptions){.query_mod = 1, .target_mod = 1, .k = 400, .target_split = 2};
+    SearchHit *big = malloc(400 * sizeof *big);
+    int64_t q0 = 0;
+    const int64_t nt = search_topk(&s, &q0, 1, &o, comm, big);
+    int64_t expect_nt = 0;
+    for (int64_t i = 0; i < s.n; i++) expect_nt += s.has[3 * i + 1] && s.split[i] == 2;
+    EXPECT(nt == expect_nt, "targets %lld vs %lld", (long long)nt, (long long)expect_nt);
+    EXPECT(big[nt - 1].row >= 0 && big[nt].row == -1, "padding after the last target");
+    // CSV
+    FILE *f = tmpfile();
+    search_write_csv(f, &s, &q7, 1, 4, h4, 1);
+    rewind(f);
+    char line[256];
+    EXPECT(fgets(line, sizeof line, f) && !strcmp(line, "query_id,rank,neighbour_id,label,cosine\n"), "header");
+    EXPECT(fgets(line, sizeof line, f) && !strncmp(line, "2750,1,1049,M,", 14), "first line: %s", line);
+    fclose(f);
+    free(big);
+    emb_free(&s);
+}
+
+int main(int argc, char **argv) {
+    Comm *comm = comm_init(&argc, &argv);
+    test_roundtrip(comm);
+    test_read_errors();
+    test_search(comm);
+    test_search(NULL);
+    comm_finalize(comm);
+    return tu_finish("test_search");
+}
