@@ -129,7 +129,7 @@ int embed_run(const RunConfig *cfg, Comm *comm, const EmbedOptions *opt) {
                         .classes = loader_class_names(L), .n_classes = loader_n_classes(L), .n = N, .dim = D};
     EmbWriter *w = NULL;
     if (emb_writer_open(opt->out, comm, &info, &w, &err)) {
-        if (!rank || err.msg[0]) fprintf(stderr, "astromm embed: error: %s\n", err.msg);
+        if (!rank) fprintf(stderr, "astromm embed: error: %s\n", err.msg);
         status = 1;
         goto out_buffers;
     }
