@@ -54,7 +54,7 @@ int cmd_outliers(int argc, char **argv) {
     }
     EmbSet s;
     AmError err = {{0}};
-    if (emb_read(path, &s, &err)) return fprintf(stderr, "astromm outliers: %s\n", err.msg), 2;
+    if (emb_read_some(path, mod >= 0 ? 1u << mod : ~0u, &s, &err)) return fprintf(stderr, "astromm outliers: %s\n", err.msg), 2;
     FILE *f = out ? fopen(out, "w") : stdout, *jf = NULL;
     int rc = 0;
     if (!f) {

@@ -156,13 +156,14 @@ static int setup(const CliArgs *a, EmbSet *s, SearchOptions *o, int64_t **qrows,
         goto done;
     }
     AmError e = {{0}};
-    if (emb_read(path, s, &e)) {
+    if (emb_read_some(path, (1u << o->query_mod) | (1u << o->target_mod), s, &e)) {
         say("astromm search: %s\n", e.msg);
         goto done;
     }
     *qrows = malloc((size_t)n * sizeof **qrows);
+    emb_find_ids(s, ids, n, *qrows);
     for (int i = 0; i < n; i++) {
-        int64_t r = emb_find_id(s, ids[i]);
+        const int64_t r = (*qrows)[i];
         if (r < 0) {
             say("astromm search: unknown query id %lld: not in %s\n", (long long)ids[i], path);
             goto done;
@@ -172,7 +173,6 @@ static int setup(const CliArgs *a, EmbSet *s, SearchOptions *o, int64_t **qrows,
                     emb_names[o->query_mod], path);
             goto done;
         }
-        (*qrows)[i] = r;
     }
     *nq = n;
     rc = 0;

@@ -113,6 +113,15 @@ static void test_roundtrip(Comm *comm) {
     for (int m = 0; m < EMB_N; m++)
         EXPECT(!memcmp(a.emb[m], b.emb[m], (size_t)a.n * a.dim * 4), "embeddings/%s round trip", emb_names[m]);
     EXPECT(emb_find_id(&b, 1000 + 7 * 5) == 5 && emb_find_id(&b, 3) == -1, "find id");
+    b.id[20] = b.id[9];  // duplicate id: the first row wins
+    const int64_t want_ids[4] = {1000 + 7 * 36, 3, b.id[9], 1000};
+    int64_t rows[4];
+    emb_find_ids(&b, want_ids, 4, rows);
+    EXPECT(rows[0] == 36 && rows[1] == -1 && rows[2] == 9 && rows[3] == 0, "find ids: %lld %lld %lld %lld",
+           (long long)rows[0], (long long)rows[1], (long long)rows[2], (long long)rows[3]);
+    emb_free(&b);
+    REQUIRE(!emb_read_some(path, 1u << EMB_SPECTRA, &b, &err), "read some: %s", err.msg);
+    EXPECT(b.emb[EMB_SPECTRA] && !b.emb[EMB_PHOTOMETRY] && !b.emb[EMB_FUSED] && b.id, "only spectra loaded");
     EXPECT(access(path, F_OK) == 0, "file in place");
     char tmp[256];
     snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());

@@ -320,7 +320,9 @@ done:
     return rc;
 }
 
-int emb_read(const char *path, EmbSet *out, AmError *err) {
+int emb_read(const char *path, EmbSet *out, AmError *err) { return emb_read_some(path, ~0u, out, err); }
+
+int emb_read_some(const char *path, unsigned mask, EmbSet *out, AmError *err) {
     memset(out, 0, sizeof *out);
     snprintf(out->path, sizeof out->path, "%s", path);
     if (access(path, R_OK) != 0) return am_error_set(err, "%s: cannot open: %s", path, strerror(errno));
@@ -372,8 +374,10 @@ int emb_read(const char *path, EmbSet *out, AmError *err) {
     void **dst[F_COUNT] = {(void **)&out->id,     (void **)&out->label,  (void **)&out->split,
                            (void **)&out->has,    (void **)&out->index,  (void **)&out->emb[0],
                            (void **)&out->emb[1], (void **)&out->emb[2], (void **)&out->emb[3]};
-    for (int i = 0; i < F_COUNT; i++)
+    for (int i = 0; i < F_COUNT; i++) {
+        if (i >= F_EMB0 && !(mask & (1u << (i - F_EMB0)))) continue;
         if (read_field(file, path, &f[i], n, out->dim, dst[i], err)) goto done;
+    }
     for (int64_t i = 0; i < n; i++) {
         if (out->split[i] > DS_SPLIT_TEST) {
             am_error_set(err, "%s: /split[%lld] = %d is not 0, 1 or 2", path, (long long)i, out->split[i]);
@@ -399,6 +403,32 @@ int64_t emb_find_id(const EmbSet *s, int64_t id) {
     for (int64_t i = 0; i < s->n; i++)
         if (s->id[i] == id) return i;
     return -1;
+}
+
+typedef struct {
+    int64_t id, row;
+} IdRow;
+
+static int idrow_cmp(const void *pa, const void *pb) {
+    const IdRow *a = pa, *b = pb;
+    if (a->id != b->id) return a->id < b->id ? -1 : 1;
+    return (a->row > b->row) - (a->row < b->row);
+}
+
+void emb_find_ids(const EmbSet *s, const int64_t *ids, int64_t n, int64_t *rows) {
+    IdRow *t = am_malloc((size_t)s->n * sizeof *t, "id index");
+    for (int64_t i = 0; i < s->n; i++) t[i] = (IdRow){s->id[i], i};
+    qsort(t, (size_t)s->n, sizeof *t, idrow_cmp);
+    for (int64_t q = 0; q < n; q++) {
+        int64_t lo = 0, hi = s->n;  // first entry with id >= ids[q]
+        while (lo < hi) {
+            const int64_t mid = lo + (hi - lo) / 2;
+            if (t[mid].id < ids[q]) lo = mid + 1;
+            else hi = mid;
+        }
+        rows[q] = lo < s->n && t[lo].id == ids[q] ? t[lo].row : -1;
+    }
+    free(t);
 }
 
 int emb_row_has(const EmbSet *s, int64_t row, int mod) {

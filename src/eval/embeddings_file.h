@@ -51,9 +51,15 @@ typedef struct {
 } EmbSet;
 
 int emb_read(const char *path, EmbSet *out, AmError *err);
+// The same, loading only the embeddings of the modalities whose bit (1 << EMB_*)
+// is set in mask (the others stay NULL); everything else is read and checked.
+int emb_read_some(const char *path, unsigned mask, EmbSet *out, AmError *err);
 void emb_free(EmbSet *s);
-// Row of the first object with this id, or -1.
+// Row of the first object with this id, or -1 (a linear scan).
 int64_t emb_find_id(const EmbSet *s, int64_t id);
+// Rows of n ids at once (sorting the file's ids once): rows[i] = first row
+// with ids[i], or -1.
+void emb_find_ids(const EmbSet *s, const int64_t *ids, int64_t n, int64_t *rows);
 // 1 when row has an embedding for modality mod (fused: at least one modality).
 int emb_row_has(const EmbSet *s, int64_t row, int mod);
 // Class name of a label ("" for -1 or out of range).
