@@ -144,4 +144,60 @@ check "outliers JSON parses" $PY -c "import json; d = json.load(open('$T/o.json'
 "$AM" outliers --embeddings "$T/e1.h5" --modality spectra --split val --k 1000 --out "$T/o2.csv" 2>"$T/o.err"
 check "outlier scores match numpy (spectra, val split, every row)" $PY $REF "$T/e1.h5" "$T/o2.csv" --k 1000 \
   --split val --modality spectra
+# ---- missing modalities: a copy of the dataset with spectra removed from every
+# 5th object and metadata from every 7th
+$PY - "$T/data.h5" "$T/holes.h5" <<'PY'
+import shutil, sys, h5py, numpy as np
+shutil.copy(sys.argv[1], sys.argv[2])
+with h5py.File(sys.argv[2], "r+") as f:
+    has = f["has"][()]
+    n = has.shape[0]
+    s, m = np.arange(n) % 5 == 1, np.arange(n) % 7 == 3
+    has[s, 1] = 0
+    has[m, 2] = 0
+    f["has"][...] = has
+    sp = f["spectra"][()]
+    sp[s] = 0
+    f["spectra"][...] = sp
+    raw = f["metadata/raw"][()]
+    raw[m] = np.nan
+    f["metadata/raw"][...] = raw
+PY
+"$MPIRUN" --oversubscribe -np 2 "$AM" embed --run "$T/run" --set "data.path=\"$T/holes.h5\"" --out "$T/h2.h5" \
+  --batch 6 >"$T/h.log" 2>&1
+check "embed with missing modalities np=2 (exit 0)" test $? -eq 0
+"$AM" embed --run "$T/run" --set "data.path=\"$T/holes.h5\"" --out "$T/h1.h5" >>"$T/h.log" 2>&1
+check "embed with missing modalities np=1 (exit 0)" test $? -eq 0
+check "missing modalities: np=1 and np=2 files identical" same_files "$T/h1.h5" "$T/h2.h5"
+check "missing modalities: zero rows, fused = mean of the present ones" $PY - "$T/h1.h5" "$T/e1.h5" <<'PY'
+import sys, h5py, numpy as np
+h, e = h5py.File(sys.argv[1], "r"), h5py.File(sys.argv[2], "r")
+has = h["has"][()]
+assert (has[:, 1] == 0).sum() > 0 and (has[:, 2] == 0).sum() > 0
+names = ["photometry", "spectra", "metadata"]
+for m, name in enumerate(names):
+    E = h["embeddings/" + name][()]
+    assert np.all(E[has[:, m] == 0] == 0), name
+    # objects keep the embedding they had in the complete dataset where the modality is present
+    assert np.array_equal(E[has[:, m] == 1], e["embeddings/" + name][()][has[:, m] == 1]), name
+mean = sum(h["embeddings/" + n][()].astype(np.float64) * has[:, m:m + 1] for m, n in enumerate(names))
+mean /= np.linalg.norm(mean, axis=1, keepdims=True)
+assert np.abs(h["embeddings/fused"][()] - mean).max() < 1e-5
+PY
+NOSPEC=$($PY -c "import h5py; f = h5py.File('$T/h1.h5'); print(f['id'][f['has'][:, 1] == 0][0])")
+check "search from an object without a spectrum: exit 2, says so" \
+  bash -c "'$AM' search --embeddings '$T/h1.h5' --id $NOSPEC --modality spectra 2>&1 >/dev/null | grep -q 'has no spectra'"
+"$AM" search --embeddings "$T/h1.h5" --id "$NOSPEC" --query-modality photometry --target-modality spectra --k 1000 \
+  --out "$T/hs.csv" 2>/dev/null
+check "cross-modal search skips targets without the modality" $PY - "$T/hs.csv" "$T/h1.h5" <<'PY'
+import csv, sys, h5py
+rows = list(csv.DictReader(open(sys.argv[1])))
+f = h5py.File(sys.argv[2], "r")
+nospec = {str(i) for i in f["id"][f["has"][:, 1] == 0]}
+assert len(rows) == int((f["has"][:, 1] == 1).sum()), len(rows)
+assert not any(r["neighbour_id"] in nospec for r in rows)
+PY
+"$AM" outliers --embeddings "$T/h1.h5" --split all --k 100000 --out "$T/ho.csv" 2>/dev/null
+check "outliers with missing modalities match numpy (every row, all splits)" $PY $REF "$T/h1.h5" "$T/ho.csv" \
+  --k 100000 --split all
 finish embed_pipeline
