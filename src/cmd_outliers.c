@@ -66,7 +66,11 @@ int cmd_outliers(int argc, char **argv) {
         fprintf(stderr, "astromm outliers: --json %s: %s\n", json, strerror(errno));
         rc = 1;
     }
-    if (jf) fprintf(jf, "{\"embeddings\": \"%s\", \"split\": \"%s\", \"results\": [", path, emb_split_name(split));
+    if (jf) {
+        fprintf(jf, "{\"embeddings\": ");
+        outliers_json_string(jf, path);
+        fprintf(jf, ", \"split\": \"%s\", \"results\": [", emb_split_name(split));
+    }
     int first = 1;
     for (int m = 0; m < EMB_N && !rc; m++) {
         if (mod >= 0 && m != mod) continue;

@@ -93,7 +93,7 @@ void outliers_write_csv(FILE *f, const EmbSet *s, int mod, const OutlierRow *r, 
 }
 
 // Class names are plain identifiers in practice; escape the JSON specials anyway.
-static void json_str(FILE *f, const char *v) {
+void outliers_json_string(FILE *f, const char *v) {
     fputc('"', f);
     for (; *v; v++) {
         if (*v == '"' || *v == '\\') fprintf(f, "\\%c", *v);
@@ -108,9 +108,9 @@ void outliers_write_json(FILE *f, const EmbSet *s, int mod, const OutlierRow *r,
     for (int64_t i = 0; i < k; i++) {
         fprintf(f, "%s\n  {\"rank\": %lld, \"id\": %lld, \"label\": ", i ? "," : "", (long long)(i + 1),
                 (long long)s->id[r[i].row]);
-        json_str(f, emb_class_name(s, r[i].label));
+        outliers_json_string(f, emb_class_name(s, r[i].label));
         fprintf(f, ", \"predicted\": ");
-        json_str(f, emb_class_name(s, r[i].predicted));
+        outliers_json_string(f, emb_class_name(s, r[i].predicted));
         fprintf(f, ", \"score\": %.9f, \"cos_predicted\": %.9f, \"split\": \"%s\"}", r[i].score, r[i].cos_predicted,
                 emb_split_name(s->split[r[i].row]));
     }

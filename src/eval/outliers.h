@@ -34,6 +34,8 @@ int64_t outliers_rank(const EmbSet *s, int mod, int split, OutlierRow **out, AmE
 
 // CSV header "modality,rank,id,label,predicted,score" and the first k rows.
 void outliers_write_csv(FILE *f, const EmbSet *s, int mod, const OutlierRow *r, int64_t k, int header);
+// A JSON string literal (quotes, backslashes and control characters escaped).
+void outliers_json_string(FILE *f, const char *v);
 // One JSON object per modality: {"modality": ..., "candidates": [{...}, ...]}.
 void outliers_write_json(FILE *f, const EmbSet *s, int mod, const OutlierRow *r, int64_t k);
 
