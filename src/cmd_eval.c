@@ -17,6 +17,7 @@
 #include "data/loader.h"
 #include "eval/confusion.h"
 #include "io/safetensors.h"
+#include "io/text_out.h"
 #include "mpi/comm_mpi.h"
 #include "nn/ops.h"
 #include "train/cls_step.h"
@@ -68,18 +69,18 @@ static void rows_push(Rows *r, int64_t id, int32_t label, int32_t pred, float pr
 }
 
 static int write_predictions(const Rows *r, const char *const *names, const char *path) {
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "w");
-    if (!f) return fprintf(stderr, "astromm eval: error: %s: cannot write: %s\n", path, strerror(errno)), 1;
-    fprintf(f, "id,label,predicted,probability\n");
-    for (size_t i = 0; i < r->n; i++)
-        fprintf(f, "%lld,%s,%s,%.6f\n", (long long)r->id[i], names[r->label[i]], names[r->pred[i]], (double)r->prob[i]);
-    const int bad = ferror(f);
-    if (fclose(f) != 0 || bad || rename(tmp, path) != 0) {
-        remove(tmp);
-        return fprintf(stderr, "astromm eval: error: %s: write failed: %s\n", path, strerror(errno)), 1;
+    TextOut t;
+    AmError err = {{0}};
+    if (text_out_open(&t, path, &err)) return fprintf(stderr, "astromm eval: error: %s\n", err.msg), 1;
+    fprintf(t.f, "id,label,predicted,probability\n");
+    for (size_t i = 0; i < r->n; i++) {
+        fprintf(t.f, "%lld,", (long long)r->id[i]);
+        csv_field(t.f, names[r->label[i]]);
+        fputc(',', t.f);
+        csv_field(t.f, names[r->pred[i]]);
+        fprintf(t.f, ",%.6f\n", (double)r->prob[i]);
     }
+    if (text_out_commit(&t, &err)) return fprintf(stderr, "astromm eval: error: %s\n", err.msg), 1;
     return 0;
 }
 

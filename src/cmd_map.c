@@ -15,6 +15,7 @@
 #include "data/dataset_h5.h"
 #include "eval/pca.h"
 #include "eval/umap.h"
+#include "io/text_out.h"
 #include "nn/ops.h"
 
 typedef struct {
@@ -202,40 +203,16 @@ static const char *class_name(const MapInput *in, int32_t l) {
     return l >= 0 && l < in->n_classes ? in->classes[l] : "";
 }
 
-// CSV field: quoted when it holds a comma, quote or newline.
-static void csv_field(FILE *fp, const char *s) {
-    if (!strpbrk(s, ",\"\n\r")) {
-        fputs(s, fp);
-        return;
-    }
-    fputc('"', fp);
-    for (; *s; s++) {
-        if (*s == '"') fputc('"', fp);
-        fputc(*s, fp);
-    }
-    fputc('"', fp);
-}
-
 static int write_csv(const char *path, const MapInput *in, const float *xy, AmError *err) {
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *fp = fopen(tmp, "w");
-    if (!fp) return am_error_set(err, "%s: cannot write: %s", path, strerror(errno));
-    fprintf(fp, "id,label,class,x,y\n");
+    TextOut t;
+    if (text_out_open(&t, path, err)) return -1;
+    fprintf(t.f, "id,label,class,x,y\n");
     for (size_t i = 0; i < in->n; i++) {
-        fprintf(fp, "%lld,%d,", (long long)in->id[i], in->label[i]);
-        csv_field(fp, class_name(in, in->label[i]));
-        fprintf(fp, ",%.9g,%.9g\n", (double)xy[2 * i], (double)xy[2 * i + 1]);
+        fprintf(t.f, "%lld,%d,", (long long)in->id[i], in->label[i]);
+        csv_field(t.f, class_name(in, in->label[i]));
+        fprintf(t.f, ",%.9g,%.9g\n", (double)xy[2 * i], (double)xy[2 * i + 1]);
     }
-    if (ferror(fp) | fclose(fp)) {
-        remove(tmp);
-        return am_error_set(err, "%s: write failed: %s", path, strerror(errno));
-    }
-    if (rename(tmp, path)) {
-        remove(tmp);
-        return am_error_set(err, "%s: cannot rename into place: %s", path, strerror(errno));
-    }
-    return 0;
+    return text_out_commit(&t, err);
 }
 
 static int write_ds(hid_t f, const char *name, hid_t ftype, hid_t mtype, int rank, const hsize_t *dims, const void *v) {

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "io/text_out.h"
 #include "data/dataset.h"
 #include "eval/embeddings_file.h"
 #include "eval/outliers.h"
@@ -55,17 +56,19 @@ int cmd_outliers(int argc, char **argv) {
     EmbSet s;
     AmError err = {{0}};
     if (emb_read_some(path, mod >= 0 ? 1u << mod : ~0u, &s, &err)) return fprintf(stderr, "astromm outliers: %s\n", err.msg), 2;
-    FILE *f = out ? fopen(out, "w") : stdout, *jf = NULL;
-    int rc = 0;
-    if (!f) {
-        fprintf(stderr, "astromm outliers: --out %s: %s\n", out, strerror(errno));
+    TextOut to, tj = {0};
+    if (text_out_open(&to, out ? out : "-", &err)) {
+        fprintf(stderr, "astromm outliers: --out: %s\n", err.msg);
         emb_free(&s);
         return 1;
     }
-    if (json && !(jf = fopen(json, "w"))) {
-        fprintf(stderr, "astromm outliers: --json %s: %s\n", json, strerror(errno));
+    FILE *f = to.f, *jf = NULL;
+    int rc = 0;
+    if (json && text_out_open(&tj, json, &err)) {
+        fprintf(stderr, "astromm outliers: --json: %s\n", err.msg);
         rc = 1;
     }
+    jf = tj.f;
     if (jf) {
         fprintf(jf, "{\"embeddings\": ");
         outliers_json_string(jf, path);
@@ -94,15 +97,20 @@ int cmd_outliers(int argc, char **argv) {
         first = 0;
         free(r);
     }
+    // Complete results only: on an error nothing is renamed into place.
     if (jf) {
         fprintf(jf, "\n]}\n");
-        if (fclose(jf) != 0 && !rc) {
-            fprintf(stderr, "astromm outliers: writing %s failed\n", json);
+        if (rc)
+            text_out_abort(&tj);
+        else if (text_out_commit(&tj, &err)) {
+            fprintf(stderr, "astromm outliers: %s\n", err.msg);
             rc = 1;
         }
     }
-    if ((fflush(f) != 0 || ferror(f) || (out && fclose(f) != 0)) && !rc) {
-        fprintf(stderr, "astromm outliers: writing %s failed\n", out ? out : "stdout");
+    if (rc)
+        text_out_abort(&to);
+    else if (text_out_commit(&to, &err)) {
+        fprintf(stderr, "astromm outliers: %s\n", err.msg);
         rc = 1;
     }
     emb_free(&s);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "io/text_out.h"
 #include "core/error.h"
 #include "eval/embeddings_file.h"
 #include "eval/search.h"
@@ -205,14 +206,15 @@ int cmd_search(int argc, char **argv) {
                 fprintf(stderr, "astromm search: warning: no targets with %s data%s%s\n", emb_names[o.target_mod],
                         o.target_split >= 0 ? " in split " : "", o.target_split >= 0 ? emb_split_name(o.target_split) : "");
             const char *out = cli_option(&a, "--out");
-            FILE *f = out ? fopen(out, "w") : stdout;
-            if (!f) {
-                fprintf(stderr, "astromm search: --out %s: %s\n", out, strerror(errno));
+            TextOut t;
+            AmError err = {{0}};
+            if (text_out_open(&t, out ? out : "-", &err)) {
+                fprintf(stderr, "astromm search: --out: %s\n", err.msg);
                 rc = 1;
             } else {
-                search_write_csv(f, &s, qrows, nq, o.k, hits, 1);
-                if (fflush(f) != 0 || ferror(f) || (out && fclose(f) != 0)) {
-                    fprintf(stderr, "astromm search: writing %s failed: %s\n", out ? out : "stdout", strerror(errno));
+                search_write_csv(t.f, &s, qrows, nq, o.k, hits, 1);
+                if (text_out_commit(&t, &err)) {
+                    fprintf(stderr, "astromm search: %s\n", err.msg);
                     rc = 1;
                 }
             }

@@ -2,12 +2,11 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "eval/confusion.h"
+#include "io/text_out.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 void confusion_init(Confusion *c, int n_classes) {
     CHECK(n_classes >= 1, "confusion matrix needs at least one class");
@@ -81,24 +80,12 @@ static void json_str(FILE *f, const char *s) {
     fputc('"', f);
 }
 
-// Writes through fill into path.tmp.<pid>, then renames: never a half-written file.
+// Writes through fill into an atomic text output (io/text_out.h).
 static int write_atomic(const char *path, void (*fill)(FILE *, const void *), const void *arg, AmError *err) {
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "w");
-    if (!f) return am_error_set(err, "%s: cannot write: %s", path, strerror(errno));
-    fill(f, arg);
-    const int bad = ferror(f);
-    if (fclose(f) != 0 || bad) {
-        remove(tmp);
-        return am_error_set(err, "%s: write failed: %s", path, strerror(errno));
-    }
-    if (rename(tmp, path) != 0) {
-        const int e = errno;
-        remove(tmp);
-        return am_error_set(err, "%s: cannot rename into place: %s", path, strerror(e));
-    }
-    return 0;
+    TextOut t;
+    if (text_out_open(&t, path, err)) return -1;
+    fill(t.f, arg);
+    return text_out_commit(&t, err);
 }
 
 typedef struct {
@@ -153,30 +140,17 @@ typedef struct {
     const char *const *names;
 } CsvArgs;
 
-static void csv_name(FILE *f, const char *s) {
-    if (!strpbrk(s, ",\"\n")) {
-        fputs(s, f);
-        return;
-    }
-    fputc('"', f);
-    for (; *s; s++) {
-        if (*s == '"') fputc('"', f);
-        fputc(*s, f);
-    }
-    fputc('"', f);
-}
-
 static void fill_csv(FILE *f, const void *arg) {
     const CsvArgs *a = arg;
     const int C = a->c->n_classes;
     fprintf(f, "true\\predicted");
     for (int k = 0; k < C; k++) {
         fputc(',', f);
-        csv_name(f, a->names[k]);
+        csv_field(f, a->names[k]);
     }
     fputc('\n', f);
     for (int k = 0; k < C; k++) {
-        csv_name(f, a->names[k]);
+        csv_field(f, a->names[k]);
         for (int j = 0; j < C; j++) fprintf(f, ",%lld", (long long)a->c->count[(size_t)k * C + j]);
         fputc('\n', f);
     }
