@@ -1,0 +1,227 @@
+#!/usr/bin/env bash
+# astromm under a real Slurm (issue 7): starts munged, slurmctld and slurmd on
+# localhost from a temporary directory (SLURM_CONF and the munge key there; no
+# system configuration is read or written), then
+#   1. submits slurm/train_cpu.sbatch (2 tasks, a tiny model on a synthetic
+#      dataset) with sbatch --wait: the job must be COMPLETED (sacct) and leave
+#      a valid checkpoint;
+#   2. submits a slowed-down copy, sends it SIGUSR1 the way the time-limit
+#      warning does (scancel --signal=USR1 --batch, i.e. --signal=B:USR1): the
+#      script forwards it, astromm checkpoints and exits 3, the job requeues
+#      itself, resumes and must finish with the same losses (metrics.jsonl) and
+#      bit-identical final model as job 1.
+# Everything is stopped on exit, also on failure. Exit 77 (skipped) when Slurm
+# or munge is not installed (scripts/deps.sh installs slurm-wlm and munge) or
+# when not root.
+# Usage: tests/slurm/slurm_test.sh ASTROMM_BINARY
+set -u
+AM=$(readlink -f "${1:?usage: slurm_test.sh ASTROMM_BINARY}")
+REPO=$(cd "$(dirname "$0")/../.." && pwd)
+skip() { echo "SKIP: $*"; exit 77; }
+
+for c in munged mungekey slurmctld slurmd sbatch sacct scontrol scancel sinfo squeue; do
+  command -v "$c" >/dev/null 2>&1 || skip "$c not found: install slurm-wlm and munge (scripts/deps.sh)"
+done
+[ "$(id -u)" -eq 0 ] || skip "needs root to run slurmd and munged"
+id munge >/dev/null 2>&1 || skip "no munge user (munge package incomplete)"
+[ -x "$AM" ] || { echo "FAIL: $AM is not executable"; exit 1; }
+
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+PY=/usr/bin/python3
+fail=0
+check() {  # check "<description>" <command...>
+  local what=$1; shift
+  if "$@"; then echo "ok: $what"; else echo "FAIL: $what"; fail=$((fail+1)); fi
+}
+t0=$(date +%s)
+elapsed() { echo $(( $(date +%s) - t0 ))s; }
+
+T=$(mktemp -d /tmp/astromm_slurm.XXXXXX)
+chmod 755 "$T"
+MUNGE_PID="" CTLD_PID="" SLURMD_PID=""
+cleanup() {
+  set +e
+  if [ -n "$CTLD_PID" ] && [ -f "$T/slurm.conf" ]; then
+    SLURM_CONF=$T/slurm.conf scancel --full --signal=KILL --partition=astromm >/dev/null 2>&1
+    SLURM_CONF=$T/slurm.conf timeout 10 scontrol shutdown >/dev/null 2>&1
+  fi
+  for p in $SLURMD_PID $CTLD_PID; do   # scontrol shutdown stops both; make sure
+    for _ in $(seq 1 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$p" 2>/dev/null
+  done
+  # job processes left by a killed slurmd (slurmstepd and its children)
+  for p in $(pgrep -f "slurmstepd.*$T" 2>/dev/null) $(pgrep -f "$T/" 2>/dev/null); do
+    [ "$p" != $$ ] && kill -KILL "$p" 2>/dev/null
+  done
+  if [ -n "$MUNGE_PID" ]; then
+    kill -TERM "$MUNGE_PID" 2>/dev/null
+    for _ in $(seq 1 50); do kill -0 "$MUNGE_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$MUNGE_PID" 2>/dev/null
+  fi
+  if [ "$fail" -ne 0 ] || [ -n "${KEEP:-}" ]; then
+    sacct -c -n -o JobID,JobName,State,ExitCode,Start,End 2>/dev/null
+    for f in "$T"/log/*.log "$T"/*.out; do
+      [ -f "$f" ] && { echo "----- $f (tail)"; tail -n 25 "$f"; }
+    done
+  fi
+  rm -rf "$T"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---------------------------------------------------------------- munge
+mkdir -p "$T/munge" "$T/log" "$T/state" "$T/spool" "$T/run"
+chown munge:munge "$T/munge" && chmod 700 "$T/munge"
+runuser -u munge -- mungekey --create --keyfile="$T/munge/munge.key" >/dev/null 2>&1 ||
+  { echo "FAIL: mungekey"; fail=1; exit 1; }
+runuser -u munge -- munged --force --key-file="$T/munge/munge.key" --socket="$T/munge/sock" \
+  --pid-file="$T/munge/munged.pid" --log-file="$T/munge/munged.log" --seed-file="$T/munge/seed" \
+  >"$T/log/munged-start.log" 2>&1 || { echo "FAIL: munged did not start"; cat "$T/log/munged-start.log" "$T/munge/munged.log"; fail=1; exit 1; }
+MUNGE_PID=$(cat "$T/munge/munged.pid")
+
+# ---------------------------------------------------------------- slurm
+free_port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+CTLD_PORT=$(free_port); SLURMD_PORT=$(free_port)
+while [ "$SLURMD_PORT" = "$CTLD_PORT" ]; do SLURMD_PORT=$(free_port); done
+: >"$T/plugstack.conf"
+cat >"$T/slurm.conf" <<CONF
+ClusterName=astrommtest
+SlurmctldHost=localhost(127.0.0.1)
+SlurmctldPort=$CTLD_PORT
+SlurmdPort=$SLURMD_PORT
+SlurmUser=root
+SlurmdUser=root
+AuthType=auth/munge
+CredType=cred/munge
+AuthInfo=socket=$T/munge/sock,cred_expire=10
+PlugStackConfig=$T/plugstack.conf
+StateSaveLocation=$T/state
+SlurmdSpoolDir=$T/spool
+SlurmctldPidFile=$T/run/slurmctld.pid
+SlurmdPidFile=$T/run/slurmd.pid
+SlurmctldLogFile=$T/log/slurmctld.log
+SlurmdLogFile=$T/log/slurmd.log
+SlurmdParameters=config_overrides
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+MpiDefault=none
+SelectType=select/cons_tres
+SelectTypeParameters=CR_CPU
+AccountingStorageType=accounting_storage/none
+JobAcctGatherType=jobacct_gather/none
+JobCompType=jobcomp/filetxt
+JobCompLoc=$T/log/jobcomp.txt
+DefMemPerCPU=500
+KillWait=30
+MinJobAge=600
+ReturnToService=2
+MailProg=/bin/true
+SchedulerParameters=sched_interval=2
+NodeName=localhost NodeAddr=127.0.0.1 CPUs=2 RealMemory=4000 State=UNKNOWN
+PartitionName=astromm Nodes=localhost Default=YES MaxTime=INFINITE State=UP
+CONF
+export SLURM_CONF=$T/slurm.conf
+unset SLURM_JOB_ID SLURM_JOBID   # when this test itself runs inside a Slurm job
+slurmctld -i >"$T/log/slurmctld-start.log" 2>&1 || { echo "FAIL: slurmctld did not start"; fail=1; exit 1; }
+for _ in $(seq 1 50); do [ -s "$T/run/slurmctld.pid" ] && break; sleep 0.1; done
+CTLD_PID=$(cat "$T/run/slurmctld.pid" 2>/dev/null)
+slurmd -N localhost >"$T/log/slurmd-start.log" 2>&1 || { echo "FAIL: slurmd did not start"; fail=1; exit 1; }
+for _ in $(seq 1 50); do [ -s "$T/run/slurmd.pid" ] && break; sleep 0.1; done
+SLURMD_PID=$(cat "$T/run/slurmd.pid" 2>/dev/null)
+up=0
+for _ in $(seq 1 150); do
+  st=$(sinfo -h -n localhost -o %T 2>/dev/null)
+  case $st in idle*|mixed*|allocated*) up=1; break ;; esac
+  sleep 0.2
+done
+check "slurmctld + slurmd up, node idle (state: ${st:-none}, $(elapsed))" test $up -eq 1
+[ $up -eq 1 ] || exit 1
+
+# ---------------------------------------------------------------- data, config
+"$AM" synth --n 800 --seed 5 --out "$T/data.h5" >/dev/null || { echo "FAIL: synth"; fail=1; exit 1; }
+cat >"$T/small.cfg" <<CFG
+model = { seq_len = 32; d_model = 16; n_heads = 2; d_ff = 32; n_layers = 1;
+          spec_channels = [4, 4, 4, 4]; meta_hidden = 16; proj_dim = 16; };
+run = { seed = 11; hang_timeout = 30.0; };
+data = { path = "$T/data.h5"; };
+train = { batch_size = 24; epochs = 50; lr = 2e-3; warmup_epochs = 0; early_stop_patience = 0; };
+checkpoint = { keep_last = 3; every = 5; };
+CFG
+N=40   # steps: 33 per epoch (about 640 training objects / 24), so this crosses an epoch end
+final=checkpoints/step_000000$N
+
+# Open MPI's mpirun inside the allocation by default; ASTROMM_SLURM_TEST_LAUNCHER=srun
+# tries srun --mpi=pmix (slurm/README.md: it fails with Debian 12's packages).
+export ASTROMM_LAUNCHER=${ASTROMM_SLURM_TEST_LAUNCHER:-mpirun} ASTROMM="$AM"
+submit() {  # submit NAME RUN_DIR [sbatch options...] -- [astromm options...]
+  local name=$1 dir=$2; shift 2
+  local sb=()
+  while [ $# -gt 0 ] && [ "$1" != -- ]; do sb+=("$1"); shift; done
+  [ $# -gt 0 ] && shift
+  sbatch --parsable --wait --ntasks=2 --cpus-per-task=1 --time=10 --job-name="$name" \
+    --output="$T/$name.out" --chdir="$REPO" "${sb[@]}" \
+    "$REPO/slurm/train_cpu.sbatch" "$T/small.cfg" "$dir" --set train.max_steps=$N "$@"
+}
+job_state() {  # final state and exit code of a job, from the jobcomp file (sacct -c)
+  sacct -c -n -X -j "$1" -o JobID,State,ExitCode 2>/dev/null | awk -v j="$1" '$1==j {s=$2" "$3} END {print s}'
+}
+losses() { $PY -c 'import json,sys
+for l in open(sys.argv[1]):
+    r=json.loads(l)
+    if r.get("kind")=="step": print(r["step"], repr(r["loss"]))' "$1"; }
+checkpoint_valid() {  # model file, state file, and astromm inspect can read the model
+  [ -s "$1/model.safetensors" ] && [ -s "$1/state.bin" ] &&
+    "$AM" inspect "$1/model.safetensors" --config "$T/small.cfg" >/dev/null 2>&1
+}
+
+# ---------------------------------------------------------------- 1. plain job
+echo "job 1: uninterrupted pre-training, 2 tasks ($(elapsed))"
+out=$(submit plain "$T/plain"); rc=$?
+job1=$(echo "$out" | tail -n 1 | cut -d';' -f1)
+check "sbatch --wait job 1 ($job1) exits 0 (got $rc)" test $rc -eq 0
+for _ in $(seq 1 25); do st1=$(job_state "$job1"); [ -n "$st1" ] && break; sleep 0.2; done
+check "sacct: job 1 COMPLETED 0:0 (got '$st1')" test "$st1" = "COMPLETED 0:0"
+check "job 1 output: 2 ranks, done" grep -q "2 rank(s).*done\|done:" "$T/plain.out"
+check "job 1: final checkpoint at step $N is valid" checkpoint_valid "$T/plain/$final"
+check "job 1: metrics.jsonl has $N steps" test "$(losses "$T/plain/metrics.jsonl" | wc -l)" -eq $N
+
+# ---------------------------------------------------------------- 2. preempted job
+echo "job 2: slowed down, SIGUSR1 mid-run, requeue, resume ($(elapsed))"
+ASTROMM_TEST_STEP_DELAY_MS=150 submit preempt "$T/preempt" >"$T/submit2.txt" 2>&1 &
+spid=$!
+job2=""
+for _ in $(seq 1 100); do job2=$(squeue -h -n preempt -o %i 2>/dev/null | head -n 1); [ -n "$job2" ] && break; sleep 0.1; done
+signalled=0
+for _ in $(seq 1 600); do   # once it has made progress (9 steps: past the checkpoint at 5)
+  if [ -f "$T/preempt/metrics.jsonl" ] && [ "$(grep -c '"kind": *"step"' "$T/preempt/metrics.jsonl")" -ge 9 ]; then
+    scancel --signal=USR1 --batch "$job2" && signalled=1
+    break
+  fi
+  sleep 0.1
+done
+check "job 2 ($job2) signalled with USR1 after 9 steps" test $signalled -eq 1
+wait $spid; rc=$?
+check "sbatch --wait job 2 exits 0 after the requeue (got $rc, $(elapsed))" test $rc -eq 0
+for _ in $(seq 1 25); do st2=$(job_state "$job2"); [ -n "$st2" ] && break; sleep 0.2; done
+check "sacct: job 2 COMPLETED 0:0 in the end (got '$st2')" test "$st2" = "COMPLETED 0:0"
+# jobcomp holds one record per run of the job: the requeued one, then the final one
+check "sacct: job 2 ran twice (records: $(sacct -c -n -X -j "$job2" -o State 2>/dev/null | xargs))" \
+  test "$(sacct -c -n -X -j "$job2" -o State 2>/dev/null | wc -l)" -eq 2
+check "scontrol: job 2 Restarts=1" bash -c "scontrol show job '$job2' | grep -q 'Restarts=1 '"
+check "job 2: trap forwarded SIGUSR1" grep -q "SIGUSR1, forwarding" "$T/preempt.out"
+check "job 2: astromm checkpointed on the signal and exited 3" \
+  bash -c "grep -q 'signal received: checkpoint at step' '$T/preempt.out' && grep -q 'astromm exited 3' '$T/preempt.out'"
+check "job 2: requeued by the script" grep -q "requeued" "$T/preempt.out"
+check "job 2: restart 1 resumed with --resume" bash -c "grep -q 'restart 1' '$T/preempt.out' && grep -q 'resumed from' '$T/preempt.out'"
+check "job 2: metrics.jsonl has a resume record" grep -q '"kind": *"resume"' "$T/preempt/metrics.jsonl"
+losses "$T/plain/metrics.jsonl" | tail -n 1 >"$T/loss1"
+losses "$T/preempt/metrics.jsonl" | tail -n 1 >"$T/loss2"
+check "final loss equal: uninterrupted $(cat "$T/loss1") / preempted+requeued $(cat "$T/loss2")" \
+  bash -c "[ -s '$T/loss1' ] && cmp -s '$T/loss1' '$T/loss2'"
+losses "$T/plain/metrics.jsonl" >"$T/all1"; losses "$T/preempt/metrics.jsonl" >"$T/all2"
+check "every step's loss equal ($(wc -l <"$T/all2") step records)" cmp -s "$T/all1" "$T/all2"
+check "final model bit-identical" cmp -s "$T/plain/$final/model.safetensors" "$T/preempt/$final/model.safetensors"
+
+echo "slurm_test: total $(elapsed)"
+echo "slurm_test: $fail failed"
+[ "$fail" -eq 0 ]
