@@ -5,6 +5,10 @@
 #   1. submits slurm/train_cpu.sbatch (2 tasks, a tiny model on a synthetic
 #      dataset, launcher mpirun) with sbatch --wait: the job must be COMPLETED
 #      (sacct) and leave a valid checkpoint;
+#   then slurm/sweep_finetune.sbatch as a job array of 2 (one run directory
+#   and seed per index), and slurm/train_gpu_node.sbatch and
+#   train_multinode.sbatch with a stub binary (no GPU here): each rank must
+#   get the GPU at its local rank and run.device cuda;
 #   2. submits a slowed-down copy (launcher srun --mpi=pmix), sends it SIGUSR1
 #      the way the time-limit warning does (scancel --signal=USR1 --batch, i.e.
 #      --signal=B:USR1): the script forwards it, astromm checkpoints and exits
@@ -71,7 +75,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # ---------------------------------------------------------------- munge
-mkdir -p "$T/munge" "$T/log" "$T/state" "$T/spool" "$T/run"
+mkdir -p "$T/munge" "$T/log" "$T/state" "$T/spool" "$T/run" "$T/tmp"
 chown munge:munge "$T/munge" && chmod 700 "$T/munge"
 runuser -u munge -- mungekey --create --keyfile="$T/munge/munge.key" >/dev/null 2>&1 ||
   { echo "FAIL: mungekey"; fail=1; exit 1; }
@@ -98,6 +102,8 @@ AuthInfo=socket=$T/munge/sock,cred_expire=10
 PlugStackConfig=$T/plugstack.conf
 StateSaveLocation=$T/state
 SlurmdSpoolDir=$T/spool
+TmpFS=$T/tmp
+FirstJobId=$(( (RANDOM % 9000 + 1000) * 100 ))
 SlurmctldPidFile=$T/run/slurmctld.pid
 SlurmdPidFile=$T/run/slurmd.pid
 SlurmctldLogFile=$T/log/slurmctld.log
@@ -186,6 +192,34 @@ check "sacct: job 1 COMPLETED 0:0 (got '$st1')" test "$st1" = "COMPLETED 0:0"
 check "job 1 output: 2 ranks, mpirun, done" bash -c "grep -q '2 rank(s) x 1 thread(s), mpirun' '$T/plain.out' && grep -q 'done: $N steps' '$T/plain.out'"
 check "job 1: final checkpoint at step $N is valid" checkpoint_valid "$T/plain/$final"
 check "job 1: metrics.jsonl has $N steps" test "$(losses "$T/plain/metrics.jsonl" | wc -l)" -eq $N
+
+# ---------------------------------------------------------------- sweep (job array)
+echo "sweep: slurm/sweep_finetune.sbatch, array of 2 (seeds 3 4, subset sub50) ($(elapsed))"
+ASTROMM_LAUNCHER=srun ASTROMM_SEEDS="3 4" ASTROMM_SUBSETS="sub50" \
+  sbatch --parsable --wait --array=0-1 --ntasks=1 --cpus-per-task=1 --time=10 --job-name=sweep \
+  --output="$T/sweep_%a.out" --chdir="$REPO" "$REPO/slurm/sweep_finetune.sbatch" "$T/small.cfg" "$T/sweep" \
+  --set train.max_steps=6 >"$T/sweep.txt" 2>&1
+check "sbatch --wait sweep array exits 0 (got $?)" test $? -eq 0
+for s in 3 4; do
+  check "sweep seed $s: run dir sub50_seed$s with a valid final checkpoint and run.seed = $s" bash -c \
+    "[ -s '$T/sweep/sub50_seed$s/checkpoints/step_00000006/state.bin' ] && grep -Eq 'seed = ${s}L?;' '$T/sweep/sub50_seed$s/config.cfg'"
+done
+check "sweep: the two seeds trained differently" bash -c \
+  "[ -s '$T/sweep/sub50_seed3/checkpoints/step_00000006/model.safetensors' ] && ! cmp -s '$T/sweep/sub50_seed3/checkpoints/step_00000006/model.safetensors' '$T/sweep/sub50_seed4/checkpoints/step_00000006/model.safetensors'"
+
+# ---------------------------------------------------------------- GPU templates (stub binary)
+# No GPU here: the GPU templates run a stub that prints what each rank would
+# get; each rank must see the one GPU at its local rank.
+printf '#!/bin/bash\necho "stub rank $SLURM_PROCID local $SLURM_LOCALID gpu=$CUDA_VISIBLE_DEVICES args: $*"\n' >"$T/stub"
+chmod +x "$T/stub"
+for tpl in train_gpu_node train_multinode; do
+  ASTROMM="$T/stub" CUDA_VISIBLE_DEVICES=5,7 sbatch --parsable --wait --nodes=1 --gpus-per-node=0 --ntasks-per-node=2 \
+    --cpus-per-task=1 --time=5 --job-name=$tpl --output="$T/$tpl.out" --chdir="$REPO" \
+    "$REPO/slurm/$tpl.sbatch" "$T/small.cfg" "$T/$tpl" >"$T/$tpl.txt" 2>&1
+  check "$tpl.sbatch (stub) exits 0 (got $?)" test $? -eq 0
+  check "$tpl.sbatch: rank 0 -> GPU 5, rank 1 -> GPU 7, device cuda" bash -c \
+    "grep -q 'stub rank 0 local 0 gpu=5 args: train .*run.device=\"cuda\"' '$T/$tpl.out' && grep -q 'stub rank 1 local 1 gpu=7 ' '$T/$tpl.out'"
+done
 
 # ---------------------------------------------------------------- 2. preempted job
 echo "job 2: slowed down, SIGUSR1 mid-run, requeue, resume ($(elapsed))"
