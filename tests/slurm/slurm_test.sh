@@ -14,7 +14,7 @@
 #      --signal=B:USR1): the script forwards it, astromm checkpoints and exits
 #      3, the job requeues itself, resumes and must finish with the same losses
 #      (metrics.jsonl) and bit-identical final model as job 1.
-# CredExpire is 10 s here: Slurm holds a requeued job that long (default 120 s).
+# AuthInfo cred_expire is 10 s here: Slurm holds a requeued job that long (default 120 s).
 # Everything is stopped on exit, also on failure. Exit 77 (skipped) when Slurm
 # or munge is not installed (scripts/deps.sh installs slurm-wlm and munge) or
 # when not root.
@@ -127,8 +127,9 @@ SchedulerParameters=sched_interval=2
 NodeName=localhost NodeAddr=127.0.0.1 CPUs=2 RealMemory=4000 State=UNKNOWN
 PartitionName=astromm Nodes=localhost Default=YES MaxTime=INFINITE State=UP
 CONF
+# when this test itself runs inside a Slurm job: none of that job's settings
+for v in $(compgen -e | grep -E '^(SLURM_|SBATCH_|SRUN_|SALLOC_)'); do unset "$v"; done
 export SLURM_CONF=$T/slurm.conf
-unset SLURM_JOB_ID SLURM_JOBID   # when this test itself runs inside a Slurm job
 slurmctld -i >"$T/log/slurmctld-start.log" 2>&1 || { echo "FAIL: slurmctld did not start"; fail=1; exit 1; }
 for _ in $(seq 1 50); do [ -s "$T/run/slurmctld.pid" ] && break; sleep 0.1; done
 CTLD_PID=$(cat "$T/run/slurmctld.pid" 2>/dev/null)
