@@ -13,7 +13,8 @@
 #      the way the time-limit warning does (scancel --signal=USR1 --batch, i.e.
 #      --signal=B:USR1): the script forwards it, astromm checkpoints and exits
 #      3, the job requeues itself, resumes and must finish with the same losses
-#      (metrics.jsonl) and bit-identical final model as job 1.
+#      (metrics.jsonl) and bit-identical final model as job 1;
+#   3. scancel of a running job: SIGTERM forwarded, checkpoint, exit 3, no requeue.
 # AuthInfo cred_expire is 10 s here: Slurm holds a requeued job that long (default 120 s).
 # Everything is stopped on exit, also on failure. Exit 77 (skipped) when Slurm
 # or munge is not installed (scripts/deps.sh installs slurm-wlm and munge) or
@@ -262,6 +263,29 @@ check "final loss equal: uninterrupted $(cat "$T/loss1") / preempted+requeued $(
 losses "$T/plain/metrics.jsonl" >"$T/all1"; losses "$T/preempt/metrics.jsonl" >"$T/all2"
 check "every step's loss equal ($(wc -l <"$T/all2") step records)" cmp -s "$T/all1" "$T/all2"
 check "final model bit-identical" cmp -s "$T/plain/$final/model.safetensors" "$T/preempt/$final/model.safetensors"
+
+# ---------------------------------------------------------------- 3. scancel
+# SIGTERM (scancel, preemption): checkpoint and exit 3 too, but no requeue by the script.
+echo "job 3: scancel mid-run ($(elapsed))"
+job3=$(ASTROMM_LAUNCHER=srun ASTROMM_TEST_STEP_DELAY_MS=150 submit cancel "$T/cancel" 2>/dev/null | tail -n 1 | cut -d';' -f1)
+cancelled=0
+for _ in $(seq 1 600); do
+  if [ -f "$T/cancel/metrics.jsonl" ] && [ "$(grep -c '"kind": *"step"' "$T/cancel/metrics.jsonl")" -ge 4 ]; then
+    scancel "$job3" && cancelled=1
+    break
+  fi
+  sleep 0.1
+done
+for _ in $(seq 1 300); do
+  js=$(scontrol show job "$job3" 2>/dev/null | grep -o 'JobState=[A-Z_]*' | cut -d= -f2)
+  [ "$js" = CANCELLED ] && ! pgrep -f "$T/cancel" >/dev/null && break
+  sleep 0.2
+done
+check "job 3 ($job3) cancelled after 4 steps (state $js)" bash -c "[ $cancelled -eq 1 ] && [ '$js' = CANCELLED ]"
+check "job 3: SIGTERM forwarded, checkpoint written, exit 3, not requeued" bash -c \
+  "grep -q 'SIGTERM, forwarding' '$T/cancel.out' && grep -q 'signal received: checkpoint at step' '$T/cancel.out' &&
+   grep -q 'astromm exited 3' '$T/cancel.out' && ! grep -q 'requeued' '$T/cancel.out' &&
+   scontrol show job '$job3' | grep -q 'Restarts=0 ' && ls '$T/cancel/checkpoints' | grep -q step_"
 
 echo "slurm_test: total $(elapsed)"
 echo "slurm_test: $fail failed"
