@@ -44,26 +44,24 @@ elapsed() { echo $(( $(date +%s) - t0 ))s; }
 
 T=$(mktemp -d /tmp/astromm_slurm.XXXXXX)
 chmod 755 "$T"
-MUNGE_PID="" CTLD_PID="" SLURMD_PID=""
+stop_pid() {  # stop_pid PIDFILE: TERM, up to 5 s, then KILL
+  local p; p=$(cat "$1" 2>/dev/null) || return 0
+  [ -n "$p" ] || return 0
+  kill -TERM "$p" 2>/dev/null
+  for _ in $(seq 1 50); do kill -0 "$p" 2>/dev/null || return 0; sleep 0.1; done
+  kill -KILL "$p" 2>/dev/null
+}
 cleanup() {
   set +e
-  if [ -n "$CTLD_PID" ] && [ -f "$T/slurm.conf" ]; then
-    SLURM_CONF=$T/slurm.conf scancel --full --signal=KILL --partition=astromm >/dev/null 2>&1
+  if [ -f "$T/slurm.conf" ]; then
+    SLURM_CONF=$T/slurm.conf timeout 5 scancel --full --signal=KILL --partition=astromm >/dev/null 2>&1
     SLURM_CONF=$T/slurm.conf timeout 10 scontrol shutdown >/dev/null 2>&1
   fi
-  for p in $SLURMD_PID $CTLD_PID; do   # scontrol shutdown stops both; make sure
-    for _ in $(seq 1 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$p" 2>/dev/null
-  done
-  # job processes left by a killed slurmd (slurmstepd and its children)
-  for p in $(pgrep -f "slurmstepd.*$T" 2>/dev/null) $(pgrep -f "$T/" 2>/dev/null); do
+  stop_pid "$T/run/slurmd.pid"; stop_pid "$T/run/slurmctld.pid"   # after shutdown: usually gone
+  for p in $(pgrep -f "$T/" 2>/dev/null); do   # job processes a killed slurmd left behind
     [ "$p" != $$ ] && kill -KILL "$p" 2>/dev/null
   done
-  if [ -n "$MUNGE_PID" ]; then
-    kill -TERM "$MUNGE_PID" 2>/dev/null
-    for _ in $(seq 1 50); do kill -0 "$MUNGE_PID" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$MUNGE_PID" 2>/dev/null
-  fi
+  stop_pid "$T/munge/munged.pid"
   if [ "$fail" -ne 0 ] || [ -n "${KEEP:-}" ]; then
     sacct -c -n -o JobID,JobName,State,ExitCode,Start,End 2>/dev/null
     for f in "$T"/log/*.log "$T"/*.out; do
@@ -83,7 +81,6 @@ runuser -u munge -- mungekey --create --keyfile="$T/munge/munge.key" >/dev/null 
 runuser -u munge -- munged --force --key-file="$T/munge/munge.key" --socket="$T/munge/sock" \
   --pid-file="$T/munge/munged.pid" --log-file="$T/munge/munged.log" --seed-file="$T/munge/seed" \
   >"$T/log/munged-start.log" 2>&1 || { echo "FAIL: munged did not start"; cat "$T/log/munged-start.log" "$T/munge/munged.log"; fail=1; exit 1; }
-MUNGE_PID=$(cat "$T/munge/munged.pid")
 
 # ---------------------------------------------------------------- slurm
 free_port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -132,11 +129,7 @@ CONF
 for v in $(compgen -e | grep -E '^(SLURM_|SBATCH_|SRUN_|SALLOC_)'); do unset "$v"; done
 export SLURM_CONF=$T/slurm.conf
 slurmctld -i >"$T/log/slurmctld-start.log" 2>&1 || { echo "FAIL: slurmctld did not start"; fail=1; exit 1; }
-for _ in $(seq 1 50); do [ -s "$T/run/slurmctld.pid" ] && break; sleep 0.1; done
-CTLD_PID=$(cat "$T/run/slurmctld.pid" 2>/dev/null)
 slurmd -N localhost >"$T/log/slurmd-start.log" 2>&1 || { echo "FAIL: slurmd did not start"; fail=1; exit 1; }
-for _ in $(seq 1 50); do [ -s "$T/run/slurmd.pid" ] && break; sleep 0.1; done
-SLURMD_PID=$(cat "$T/run/slurmd.pid" 2>/dev/null)
 up=0
 for _ in $(seq 1 150); do
   st=$(sinfo -h -n localhost -o %T 2>/dev/null)
