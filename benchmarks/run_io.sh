@@ -129,11 +129,14 @@ Targets: loader >= 80 % of the raw read bandwidth; data wait < 5 % of the step.
   type = the rows' batch positions), so on a warm cache it does one kernel copy per byte, like
   the raw read; the rest of its time is building the light-curve tensors on the I/O thread.
 - Cold, the raw read streams 8 MiB requests with kernel readahead, while the loader asks for
-  ~31 kB rows scattered over the file (a batch of 512 picks 1 row in ~27), one synchronous
-  request after another on the I/O thread: the device's random-read latency, not its bandwidth,
-  bounds it. Closing that gap needs more requests in flight (e.g. `posix_fadvise(WILLNEED)` or
-  asynchronous reads of the next batches' rows, a deeper prefetch queue) or a file order that
-  makes a batch's rows contiguous (pre-shuffled shards, block shuffling).
+  ~31 kB rows scattered over the file (a batch of 512 picks 1 row in ~27). Before each
+  collective read the loader passes every run of rows to `posix_fadvise(WILLNEED)`, so the
+  device gets them all at once instead of one synchronous request after another (this doubled
+  the cold loader throughput: ~380 -> ~740 MB/s at np 1, batch 512); what remains is the
+  device's random-read rate plus building the light-curve tensors. Closing the rest of the gap
+  needs a file order that makes a batch's rows contiguous (pre-shuffled shards, block
+  shuffling) or read-ahead of the *next* batch's rows. Cold raw reads vary a lot on this VM
+  (the host caches too), so compare rounds, not single numbers.
 - In training the loader only has to keep ahead of the step: a batch is read and built in a few
   ms against a step of ~1 s, so the wait stays near 0. The training run is measured warm; from the
   cold samples/s above a cold batch of 32 would take ~4 ms, still well under 1 % of a step
