@@ -203,6 +203,7 @@ struct CommRequest {
     int n_req;           // MPI requests (one per chunk); 0 when already complete
     int done;            // every request completed
     MPI_Request *req;
+    void *nccl;          // NCCL mode: the collective's completion event
 };
 
 static CommRequest *iallreduce(Comm *c, float *buf, size_t n, int mean) {
@@ -212,14 +213,9 @@ static CommRequest *iallreduce(Comm *c, float *buf, size_t n, int mean) {
     r->n = n;
     r->mean = mean;
 #ifdef ASTROMM_HAVE_CUDA
-    if (use_nccl(c)) {
-        // Blocking fallback: stream-ordered on the device, asynchronous to the host.
-        if (mean)
-            comm_allreduce_mean(c, buf, n);
-        else
-            comm_allreduce_sum(c, buf, n);
+    if (use_nccl(c)) {  // NCCL averages itself; the compute stream waits in comm_wait
+        r->nccl = comm_nccl_allreduce_async(buf, n, mean);
         r->mean = 0;
-        r->done = 1;
         return r;
     }
 #endif
@@ -242,6 +238,9 @@ CommRequest *comm_iallreduce_mean(Comm *c, float *buf, size_t n) { return iallre
 
 int comm_test(CommRequest *r) {
     if (r->done) return 1;
+#ifdef ASTROMM_HAVE_CUDA
+    if (r->nccl) return r->done = comm_nccl_test(r->nccl);
+#endif
     int flag = 0;
     MPI_OK(r->comm, MPI_Testall(r->n_req, r->req, &flag, MPI_STATUSES_IGNORE), r->n);
     r->done = flag != 0;
@@ -250,6 +249,13 @@ int comm_test(CommRequest *r) {
 
 void comm_wait(CommRequest *r) {
     if (!r) return;
+#ifdef ASTROMM_HAVE_CUDA
+    if (r->nccl) {
+        comm_nccl_wait(r->nccl);
+        free(r);
+        return;
+    }
+#endif
     if (!r->done) MPI_OK(r->comm, MPI_Waitall(r->n_req, r->req, MPI_STATUSES_IGNORE), r->n);
     if (r->mean && r->comm->size > 1) {
         const float w = (float)r->comm->size;

@@ -66,10 +66,12 @@ void comm_barrier(Comm *c);
 // advance) and returns 1 once the request has completed; it frees nothing.
 // comm_wait completes the request, divides by the rank count for _mean, and
 // frees it (NULL is a no-op).
-// NCCL mode (comm_enable_gpu, CUDA op device): the call falls back to the
-// blocking comm_allreduce_sum/_mean, which is already asynchronous to the host
-// (enqueued on the stream after the work already there), and returns a
-// completed request; comm_test then returns 1 and comm_wait only frees it.
+// NCCL mode (comm_enable_gpu, CUDA op device): the all-reduce is enqueued on the
+// communication stream after the compute work already issued (so buf holds its
+// final values) and the compute stream waits for it only in comm_wait (an event,
+// no host sync): kernels issued in between — the rest of the backward — overlap
+// with it. comm_test queries the event. (Written without a GPU to run it on:
+// unverified until the GPU tests run, issue 3.)
 typedef struct CommRequest CommRequest;
 CommRequest *comm_iallreduce_sum(Comm *c, float *buf, size_t n);
 CommRequest *comm_iallreduce_mean(Comm *c, float *buf, size_t n);

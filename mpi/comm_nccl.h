@@ -31,6 +31,11 @@ int comm_nccl_enabled(void);
 
 // In place: buf = sum (mean != 0: average) over ranks.
 void comm_nccl_allreduce(float *buf, size_t n, int mean);
+// The same without making the compute stream wait: returns a handle (an event
+// recorded after the collective) for comm_nccl_test / comm_nccl_wait.
+void *comm_nccl_allreduce_async(float *buf, size_t n, int mean);
+int comm_nccl_test(void *handle);   // 1 once the collective has completed on the device
+void comm_nccl_wait(void *handle);  // compute stream waits for it; releases the handle
 // recv holds size * n_per_rank floats; send may be recv + rank * n_per_rank.
 void comm_nccl_allgather(const float *send, float *recv, size_t n_per_rank);
 // send holds size * n_per_rank floats, recv n_per_rank.

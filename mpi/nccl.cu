@@ -115,6 +115,31 @@ extern "C" void comm_nccl_allreduce(float *buf, size_t n, int mean) {
     end();
 }
 
+extern "C" void *comm_nccl_allreduce_async(float *buf, size_t n, int mean) {
+    cudaStream_t s = begin("comm_nccl_allreduce_async");
+    if (n) NCCL_CHECK(ncclAllReduce(buf, buf, n, ncclFloat, mean ? ncclAvg : ncclSum, g_comm, s));
+    cudaEvent_t ev;
+    CUDA_CHECK(cudaEventCreateWithFlags(&ev, cudaEventDisableTiming));
+    CUDA_CHECK(cudaEventRecord(ev, g_comm_stream));
+    return (void *)ev;
+}
+
+extern "C" int comm_nccl_test(void *handle) {
+    const cudaError_t e = cudaEventQuery((cudaEvent_t)handle);
+    if (e == cudaErrorNotReady) {
+        (void)cudaGetLastError();
+        return 0;
+    }
+    CUDA_CHECK(e);
+    return 1;
+}
+
+extern "C" void comm_nccl_wait(void *handle) {
+    CUDA_CHECK(cudaStreamWaitEvent(cuda_stream(), (cudaEvent_t)handle, 0));
+    // Released by the runtime once the device has passed it.
+    CUDA_CHECK(cudaEventDestroy((cudaEvent_t)handle));
+}
+
 extern "C" void comm_nccl_allgather(const float *send, float *recv, size_t n_per_rank) {
     cudaStream_t s = begin("comm_nccl_allgather");
     if (n_per_rank) NCCL_CHECK(ncclAllGather(send, recv, n_per_rank, ncclFloat, g_comm, s));
