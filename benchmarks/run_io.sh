@@ -135,7 +135,8 @@ Targets: loader >= 80 % of the raw read bandwidth; data wait < 5 % of the step.
   the cold loader throughput: ~380 -> ~740 MB/s at np 1, batch 512); what remains is the
   device's random-read rate plus building the light-curve tensors. Closing the rest of the gap
   needs a file order that makes a batch's rows contiguous (pre-shuffled shards, block
-  shuffling) or read-ahead of the *next* batch's rows. Cold raw reads vary a lot on this VM
+  shuffling); advising the *next* batch's rows as well was tried and gave nothing (≈650 MB/s
+  at np 1 and 2: the virtual disk's random-read rate looks like the limit). Cold raw reads vary a lot on this VM
   (the host caches too), so compare rounds, not single numbers.
 - In training the loader only has to keep ahead of the step: a batch is read and built in a few
   ms against a step of ~1 s, so the wait stays near 0. The training run is measured warm; from the
