@@ -363,7 +363,11 @@ static void log_step(Trainer *T, const LoaderBatch *lb, const TaskStats *r, floa
     metrics_num(w, "peak_rss_mib", peak_rss_mib());
     AmError err = {{0}};
     if (metrics_end(w, &err)) say(T, stderr, "warning: %s", err.msg);
-    progress_update(&T->prog, now_s(), lb->epoch, lb->step + 1, loader_batches_per_epoch(T->train), r->loss, sps);
+    // Global step over the whole run, so the rate (and the ETA to the end of
+    // train.epochs, or of train.max_steps) spans epoch boundaries.
+    int64_t total = (int64_t)T->cfg->epochs * loader_batches_per_epoch(T->train);
+    if (T->cfg->max_steps > 0 && T->cfg->max_steps < total) total = T->cfg->max_steps;
+    progress_update(&T->prog, now_s(), lb->epoch, T->step, total, r->loss, sps);
 }
 
 // ------------------------------------------------------------------ setup
