@@ -31,7 +31,7 @@ static int cmp_double(const void *a, const void *b) {
 
 int main(int argc, char **argv) {
     int batch = 64, threads = 2, warmup = 2, steps = 10;
-    const char *json = NULL, *device = "cpu";
+    const char *json = NULL, *device = "cpu", *precision = "fp32";
     for (int i = 1; i < argc; i++) {
         const char *s = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -41,10 +41,11 @@ int main(int argc, char **argv) {
         else if (!strcmp(s, "--steps") && v) steps = atoi(argv[++i]);
         else if (!strcmp(s, "--json") && v) json = argv[++i];
         else if (!strcmp(s, "--device") && v) device = argv[++i];
+        else if (!strcmp(s, "--precision") && v) precision = argv[++i];
         else {
             fprintf(stderr, "bench_step: unknown argument '%s'\n"
                             "usage: bench_step [--batch N] [--threads N] [--warmup N] [--steps N] [--json PATH]\n"
-                            "                  [--device cpu|cuda|auto]\n", s);
+                            "                  [--device cpu|cuda|auto] [--precision fp32|tf32|bf16]\n", s);
             return 2;
         }
     }
@@ -60,6 +61,11 @@ int main(int argc, char **argv) {
         return 2;
     }
     snprintf(cfg.device, sizeof cfg.device, "%s", device);
+    if (strcmp(precision, "fp32") && strcmp(precision, "tf32") && strcmp(precision, "bf16")) {
+        fprintf(stderr, "bench_step: --precision must be fp32, tf32 or bf16\n");
+        return 2;
+    }
+    snprintf(cfg.precision, sizeof cfg.precision, "%s", precision);
     cli_select_device(&cfg);
     AstroM3 m;
     astrom3_create(&m, &cfg.model, batch);
@@ -92,16 +98,17 @@ int main(int argc, char **argv) {
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     const double rss = ru.ru_maxrss / 1024.0;
-    printf("astromm C (%s): batch %d, %d threads, median step %.4f s, %.2f samples/s, peak RSS %.0f MiB, "
-           "last loss %.4f\n", ops_device_name(), batch, ops_num_threads(), median, batch / median, rss, (double)last);
+    printf("astromm C (%s, %s GEMMs): batch %d, %d threads, median step %.4f s, %.2f samples/s, peak RSS %.0f MiB, "
+           "last loss %.4f\n", ops_device_name(), ops_precision_name(ops_precision()), batch, ops_num_threads(), median, batch / median, rss, (double)last);
     if (json) {
         FILE *f = fopen(json, "w");
         if (!f) {
             perror(json);
             return 1;
         }
-        fprintf(f, "{\"impl\": \"astromm-c\", \"device\": \"%s\", \"threads\": %d, \"batch\": %d, "
-                   "\"step_seconds\": [", ops_device_name(), ops_num_threads(), batch);
+        fprintf(f, "{\"impl\": \"astromm-c\", \"device\": \"%s\", \"precision\": \"%s\", \"threads\": %d, "
+                   "\"batch\": %d, \"step_seconds\": [", ops_device_name(), ops_precision_name(ops_precision()),
+                ops_num_threads(), batch);
         for (int s = 0; s < steps; s++) fprintf(f, "%s%.6f", s ? ", " : "", t[s]);
         fprintf(f, "], \"median_step_s\": %.6f, \"samples_per_s\": %.4f, \"peak_rss_mib\": %.1f}\n",
                 median, batch / median, rss);

@@ -37,6 +37,12 @@ extern "C" {
 cudaStream_t cuda_stream(void);
 cublasHandle_t cuda_cublas(void);
 
+// C = alpha op(A) op(B) + beta C (column-major, cuBLAS conventions; batch > 1:
+// strided batched) at the ops precision (cuda/gemm.cu): every GEMM goes here.
+void cuda_gemm(cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k, float alpha, const float *A,
+               int lda, long long stride_a, const float *B, int ldb, long long stride_b, float beta, float *C,
+               int ldc, long long stride_c, int batch);
+
 // Grid size for n elements at `threads` per block, capped (kernels use grid-stride loops).
 static inline unsigned cuda_blocks(size_t n, unsigned threads) {
     size_t b = (n + threads - 1) / threads;

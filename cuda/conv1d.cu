@@ -213,9 +213,8 @@ extern "C" void cuda_op_conv1d_forward(float *out, const float *in, const float 
     // Per sample b, column-major: out_bᵀ [Lo, C_out] (ld Lo) =
     //   col_bᵀ [Lo, CK] (col + b*Lo, ld NL) · Wᵀ [CK, C_out] (w, ld CK).
     const float alpha = 1.0f;
-    CUBLAS_CHECK(cublasSgemmStridedBatched(
-        cuda_cublas(), CUBLAS_OP_N, CUBLAS_OP_N, Lo, C_out, CK, &alpha, col, NL, (long long)Lo, w,
-        CK, 0LL, &beta, out, Lo, (long long)C_out * Lo, B));
+    cuda_gemm(CUBLAS_OP_N, CUBLAS_OP_N, Lo, C_out, CK, alpha, col, NL, (long long)Lo, w, CK, 0LL, beta, out, Lo,
+              (long long)C_out * Lo, B);
 }
 
 extern "C" void cuda_op_conv1d_backward(float *din, float *dw, float *db, const float *dout,
@@ -246,14 +245,12 @@ extern "C" void cuda_op_conv1d_backward(float *din, float *dw, float *db, const 
         float *col = cuda_ops_scratch(0, (size_t)CK * (size_t)NL);
         im2col(col, in, B, C_in, L, K, pad, mode, Lo);
         // dWᵀ [CK, C_out] (ld CK) += col (OP_T of its view [NL, CK], ld NL) · dYᵀ [NL, C_out] (ld NL)
-        CUBLAS_CHECK(cublasSgemm(cuda_cublas(), CUBLAS_OP_T, CUBLAS_OP_N, CK, C_out, NL, &one, col,
-                                 NL, g, NL, &one, dw, CK));
+        cuda_gemm(CUBLAS_OP_T, CUBLAS_OP_N, CK, C_out, NL, one, col, NL, 0, g, NL, 0, one, dw, CK, 0, 1);
     }
     if (din) {
         float *dcol = cuda_ops_scratch(2, (size_t)CK * (size_t)NL);
         // dcolᵀ [NL, CK] (ld NL) = dYᵀ [NL, C_out] (ld NL) · W (OP_T of its view [CK, C_out], ld CK)
-        CUBLAS_CHECK(cublasSgemm(cuda_cublas(), CUBLAS_OP_N, CUBLAS_OP_T, NL, CK, C_out, &one, g,
-                                 NL, w, CK, &zero, dcol, NL));
+        cuda_gemm(CUBLAS_OP_N, CUBLAS_OP_T, NL, CK, C_out, one, g, NL, 0, w, CK, 0, zero, dcol, NL, 0, 1);
         const size_t total = (size_t)B * (size_t)C_in * (size_t)L;
         const unsigned blocks = cuda_blocks(total, CONV_THREADS);
         if (fits32(total))

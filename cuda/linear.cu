@@ -110,8 +110,8 @@ extern "C" void cuda_op_linear_forward(float *out, const float *in, const float 
         return;
     }
     const float alpha = 1.0f;
-    CUBLAS_CHECK(cublasSgemm(cuda_cublas(), CUBLAS_OP_T, CUBLAS_OP_N, out_dim, n, in_dim, &alpha,
-                             w, in_dim, in, in_dim, &beta, out, out_dim));
+    cuda_gemm(CUBLAS_OP_T, CUBLAS_OP_N, out_dim, n, in_dim, alpha, w, in_dim, 0, in, in_dim, 0, beta, out, out_dim,
+              0, 1);
 }
 
 extern "C" void cuda_op_linear_backward(float *din, float *dw, float *db, const float *dout,
@@ -122,10 +122,10 @@ extern "C" void cuda_op_linear_backward(float *din, float *dw, float *db, const 
     if (n == 0 || out_dim == 0) return;
     const float one = 1.0f;
     if (din && in_dim > 0)
-        CUBLAS_CHECK(cublasSgemm(cuda_cublas(), CUBLAS_OP_N, CUBLAS_OP_N, in_dim, n, out_dim, &one,
-                                 w, in_dim, dout, out_dim, &one, din, in_dim));
+        cuda_gemm(CUBLAS_OP_N, CUBLAS_OP_N, in_dim, n, out_dim, one, w, in_dim, 0, dout, out_dim, 0, one, din, in_dim,
+                  0, 1);
     if (dw && in_dim > 0)
-        CUBLAS_CHECK(cublasSgemm(cuda_cublas(), CUBLAS_OP_N, CUBLAS_OP_T, in_dim, out_dim, n, &one,
-                                 in, in_dim, dout, out_dim, &one, dw, in_dim));
+        cuda_gemm(CUBLAS_OP_N, CUBLAS_OP_T, in_dim, out_dim, n, one, in, in_dim, 0, dout, out_dim, 0, one, dw, in_dim,
+                  0, 1);
     if (db) colsum_acc(db, dout, n, out_dim);
 }

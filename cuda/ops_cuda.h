@@ -13,6 +13,7 @@ extern "C" {
 // CUDA runtime (cuda/runtime.cu)
 int cuda_ops_available(void);
 void cuda_ops_init(int gpu_index);
+void cuda_ops_set_precision(int precision);
 void *cuda_ops_alloc(size_t bytes, const char *what);
 void cuda_ops_free(void *p);
 void cuda_ops_to_device(void *dst, const void *src, size_t bytes);

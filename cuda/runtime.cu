@@ -6,9 +6,9 @@
 // come back (copies to the host, reductions returned to the caller) or where
 // memory is released while kernels may still read it (scratch growth).
 //
-// cuBLAS runs in full FP32 (CUBLAS_DEFAULT_MATH: no TF32) so CUDA training
-// matches the CPU reference to FP32 rounding; ASTROMM_TF32=1 in the environment
-// allows TF32 tensor cores for speed. Atomics stay disallowed so GEMMs are
+// cuBLAS starts in full FP32 (CUBLAS_DEFAULT_MATH: no TF32) so CUDA training
+// matches the CPU reference to FP32 rounding; ops_set_precision (run.precision,
+// or ASTROMM_TF32=1) selects TF32 or BF16 GEMMs (cuda/gemm.cu). Atomics stay disallowed so GEMMs are
 // bit-reproducible run to run on the same GPU.
 #include <stdlib.h>
 #include <string.h>
@@ -77,10 +77,7 @@ extern "C" void cuda_ops_init(int gpu_index) {
     CUBLAS_CHECK(cublasSetStream(g_cublas, g_stream));
     CUBLAS_CHECK(cublasSetPointerMode(g_cublas, CUBLAS_POINTER_MODE_HOST));
     CUBLAS_CHECK(cublasSetAtomicsMode(g_cublas, CUBLAS_ATOMICS_NOT_ALLOWED));
-    const char *tf32 = getenv("ASTROMM_TF32");
-    int use_tf32 = tf32 && strcmp(tf32, "1") == 0;
-    CUBLAS_CHECK(cublasSetMathMode(g_cublas,
-                                   use_tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
+    CUBLAS_CHECK(cublasSetMathMode(g_cublas, CUBLAS_DEFAULT_MATH));  // ops_set_precision may change it
     g_gpu = gpu_index;
     g_inited = 1;
 }

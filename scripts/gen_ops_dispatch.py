@@ -74,6 +74,7 @@ def outputs():
                                         "// CUDA runtime (cuda/runtime.cu)\n"
                                         "int cuda_ops_available(void);\n"
                                         "void cuda_ops_init(int gpu_index);\n"
+                                        "void cuda_ops_set_precision(int precision);\n"
                                         "void *cuda_ops_alloc(size_t bytes, const char *what);\n"
                                         "void cuda_ops_free(void *p);\n"
                                         "void cuda_ops_to_device(void *dst, const void *src, size_t bytes);\n"

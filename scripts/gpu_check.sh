@@ -141,6 +141,11 @@ if [ -x "$BUILD_DIR/benchmarks/bench_step" ] && nvidia-smi -L > /dev/null 2>&1; 
   mem_pid=$(sample_mem "$MEM_LOG")
   run bench_cuda 150 "$BUILD_DIR/benchmarks/bench_step" --device cuda --batch "$BATCH" --steps "$STEPS" --json "$BENCH_JSON" || other_fail=1
   kill "$mem_pid" 2>/dev/null; wait "$mem_pid" 2>/dev/null
+  # reduced-precision GEMMs (run.precision): the same step in TF32 and BF16
+  for prec in tf32 bf16; do
+    run bench_cuda_$prec 150 "$BUILD_DIR/benchmarks/bench_step" --device cuda --precision $prec --batch "$BATCH" \
+        --steps "$STEPS" --json "$LOGS/bench_cuda_$prec.json" || other_fail=1
+  done
 else
   note bench_cuda "not run (no bench_step binary, or nvidia-smi sees no GPU)"
 fi

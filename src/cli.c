@@ -69,4 +69,11 @@ void cli_select_device(const RunConfig *c) {
     ops_init(c->threads);
     const int want_cuda = !strcmp(c->device, "cuda") || (!strcmp(c->device, "auto") && ops_cuda_available());
     ops_set_device(want_cuda ? OPS_CUDA : OPS_CPU, 0);
+    const OpsPrecision p = !strcmp(c->precision, "bf16") ? OPS_BF16 : !strcmp(c->precision, "tf32") ? OPS_TF32 : OPS_FP32;
+    if (p != OPS_FP32 && !want_cuda) {
+        fprintf(stderr, "astromm: error: %s: run.precision = \"%s\" needs the CUDA device (run.device = \"%s\" "
+                        "resolved to the CPU, which computes in fp32)\n", c->source, c->precision, c->device);
+        exit(2);
+    }
+    if (p != OPS_FP32) ops_set_precision(p);  // fp32: leaves ASTROMM_TF32=1 (environment) in effect
 }

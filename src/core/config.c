@@ -14,6 +14,7 @@ void run_config_defaults(RunConfig *c) {
     c->seed = 42;
     // "cpu" until the CUDA path has passed its GPU tests (issue 3); then "auto".
     snprintf(c->device, sizeof c->device, "cpu");
+    snprintf(c->precision, sizeof c->precision, "fp32");
     c->threads = 0;
     snprintf(c->run_dir, sizeof c->run_dir, "runs/astrom3");
     c->hang_timeout = 45.0f;
@@ -83,6 +84,7 @@ static const Key keys[] = {
     {"model.dropout_embedding", K_FLOAT, F(model.p_embed), 0, 0.999, NULL},
     {"run.seed", K_U64, F(seed), 0, 1.8e19, NULL},
     {"run.device", K_ENUM, F(device), 0, 0, "auto|cpu|cuda"},
+    {"run.precision", K_ENUM, F(precision), 0, 0, "fp32|tf32|bf16"},
     {"run.threads", K_INT, F(threads), 0, 4096, NULL},
     {"run.dir", K_STR, F(run_dir), 0, 0, NULL},
     {"run.hang_timeout", K_FLOAT, F(hang_timeout), 5, 86400, NULL},

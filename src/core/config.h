@@ -13,6 +13,7 @@ typedef struct {
     // run
     uint64_t seed;
     char device[16];  // "auto" | "cpu" | "cuda"
+    char precision[16];  // GEMM arithmetic on CUDA: "fp32" | "tf32" | "bf16"
     int threads;
     char run_dir[1024];     // where train writes config copy, metrics, checkpoints, log
     float hang_timeout;     // seconds without progress before the job is aborted

@@ -34,6 +34,16 @@ void ops_set_device(OpsDevice dev, int gpu_index);
 OpsDevice ops_device(void);
 const char *ops_device_name(void);
 int ops_cuda_available(void);  // 1 when this build has CUDA and a GPU is usable
+// Arithmetic of the GEMMs (linear, conv1d) on the CUDA device: FP32 (default;
+// matches the CPU path to float rounding), TF32 tensor cores (fp32 in and out,
+// 10-bit mantissa products), or BF16 (inputs rounded to bfloat16, fp32
+// accumulation and output; weights, activations and optimizer stay fp32).
+// The CPU device always computes in FP32: asking it for TF32/BF16 is a fatal
+// error. ASTROMM_TF32=1 in the environment starts CUDA in TF32.
+typedef enum { OPS_FP32 = 0, OPS_TF32 = 1, OPS_BF16 = 2 } OpsPrecision;
+void ops_set_precision(OpsPrecision p);
+OpsPrecision ops_precision(void);
+const char *ops_precision_name(OpsPrecision p);
 // Zeroed memory on the current device (never NULL: dies naming `what`).
 void *ops_alloc(size_t bytes, const char *what);
 void ops_free(void *p);

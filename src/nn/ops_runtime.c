@@ -26,9 +26,12 @@ int ops_cuda_available(void) {
 #endif
 }
 
+static OpsPrecision g_precision = OPS_FP32;
+
 void ops_set_device(OpsDevice dev, int gpu_index) {
     if (dev == OPS_CPU) {
         g_device = OPS_CPU;
+        g_precision = OPS_FP32;
         return;
     }
 #ifdef ASTROMM_HAVE_CUDA
@@ -36,6 +39,8 @@ void ops_set_device(OpsDevice dev, int gpu_index) {
                                 "(check nvidia-smi and CUDA_VISIBLE_DEVICES, or use device = \"cpu\")");
     cuda_ops_init(gpu_index);
     g_device = OPS_CUDA;
+    const char *tf32 = getenv("ASTROMM_TF32");  // the historical switch; run.precision supersedes it
+    ops_set_precision(tf32 && strcmp(tf32, "1") == 0 ? OPS_TF32 : OPS_FP32);
 #else
     (void)gpu_index;
     DIE("device 'cuda' requested but this astromm was built without CUDA "
@@ -44,6 +49,23 @@ void ops_set_device(OpsDevice dev, int gpu_index) {
 }
 
 OpsDevice ops_device(void) { return g_device; }
+
+void ops_set_precision(OpsPrecision p) {
+    CHECK(p == OPS_FP32 || p == OPS_TF32 || p == OPS_BF16, "ops_set_precision: unknown precision %d", (int)p);
+    CHECK(p == OPS_FP32 || g_device == OPS_CUDA,
+          "precision %s needs the CUDA device (the CPU path computes in fp32; set run.precision = \"fp32\")",
+          ops_precision_name(p));
+#ifdef ASTROMM_HAVE_CUDA
+    if (g_device == OPS_CUDA) cuda_ops_set_precision((int)p);
+#endif
+    g_precision = p;
+}
+
+OpsPrecision ops_precision(void) { return g_precision; }
+
+const char *ops_precision_name(OpsPrecision p) {
+    return p == OPS_TF32 ? "tf32" : p == OPS_BF16 ? "bf16" : "fp32";
+}
 
 const char *ops_device_name(void) { return g_device == OPS_CUDA ? "cuda" : "cpu"; }
 

@@ -43,5 +43,7 @@ expect "data.path is not set" train "$tmp/t4.cfg"
 expect "fixes model.spec_len = 2575" train configs/quickstart.cfg --set model.spec_len=300
 expect "cosine schedule needs train.epochs" train configs/quickstart.cfg --set 'train.schedule="cosine"' --set train.epochs=2
 expect "unexpected argument '--bogus'" train configs/quickstart.cfg --bogus
+expect "run.precision must be one of fp32\\|tf32\\|bf16" smoke --config configs/tiny.cfg --set 'run.precision="fp16"'
+expect "needs the CUDA device" smoke --config configs/tiny.cfg --set 'run.precision="bf16"'
 echo "config_errors: $fail failed"
 [ $fail -eq 0 ]

@@ -24,6 +24,13 @@
 // Backward ops that reduce (linear, conv1d, layernorm, attention, ProbSparse)
 // must also give the same bits when run twice (no atomics).
 //
+// Reduced precision (ops_set_precision), GPU only, linear and conv1d again:
+//   * TF32 (10-bit mantissa products, fp32 accumulation): 5e-3;
+//   * BF16 (inputs rounded to 8-bit mantissas, fp32 accumulation): 3e-2 —
+//     each input is off by up to 2^-9 relative, and a K-long dot product of
+//     random signs accumulates ~sqrt(K) of those against a max |output| that
+//     also grows like sqrt(K).
+//
 // Without a usable GPU the test prints "SKIP: ..." and exits 77 (ctest SKIP).
 // ASTROMM_GPU_TESTS_ON_CPU=1 instead runs every comparison with op_* on the CPU
 // device: a self-test of this harness on machines without a GPU (the results
@@ -41,7 +48,8 @@
 #include "testutil.h"
 
 #define TOL_EW 1e-5
-#define TOL_GEMM 1e-4
+// GEMM tolerance: 1e-4 in FP32; the precision section at the end loosens it.
+static double TOL_GEMM = 1e-4;
 
 static int g_verbose;
 static double g_worst_ratio;  // largest error / tolerance seen (the margin report)
@@ -828,6 +836,25 @@ int main(void) {
     // attention
     test_attention(8, 200, 4, 32);
     test_attention(2, 37, 3, 8);
+    if (ops_device() == OPS_CUDA) {  // reduced-precision GEMMs (see the header)
+        const struct {
+            OpsPrecision p;
+            double tol;
+        } modes[2] = {{OPS_TF32, 5e-3}, {OPS_BF16, 3e-2}};
+        for (int m = 0; m < 2; m++) {
+            ops_set_precision(modes[m].p);
+            TOL_GEMM = modes[m].tol;
+            printf("test_gpu_ops: GEMMs in %s, tolerance %g\n", ops_precision_name(modes[m].p), TOL_GEMM);
+            test_linear(37, 19, 23, 1);
+            test_linear(12800, 128, 512, 1);
+            test_linear(8, 25600, 512, 1);
+            test_conv1d(64, 9, 200, 128, 3, 1, PAD_CIRCULAR);
+            test_conv1d(8, 3, 2575, 64, 3, 0, PAD_ZEROS);
+            test_conv1d(2, 4, 50, 5, 3, 1, PAD_ZEROS);
+        }
+        ops_set_precision(OPS_FP32);
+        TOL_GEMM = 1e-4;
+    }
     test_probsparse(8, 200, 4, 32, 1, 0);
     test_probsparse(64, 200, 4, 32, 1, 0);
     test_probsparse(2, 37, 3, 8, 2, 0);
