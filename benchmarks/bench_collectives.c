@@ -36,6 +36,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "mpi/comm.h"
 #include "nn/ops.h"
 #ifdef ASTROMM_HAVE_CUDA
@@ -52,12 +53,6 @@ typedef struct {
     double time_us, algbw, busbw;
     long long wrong;
 } Row;
-
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
@@ -206,10 +201,10 @@ static int bench_size(Bench *B, OpKind op, size_t bytes, int iters, int warmup, 
     }
     for (int i = 0; i < iters; i++) {
         comm_barrier(B->c);
-        const double t0 = now_s();
+        const double t0 = am_now_s();
         run_op(B, op, a, b, count);
         if (B->gpu) ops_synchronize();
-        t[i] = now_s() - t0;
+        t[i] = am_now_s() - t0;
     }
     // Every rank's times to everyone (host doubles, MPI), then max over ranks.
     memcpy(all + (size_t)B->rank * (size_t)iters, t, (size_t)iters * sizeof *t);

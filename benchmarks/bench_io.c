@@ -31,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "core/error.h"
 #include "data/dataset.h"
 #include "data/loader.h"
@@ -39,12 +40,6 @@
 #include "mpi/comm.h"
 #include "nn/ops.h"
 #include "train/clip_step.h"
-
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 // The dataset's files: the path itself, or the shard files of a directory.
 static int list_files(const char *path, char ***out) {
@@ -158,9 +153,9 @@ int main(int argc, char **argv) {
     // raw sequential read
     if (cold) evict(files, n_files);
     comm_barrier(comm);
-    double t0 = now_s();
+    double t0 = am_now_s();
     const double raw_bytes = comm_allreduce_sum_double(comm, raw_read(files, n_files, rank, P));
-    const double raw_s = max_over_ranks(comm, now_s() - t0);
+    const double raw_s = max_over_ranks(comm, am_now_s() - t0);
 
     // loader only
     LoaderConfig lc;
@@ -173,12 +168,12 @@ int main(int argc, char **argv) {
     if (cold) evict(files, n_files);
     comm_barrier(comm);
     const int64_t nb = loader_batches_per_epoch(l) * epochs;
-    t0 = now_s();
+    t0 = am_now_s();
     for (int64_t s = 0; s < nb; s++) {
         LoaderBatch b;
         CHECK(loader_next(l, &b, &err) == 0, "bench_io: %s", err.msg);
     }
-    const double load_s = max_over_ranks(comm, now_s() - t0);
+    const double load_s = max_over_ranks(comm, am_now_s() - t0);
     LoaderStats st;
     loader_stats(l, &st);
     const double load_bytes = comm_allreduce_sum_double(comm, st.bytes_read);
@@ -205,13 +200,13 @@ int main(int argc, char **argv) {
         loader_stats(l, &st);
         const double wait0 = st.wait_seconds;
         comm_barrier(comm);
-        t0 = now_s();
+        t0 = am_now_s();
         for (int s = 0; s < train_steps; s++) {
             CHECK(loader_next(l, &b, &err) == 0, "bench_io: %s", err.msg);
             StepCtx ctx = {.seed = 1, .step = (uint64_t)s, .sample_offset = b.sample_offset, .training = 1};
             clip_forward_backward(&m, &loss, &b.batch, &ctx);
         }
-        const double wall = now_s() - t0;
+        const double wall = am_now_s() - t0;
         loader_stats(l, &st);
         wait_frac = max_over_ranks(comm, (st.wait_seconds - wait0) / wall);
         step_s = max_over_ranks(comm, wall / train_steps);

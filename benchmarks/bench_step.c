@@ -9,6 +9,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "core/clock.h"
 #include "core/config.h"
 #include "cli.h"
 #include "data/device_batch.h"
@@ -17,12 +18,6 @@
 #include "nn/ops.h"
 #include "optim/adam.h"
 #include "train/clip_step.h"
-
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
@@ -85,12 +80,12 @@ int main(int argc, char **argv) {
     float last = 0;
     for (int s = 0; s < warmup + steps; s++) {
         StepCtx ctx = {.seed = cfg.seed, .step = (uint64_t)s, .sample_offset = 0, .training = 1};
-        double t0 = now_s();
+        double t0 = am_now_s();
         last = clip_forward_backward(&m, &loss, &b, &ctx);
         clip_grad_norm(m.params.grad, m.params.n_train_floats, cfg.clip_norm);
         adam_step(&opt, m.params.data, m.params.grad);
         ops_synchronize();
-        double dt = now_s() - t0;
+        double dt = am_now_s() - t0;
         if (s >= warmup) t[s - warmup] = dt;
     }
     qsort(t, (size_t)steps, sizeof *t, cmp_double);

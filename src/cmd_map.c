@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/clock.h"
 #include "cli.h"
 #include "data/dataset_h5.h"
 #include "eval/pca.h"
@@ -304,12 +305,6 @@ static int parse_float(const char *cmd, const char *opt, const char *s, double l
     return 0;
 }
 
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
 int cmd_map(int argc, char **argv) {
     CliArgs a;
     if (cli_parse(&a, argc, argv, "map")) return 2;
@@ -365,7 +360,7 @@ int cmd_map(int argc, char **argv) {
 
     AmError err = {{0}};
     MapInput in;
-    const double t0 = now_s();
+    const double t0 = am_now_s();
     if (load_input(in_path, emb, &in, &err)) return fprintf(stderr, "astromm map: %s\n", err.msg), 1;
     if (in.n < 2) {
         fprintf(stderr, "astromm map: %s: only %zu of %zu rows have the %s embedding; need at least 2\n", in_path, in.n,
@@ -396,7 +391,7 @@ int cmd_map(int argc, char **argv) {
     if (!rc && out_h5 && write_h5(out_h5, &in, xy, &mm, &err)) fprintf(stderr, "astromm map: %s\n", err.msg), rc = 1;
     if (!rc)
         printf("map: wrote %s%s%s (%zu points) in %.2f s\n", out ? out : "", out && out_h5 ? " and " : "",
-               out_h5 ? out_h5 : "", in.n, now_s() - t0);
+               out_h5 ? out_h5 : "", in.n, am_now_s() - t0);
     free(xy);
     map_input_free(&in);
     return rc;

@@ -7,6 +7,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "core/clock.h"
 #include "cli.h"
 #include "data/device_batch.h"
 #include "data/synth_batch.h"
@@ -14,12 +15,6 @@
 #include "nn/ops.h"
 #include "optim/adam.h"
 #include "train/clip_step.h"
-
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 static void help(void) {
     printf("usage: astromm smoke [--config FILE] [--set k=v] [--threads N] [--steps N] [--batch N]\n"
@@ -73,12 +68,12 @@ int cmd_smoke(int argc, char **argv) {
         Batch host = synth_batch_fill(&data, &cfg.model, cfg.seed, (int64_t)(step % 4) * B, B);
         Batch b = device_batch_upload(&dev, &host);
         StepCtx ctx = {.seed = cfg.seed, .step = (uint64_t)step, .sample_offset = 0, .training = 1};
-        double t0 = now_s();
+        double t0 = am_now_s();
         float value = clip_forward_backward(&model, &loss, &b, &ctx);
         float norm = clip_grad_norm(model.params.grad, model.params.n_train_floats, cfg.clip_norm);
         adam_step(&opt, model.params.data, model.params.grad);
         ops_synchronize();
-        double dt = now_s() - t0;
+        double dt = am_now_s() - t0;
         if (step > 0) total += dt, timed++;
         if (step == 0) first = value;
         last = value;

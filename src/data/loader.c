@@ -1,6 +1,7 @@
 // Parallel sharded loader over MPI-IO (design and guarantees: loader.h).
 #define _POSIX_C_SOURCE 200809L
 
+#include "core/clock.h"
 #include "data/loader.h"
 
 #include <fcntl.h>
@@ -82,12 +83,6 @@ struct Loader {
     int n_classes;
 };
 
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
 void loader_config_defaults(LoaderConfig *c) {
     memset(c, 0, sizeof *c);
     c->global_batch = 512;
@@ -149,9 +144,9 @@ static int read_rows(struct Loader *l, Slot *s, hid_t d, const char *what, const
         hsize_t md[3] = {total, rank == 3 ? 3 : width, rank == 3 ? width / 3 : 0};
         ok = ok && (ms = H5Screate_simple(rank, md, NULL)) >= 0;
     }
-    const double t0 = now_s();
+    const double t0 = am_now_s();
     ok = ok && H5Dread(d, H5T_NATIVE_FLOAT, ms, fs, l->dxpl, dst) >= 0;
-    s->read_seconds += now_s() - t0;
+    s->read_seconds += am_now_s() - t0;
     h5_close_id(&ms);
     h5_close_id(&fs);
     if (!ok) {
@@ -211,7 +206,7 @@ static int read_direct(struct Loader *l, Slot *s, MPI_File fh, MPI_Offset base, 
                  MPI_Type_commit(&mt) == MPI_SUCCESS;
         }
     }
-    const double t0 = now_s();
+    const double t0 = am_now_s();
     ok = ok && MPI_File_set_view(fh, base, MPI_BYTE, n_runs > 0 ? ft : MPI_BYTE, "native", MPI_INFO_NULL) ==
                    MPI_SUCCESS;
     if (ok) {
@@ -223,7 +218,7 @@ static int read_direct(struct Loader *l, Slot *s, MPI_File fh, MPI_Offset base, 
         else
             ok = MPI_File_read_at_all(fh, 0, contig, (int)total, row, &st) == MPI_SUCCESS;
     }
-    s->read_seconds += now_s() - t0;
+    s->read_seconds += am_now_s() - t0;
     if (mt != MPI_DATATYPE_NULL) MPI_Type_free(&mt);
     if (ft != MPI_DATATYPE_NULL) MPI_Type_free(&ft);
     if (row != MPI_DATATYPE_NULL) MPI_Type_free(&row);
@@ -684,9 +679,9 @@ int loader_next(Loader *l, LoaderBatch *out, AmError *err) {
         submit(l, i, l->epoch, l->step);
     }
     Slot *s = &l->slot[i];
-    const double t0 = now_s();
+    const double t0 = am_now_s();
     io_job_wait(&s->job);
-    l->stats.wait_seconds += now_s() - t0;
+    l->stats.wait_seconds += am_now_s() - t0;
     s->submitted = 0;
     l->ready = -1;
     l->stats.read_seconds += s->read_seconds;

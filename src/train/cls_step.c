@@ -1,6 +1,7 @@
 // Distributed classification step (see cls_step.h).
 #define _POSIX_C_SOURCE 200809L
 
+#include "core/clock.h"
 #include "train/cls_step.h"
 
 #include <math.h>
@@ -10,12 +11,6 @@
 
 #include "core/error.h"
 #include "nn/ops.h"
-
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 static int starts_with(const char *s, const char *prefix) { return strncmp(s, prefix, strlen(prefix)) == 0; }
 
@@ -112,9 +107,9 @@ ClsStepResult cls_step_forward_backward(ClsStep *s, const Batch *b, const int32_
     StepCtx lctx = *ctx;
     lctx.sample_offset = ctx->sample_offset + (int64_t)comm_rank(s->comm) * n;
     local_stats(s, b, labels, valid, &lctx, st, NULL);
-    double t0 = now_s();
+    double t0 = am_now_s();
     comm_allreduce_sum_host(s->comm, st, 3);
-    double comm_s = now_s() - t0;
+    double comm_s = am_now_s() - t0;
     CHECK(st[2] > 0, "cls_step: a global batch without a single valid row");
     // d(mean CE)/dlogits = (p - onehot) / N_global per valid row; the gradient
     // average over W ranks divides by W, so each rank scales by W / N_global.
@@ -127,10 +122,10 @@ ClsStepResult cls_step_forward_backward(ClsStep *s, const Batch *b, const int32_
     }
     ops_to_device(s->dlogits, s->host_dlogits, (size_t)n * C * sizeof(float));
     astrom3_classify_backward(m, s->dlogits);
-    t0 = now_s();
+    t0 = am_now_s();
     for (int r = 0; r < s->n_ranges; r++)
         comm_allreduce_mean(s->comm, m->params.grad + s->ranges[r][0], s->ranges[r][1]);
-    comm_s += now_s() - t0;
+    comm_s += am_now_s() - t0;
     return (ClsStepResult){.loss = (float)(st[0] / st[2]), .correct = (int64_t)st[1], .n = (int64_t)st[2],
                            .comm_seconds = comm_s};
 }
@@ -143,8 +138,8 @@ ClsStepResult cls_step_evaluate(ClsStep *s, const Batch *b, const int32_t *label
     lctx.training = 0;
     local_stats(s, b, labels, valid, &lctx, st, pred);
     if (prob) memcpy(prob, s->host_probs, (size_t)b->n * s->n_classes * sizeof(float));
-    const double t0 = now_s();
+    const double t0 = am_now_s();
     comm_allreduce_sum_host(s->comm, st, 3);
     return (ClsStepResult){.loss = st[2] > 0 ? (float)(st[0] / st[2]) : 0.0f, .correct = (int64_t)st[1],
-                           .n = (int64_t)st[2], .comm_seconds = now_s() - t0};
+                           .n = (int64_t)st[2], .comm_seconds = am_now_s() - t0};
 }

@@ -1,3 +1,4 @@
+#include "core/clock.h"
 #include "dist_step.h"
 
 #include <stdlib.h>
@@ -19,12 +20,6 @@ struct DistBucket {
     unsigned groups;    // groups the bucket overlaps
     CommRequest *req;
 };
-
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 static const char *const mod_prefix[3] = {"photometry_", "spectra_", "metadata_"};
 
@@ -112,7 +107,7 @@ static void launch_ready(DistStep *d) {
 }
 
 static void on_group_ready(DistStep *d, int group) {
-    const double t0 = now_s();
+    const double t0 = am_now_s();
     for (int k = 0; k < d->n_buckets; k++) d->buckets[k].pending &= ~(1u << group);
     d->groups_done++;
     launch_ready(d);
@@ -120,7 +115,7 @@ static void on_group_ready(DistStep *d, int group) {
     // Drive MPI progress of the reductions in flight.
     for (int k = 0; k < d->n_buckets; k++)
         if (d->buckets[k].req) comm_test(d->buckets[k].req);
-    d->comm_s += now_s() - t0;
+    d->comm_s += am_now_s() - t0;
 }
 
 static void grad_ready_cb(void *user, int mod, int part) {
@@ -130,9 +125,9 @@ static void grad_ready_cb(void *user, int mod, int part) {
 // The global loss (mean of the rank losses), pair losses and accuracy count.
 static DistStepResult reduce_stats(DistStep *d, float value, int correct, int n_global) {
     double stats[5] = {value, d->loss.loss_pair[0], d->loss.loss_pair[1], d->loss.loss_pair[2], correct};
-    const double t0 = now_s();
+    const double t0 = am_now_s();
     comm_allreduce_sum_host(d->comm, stats, 5);
-    d->comm_s += now_s() - t0;
+    d->comm_s += am_now_s() - t0;
     DistStepResult r = {0};
     r.loss = (float)(stats[0] / d->size);
     for (int p = 0; p < 3; p++) r.loss_pair[p] = (float)(stats[1 + p] / d->size);
@@ -164,17 +159,17 @@ DistStepResult dist_step_forward_backward(DistStep *d, const Batch *b, const Ste
     int n_global;
     if (d->scope == DIST_LOSS_GLOBAL) {
         n_global = W * n;
-        t0 = now_s();
+        t0 = am_now_s();
         for (int i = 0; i < 3; i++) comm_allgather(c, m->emb[i], d->gathered[i], nd);
-        d->comm_s += now_s() - t0;
+        d->comm_s += am_now_s() - t0;
         value = clip_loss_forward(&d->loss, d->gathered[MOD_PHOTOMETRY], d->gathered[MOD_SPECTRA],
                                   d->gathered[MOD_METADATA], n_global, d->rank * n, n, log_scale);
         for (int i = 0; i < 3; i++) ops_zero(d->g_gathered[i], (size_t)n_global * D);
         clip_loss_backward(&d->loss, d->g_gathered[MOD_PHOTOMETRY], d->g_gathered[MOD_SPECTRA],
                            d->g_gathered[MOD_METADATA], dlog_scale);
-        t0 = now_s();
+        t0 = am_now_s();
         for (int i = 0; i < 3; i++) comm_reduce_scatter_sum(c, d->g_gathered[i], m->g_emb[i], nd);
-        d->comm_s += now_s() - t0;
+        d->comm_s += am_now_s() - t0;
     } else {
         n_global = W * n;
         value = clip_loss_forward(&d->loss, m->emb[MOD_PHOTOMETRY], m->emb[MOD_SPECTRA],
@@ -195,7 +190,7 @@ DistStepResult dist_step_forward_backward(DistStep *d, const Batch *b, const Ste
     d->early = 0;
     on_group_ready(d, GROUP_START);
     astrom3_embed_backward_hooked(m, grad_ready_cb, d);
-    t0 = now_s();
+    t0 = am_now_s();
     launch_ready(d);  // none left unless a group never reported (defensive)
     for (int k = 0; k < d->n_buckets; k++) {
         CHECK(d->buckets[k].req, "dist_step: gradient bucket %d was never started", k);
@@ -203,7 +198,7 @@ DistStepResult dist_step_forward_backward(DistStep *d, const Batch *b, const Ste
         d->buckets[k].req = NULL;
     }
 
-    d->comm_s += now_s() - t0;
+    d->comm_s += am_now_s() - t0;
     DistStepResult r = reduce_stats(d, value, correct, n_global);
     r.n_buckets = d->n_buckets;
     r.buckets_early = d->early;
@@ -223,11 +218,11 @@ DistStepResult dist_step_evaluate(DistStep *d, const Batch *b, const StepCtx *ct
     float log_scale[3];
     astrom3_log_scales(m, log_scale);
     float value;
-    double t0 = now_s();
+    double t0 = am_now_s();
     d->comm_s = 0;
     if (d->scope == DIST_LOSS_GLOBAL) {
         for (int i = 0; i < 3; i++) comm_allgather(c, m->emb[i], d->gathered[i], nd);
-        d->comm_s += now_s() - t0;
+        d->comm_s += am_now_s() - t0;
         value = clip_loss_forward(&d->loss, d->gathered[MOD_PHOTOMETRY], d->gathered[MOD_SPECTRA],
                                   d->gathered[MOD_METADATA], W * n, d->rank * n, n, log_scale);
     } else {

@@ -1,6 +1,7 @@
 // Distributed CLIP pre-training loop (see trainer.h for the contract).
 #define _POSIX_C_SOURCE 200809L
 
+#include "core/clock.h"
 #include "train/trainer.h"
 
 #include <errno.h>
@@ -53,12 +54,6 @@ typedef struct {
     double best_acc;
     char best_dir[PATH_CAP + 8];
 } Trainer;
-
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 // Rank 0: a line on stdout (or stderr) and in train.log.
 static void say(Trainer *T, FILE *to, const char *fmt, ...) AM_PRINTF(3, 4);
@@ -367,7 +362,7 @@ static void log_step(Trainer *T, const LoaderBatch *lb, const TaskStats *r, floa
     // train.epochs, or of train.max_steps) spans epoch boundaries.
     int64_t total = (int64_t)T->cfg->epochs * loader_batches_per_epoch(T->train);
     if (T->cfg->max_steps > 0 && T->cfg->max_steps < total) total = T->cfg->max_steps;
-    progress_update(&T->prog, now_s(), lb->epoch, T->step, total, r->loss, sps);
+    progress_update(&T->prog, am_now_s(), lb->epoch, T->step, total, r->loss, sps);
 }
 
 // ------------------------------------------------------------------ setup
@@ -537,7 +532,7 @@ static int train_epoch(Trainer *T, int *done) {
     loader_position(T->train, &le, &lbatch);
     while (le == T->epoch) {
         watchdog_beat("training step");
-        double t0 = now_s();
+        double t0 = am_now_s();
         LoaderBatch lb;
         if (loader_next(T->train, &lb, &err)) {
             say(T, stderr, "error: %s", err.msg);
@@ -546,8 +541,8 @@ static int train_epoch(Trainer *T, int *done) {
         if (T->step == fault_nan_step() && T->rank == 0)  // testing knob, see fault_nan_step
             for (size_t i = 0; i < (size_t)lb.n * DS_META_COLS; i++) ((float *)lb.batch.metadata)[i] = NAN;
         Batch db = device_batch_upload(&T->dev, &lb.batch);
-        const double t_data = now_s() - t0;
-        t0 = now_s();
+        const double t_data = am_now_s() - t0;
+        t0 = am_now_s();
         StepCtx ctx = {.seed = c->seed, .step = (uint64_t)T->step, .sample_offset = lb.step * T->B, .training = 1};
         const TaskStats r = task_step(&T->task, &db, &lb, &ctx);
         const float gn = clip_grad_norm(T->m->params.grad, T->n, c->clip_norm);
@@ -565,7 +560,7 @@ static int train_epoch(Trainer *T, int *done) {
         ops_synchronize();
         T->step++;
         test_step_delay();
-        log_step(T, &lb, &r, gn, t_data, now_s() - t0);
+        log_step(T, &lb, &r, gn, t_data, am_now_s() - t0);
         loader_position(T->train, &le, &lbatch);
 
         const int sig = signals_pending();
@@ -595,7 +590,7 @@ static int train_loop(Trainer *T) {
         (long long)loader_batches_per_epoch(T->train), T->n, trained, c->run_dir);
     while (T->epoch < c->epochs) {
         T->opt.lr = sched_lr(&T->sched);
-        const double t_epoch = now_s();
+        const double t_epoch = am_now_s();
         int done = 0, rc = train_epoch(T, &done);
         if (rc || done) return rc;
         EvalResult v;
@@ -606,7 +601,7 @@ static int train_loop(Trainer *T) {
         const int best = v.acc > T->best_acc;
         if (best) T->best_acc = v.acc;
         say(T, stdout, "epoch %lld/%d: val loss %.4f, val %s %.4f%s, lr %.3g, %.1f s", (long long)T->epoch,
-            c->epochs, v.loss, T->task.acc_name, v.acc, best ? " (best)" : "", (double)lr_used, now_s() - t_epoch);
+            c->epochs, v.loss, T->task.acc_name, v.acc, best ? " (best)" : "", (double)lr_used, am_now_s() - t_epoch);
         if (T->rank == 0) {
             MetricsWriter *w = &T->metrics;
             metrics_begin(w);
@@ -620,7 +615,7 @@ static int train_loop(Trainer *T) {
             snprintf(key, sizeof key, "best_val_%s", T->task.acc_key);
             metrics_num(w, key, T->best_acc);
             metrics_num(w, "lr", lr_used);
-            metrics_num(w, "epoch_seconds", now_s() - t_epoch);
+            metrics_num(w, "epoch_seconds", am_now_s() - t_epoch);
             AmError e = {{0}};
             metrics_end(w, &e);
         }
