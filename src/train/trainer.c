@@ -1,8 +1,9 @@
-// Distributed CLIP pre-training loop (see trainer.h for the contract).
+// The training loop (see trainer.h for the contract): set-up, epochs, steps,
+// validation, logs. Checkpoints and resume: trainer_ckpt.c.
 #define _POSIX_C_SOURCE 200809L
 
 #include "core/clock.h"
-#include "train/trainer.h"
+#include "train/trainer_internal.h"
 
 #include <errno.h>
 #include <math.h>
@@ -28,36 +29,9 @@
 #include "train/train_state.h"
 #include "train/watchdog.h"
 
-#define PATH_CAP 1200
-
-typedef struct {
-    const RunConfig *cfg;
-    Comm *comm;
-    int rank, size, local_b;
-    int64_t B;
-    int kind;                // TASK_*
-    Loader *train, *val;
-    TrainTask task;
-    AstroM3 *m;              // &task.m
-    DeviceBatch dev;
-    Adam opt;
-    Schedule sched;
-    size_t n;
-    float *host_m, *host_v;  // host copies of the moments (CUDA only; else the moments)
-    MetricsWriter metrics;
-    int metrics_open;
-    FILE *log;
-    Progress prog;
-    char root[PATH_CAP];     // checkpoints/
-    uint64_t config_hash;
-    int64_t step, epoch, last_ckpt;
-    double best_acc;
-    char best_dir[PATH_CAP + 8];
-} Trainer;
 
 // Rank 0: a line on stdout (or stderr) and in train.log.
-static void say(Trainer *T, FILE *to, const char *fmt, ...) AM_PRINTF(3, 4);
-static void say(Trainer *T, FILE *to, const char *fmt, ...) {
+void trainer_say(Trainer *T, FILE *to, const char *fmt, ...) {
     if (T->rank != 0) return;
     progress_break(&T->prog);
     va_list ap;
@@ -74,7 +48,7 @@ static void say(Trainer *T, FILE *to, const char *fmt, ...) {
 }
 
 // Every rank learns whether any failed; returns 1 when some did.
-static int any_failed(Trainer *T, int failed) {
+int trainer_any_failed(Trainer *T, int failed) {
     return comm_allreduce_sum_double(T->comm, failed ? 1.0 : 0.0) > 0;
 }
 
@@ -112,148 +86,6 @@ static uint64_t config_hash(const RunConfig *cfg, int kind) {
     const uint64_t v = train_config_hash(text) ^ (uint64_t)kind * 0x9e3779b97f4a7c15ull;
     free(text);
     return v;
-}
-
-// ------------------------------------------------------------------ checkpoints
-
-static void moments_to_host(Trainer *T) {
-    if (T->host_m != T->opt.m) {
-        ops_to_host(T->host_m, T->opt.m, T->n * sizeof(float));
-        ops_to_host(T->host_v, T->opt.v, T->n * sizeof(float));
-    }
-}
-
-static void state_fill(Trainer *T, TrainState *st) {
-    memset(st, 0, sizeof *st);
-    st->step = T->step;
-    st->epoch = T->epoch;
-    loader_position(T->train, &st->loader_epoch, &st->loader_batch);
-    st->seed = T->cfg->seed;
-    st->config_hash = T->config_hash;
-    st->n_ranks = T->size;
-    st->best_metric = T->best_acc;
-    st->sched = T->sched;
-    st->adam_t = T->opt.t;
-    st->n = T->n;
-    st->m = T->host_m;
-    st->v = T->host_v;
-}
-
-// Points run_dir/best at dir (symlink replaced atomically by rename).
-static int link_best(Trainer *T, const char *dir, AmError *err) {
-    char link[PATH_CAP + 8], tmp[PATH_CAP + 40], target[PATH_CAP + 16];
-    snprintf(link, sizeof link, "%s/best", T->cfg->run_dir);
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", link, (long)getpid());
-    const char *slash = strrchr(dir, '/');
-    snprintf(target, sizeof target, "checkpoints/%s", slash ? slash + 1 : dir);
-    remove(tmp);
-    if (symlink(target, tmp) != 0 || rename(tmp, link) != 0) {
-        remove(tmp);
-        return am_error_set(err, "%s: cannot point at %s: %s", link, target, strerror(errno));
-    }
-    snprintf(T->best_dir, sizeof T->best_dir, "%s", link);  // prune compares by inode
-    return 0;
-}
-
-// Collective; rank 0 writes. is_best: this checkpoint becomes run_dir/best.
-static int checkpoint(Trainer *T, int is_best) {
-    int rc = 0;
-    AmError err = {{0}};
-    if (T->rank == 0) {
-        moments_to_host(T);
-        char dir[PATH_CAP], path[PATH_CAP + 32];
-        rc = ckpt_make_dir(dir, sizeof dir, T->root, T->step, &err);
-        if (!rc && T->last_ckpt != T->step) {
-            char step_s[32], hash_s[32];
-            snprintf(step_s, sizeof step_s, "%lld", (long long)T->step);
-            snprintf(hash_s, sizeof hash_s, "%016llx", (unsigned long long)T->config_hash);
-            const char *meta[] = {"format", "astromm-astrom3", "step", step_s, "config_hash", hash_s,
-                                  "task", T->task.name, "head", task_head_name(&T->task)};
-            snprintf(path, sizeof path, "%s/%s", dir, CKPT_MODEL_FILE);
-            rc = params_save(&T->m->params, path, meta, 5, &err);
-            TrainState st;
-            state_fill(T, &st);
-            snprintf(path, sizeof path, "%s/%s", dir, CKPT_STATE_FILE);
-            if (!rc) rc = train_state_write(path, &st, &err);
-        }
-        if (!rc && is_best) rc = link_best(T, dir, &err);
-        if (!rc) {
-            AmError perr = {{0}};
-            if (ckpt_prune(T->root, T->cfg->keep_last, T->best_dir[0] ? T->best_dir : NULL, &perr))
-                say(T, stderr, "warning: pruning old checkpoints: %s", perr.msg);
-        }
-        if (rc) say(T, stderr, "error: checkpoint at step %lld failed: %s", (long long)T->step, err.msg);
-    }
-    if (any_failed(T, rc)) return -1;
-    T->last_ckpt = T->step;
-    return 0;
-}
-
-// Newest valid checkpoint (rank 0 decides, everyone loads it).
-static int resume(Trainer *T, int required) {
-    char dir[PATH_CAP] = "";
-    int64_t step = -1;
-    AmError warn = {{0}}, err = {{0}};
-    int rc = 0;
-    if (T->rank == 0) {
-        rc = ckpt_latest_valid(T->root, T->n, &step, dir, sizeof dir, &warn, &err);
-        if (warn.msg[0]) say(T, stderr, "warning: %s", warn.msg);
-        if (rc) say(T, stderr, "error: %s", err.msg);
-    }
-    if (any_failed(T, rc)) return TRAIN_ERROR;
-    double s = (double)step;
-    comm_broadcast(T->comm, &s, sizeof s, 0);
-    comm_broadcast(T->comm, dir, sizeof dir, 0);
-    step = (int64_t)s;
-    if (step < 0) {
-        if (required) {
-            say(T, stderr, "error: --resume: no valid checkpoint under %s", T->root);
-            return TRAIN_BAD_CONFIG;
-        }
-        return TRAIN_OK;
-    }
-    char path[PATH_CAP + 32];
-    snprintf(path, sizeof path, "%s/%s", dir, CKPT_MODEL_FILE);
-    rc = params_load(&T->m->params, path, &err);
-    TrainState st = {.n = T->n, .m = T->host_m, .v = T->host_v};
-    if (!rc) {
-        snprintf(path, sizeof path, "%s/%s", dir, CKPT_STATE_FILE);
-        rc = train_state_read(path, &st, &err);
-    }
-    if (!rc && st.config_hash != T->config_hash) {
-        rc = am_error_set(&err, "%s: written by a run with a different configuration (model, data selection, "
-                          "optimiser or schedule changed); use a new run.dir or the original configuration", path);
-        rc = TRAIN_BAD_CONFIG;
-    }
-    if (!rc) rc = loader_seek(T->train, st.loader_epoch, st.loader_batch, &err);
-    if (rc && T->rank == 0) say(T, stderr, "error: cannot resume: %s", err.msg);
-    if (any_failed(T, rc)) return rc == TRAIN_BAD_CONFIG ? TRAIN_BAD_CONFIG : TRAIN_ERROR;
-    if (T->host_m != T->opt.m) {
-        ops_to_device(T->opt.m, T->host_m, T->n * sizeof(float));
-        ops_to_device(T->opt.v, T->host_v, T->n * sizeof(float));
-    }
-    T->opt.t = st.adam_t;
-    T->sched = st.sched;
-    T->step = T->last_ckpt = st.step;
-    T->epoch = st.epoch;
-    T->best_acc = st.best_metric;
-    if (st.n_ranks != T->size)
-        say(T, stderr, "warning: resuming with %d ranks a run written by %lld: the same global batches, equal up to "
-            "float rounding (bit-identical only with %lld ranks)", T->size, (long long)st.n_ranks,
-            (long long)st.n_ranks);
-    char link[PATH_CAP + 8];
-    snprintf(link, sizeof link, "%s/best", T->cfg->run_dir);
-    struct stat sb;
-    if (stat(link, &sb) == 0) snprintf(T->best_dir, sizeof T->best_dir, "%s", link);
-    say(T, stdout, "resumed from %s (step %lld, epoch %lld, batch %lld of the epoch)", dir, (long long)st.step,
-        (long long)st.epoch, (long long)st.loader_batch);
-    if (T->metrics_open) {
-        metrics_begin(&T->metrics);
-        metrics_str(&T->metrics, "kind", "resume");
-        metrics_int(&T->metrics, "step", st.step);
-        metrics_end(&T->metrics, &err);
-    }
-    return TRAIN_OK;
 }
 
 // ------------------------------------------------------------------ steps
@@ -314,7 +146,7 @@ static int validate(Trainer *T, EvalResult *out) {
         watchdog_beat("validation");
         LoaderBatch lb;
         if (loader_next(T->val, &lb, &err)) {
-            say(T, stderr, "error: %s", err.msg);
+            trainer_say(T, stderr, "error: %s", err.msg);
             return TRAIN_ERROR;
         }
         Batch db = device_batch_upload(&T->dev, &lb.batch);
@@ -357,7 +189,7 @@ static void log_step(Trainer *T, const LoaderBatch *lb, const TaskStats *r, floa
     metrics_num(w, "t_data", t_data);
     metrics_num(w, "peak_rss_mib", peak_rss_mib());
     AmError err = {{0}};
-    if (metrics_end(w, &err)) say(T, stderr, "warning: %s", err.msg);
+    if (metrics_end(w, &err)) trainer_say(T, stderr, "warning: %s", err.msg);
     // Global step over the whole run, so the rate (and the ETA to the end of
     // train.epochs, or of train.max_steps) spans epoch boundaries.
     int64_t total = (int64_t)T->cfg->epochs * loader_batches_per_epoch(T->train);
@@ -373,11 +205,11 @@ static int open_loaders(Trainer *T) {
     task_loader_configs(T->kind, c, &lt, &lv);
     AmError err = {{0}};
     if (loader_open(c->data_path, T->comm, &lt, &T->train, &err)) {
-        say(T, stderr, "error: training data: %s", err.msg);
+        trainer_say(T, stderr, "error: training data: %s", err.msg);
         return TRAIN_ERROR;
     }
     if (loader_open(c->data_path, T->comm, &lv, &T->val, &err)) {
-        say(T, stderr, "error: validation data: %s", err.msg);
+        trainer_say(T, stderr, "error: validation data: %s", err.msg);
         return TRAIN_ERROR;
     }
     return TRAIN_OK;
@@ -396,17 +228,17 @@ static int setup(Trainer *T, const RunConfig *cfg, Comm *comm, int kind) {
     // mpirun hands rank 0 a pseudo-terminal even in batch jobs: keep SLURM logs free of \r.
     if (getenv("SLURM_JOB_ID")) T->prog.tty = 0;
     if (!cfg->data_path[0]) {
-        say(T, stderr, "error: %s: data.path is not set (a dataset from astromm synth or ingest)", cfg->source);
+        trainer_say(T, stderr, "error: %s: data.path is not set (a dataset from astromm synth or ingest)", cfg->source);
         return TRAIN_BAD_CONFIG;
     }
     if (cfg->batch_size % T->size) {
-        say(T, stderr, "error: %s: train.batch_size %d is not a multiple of the %d ranks", cfg->source,
+        trainer_say(T, stderr, "error: %s: train.batch_size %d is not a multiple of the %d ranks", cfg->source,
             cfg->batch_size, T->size);
         return TRAIN_BAD_CONFIG;
     }
     const ModelConfig *mc = &cfg->model;
     if (mc->spec_len != SPEC_LEN || mc->spec_in != 3 || mc->meta_in != DS_META_COLS || mc->photo_in != LC_CHANNELS) {
-        say(T, stderr, "error: %s: the dataset format fixes model.spec_len = %d, model.spec_in = 3, model.meta_in = %d "
+        trainer_say(T, stderr, "error: %s: the dataset format fixes model.spec_len = %d, model.spec_in = 3, model.meta_in = %d "
             "and model.photo_in = %d (got %d, %d, %d, %d)", cfg->source, SPEC_LEN, DS_META_COLS, LC_CHANNELS,
             mc->spec_len, mc->spec_in, mc->meta_in, mc->photo_in);
         return TRAIN_BAD_CONFIG;
@@ -441,19 +273,19 @@ static int setup(Trainer *T, const RunConfig *cfg, Comm *comm, int kind) {
         }
         T->metrics_open = !rc;
     }
-    if (any_failed(T, rc)) return TRAIN_ERROR;
+    if (trainer_any_failed(T, rc)) return TRAIN_ERROR;
     watchdog_beat("opening the dataset");
     if ((rc = open_loaders(T))) return rc;
 
     AmError terr = {{0}};
     rc = task_setup(&T->task, kind, cfg, comm, T->local_b, &terr);
-    if (any_failed(T, rc)) {
+    if (trainer_any_failed(T, rc)) {
         if (rc) fprintf(stderr, "astromm: rank %d: error: %s\n", T->rank, terr.msg);
         return TRAIN_ERROR;
     }
     T->m = &T->task.m;
     if (kind == TASK_CLASSIFY && cfg->init[0])
-        say(T, stdout, "initialised the encoders from %s (classifier head %s: fresh)", cfg->init,
+        trainer_say(T, stdout, "initialised the encoders from %s (classifier head %s: fresh)", cfg->init,
             task_head_name(&T->task));
     device_batch_alloc(&T->dev, &cfg->model, T->local_b);
     T->n = T->m->params.n_train_floats;
@@ -481,7 +313,7 @@ static int setup(Trainer *T, const RunConfig *cfg, Comm *comm, int kind) {
     sc.early_stop_patience = cfg->early_stop_patience;
     AmError e = {{0}};
     if (sched_init(&T->sched, &sc, &e)) {
-        say(T, stderr, "error: %s: %s", cfg->source, e.msg);
+        trainer_say(T, stderr, "error: %s: %s", cfg->source, e.msg);
         return TRAIN_BAD_CONFIG;
     }
     return TRAIN_OK;
@@ -535,7 +367,7 @@ static int train_epoch(Trainer *T, int *done) {
         double t0 = am_now_s();
         LoaderBatch lb;
         if (loader_next(T->train, &lb, &err)) {
-            say(T, stderr, "error: %s", err.msg);
+            trainer_say(T, stderr, "error: %s", err.msg);
             return TRAIN_ERROR;
         }
         if (T->step == fault_nan_step() && T->rank == 0)  // testing knob, see fault_nan_step
@@ -549,7 +381,7 @@ static int train_epoch(Trainer *T, int *done) {
         if (!isfinite(r.loss) || !isfinite(gn)) {
             char where[256];
             nonfinite_where(T, where, sizeof where);
-            say(T, stderr, "error: step %lld (epoch %lld, batch %lld): loss %g (ps %g, sm %g, mp %g), gradient norm "
+            trainer_say(T, stderr, "error: step %lld (epoch %lld, batch %lld): loss %g (ps %g, sm %g, mp %g), gradient norm "
                 "%g; first non-finite: %s. Stopping without updating; the last good checkpoint is kept%s%s",
                 (long long)T->step, (long long)lb.epoch, (long long)lb.step, (double)r.loss, (double)r.part[0],
                 (double)r.part[1], (double)r.part[2], (double)gn, where,
@@ -564,17 +396,17 @@ static int train_epoch(Trainer *T, int *done) {
         loader_position(T->train, &le, &lbatch);
 
         const int sig = signals_pending();
-        if (any_failed(T, sig != 0)) {
-            say(T, stdout, "signal received: checkpoint at step %lld, then exit %d (requeue)", (long long)T->step,
+        if (trainer_any_failed(T, sig != 0)) {
+            trainer_say(T, stdout, "signal received: checkpoint at step %lld, then exit %d (requeue)", (long long)T->step,
                 TRAIN_PREEMPTED);
-            return checkpoint(T, 0) ? TRAIN_ERROR : TRAIN_PREEMPTED;
+            return trainer_checkpoint(T, 0) ? TRAIN_ERROR : TRAIN_PREEMPTED;
         }
         if (c->max_steps > 0 && T->step >= c->max_steps) {
             *done = 1;
-            say(T, stdout, "reached train.max_steps = %d", c->max_steps);
-            return checkpoint(T, 0) ? TRAIN_ERROR : TRAIN_OK;
+            trainer_say(T, stdout, "reached train.max_steps = %d", c->max_steps);
+            return trainer_checkpoint(T, 0) ? TRAIN_ERROR : TRAIN_OK;
         }
-        if (c->checkpoint_every > 0 && T->step % c->checkpoint_every == 0 && checkpoint(T, 0)) return TRAIN_ERROR;
+        if (c->checkpoint_every > 0 && T->step % c->checkpoint_every == 0 && trainer_checkpoint(T, 0)) return TRAIN_ERROR;
     }
     return TRAIN_OK;
 }
@@ -583,7 +415,7 @@ static int train_loop(Trainer *T) {
     const RunConfig *c = T->cfg;
     size_t trained = 0;
     for (int r = 0; r < T->task.n_ranges; r++) trained += T->task.ranges[r][1];
-    say(T, stdout, "%s: %d rank(s), device %s, %lld training / %lld validation objects, global batch %lld "
+    trainer_say(T, stdout, "%s: %d rank(s), device %s, %lld training / %lld validation objects, global batch %lld "
         "(%d per rank), %lld steps per epoch, %zu parameters (%zu trained), run directory %s",
         T->kind == TASK_CLIP ? "CLIP pre-training" : "fine-tuning", T->size, ops_device_name(),
         (long long)loader_size(T->train), (long long)loader_size(T->val), (long long)T->B, T->local_b,
@@ -600,7 +432,7 @@ static int train_loop(Trainer *T) {
         T->epoch++;
         const int best = v.acc > T->best_acc;
         if (best) T->best_acc = v.acc;
-        say(T, stdout, "epoch %lld/%d: val loss %.4f, val %s %.4f%s, lr %.3g, %.1f s", (long long)T->epoch,
+        trainer_say(T, stdout, "epoch %lld/%d: val loss %.4f, val %s %.4f%s, lr %.3g, %.1f s", (long long)T->epoch,
             c->epochs, v.loss, T->task.acc_name, v.acc, best ? " (best)" : "", (double)lr_used, am_now_s() - t_epoch);
         if (T->rank == 0) {
             MetricsWriter *w = &T->metrics;
@@ -619,9 +451,9 @@ static int train_loop(Trainer *T) {
             AmError e = {{0}};
             metrics_end(w, &e);
         }
-        if (checkpoint(T, best)) return TRAIN_ERROR;
+        if (trainer_checkpoint(T, best)) return TRAIN_ERROR;
         if (stop) {
-            say(T, stdout, "early stopping: no val-loss improvement for %d epochs", c->early_stop_patience);
+            trainer_say(T, stdout, "early stopping: no val-loss improvement for %d epochs", c->early_stop_patience);
             break;
         }
     }
@@ -638,9 +470,9 @@ int trainer_run(const RunConfig *cfg, Comm *comm, const TrainOptions *opt) {
     }
     watchdog_start(cfg->hang_timeout, comm_rank(comm));
     int rc = setup(&T, cfg, comm, opt && opt->classify ? TASK_CLASSIFY : TASK_CLIP);
-    if (!rc) rc = resume(&T, opt && opt->require_resume);
+    if (!rc) rc = trainer_resume(&T, opt && opt->require_resume);
     if (!rc) rc = train_loop(&T);
-    if (!rc) say(&T, stdout, "done: %lld steps, best val %s %.4f (%s/best)", (long long)T.step, T.task.acc_name,
+    if (!rc) trainer_say(&T, stdout, "done: %lld steps, best val %s %.4f (%s/best)", (long long)T.step, T.task.acc_name,
                  T.best_acc, cfg->run_dir);
     watchdog_stop();
     teardown(&T);
