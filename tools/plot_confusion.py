@@ -11,10 +11,11 @@ import csv
 import math
 import sys
 
+import plotlib
+
 
 def fail(msg):
-    print(f"plot_confusion: error: {msg}", file=sys.stderr)
-    sys.exit(1)
+    plotlib.fail("plot_confusion", msg)
 
 
 def read_confusion(path):
@@ -69,12 +70,7 @@ def main():
     ap.add_argument("--dpi", type=int, default=150)
     a = ap.parse_args()
     cols, rows, M = read_confusion(a.csv)
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        fail("matplotlib is not installed (Debian: apt-get install python3-matplotlib; scripts/deps.sh installs it)")
+    plt = plotlib.pyplot("plot_confusion")
     C = len(cols)
     total = sum(map(sum, M))
     correct = sum(M[i][i] for i in range(C))
@@ -97,10 +93,7 @@ def main():
     ax.set_title(a.title if a.title is not None else f"accuracy {acc:.3f}, balanced {bal:.3f}")
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
     fig.tight_layout()
-    try:
-        fig.savefig(a.out, dpi=a.dpi)
-    except OSError as e:
-        fail(f"{a.out}: cannot write: {e.strerror}")
+    plotlib.save("plot_confusion", fig, a.out, a.dpi)
     print(f"plot_confusion: wrote {a.out} ({C} classes, {int(total)} samples, accuracy {acc:.4f})")
 
 

@@ -8,10 +8,11 @@ import csv
 import math
 import sys
 
+import plotlib
+
 
 def fail(msg):
-    print(f"plot_map: error: {msg}", file=sys.stderr)
-    sys.exit(1)
+    plotlib.fail("plot_map", msg)
 
 
 def read_map(path):
@@ -58,12 +59,7 @@ def main():
     ap.add_argument("--dpi", type=int, default=150)
     a = ap.parse_args()
     pts = read_map(a.csv)
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        fail("matplotlib is not installed (Debian: apt-get install python3-matplotlib; scripts/deps.sh installs it)")
+    plt = plotlib.pyplot("plot_map")
     labels = sorted({p[0] for p in pts})
     names = {}
     for lab, cls, _, _ in pts:
@@ -80,10 +76,7 @@ def main():
     ax.set_ylabel("y")
     ax.legend(markerscale=3, fontsize="small", loc="best", frameon=False)
     fig.tight_layout()
-    try:
-        fig.savefig(a.out, dpi=a.dpi)
-    except OSError as e:
-        fail(f"{a.out}: cannot write: {e.strerror}")
+    plotlib.save("plot_map", fig, a.out, a.dpi)
     print(f"plot_map: wrote {a.out} ({len(pts)} points, {len(labels)} labels)")
 
 

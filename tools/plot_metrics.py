@@ -14,10 +14,11 @@ import math
 import os
 import sys
 
+import plotlib
+
 
 def fail(msg):
-    print(f"plot_metrics: error: {msg}", file=sys.stderr)
-    sys.exit(1)
+    plotlib.fail("plot_metrics", msg)
 
 
 def read_metrics(path):
@@ -85,12 +86,7 @@ def main():
     if a.smooth < 1:
         ap.error("--smooth must be >= 1")
     path, steps, epochs = read_metrics(a.run)
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        fail("matplotlib is not installed (Debian: apt-get install python3-matplotlib; scripts/deps.sh installs it)")
+    plt = plotlib.pyplot("plot_metrics")
     keys_s = sorted({k for r in steps for k in r})
     keys_e = sorted({k for r in epochs for k in r})
     loss_s = [k for k in keys_s if k == "loss" or k.startswith("loss_")]
@@ -123,10 +119,7 @@ def main():
         fail(f"{path}: the step/epoch lines hold no loss or accuracy values")
     fig.suptitle(a.title if a.title is not None else path)
     fig.tight_layout()
-    try:
-        fig.savefig(a.out, dpi=a.dpi)
-    except OSError as e:
-        fail(f"{a.out}: cannot write: {e.strerror}")
+    plotlib.save("plot_metrics", fig, a.out, a.dpi)
     print(f"plot_metrics: wrote {a.out} ({len(steps)} step and {len(epochs)} epoch records)")
 
 

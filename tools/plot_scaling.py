@@ -17,6 +17,8 @@ import csv
 import math
 import sys
 
+import plotlib
+
 
 def fail(msg):
     print(f"plot_scaling.py: {msg}", file=sys.stderr)
@@ -69,12 +71,7 @@ def main():
         if model and s not in known:
             fail(f"scenario '{s}' is not in {a.model} (have: {', '.join(sorted(known))})")
 
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        fail("matplotlib is not installed (Debian: apt-get install python3-matplotlib)")
+    plt = plotlib.pyplot("plot_scaling.py", code=2)
 
     fig, (ax_e, ax_t) = plt.subplots(1, 2, figsize=(13, 5))
     for s in want:
