@@ -27,6 +27,13 @@ void *am_malloc(size_t bytes, const char *what) {
     return p;
 }
 
+char *am_strdup(const char *s, const char *what) {
+    const size_t n = strlen(s) + 1;
+    char *d = am_malloc(n, what);
+    memcpy(d, s, n);
+    return d;
+}
+
 void *am_calloc(size_t n, size_t size, const char *what) {
     void *p = calloc(n ? n : 1, size ? size : 1);
     if (!p) DIE("out of memory allocating %zu x %zu bytes for %s", n, size, what);

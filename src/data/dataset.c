@@ -154,9 +154,7 @@ static int check_stats_split(hid_t file, const char *fpath, const char *group, A
 static int shard_open(Dataset *ds, DsShard *s, const char *path, AmError *err) {
     memset(s, 0, sizeof *s);
     s->file = s->d_spec = s->d_vals = -1;
-    size_t pl = strlen(path);
-    s->path = am_malloc(pl + 1, "path");
-    memcpy(s->path, path, pl + 1);
+    s->path = am_strdup(path, "path");
     htri_t is = H5Fis_hdf5(path);
     if (is <= 0) {
         if (access(path, R_OK) != 0)

@@ -96,8 +96,7 @@ static int ds_writer_open_impl(const char *path, int64_t n, const char *const cl
     w->n = n;
     w->n_classes = n_classes;
     size_t pl = strlen(path);
-    w->path = am_malloc(pl + 1, "path");
-    memcpy(w->path, path, pl + 1);
+    w->path = am_strdup(path, "path");
     w->tmp = am_malloc(pl + 40, "path");
     snprintf(w->tmp, pl + 40, "%s.tmp.%ld", path, (long)getpid());
     size_t un = (size_t)n;

@@ -334,9 +334,7 @@ int loader_open(const char *path, Comm *comm, const LoaderConfig *cfg, Loader **
     l->perm_epoch = -1;
     l->ready = -1;
     l->dxpl = -1;
-    size_t pl = strlen(path) + 1;
-    l->path = am_malloc(pl, "path");
-    memcpy(l->path, path, pl);
+    l->path = am_strdup(path, "path");
     l->mpi = comm_mpi_dup(comm);
     io_worker_start(cfg->prefetch && comm_thread_multiple(comm));
 

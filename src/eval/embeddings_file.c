@@ -127,8 +127,7 @@ int emb_writer_open(const char *path, Comm *comm, const EmbFileInfo *info, EmbWr
     h5_quiet_on(&w->quiet);
     w->mpi = comm_mpi_dup(comm);
     const size_t pl = strlen(path);
-    w->path = am_malloc(pl + 1, "path");
-    memcpy(w->path, path, pl + 1);
+    w->path = am_strdup(path, "path");
     w->tmp = am_malloc(pl + 40, "path");
     long pid = (long)getpid();
     comm_broadcast(comm, &pid, sizeof pid, 0);

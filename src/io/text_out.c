@@ -15,8 +15,7 @@ int text_out_open(TextOut *t, const char *path, AmError *err) {
         return 0;
     }
     const size_t n = strlen(path) + 1;
-    t->path = am_malloc(n, "path");
-    memcpy(t->path, path, n);
+    t->path = am_strdup(path, "path");
     t->tmp = am_malloc(n + 32, "path");
     snprintf(t->tmp, n + 32, "%s.tmp.%ld", path, (long)getpid());
     t->f = fopen(t->tmp, "w");
