@@ -1,57 +1,64 @@
 #!/usr/bin/env bash
-# The one command a GPU session runs: build the CUDA backend, check it against
-# the CPU, run the CPU suite, benchmark a training step, and write a summary.
+# The one command a GPU session runs: find the GPU image's libraries, build the
+# CUDA backend, run the GPU tests, benchmark a training step against PyTorch in
+# fp32/tf32/bf16, time real pre-training epochs from a dataset on local disk,
+# and write a summary.
 #
 #   here:  scripts/gpu_pack_deps.sh
-#   then:  run(command="scripts/gpu_check.sh", carry=[".gpudeps"], timeout_s=600)
+#   then:  run(command="scripts/gpu_check.sh", carry=[".gpudeps"], timeout_s=...)
 #
-# Steps (each under its own timeout, all inside a total budget so the whole run
-# fits one 10-minute device command):
-#   1. dependencies: .gpudeps/*.deb when carried (scripts/gpu_pack_deps.sh, run here
-#      first; the GPU image cannot install packages), else scripts/deps.sh
-#   2. nvidia-smi
-#   3. CUDA build into $BUILD_DIR (default build-gpu), warnings as errors
-#   4. ctest -L gpu --output-on-failure     (test_gpu_ops, test_gpu_model)
-#   5. ctest -L quick                        (the CPU suite, skipped when time is short)
-#   6. bench_step --device cuda --batch 512 --steps 20, GPU memory sampled by nvidia-smi
-#   7. the PyTorch peer with --device cuda, when python3 has torch with CUDA
-#   8. ${OUT:-benchmarks/results}/gpu.md: GPU, commit, date, commands, samples/s, ratio,
-#      peak memory. Every step's log (and the full GPU test output) is written to
-#      $OUT when set, else to $BUILD_DIR/gpu_check.
+# Steps (each under its own timeout, all inside one budget, GPU_CHECK_BUDGET s):
+#   1. dependencies: .gpudeps/*.deb (the GPU image cannot install packages) are
+#      unpacked into a private root; libraries the image lacks are taken from
+#      .gpudeps/fallback/*.deb, only those (ldd decides), so nothing of the image
+#      is shadowed needlessly; NCCL/cuDNN headers are looked up in the CUDA
+#      toolkit, then in the image's Python wheels (nvidia-nccl-cu13, ...)
+#   2. nvidia-smi; CUDA build into $BUILD_DIR (default build-gpu), -Werror
+#   3. a 17,063-object synthetic dataset written in the background (CPU)
+#   4. ctest -L gpu: test_gpu_ops, test_gpu_model, test_gpu_nccl (1 rank and
+#      np 2, which NCCL skips on one GPU), cli_train_gpu (resume, GPU = CPU, bf16)
+#   5. 2 ranks on one GPU through astromm train (recorded, exploratory)
+#   6. bench_step vs benchmarks/peer/astrom3_torch.py, batch $BATCH, interleaved
+#      fp32, tf32, bf16 (astromm, then PyTorch, per precision), GPU memory sampled
+#   7. astromm train of the published recipe (configs/astrom3_clip.cfg) for
+#      GPU_CHECK_EPOCHS epochs on the 17,063-object dataset: wall time per epoch
+#   8. summary: ${OUT:-benchmarks/results}/gpu.md; every log in gpu_check_logs.tar.gz
+#      (under $OUT when set: the device tool returns at most 8 files)
 #
-# Exit status: 1 when the build or a GPU test fails, or when the GPU tests were
-# skipped (no usable GPU); else 2 when the CPU suite or the benchmark failed; else 0.
+# Exit status: 1 when the build or a GPU test fails, or the GPU tests were skipped
+# (no usable GPU); else 2 when a benchmark failed; else 0.
 #
-# Environment: BUILD_DIR (build-gpu), GPU_CHECK_BUDGET (seconds in all, 570),
-# GPU_CHECK_BATCH (512), GPU_CHECK_STEPS (20), OUT (results folder), PYTHON (the
-# interpreter for the peer; default: the first of python3, /usr/bin/python3 whose
-# torch sees a GPU).
+# Environment: BUILD_DIR (build-gpu), GPU_CHECK_BUDGET (seconds in all, 420),
+# GPU_CHECK_BATCH (512), GPU_CHECK_STEPS (15), GPU_CHECK_EPOCHS (2),
+# GPU_CHECK_SKIP (space-separated step names to skip: tests np2 bench epochs),
+# OUT (results folder), PYTHON (interpreter for the peer; default: the first of
+# python3, /usr/bin/python3 whose torch sees a GPU).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 BUILD_DIR=${BUILD_DIR:-build-gpu}
-BUDGET=${GPU_CHECK_BUDGET:-570}
+BUDGET=${GPU_CHECK_BUDGET:-420}
 BATCH=${GPU_CHECK_BATCH:-512}
-STEPS=${GPU_CHECK_STEPS:-20}
+STEPS=${GPU_CHECK_STEPS:-15}
+EPOCHS=${GPU_CHECK_EPOCHS:-2}
+SKIP=" ${GPU_CHECK_SKIP:-} "
 START=$SECONDS
-if [ -n "${OUT:-}" ]; then
-  RESULTS=$OUT
-  LOGS=$OUT
-else
-  RESULTS=benchmarks/results
-  LOGS=$BUILD_DIR/gpu_check
-fi
-mkdir -p "$RESULTS" "$LOGS" "$BUILD_DIR"
-STATUS_FILE=$LOGS/gpu_check_status.txt
+RESULTS=${OUT:-benchmarks/results}
+LOGS=$(mktemp -d /tmp/gpu_check_logs.XXXXXX)
+mkdir -p "$RESULTS" "$BUILD_DIR"
+STATUS_FILE=$LOGS/status.txt
 : > "$STATUS_FILE"
+ORIG_LD=${LD_LIBRARY_PATH:-}
+ORIG_PATH=$PATH
 
 left() { echo $((BUDGET - (SECONDS - START))); }
 note() { echo "$1: $2" | tee -a "$STATUS_FILE"; }
+skipped() { case "$SKIP" in *" $1 "*) note "$1" "skipped (GPU_CHECK_SKIP)"; return 0;; esac; return 1; }
 # run NAME LIMIT_S CMD...: output to $LOGS/NAME.log (its tail on the terminal), status recorded.
 run() {
   local name=$1 limit=$2; shift 2
   local avail; avail=$(left)
-  if [ "$avail" -lt 20 ]; then
+  if [ "$avail" -lt 15 ]; then
     note "$name" "skipped (out of time budget)"
     return 124
   fi
@@ -60,7 +67,7 @@ run() {
   local t0=$SECONDS
   timeout --signal=TERM --kill-after=10 "$limit" "$@" > "$LOGS/$name.log" 2>&1
   local rc=$?
-  tail -n "${TAIL_LINES:-15}" "$LOGS/$name.log"
+  tail -n "${TAIL_LINES:-8}" "$LOGS/$name.log"
   if [ $rc -eq 0 ]; then
     note "$name" "ok ($((SECONDS - t0))s)"
   elif [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
@@ -70,196 +77,250 @@ run() {
   fi
   return $rc
 }
-
+pack_logs() {
+  [ -d "$BUILD_DIR/Testing/Temporary" ] && cp "$BUILD_DIR/Testing/Temporary/LastTest.log" "$LOGS/ctest_LastTest.log" 2>/dev/null
+  tar -czf "$RESULTS/gpu_check_logs.tar.gz" -C "$(dirname "$LOGS")" "$(basename "$LOGS")" 2>/dev/null
+}
 gpu_fail=0 other_fail=0
 
-# 1. dependencies: the GPU image cannot install packages; a session that ran
-# scripts/gpu_pack_deps.sh here carries them as .gpudeps/*.deb (carry=[".gpudeps"]),
-# unpacked into a private root and used through ASTROMM_DEPS_ROOT.
+# ------------------------------------------------------------ 1. dependencies
+{
+  echo "pwd $ROOT; uname $(uname -r); $(grep PRETTY_NAME /etc/os-release 2>/dev/null)"
+  echo "nvcc: $(command -v nvcc || ls /usr/local/cuda/bin/nvcc 2>/dev/null)"
+  ls -d /usr/local/cuda* 2>/dev/null
+  for h in nccl.h cudnn.h; do echo "$h: $(ls /usr/local/cuda/include/$h /usr/include/$h 2>/dev/null | tr '\n' ' ')"; done
+  echo "libnccl: $(ls /usr/local/cuda/lib*/libnccl.so* /usr/lib/x86_64-linux-gnu/libnccl.so* 2>/dev/null | tr '\n' ' ')"
+  echo "python3: $(command -v python3); cmake: $(command -v cmake) $(cmake --version 2>/dev/null | head -1)"
+  echo "LD_LIBRARY_PATH=$ORIG_LD"
+} > "$LOGS/environment.log" 2>&1
+cat "$LOGS/environment.log"
+
 EXTRA_CMAKE=()
 if ls .gpudeps/*.deb >/dev/null 2>&1; then
   DEPS_ROOT=/tmp/astromm-deps
-  rm -rf "$DEPS_ROOT" && mkdir -p "$DEPS_ROOT"
+  rm -rf "$DEPS_ROOT" && mkdir -p "$DEPS_ROOT/fallback-lib"
   for f in .gpudeps/*.deb; do dpkg -x "$f" "$DEPS_ROOT"; done
+  MULTI=$DEPS_ROOT/usr/lib/x86_64-linux-gnu
   export OPAL_PREFIX=$DEPS_ROOT/usr PATH=$DEPS_ROOT/usr/bin:$PATH
-  export LD_LIBRARY_PATH=$DEPS_ROOT/usr/lib/x86_64-linux-gnu:$DEPS_ROOT/usr/lib/x86_64-linux-gnu/openmpi/lib:$DEPS_ROOT/usr/lib/x86_64-linux-gnu/openblas-openmp:$DEPS_ROOT/usr/lib/x86_64-linux-gnu/hdf5/openmpi${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+  export LD_LIBRARY_PATH=$MULTI:$MULTI/openmpi/lib:$MULTI/openblas-openmp:$MULTI/hdf5/openmpi${ORIG_LD:+:$ORIG_LD}:$DEPS_ROOT/fallback-lib
+  # Libraries the image lacks (e.g. libcurl for HDF5): from .gpudeps/fallback, one
+  # soname at a time, until ldd finds everything the dependencies need.
+  if ls .gpudeps/fallback/*.deb >/dev/null 2>&1; then
+    FB=/tmp/astromm-fallback
+    rm -rf "$FB" && mkdir -p "$FB"
+    for f in .gpudeps/fallback/*.deb; do dpkg -x "$f" "$FB"; done
+    for round in 1 2 3 4 5 6; do
+      missing=$(for l in "$MULTI"/hdf5/openmpi/libhdf5.so "$MULTI"/openmpi/lib/libmpi.so "$MULTI"/libcfitsio.so.* \
+                         "$MULTI"/libconfig.so.* "$MULTI"/openblas-openmp/libopenblas.so.0 "$DEPS_ROOT"/usr/bin/orted \
+                         "$DEPS_ROOT"/usr/bin/mpirun.openmpi; do ldd "$l" 2>/dev/null; done |
+                awk '/not found/ {print $1}' | sort -u)
+      [ -z "$missing" ] && break
+      for so in $missing; do
+        src=$(find "$FB" -name "$so" \( -type f -o -type l \) | head -1)
+        if [ -n "$src" ]; then ln -sf "$(readlink -f "$src")" "$DEPS_ROOT/fallback-lib/$so"; echo "gpu_check: $so from the fallback packages"
+        else echo "gpu_check: $so is missing and not in .gpudeps/fallback"; fi
+      done
+    done | tee -a "$LOGS/environment.log"
+  fi
   EXTRA_CMAKE=(-DASTROMM_DEPS_ROOT=$DEPS_ROOT -DMPIEXEC_EXECUTABLE=$DEPS_ROOT/usr/bin/mpirun.openmpi)
+  export MPIRUN=$DEPS_ROOT/usr/bin/mpirun.openmpi
   echo "gpu_check: using carried packages unpacked in $DEPS_ROOT"
 else
   run deps 180 scripts/deps.sh || echo "gpu_check: deps.sh failed and no .gpudeps/ was carried (run scripts/gpu_pack_deps.sh first)"
 fi
+MPIRUN=${MPIRUN:-mpirun}
+# NCCL: the toolkit's, else the image's Python wheels (nvidia-nccl-cu13: header and libnccl.so.2).
+if [ ! -f /usr/local/cuda/include/nccl.h ] && [ ! -f /usr/include/nccl.h ]; then
+  SP=$(env LD_LIBRARY_PATH="$ORIG_LD" PATH="$ORIG_PATH" python3 -c "import os, torch; print(os.path.dirname(os.path.dirname(torch.__file__)))" 2>/dev/null)
+  hdr=$( [ -n "$SP" ] && find "$SP/nvidia" -name nccl.h 2>/dev/null | head -1)
+  lib=$( [ -n "$SP" ] && find "$SP/nvidia" -name 'libnccl.so*' 2>/dev/null | head -1)
+  if [ -n "$hdr" ] && [ -n "$lib" ]; then
+    mkdir -p /tmp/astromm-cudalibs
+    ln -sf "$lib" /tmp/astromm-cudalibs/libnccl.so
+    ln -sf "$lib" /tmp/astromm-cudalibs/libnccl.so.2
+    export CPATH=$(dirname "$hdr")${CPATH:+:$CPATH}
+    export LIBRARY_PATH=/tmp/astromm-cudalibs${LIBRARY_PATH:+:$LIBRARY_PATH}
+    export LD_LIBRARY_PATH=/tmp/astromm-cudalibs:$LD_LIBRARY_PATH
+    EXTRA_CMAKE+=(-DCMAKE_LIBRARY_PATH=/tmp/astromm-cudalibs -DCMAKE_INCLUDE_PATH=$(dirname "$hdr"))
+    echo "gpu_check: NCCL from $hdr, $lib" | tee -a "$LOGS/environment.log"
+  else
+    echo "gpu_check: no nccl.h in the toolkit or the Python wheels (site-packages: ${SP:-none})" | tee -a "$LOGS/environment.log"
+  fi
+fi
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 
-# 2. the GPU
+# ------------------------------------------------------------ 2. GPU and build
 run nvidia_smi 30 nvidia-smi
 GPU_NAME=$(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null | head -1)
 GPU_NAME=${GPU_NAME:-unknown (nvidia-smi failed)}
-CUDA_VER=$( (/usr/local/cuda/bin/nvcc --version 2>/dev/null || nvcc --version 2>/dev/null) | grep -o 'release [0-9.]*' | head -1)
+CUDA_VER=$( (nvcc --version 2>/dev/null || /usr/local/cuda/bin/nvcc --version 2>/dev/null) | grep -o 'release [0-9.]*' | head -1)
+# Only what the steps below run (CI builds and runs everything else).
+TARGETS="astromm bench_step test_gpu_ops test_gpu_model test_gpu_nccl"
+BUILD_CMD="cmake -S . -B $BUILD_DIR -DCMAKE_BUILD_TYPE=Release -DASTROMM_CUDA=ON -DASTROMM_WERROR=ON && cmake --build $BUILD_DIR -j \$(nproc) --target $TARGETS"
+TAIL_LINES=30 run build 240 bash -c "cmake -S . -B '$BUILD_DIR' -DCMAKE_BUILD_TYPE=Release -DASTROMM_CUDA=ON -DASTROMM_WERROR=ON ${EXTRA_CMAKE[*]} >/dev/null && cmake --build '$BUILD_DIR' -j \$(nproc) --target $TARGETS" || gpu_fail=1
+AM=$BUILD_DIR/astromm
+[ -x "$AM" ] && "$AM" devices 2>&1 | tee -a "$LOGS/environment.log"
 
-# 3. CUDA build
-BUILD_CMD="BUILD_DIR=$BUILD_DIR scripts/build.sh -DASTROMM_CUDA=ON -DASTROMM_WERROR=ON ${EXTRA_CMAKE[*]}"
-if ! run build 360 env BUILD_DIR="$BUILD_DIR" scripts/build.sh -DASTROMM_CUDA=ON -DASTROMM_WERROR=ON "${EXTRA_CMAKE[@]}"; then
-  gpu_fail=1
+# ------------------------------------------------------------ 3. dataset (background, CPU)
+DATA=/tmp/astromm_gpu_check_17k.h5
+synth_pid=""
+if [ -x "$AM" ] && ! skipped epochs; then
+  (OMP_NUM_THREADS=4 "$AM" synth --n 17063 --seed 3 --out "$DATA" > "$LOGS/synth.log" 2>&1; echo "exit $?" >> "$LOGS/synth.log") &
+  synth_pid=$!
 fi
 
-# 4. GPU tests: a skip (no usable GPU seen by the tests) is a failure here.
-GPU_TEST_CMD="(cd $BUILD_DIR && ctest -L gpu --output-on-failure)"
-if [ $gpu_fail -eq 0 ]; then
-  if ! TAIL_LINES=60 run gpu_tests 330 bash -c "cd '$BUILD_DIR' && ctest -L gpu --output-on-failure --timeout 320"; then
-    gpu_fail=1
+# ------------------------------------------------------------ 4. GPU tests
+PY=""
+for cand in ${PYTHON:-} python3 /usr/bin/python3; do
+  if env LD_LIBRARY_PATH="$ORIG_LD" "$cand" -c "import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)" 2>/dev/null; then
+    PY=$(command -v "$cand")
+    break
   fi
-  # Every line the two tests printed (per-step errors, margins), pass or fail.
-  cp "$BUILD_DIR/Testing/Temporary/LastTest.log" "$LOGS/gpu_tests_output.log" 2>/dev/null || true
-  if grep -q "Skipped\|SKIP: no usable GPU" "$LOGS/gpu_tests.log" 2>/dev/null; then
-    note gpu_tests "SKIPPED by the tests: no usable GPU (counted as a failure)"
-    gpu_fail=1
-  fi
-  if ! grep -q "100% tests passed, 0 tests failed out of [1-9]" "$LOGS/gpu_tests.log" 2>/dev/null; then
-    gpu_fail=1
-  fi
-fi
-
-# 5. the CPU suite (quick label), only with time to spare for the benchmark after it
-CPU_SUITE_CMD="(cd $BUILD_DIR && ctest -L quick -j 8)"
-if [ $gpu_fail -eq 0 ] || [ -x "$BUILD_DIR/tests/test_ops_forward" ]; then
-  if [ "$(left)" -gt 200 ]; then
-    run cpu_suite $(( $(left) - 150 )) bash -c "cd '$BUILD_DIR' && ctest -L quick -j 8 --output-on-failure --timeout 240" || other_fail=1
-  else
-    note cpu_suite "skipped (less than 200 s of the budget left)"
+done
+export ASTROMM_PYTHON=${PY:-python3}
+if [ $gpu_fail -eq 0 ] && ! skipped tests; then
+  TAIL_LINES=40 run gpu_tests 300 bash -c "cd '$BUILD_DIR' && ctest -L gpu -j 4 --output-on-failure --timeout 280" || gpu_fail=1
+  if grep -q "SKIP: no usable GPU\|Not Run\|\*\*\*Skipped" "$LOGS/gpu_tests.log" 2>/dev/null; then
+    note gpu_tests "some tests were SKIPPED (see gpu_tests.log)"
+    grep -q "test_gpu_ops.*Skipped\|test_gpu_model.*Skipped" "$LOGS/gpu_tests.log" && gpu_fail=1
   fi
 fi
 
-# 6. astromm on the GPU, with device memory sampled while it runs
-BENCH_JSON=$LOGS/bench_cuda.json
-BENCH_CMD="$BUILD_DIR/benchmarks/bench_step --device cuda --batch $BATCH --steps $STEPS --json $BENCH_JSON"
-MEM_LOG=$LOGS/bench_cuda_gpu_mem.csv
+# ------------------------------------------------------------ 5. 2 ranks on one GPU
+if [ -x "$AM" ] && ! skipped np2; then
+  T2=$(mktemp -d /tmp/gpu_np2.XXXXXX)
+  "$AM" synth --n 400 --seed 5 --out "$T2/d.h5" >/dev/null 2>&1
+  cat > "$T2/s.cfg" <<CFG
+model = { seq_len = 32; d_model = 16; n_heads = 2; d_ff = 32; n_layers = 1;
+          spec_channels = [4, 4, 4, 4]; meta_hidden = 16; proj_dim = 16; };
+run = { seed = 11; hang_timeout = 30.0; device = "cuda"; };
+data = { path = "$T2/d.h5"; };
+train = { batch_size = 24; epochs = 5; lr = 2e-3; warmup_epochs = 0; early_stop_patience = 0; max_steps = 4; };
+CFG
+  run np2_one_gpu 60 "$MPIRUN" --oversubscribe -np 2 "$AM" train "$T2/s.cfg" --set "run.dir=\"$T2/run\"" || true
+fi
+
+# ------------------------------------------------------------ 6. benchmarks, interleaved
 sample_mem() {  # background nvidia-smi sampler; echoes its pid
   nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 200 > "$1" 2>/dev/null &
   echo $!
 }
-if [ -x "$BUILD_DIR/benchmarks/bench_step" ] && nvidia-smi -L > /dev/null 2>&1; then
-  [ $gpu_fail -ne 0 ] && echo "gpu_check: benchmarking although the GPU tests failed (numbers flagged)"
-  mem_pid=$(sample_mem "$MEM_LOG")
-  run bench_cuda 150 "$BUILD_DIR/benchmarks/bench_step" --device cuda --batch "$BATCH" --steps "$STEPS" --json "$BENCH_JSON" || other_fail=1
-  kill "$mem_pid" 2>/dev/null; wait "$mem_pid" 2>/dev/null
-  # reduced-precision GEMMs (run.precision): the same step in TF32 and BF16
-  for prec in tf32 bf16; do
-    run bench_cuda_$prec 150 "$BUILD_DIR/benchmarks/bench_step" --device cuda --precision $prec --batch "$BATCH" \
-        --steps "$STEPS" --json "$LOGS/bench_cuda_$prec.json" || other_fail=1
+if [ -x "$BUILD_DIR/benchmarks/bench_step" ] && ! skipped bench; then
+  for prec in fp32 tf32 bf16; do
+    mem_pid=$(sample_mem "$LOGS/mem_astromm_$prec.csv")
+    run bench_astromm_$prec 90 "$BUILD_DIR/benchmarks/bench_step" --device cuda --precision $prec --batch "$BATCH" \
+        --warmup 3 --steps "$STEPS" --json "$LOGS/bench_astromm_$prec.json" || other_fail=1
+    kill "$mem_pid" 2>/dev/null; wait "$mem_pid" 2>/dev/null
+    if [ -n "$PY" ]; then
+      mem_pid=$(sample_mem "$LOGS/mem_torch_$prec.csv")
+      run bench_torch_$prec 90 env LD_LIBRARY_PATH="$ORIG_LD" "$PY" benchmarks/peer/astrom3_torch.py --device cuda \
+          --precision $prec --batch "$BATCH" --warmup 3 --steps "$STEPS" --json "$LOGS/bench_torch_$prec.json" || other_fail=1
+      kill "$mem_pid" 2>/dev/null; wait "$mem_pid" 2>/dev/null
+    fi
   done
-else
-  note bench_cuda "not run (no bench_step binary, or nvidia-smi sees no GPU)"
+  [ -z "$PY" ] && note bench_torch "not run: no python3 with a CUDA PyTorch"
 fi
 
-# 7. the PyTorch peer on the GPU, when this python has torch with CUDA
-TORCH_JSON=$LOGS/torch_cuda.json
-TORCH_MEM_LOG=$LOGS/torch_cuda_gpu_mem.csv
-PY=""
-for cand in ${PYTHON:-} python3 /usr/bin/python3; do
-  if "$cand" -c "import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)" 2>/dev/null; then
-    PY=$cand
-    break
+# ------------------------------------------------------------ 7. pre-training epochs
+EPOCH_CMD="mpirun -np 1 $AM train configs/astrom3_clip.cfg --set data.path=... --set run.device=\"cuda\" --set train.epochs=$EPOCHS --set train.early_stop_patience=0"
+if [ -n "$synth_pid" ]; then
+  wait "$synth_pid"
+  if grep -q "exit 0" "$LOGS/synth.log"; then
+    for prec in fp32 bf16; do
+      run epochs_$prec 150 "$MPIRUN" -np 1 "$AM" train configs/astrom3_clip.cfg --set "data.path=\"$DATA\"" \
+          --set "run.dir=\"/tmp/gpu_check_epochs_$prec\"" --set 'run.device="cuda"' --set "run.precision=\"$prec\"" \
+          --set train.epochs=$EPOCHS --set train.early_stop_patience=0 || other_fail=1
+      cp "/tmp/gpu_check_epochs_$prec/metrics.jsonl" "$LOGS/epochs_${prec}_metrics.jsonl" 2>/dev/null
+    done
+  else
+    note epochs "synthetic dataset failed (synth.log)"
   fi
-done
-TORCH_CMD="${PY:-python3} benchmarks/peer/astrom3_torch.py --device cuda --batch $BATCH --steps $STEPS --json $TORCH_JSON"
-if [ -n "$PY" ]; then
-  mem_pid=$(sample_mem "$TORCH_MEM_LOG")
-  run torch_cuda 150 "$PY" benchmarks/peer/astrom3_torch.py --device cuda --batch "$BATCH" --steps "$STEPS" --json "$TORCH_JSON" || other_fail=1
-  kill "$mem_pid" 2>/dev/null; wait "$mem_pid" 2>/dev/null
-else
-  versions=$(for cand in ${PYTHON:-} python3 /usr/bin/python3; do
-    printf '%s: %s; ' "$cand" "$("$cand" -c 'import torch; print("torch", torch.__version__, "without a usable GPU")' 2>/dev/null || echo 'no torch')"
-  done)
-  note torch_cuda "not run: no PyTorch with CUDA (${versions% })"
 fi
 
-# 8. summary
+# ------------------------------------------------------------ 8. summary
+pack_logs
 COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo "unknown (no git metadata on this machine)")
 DIRTY=$(git status --porcelain --untracked-files=no 2>/dev/null | head -1)
 GPU_NAME="$GPU_NAME" CUDA_VER="$CUDA_VER" COMMIT="$COMMIT" DIRTY="$DIRTY" BATCH="$BATCH" STEPS="$STEPS" \
-BUILD_CMD="$BUILD_CMD" GPU_TEST_CMD="$GPU_TEST_CMD" CPU_SUITE_CMD="$CPU_SUITE_CMD" BENCH_CMD="$BENCH_CMD" \
-TORCH_CMD="$TORCH_CMD" BENCH_JSON="$BENCH_JSON" TORCH_JSON="$TORCH_JSON" MEM_LOG="$MEM_LOG" \
-TORCH_MEM_LOG="$TORCH_MEM_LOG" STATUS_FILE="$STATUS_FILE" LOGS="$LOGS" GPU_FAIL=$gpu_fail \
-OTHER_FAIL=$other_fail OUTFILE="$RESULTS/gpu.md" \
-python3 - <<'PY' || echo "gpu_check: writing the summary failed"
-import datetime, json, os, re
-
+BUILD_CMD="$BUILD_CMD" EPOCH_CMD="$EPOCH_CMD" LOGS="$LOGS" GPU_FAIL=$gpu_fail OTHER_FAIL=$other_fail \
+OUTFILE="$RESULTS/gpu.md" env LD_LIBRARY_PATH="$ORIG_LD" PATH="$ORIG_PATH" python3 - <<'PY' || echo "gpu_check: writing the summary failed"
+import datetime, glob, json, os, re, statistics
 e = os.environ
-def load(path):
+L = e["LOGS"]
+def load(p):
     try:
-        with open(path) as f:
-            return json.load(f)
+        return json.load(open(p))
     except (OSError, ValueError):
         return None
-def peak_mem(path):
+def peak(p):
     try:
-        vals = [float(l) for l in open(path) if l.strip().replace(".", "", 1).isdigit()]
-        return max(vals) if vals else None
+        v = [float(x) for x in open(p) if x.strip().replace(".", "", 1).isdigit()]
+        return max(v) if v else None
     except OSError:
         return None
-def log_tail(name, pattern):
+def tail(name, pat):
     try:
-        lines = [l.rstrip() for l in open(os.path.join(e["LOGS"], name + ".log")) if re.search(pattern, l)]
-        return lines[-1] if lines else None
+        ls = [l.rstrip() for l in open(os.path.join(L, name + ".log")) if re.search(pat, l)]
+        return ls[-1] if ls else None
     except OSError:
         return None
-
-c, t = load(e["BENCH_JSON"]), load(e["TORCH_JSON"])
-c_mem, t_mem = peak_mem(e["MEM_LOG"]), peak_mem(e["TORCH_MEM_LOG"])
-status = open(e["STATUS_FILE"]).read().strip().splitlines()
-gpu_ok = e["GPU_FAIL"] == "0"
-fmt = lambda v, f="%.1f": (f % v) if v is not None else "n/a"
 rows = []
-if c:
-    rows.append("| astromm C (`bench_step --device cuda`) | %.4f | %.1f | %s (nvidia-smi, incl. context) | %.0f |"
-                % (c["median_step_s"], c["samples_per_s"], fmt(c_mem, "%.0f MiB"), c["peak_rss_mib"]))
-if t:
-    rows.append("| PyTorch %s (`astrom3_torch.py --device cuda`) | %.4f | %.1f | %s allocated (max_memory_allocated); %s (nvidia-smi) | %.0f |"
-                % (t["torch_version"], t["median_step_s"], t["samples_per_s"],
-                   fmt(t.get("peak_gpu_mib"), "%.0f MiB"), fmt(t_mem, "%.0f MiB"), t["peak_rss_mib"]))
-ratio = ("**astromm / PyTorch samples/s: %.2fx**" % (c["samples_per_s"] / t["samples_per_s"])) if c and t else \
-        "Ratio: n/a (%s)" % ("no CUDA PyTorch on this machine" if c else "the astromm benchmark did not run")
-tests = log_tail("gpu_tests", r"tests passed|tests failed") or "did not run"
-if any("SKIPPED by the tests" in s for s in status):
-    tests = "skipped by the tests: no usable GPU"
-suite = log_tail("cpu_suite", r"tests passed|tests failed") or "n/a"
-text = f"""# GPU check: CUDA backend vs CPU, and a training-step benchmark
+for prec in ("fp32", "tf32", "bf16"):
+    a, t = load(f"{L}/bench_astromm_{prec}.json"), load(f"{L}/bench_torch_{prec}.json")
+    am, tm = peak(f"{L}/mem_astromm_{prec}.csv"), peak(f"{L}/mem_torch_{prec}.csv")
+    def cell(r):
+        if not r: return "n/a | n/a"
+        s = r["step_seconds"]
+        return "%.4f (%.4f–%.4f) | %.0f" % (r["median_step_s"], min(s), max(s), r["samples_per_s"])
+    ratio = "%.2fx" % (a["samples_per_s"] / t["samples_per_s"]) if a and t else "n/a"
+    rows.append(f"| {prec} | {cell(a)} | {'%.0f' % am if am else 'n/a'} | {cell(t)} | "
+                f"{'%.0f' % t['peak_gpu_mib'] if t and t.get('peak_gpu_mib') else 'n/a'} / {'%.0f' % tm if tm else 'n/a'} | {ratio} |")
+status = open(f"{L}/status.txt").read().strip().splitlines()
+ep = []
+for prec in ("fp32", "bf16"):
+    try:
+        recs = [json.loads(l) for l in open(f"{L}/epochs_{prec}_metrics.jsonl")]
+    except OSError:
+        continue
+    steps = [r for r in recs if r.get("kind") == "step"]
+    epochs = [r for r in recs if r.get("kind") == "epoch"]
+    if not steps:
+        continue
+    sps = statistics.median(r["samples_per_s"] for r in steps)
+    tdata = sum(r["t_data"] for r in steps) / sum(r["t_data"] + r["t_compute"] + r["t_comm"] for r in steps)
+    es = [r["epoch_seconds"] for r in epochs]
+    ep.append(f"- {prec}: {len(steps)} steps, median {sps:.0f} samples/s, data wait {100 * tdata:.1f} % of step time; "
+              f"epoch seconds (training + validation) {', '.join('%.2f' % x for x in es) or 'n/a'}"
+              + (f"; 100 epochs at the last epoch's rate: {100 * es[-1]:.0f} s (extrapolated)" if es else "")
+              + "; run: " + next((x for x in status if x.startswith("epochs_" + prec)), "?"))
+status = open(f"{L}/status.txt").read().strip().splitlines()
+tests = tail("gpu_tests", r"tests passed|tests failed") or "did not run"
+text = f"""# GPU check: CUDA backend vs CPU, training-step benchmark vs PyTorch, pre-training epochs
 
-**GPU tests: {"PASSED" if gpu_ok else "FAILED"}** ({tests}); CPU suite (`-L quick`): {suite}.
-{"" if gpu_ok or not rows else chr(10) + "**The benchmark below ran on a build whose GPU tests did not pass.**" + chr(10)}
+**GPU tests: {"PASSED" if e["GPU_FAIL"] == "0" else "FAILED"}** ({tests}).
+
 - GPU: {e["GPU_NAME"]}; CUDA toolkit {e["CUDA_VER"] or "?"}
 - Commit: {e["COMMIT"]}{" (with local changes)" if e["DIRTY"] else ""}; date {datetime.datetime.now().isoformat(timespec="seconds")}
-- Build: `{e["BUILD_CMD"]}`
-- GPU tests: `{e["GPU_TEST_CMD"]}` (test_gpu_ops: every op vs the CPU; test_gpu_model: tiny and full AstroM3 steps, lock-step Adam, determinism)
-- CPU suite: `{e["CPU_SUITE_CMD"]}`
-- Benchmark: `{e["BENCH_CMD"]}`
-- Peer: `{e["TORCH_CMD"]}`
+- Build: `{e["BUILD_CMD"]}`; tests: `ctest -L gpu` (scripts/gpu_check.sh)
+- Benchmark: `bench_step --device cuda --precision P --batch {e["BATCH"]} --warmup 3 --steps {e["STEPS"]}` and
+  `astrom3_torch.py --device cuda --precision P` (same model, same step: forward, trimodal CLIP loss,
+  backward, clip 45, Adam), run interleaved per precision; median step (min–max) over {e["STEPS"]} steps.
 
-One full AstroM3 CLIP pre-training step (forward of the three encoders, trimodal CLIP
-loss, backward, global-norm clip 45, Adam) at the published sizes, dropout active,
-batch {e["BATCH"]}, median of {e["STEPS"]} timed steps after 2 warm-up steps; full FP32 on both
-sides (cuBLAS default math, PyTorch TF32 off).
+| precision | astromm step s | astromm samples/s | astromm GPU MiB (nvidia-smi) | PyTorch step s | PyTorch samples/s | PyTorch MiB (allocated / nvidia-smi) | astromm / PyTorch |
+|---|---|---|---|---|---|---|---|
+""" + "\n".join(rows) + f"""
 
-| | median step (s) | samples/s | peak GPU memory | peak host RSS (MiB) |
-|---|---|---|---|---|
-""" + ("\n".join(rows) if rows else "| (no benchmark ran) | | | | |") + f"""
-
-{ratio}
+Pre-training epochs (`{e["EPOCH_CMD"]}`, 17,063 synthetic objects on local disk):
+""" + ("\n".join(ep) or "- not run") + """
 
 ## Steps
 """ + "\n".join("- " + s for s in status) + "\n"
-os.makedirs(os.path.dirname(e["OUTFILE"]) or ".", exist_ok=True)
 open(e["OUTFILE"], "w").write(text)
 print(text)
 PY
-
-echo "gpu_check: summary in $RESULTS/gpu.md, logs in $LOGS ($((SECONDS - START))s)"
-if [ $gpu_fail -ne 0 ]; then
-  echo "gpu_check: FAILED (build or GPU tests)"
-  exit 1
-fi
-if [ $other_fail -ne 0 ]; then
-  echo "gpu_check: GPU tests passed; the CPU suite or a benchmark failed"
-  exit 2
-fi
+pack_logs
+echo "gpu_check: summary in $RESULTS/gpu.md, logs in $RESULTS/gpu_check_logs.tar.gz ($((SECONDS - START))s)"
+if [ $gpu_fail -ne 0 ]; then echo "gpu_check: FAILED (build or GPU tests)"; exit 1; fi
+if [ $other_fail -ne 0 ]; then echo "gpu_check: GPU tests passed; a benchmark failed"; exit 2; fi
 echo "gpu_check: OK"
 exit 0

@@ -38,3 +38,10 @@ if(TARGET test_gpu_nccl AND MPIEXEC_EXECUTABLE)
     PASS_REGULAR_EXPRESSION "test_gpu_nccl: ranks=2, [0-9]+ checks, 0 failed\n.*mpirun exit status 0\n"
     FAIL_REGULAR_EXPRESSION "(^|\n)FAIL |astromm: error")
 endif()
+
+# astromm train on the GPU through the CLI: bit-exact resume, GPU = CPU losses,
+# tf32/bf16 runs (tests/cli/train_gpu.sh; exit 77 without a GPU).
+add_test(NAME cli_train_gpu COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/train_gpu.sh $<TARGET_FILE:astromm>
+         WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+set_tests_properties(cli_train_gpu PROPERTIES LABELS "gpu" SKIP_RETURN_CODE 77 TIMEOUT 600
+  PASS_REGULAR_EXPRESSION "train_gpu: 0 failed" FAIL_REGULAR_EXPRESSION "FAIL:")

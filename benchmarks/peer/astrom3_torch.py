@@ -2,6 +2,7 @@
 
     /usr/bin/python3 benchmarks/peer/astrom3_torch.py [--batch 64] [--threads 2]
         [--warmup 2] [--steps 10] [--json PATH] [--device cpu|cuda] [--tf32]
+        [--precision fp32|tf32|bf16]
 
 The model is tests/reference/astrom3_ref.py at the real AstroM3 sizes with the CLIP
 pre-training dropouts active (p .245 / s .339 / m .160; Informer's embedding dropout 0.1),
@@ -41,9 +42,17 @@ def main():
     ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     ap.add_argument("--tf32", action="store_true",
                     help="allow TF32 tensor cores on CUDA (default: full FP32)")
+    ap.add_argument("--precision", choices=["fp32", "tf32", "bf16"], default=None,
+                    help="CUDA arithmetic: fp32 (default), tf32 (= --tf32), or bf16 autocast "
+                         "(torch.autocast, bf16 matmuls/convolutions, fp32 master weights; "
+                         "TF32 on for what autocast leaves in fp32)")
     args = ap.parse_args()
 
     cuda = args.device == "cuda"
+    precision = args.precision or ("tf32" if args.tf32 else "fp32")
+    if precision != "fp32" and not cuda:
+        sys.exit("astrom3_torch.py: --precision %s needs --device cuda" % precision)
+    args.tf32 = precision in ("tf32", "bf16")
     if cuda and not torch.cuda.is_available():
         sys.exit("astrom3_torch.py: --device cuda but this PyTorch (%s) sees no usable GPU"
                  % torch.__version__)
@@ -78,7 +87,8 @@ def main():
 
     def step():
         opt.zero_grad(set_to_none=True)
-        out = model(photometry, mask, spectra, metadata)
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=precision == "bf16"):
+            out = model(photometry, mask, spectra, metadata)
         out["loss"].backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 45.0)
         opt.step()
@@ -109,6 +119,7 @@ def main():
         "device": args.device,
         "gpu_name": torch.cuda.get_device_name() if cuda else None,
         "tf32": bool(args.tf32) if cuda else None,
+        "precision": precision,
         "peak_gpu_mib": peak_gpu_mib,
         "threads": args.threads,
         "batch": B,
@@ -117,9 +128,9 @@ def main():
         "samples_per_s": B / med,
         "peak_rss_mib": peak_rss_mib,
     }
-    print("pytorch %s on %s, %d threads, batch %d, %d warm-up + %d timed steps"
-          % (torch.__version__, res["gpu_name"] or "cpu", args.threads, B, args.warmup,
-             args.steps))
+    print("pytorch %s on %s (%s), %d threads, batch %d, %d warm-up + %d timed steps"
+          % (torch.__version__, res["gpu_name"] or "cpu", precision, args.threads, B,
+             args.warmup, args.steps))
     print("median step %.4f s  (min %.4f, max %.4f)" % (med, min(times), max(times)))
     print("samples/s %.2f" % (B / med))
     print("peak RSS %.1f MiB" % peak_rss_mib)

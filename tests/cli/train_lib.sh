@@ -4,7 +4,7 @@ set -u
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
 MPIRUN=${MPIRUN:-mpirun}
-PY=/usr/bin/python3
+PY=${ASTROMM_PYTHON:-/usr/bin/python3}  # gpu_check.sh: the GPU image has numpy only in its own python3
 fail=0
 T=$(mktemp -d /tmp/astromm_train_test.XXXXXX)
 trap 'rm -rf "$T"' EXIT
