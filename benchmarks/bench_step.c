@@ -2,7 +2,7 @@
 // clipping, Adam) at the published sizes, timed step by step. The PyTorch peer
 // is benchmarks/peer/astrom3_torch.py; benchmarks/run_cpu.sh runs both.
 //
-// usage: bench_step [--batch 64] [--threads 2] [--warmup 2] [--steps 10] [--json PATH]
+// usage: bench_step [--batch 64] [--threads 2] [--warmup 2] [--steps 10] [--json PATH] [--profile STEPS]
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +25,7 @@ static int cmp_double(const void *a, const void *b) {
 }
 
 int main(int argc, char **argv) {
-    int batch = 64, threads = 2, warmup = 2, steps = 10;
+    int batch = 64, threads = 2, warmup = 2, steps = 10, profile = 0;
     const char *json = NULL, *device = "cpu", *precision = "fp32";
     for (int i = 1; i < argc; i++) {
         const char *s = argv[i];
@@ -37,10 +37,11 @@ int main(int argc, char **argv) {
         else if (!strcmp(s, "--json") && v) json = argv[++i];
         else if (!strcmp(s, "--device") && v) device = argv[++i];
         else if (!strcmp(s, "--precision") && v) precision = argv[++i];
+        else if (!strcmp(s, "--profile") && v) profile = atoi(argv[++i]);
         else {
             fprintf(stderr, "bench_step: unknown argument '%s'\n"
                             "usage: bench_step [--batch N] [--threads N] [--warmup N] [--steps N] [--json PATH]\n"
-                            "                  [--device cpu|cuda|auto] [--precision fp32|tf32|bf16]\n", s);
+                            "                  [--device cpu|cuda|auto] [--precision fp32|tf32|bf16] [--profile STEPS]\n", s);
             return 2;
         }
     }
@@ -61,7 +62,7 @@ int main(int argc, char **argv) {
         return 2;
     }
     snprintf(cfg.precision, sizeof cfg.precision, "%s", precision);
-    cli_select_device(&cfg);
+    cli_select_device(&cfg, NULL);
     AstroM3 m;
     astrom3_create(&m, &cfg.model, batch);
     astrom3_init(&m, cfg.seed);
@@ -87,6 +88,22 @@ int main(int argc, char **argv) {
         ops_synchronize();
         double dt = am_now_s() - t0;
         if (s >= warmup) t[s - warmup] = dt;
+    }
+    if (profile > 0) {  // extra steps, each op timed alone (ops_profile_*): where the time goes
+        ops_profile_reset();
+        ops_profile_enable(1);
+        const double p0 = am_now_s();
+        for (int s = 0; s < profile; s++) {
+            StepCtx ctx = {.seed = cfg.seed, .step = (uint64_t)(warmup + steps + s), .sample_offset = 0, .training = 1};
+            clip_forward_backward(&m, &loss, &b, &ctx);
+            clip_grad_norm(m.params.grad, m.params.n_train_floats, cfg.clip_norm);
+            adam_step(&opt, m.params.data, m.params.grad);
+        }
+        ops_synchronize();
+        const double wall = (am_now_s() - p0) / profile;
+        ops_profile_enable(0);
+        ops_profile_report(stdout, profile);
+        printf("  profiled step wall time %.3f ms (ops + host work between them)\n", 1e3 * wall);
     }
     qsort(t, (size_t)steps, sizeof *t, cmp_double);
     const double median = steps % 2 ? t[steps / 2] : 0.5 * (t[steps / 2 - 1] + t[steps / 2]);

@@ -12,6 +12,8 @@ extern "C" {
 #endif
 // CUDA runtime (cuda/runtime.cu)
 int cuda_ops_available(void);
+int cuda_ops_device_count(void);
+int cuda_ops_is_device_ptr(const void *p);
 void cuda_ops_init(int gpu_index);
 void cuda_ops_set_precision(int precision);
 void *cuda_ops_alloc(size_t bytes, const char *what);

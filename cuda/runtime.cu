@@ -44,6 +44,27 @@ extern "C" int cuda_ops_available(void) {
     return n > 0 ? 1 : 0;
 }
 
+extern "C" int cuda_ops_device_count(void) {
+    int n = 0;
+    if (cudaGetDeviceCount(&n) != cudaSuccess) {
+        (void)cudaGetLastError();
+        return 0;
+    }
+    return n;
+}
+
+// Plain host memory reports cudaMemoryTypeUnregistered (CUDA >= 11), which is
+// not an error; pinned host memory is cudaMemoryTypeHost. Only device (and
+// managed) memory goes to NCCL.
+extern "C" int cuda_ops_is_device_ptr(const void *p) {
+    cudaPointerAttributes a;
+    if (cudaPointerGetAttributes(&a, p) != cudaSuccess) {
+        (void)cudaGetLastError();
+        return 0;
+    }
+    return a.type == cudaMemoryTypeDevice || a.type == cudaMemoryTypeManaged;
+}
+
 static void release_all(void) {
     for (int s = 0; s < CUDA_OPS_SLOTS; s++) {
         if (g_scratch[s]) CUDA_CHECK(cudaFree(g_scratch[s]));

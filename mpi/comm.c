@@ -5,9 +5,10 @@
 // checked and turned into a CHECK failure naming the call, the rank and MPI's
 // error text; the abort hook then takes the whole job down with MPI_Abort.
 //
-// CUDA builds: after comm_enable_gpu the float collectives and comm_broadcast
-// go to NCCL (mpi/nccl.cu) while the op device is CUDA (buffers are device
-// pointers then); comm_allreduce_sum_double and comm_barrier stay on MPI.
+// CUDA builds: buffers in GPU memory (ops_is_device_ptr) go to NCCL
+// (mpi/nccl.cu) after comm_enable_gpu, and are staged through host memory to
+// MPI without it (ranks sharing a GPU); host buffers always go to MPI, as do
+// comm_allreduce_sum_double and comm_barrier.
 #include "mpi/comm.h"
 
 #include <limits.h>
@@ -144,8 +145,22 @@ void comm_enable_gpu(Comm *c) {
     c->nccl = 1;
 }
 
-// Device buffers (CUDA op device, NCCL up) go to NCCL.
-static int use_nccl(const Comm *c) { return c->nccl && ops_device() == OPS_CUDA; }
+// Where a buffer lives decides its path: host memory always goes to MPI; GPU
+// memory goes to NCCL once comm_enable_gpu ran (one GPU per rank), else it is
+// staged through host memory and reduced by MPI (ranks that share a GPU, which
+// NCCL refuses: "Duplicate GPU detected"). Staging is synchronous and copies
+// every byte twice; it exists so that any rank count runs, not for speed.
+static int use_nccl(const Comm *c, const void *p) { return c->nccl && ops_is_device_ptr(p); }
+static int use_staging(const Comm *c, const void *p) { return !c->nccl && ops_is_device_ptr(p); }
+static void *staged_copy(const void *dev, size_t bytes) {
+    void *h = am_malloc(bytes ? bytes : 1, "host staging buffer for a collective on GPU memory");
+    ops_to_host(h, dev, bytes);
+    return h;
+}
+static void staged_return(void *dev, void *host, size_t bytes) {
+    ops_to_device(dev, host, bytes);
+    free(host);
+}
 #else
 void comm_enable_gpu(Comm *c) {
     (void)c;
@@ -156,8 +171,14 @@ void comm_enable_gpu(Comm *c) {
 
 void comm_allreduce_sum(Comm *c, float *buf, size_t n) {
 #ifdef ASTROMM_HAVE_CUDA
-    if (use_nccl(c)) {
+    if (use_nccl(c, buf)) {
         comm_nccl_allreduce(buf, n, 0);
+        return;
+    }
+    if (use_staging(c, buf)) {
+        float *h = staged_copy(buf, n * sizeof(float));
+        comm_allreduce_sum(c, h, n);
+        staged_return(buf, h, n * sizeof(float));
         return;
     }
 #endif
@@ -170,8 +191,14 @@ void comm_allreduce_sum(Comm *c, float *buf, size_t n) {
 
 void comm_allreduce_mean(Comm *c, float *buf, size_t n) {
 #ifdef ASTROMM_HAVE_CUDA
-    if (use_nccl(c)) {
+    if (use_nccl(c, buf)) {
         comm_nccl_allreduce(buf, n, 1);
+        return;
+    }
+    if (use_staging(c, buf)) {
+        float *h = staged_copy(buf, n * sizeof(float));
+        comm_allreduce_mean(c, h, n);
+        staged_return(buf, h, n * sizeof(float));
         return;
     }
 #endif
@@ -213,9 +240,16 @@ static CommRequest *iallreduce(Comm *c, float *buf, size_t n, int mean) {
     r->n = n;
     r->mean = mean;
 #ifdef ASTROMM_HAVE_CUDA
-    if (use_nccl(c)) {  // NCCL averages itself; the compute stream waits in comm_wait
+    if (use_nccl(c, buf)) {  // NCCL averages itself; the compute stream waits in comm_wait
         r->nccl = comm_nccl_allreduce_async(buf, n, mean);
         r->mean = 0;
+        return r;
+    }
+    if (use_staging(c, buf)) {  // staged: completed here, comm_wait has nothing left to do
+        if (mean) comm_allreduce_mean(c, buf, n);
+        else comm_allreduce_sum(c, buf, n);
+        r->mean = 0;
+        r->done = 1;
         return r;
     }
 #endif
@@ -276,8 +310,16 @@ static size_t pack_len(const Comm *c) {
 void comm_allgather(Comm *c, const float *send, float *recv, size_t n) {
     const size_t W = (size_t)c->size;
 #ifdef ASTROMM_HAVE_CUDA
-    if (use_nccl(c)) {
+    if (use_nccl(c, recv)) {
         comm_nccl_allgather(send, recv, n);
+        return;
+    }
+    if (use_staging(c, recv)) {
+        float *hs = staged_copy(send, n * sizeof(float));
+        float *hr = am_malloc((W * n > 0 ? W * n : 1) * sizeof(float), "host staging buffer (allgather)");
+        comm_allgather(c, hs, hr, n);
+        free(hs);
+        staged_return(recv, hr, W * n * sizeof(float));
         return;
     }
 #endif
@@ -302,13 +344,21 @@ void comm_allgather(Comm *c, const float *send, float *recv, size_t n) {
 }
 
 void comm_reduce_scatter_sum(Comm *c, const float *send, float *recv, size_t n) {
+    const size_t W = (size_t)c->size;
 #ifdef ASTROMM_HAVE_CUDA
-    if (use_nccl(c)) {
+    if (use_nccl(c, recv)) {
         comm_nccl_reduce_scatter_sum(send, recv, n);
         return;
     }
+    if (use_staging(c, recv)) {
+        float *hs = staged_copy(send, W * n * sizeof(float));
+        float *hr = am_malloc((n > 0 ? n : 1) * sizeof(float), "host staging buffer (reduce-scatter)");
+        comm_reduce_scatter_sum(c, hs, hr, n);
+        free(hs);
+        staged_return(recv, hr, n * sizeof(float));
+        return;
+    }
 #endif
-    const size_t W = (size_t)c->size;
     if (n <= c->max_count) {
         MPI_OK(c, MPI_Reduce_scatter_block(send, recv, (int)n, MPI_FLOAT, MPI_SUM, c->world), n);
         return;
@@ -331,8 +381,14 @@ void comm_broadcast(Comm *c, void *buf, size_t bytes, int root) {
     CHECK(root >= 0 && root < c->size, "comm_broadcast: root %d is not a rank (size %d)", root,
           c->size);
 #ifdef ASTROMM_HAVE_CUDA
-    if (use_nccl(c)) {
+    if (use_nccl(c, buf)) {
         comm_nccl_broadcast(buf, bytes, root);
+        return;
+    }
+    if (use_staging(c, buf)) {
+        void *h = staged_copy(buf, bytes);
+        comm_broadcast(c, h, bytes, root);
+        staged_return(buf, h, bytes);
         return;
     }
 #endif

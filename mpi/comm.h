@@ -78,10 +78,12 @@ CommRequest *comm_iallreduce_mean(Comm *c, float *buf, size_t n);
 int comm_test(CommRequest *r);
 void comm_wait(CommRequest *r);
 
-// CUDA builds: after this, while the op device is CUDA, comm_allreduce_sum/
-// mean, comm_allgather, comm_reduce_scatter_sum and comm_broadcast take device
-// pointers and run on NCCL (rank 0's unique id is broadcast over MPI; the
-// communicator uses the device ops_set_device selected, one GPU per rank).
+// CUDA builds: after this, comm_allreduce_sum/mean, comm_allgather,
+// comm_reduce_scatter_sum and comm_broadcast run on NCCL for buffers in GPU
+// memory (rank 0's unique id is broadcast over MPI; the communicator uses the
+// device ops_set_device selected; NCCL needs one GPU per rank). Host buffers
+// still go to MPI. Without it, GPU buffers are staged through host memory to
+// MPI (correct at any rank count, synchronous, slower).
 // They are ordered after the work already on the compute stream and later
 // compute-stream work waits for them (no host sync needed).
 // comm_allreduce_sum_double and comm_barrier stay on MPI (host values).

@@ -47,14 +47,26 @@ def declarations(prefix, guard, includes):
 def dispatch():
     lines = [HEADER, '#include "nn/ops.h"\n#include "nn/ops_cpu.h"\n#ifdef ASTROMM_HAVE_CUDA\n'
              '#include "cuda/ops_cuda.h"\n#endif\n']
-    for ret, name, params, names in prototypes():
+    protos = prototypes()
+    for op_id, (ret, name, params, names) in enumerate(protos):
         args = ", ".join(names)
         ret_kw = "" if ret == "void" else "return "
         cuda_call = (f"{{\n        cuda_{name}({args});\n        return;\n    }}" if ret == "void"
                      else f"return cuda_{name}({args});")
-        lines.append(f"\n{ret} {name}({params}) {{\n#ifdef ASTROMM_HAVE_CUDA\n"
+        lines.append(f"\nstatic {ret} dispatch_{name}({params}) {{\n#ifdef ASTROMM_HAVE_CUDA\n"
                      f"    if (ops_device() == OPS_CUDA) {cuda_call}\n#endif\n"
                      f"    {ret_kw}cpu_{name}({args});\n}}\n")
+        # ops_profile_enable(1): each op timed alone (device synchronised around it).
+        if ret == "void":
+            body = (f"    if (!ops_profiling) {{\n        dispatch_{name}({args});\n        return;\n    }}\n"
+                    f"    const double t0 = ops_profile_begin();\n    dispatch_{name}({args});\n"
+                    f"    ops_profile_end({op_id}, \"{name}\", t0);\n")
+        else:
+            body = (f"    if (!ops_profiling) return dispatch_{name}({args});\n"
+                    f"    const double t0 = ops_profile_begin();\n    const {ret} r = dispatch_{name}({args});\n"
+                    f"    ops_profile_end({op_id}, \"{name}\", t0);\n    return r;\n")
+        lines.append(f"\n{ret} {name}({params}) {{\n{body}}}\n")
+    lines.append(f"\nint ops_profile_slots(void) {{ return {len(protos)}; }}\n")
     return "".join(lines)
 
 
@@ -73,6 +85,8 @@ def outputs():
                                         "#ifdef __cplusplus\nextern \"C\" {\n#endif\n"
                                         "// CUDA runtime (cuda/runtime.cu)\n"
                                         "int cuda_ops_available(void);\n"
+                                        "int cuda_ops_device_count(void);\n"
+                                        "int cuda_ops_is_device_ptr(const void *p);\n"
                                         "void cuda_ops_init(int gpu_index);\n"
                                         "void cuda_ops_set_precision(int precision);\n"
                                         "void *cuda_ops_alloc(size_t bytes, const char *what);\n"

@@ -16,8 +16,8 @@
 #   2. nvidia-smi; CUDA build into $BUILD_DIR (default build-gpu), -Werror
 #   3. a 17,063-object synthetic dataset written in the background (CPU)
 #   4. ctest -L gpu: test_gpu_ops, test_gpu_model, test_gpu_nccl (1 rank and
-#      np 2, which NCCL skips on one GPU), cli_train_gpu (resume, GPU = CPU, bf16)
-#   5. 2 ranks on one GPU through astromm train (recorded, exploratory)
+#      np 2: host-staged collectives, and NCCL where each rank has a GPU),
+#      cli_train_gpu (bit-exact resume, GPU = CPU, 2 ranks = 1, tf32/bf16)
 #   6. bench_step vs benchmarks/peer/astrom3_torch.py, batch $BATCH, interleaved
 #      fp32, tf32, bf16 (astromm, then PyTorch, per precision), GPU memory sampled
 #   7. astromm train of the published recipe (configs/astrom3_clip.cfg) for
@@ -30,7 +30,7 @@
 #
 # Environment: BUILD_DIR (build-gpu), GPU_CHECK_BUDGET (seconds in all, 420),
 # GPU_CHECK_BATCH (512), GPU_CHECK_STEPS (15), GPU_CHECK_EPOCHS (2),
-# GPU_CHECK_SKIP (space-separated step names to skip: tests np2 bench epochs),
+# GPU_CHECK_SKIP (space-separated step names to skip: tests bench epochs),
 # OUT (results folder), PYTHON (interpreter for the peer; default: the first of
 # python3, /usr/bin/python3 whose torch sees a GPU).
 set -uo pipefail
@@ -186,20 +186,6 @@ if [ $gpu_fail -eq 0 ] && ! skipped tests; then
   fi
 fi
 
-# ------------------------------------------------------------ 5. 2 ranks on one GPU
-if [ -x "$AM" ] && ! skipped np2; then
-  T2=$(mktemp -d /tmp/gpu_np2.XXXXXX)
-  "$AM" synth --n 400 --seed 5 --out "$T2/d.h5" >/dev/null 2>&1
-  cat > "$T2/s.cfg" <<CFG
-model = { seq_len = 32; d_model = 16; n_heads = 2; d_ff = 32; n_layers = 1;
-          spec_channels = [4, 4, 4, 4]; meta_hidden = 16; proj_dim = 16; };
-run = { seed = 11; hang_timeout = 30.0; device = "cuda"; };
-data = { path = "$T2/d.h5"; };
-train = { batch_size = 24; epochs = 5; lr = 2e-3; warmup_epochs = 0; early_stop_patience = 0; max_steps = 4; };
-CFG
-  run np2_one_gpu 60 "$MPIRUN" --oversubscribe -np 2 "$AM" train "$T2/s.cfg" --set "run.dir=\"$T2/run\"" || true
-fi
-
 # ------------------------------------------------------------ 6. benchmarks, interleaved
 sample_mem() {  # background nvidia-smi sampler; echoes its pid
   nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 200 > "$1" 2>/dev/null &
@@ -209,7 +195,7 @@ if [ -x "$BUILD_DIR/benchmarks/bench_step" ] && ! skipped bench; then
   for prec in fp32 tf32 bf16; do
     mem_pid=$(sample_mem "$LOGS/mem_astromm_$prec.csv")
     run bench_astromm_$prec 90 "$BUILD_DIR/benchmarks/bench_step" --device cuda --precision $prec --batch "$BATCH" \
-        --warmup 3 --steps "$STEPS" --json "$LOGS/bench_astromm_$prec.json" || other_fail=1
+        --warmup 3 --steps "$STEPS" --profile 3 --json "$LOGS/bench_astromm_$prec.json" || other_fail=1
     kill "$mem_pid" 2>/dev/null; wait "$mem_pid" 2>/dev/null
     if [ -n "$PY" ]; then
       mem_pid=$(sample_mem "$LOGS/mem_torch_$prec.csv")

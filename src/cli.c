@@ -1,5 +1,6 @@
 #include "cli.h"
 
+#include "mpi/comm.h"
 #include "nn/ops.h"
 
 #include <stdio.h>
@@ -65,10 +66,23 @@ int cli_reject_unknown(const CliArgs *a, const char *cmd, const char *const *all
     return 0;
 }
 
-void cli_select_device(const RunConfig *c) {
+void cli_select_device(const RunConfig *c, Comm *comm) {
     ops_init(c->threads);
     const int want_cuda = !strcmp(c->device, "cuda") || (!strcmp(c->device, "auto") && ops_cuda_available());
-    ops_set_device(want_cuda ? OPS_CUDA : OPS_CPU, 0);
+    const int n_gpus = want_cuda ? ops_cuda_device_count() : 0;
+    ops_set_device(want_cuda ? OPS_CUDA : OPS_CPU, comm && n_gpus > 0 ? comm_local_rank(comm) % n_gpus : 0);
+    if (want_cuda && comm) {
+        // Every rank decides alike: local_size is the same on all ranks of a node,
+        // but nodes may differ, so the decision is agreed (NCCL is all or nothing).
+        const double shared = comm_allreduce_sum_double(comm, comm_local_size(comm) > n_gpus ? 1.0 : 0.0);
+        if (shared == 0.0) {
+            comm_enable_gpu(comm);
+        } else if (comm_rank(comm) == 0) {
+            fprintf(stderr, "astromm: note: %d rank(s) on a node with %d GPU(s): ranks share GPUs, so collectives "
+                            "are staged through host memory over MPI (NCCL needs one GPU per rank; slower)\n",
+                    comm_local_size(comm), n_gpus);
+        }
+    }
     const OpsPrecision p = !strcmp(c->precision, "bf16") ? OPS_BF16 : !strcmp(c->precision, "tf32") ? OPS_TF32 : OPS_FP32;
     if (p != OPS_FP32 && !want_cuda) {
         fprintf(stderr, "astromm: error: %s: run.precision = \"%s\" needs the CUDA device (run.device = \"%s\" "

@@ -28,7 +28,12 @@ int cli_reject_unknown(const CliArgs *a, const char *cmd, const char *const *all
 
 // Initialises the ops runtime for the config's run.threads and run.device
 // ("auto" takes the GPU when one is usable). Dies with a hint for "cuda" without one.
-void cli_select_device(const RunConfig *c);
+// With a communicator (NULL for single-process commands), rank r takes GPU
+// (local rank) mod (visible GPUs); when every rank on the node has a GPU of its
+// own, collectives on GPU memory go to NCCL (comm_enable_gpu), otherwise (ranks
+// sharing a GPU) they are staged through host memory to MPI, which rank 0 says.
+typedef struct Comm Comm;
+void cli_select_device(const RunConfig *c, Comm *comm);
 
 typedef int (*cmd_fn)(int argc, char **argv);
 int cmd_smoke(int argc, char **argv);

@@ -73,7 +73,7 @@ int cmd_embed(int argc, char **argv) {
     RunConfig cfg;
     if (cli_load_config(&a, &cfg, "embed")) return 2;
     Comm *comm = comm_init(&argc, &argv);
-    cli_select_device(&cfg);
+    cli_select_device(&cfg, comm);
     const int rc = embed_run(&cfg, comm, &opt);
     comm_finalize(comm);
     return rc;

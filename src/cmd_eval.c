@@ -144,7 +144,7 @@ int cmd_eval(int argc, char **argv) {
     }
 
     Comm *comm = comm_init(&argc, &argv);
-    cli_select_device(&cfg);
+    cli_select_device(&cfg, comm);
     const int P = comm_size(comm), rank = comm_rank(comm);
     int rc = 0;
     if (cfg.batch_size % P) {

@@ -43,7 +43,7 @@ int cmd_smoke(int argc, char **argv) {
     }
     RunConfig cfg;
     if (cli_load_config(&a, &cfg, "smoke")) return 2;
-    cli_select_device(&cfg);
+    cli_select_device(&cfg, NULL);
     const int B = cfg.batch_size;
     const int steps = cfg.max_steps > 0 ? cfg.max_steps : 10;  // smoke's default
     AstroM3 model;

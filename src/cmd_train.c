@@ -76,7 +76,7 @@ static int run(int argc, char **argv, int classify) {
     RunConfig cfg;
     if (cli_load_config(&a, &cfg, cmd)) return 2;
     Comm *comm = comm_init(&argc, &argv);
-    cli_select_device(&cfg);
+    cli_select_device(&cfg, comm);
     const int rc = trainer_run(&cfg, comm, &opt);
     comm_finalize(comm);
     return rc;

@@ -18,6 +18,7 @@
 #define ASTROMM_OPS_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 #include "../core/rng.h"
@@ -34,6 +35,11 @@ void ops_set_device(OpsDevice dev, int gpu_index);
 OpsDevice ops_device(void);
 const char *ops_device_name(void);
 int ops_cuda_available(void);  // 1 when this build has CUDA and a GPU is usable
+int ops_cuda_device_count(void);  // GPUs this process can see (0 without CUDA or a GPU)
+// 1 when p points into memory of the CUDA device (the communication layer
+// routes device buffers to NCCL, host buffers to MPI); 0 for host memory and
+// always 0 on the CPU device.
+int ops_is_device_ptr(const void *p);
 // Arithmetic of the GEMMs (linear, conv1d) on the CUDA device: FP32 (default;
 // matches the CPU path to float rounding), TF32 tensor cores (fp32 in and out,
 // 10-bit mantissa products), or BF16 (inputs rounded to bfloat16, fp32
@@ -55,6 +61,19 @@ void ops_synchronize(void);
 // models and losses use 4..7.
 float *ops_scratch(int slot, size_t n);
 void ops_zero(float *x, size_t n);
+// Per-op profile (src/nn/ops_profile.c), off by default: while enabled, every
+// op_* call is timed alone, the device synchronised before and after it, and
+// host<->device copies are counted, so the table says where a step's time
+// goes (it slows the step: profile separate steps from timed ones).
+extern int ops_profiling;
+void ops_profile_enable(int on);
+void ops_profile_reset(void);
+double ops_profile_begin(void);
+void ops_profile_end(int op_id, const char *name, double t0);
+void ops_profile_copy(size_t bytes);
+int ops_profile_slots(void);  // number of op_* entry points (generated)
+// Prints the table (ops by total time, calls, share; copies) over `steps` steps.
+void ops_profile_report(FILE *out, int steps);
 
 // ---------------------------------------------------------------- linear
 // out[n,o] = sum_i in[n,i] * w[o,i] + b[o]          (b may be NULL)

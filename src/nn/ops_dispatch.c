@@ -5,7 +5,7 @@
 #include "cuda/ops_cuda.h"
 #endif
 
-void op_linear_forward(float *out, const float *in, const float *w, const float *b, int n, int in_dim, int out_dim) {
+static void dispatch_op_linear_forward(float *out, const float *in, const float *w, const float *b, int n, int in_dim, int out_dim) {
 #ifdef ASTROMM_HAVE_CUDA
     if (ops_device() == OPS_CUDA) {
         cuda_op_linear_forward(out, in, w, b, n, in_dim, out_dim);
@@ -15,7 +15,17 @@ void op_linear_forward(float *out, const float *in, const float *w, const float 
     cpu_op_linear_forward(out, in, w, b, n, in_dim, out_dim);
 }
 
-void op_linear_backward(float *din, float *dw, float *db, const float *dout, const float *in, const float *w, int n, int in_dim, int out_dim) {
+void op_linear_forward(float *out, const float *in, const float *w, const float *b, int n, int in_dim, int out_dim) {
+    if (!ops_profiling) {
+        dispatch_op_linear_forward(out, in, w, b, n, in_dim, out_dim);
+        return;
+    }
+    const double t0 = ops_profile_begin();
+    dispatch_op_linear_forward(out, in, w, b, n, in_dim, out_dim);
+    ops_profile_end(0, "op_linear_forward", t0);
+}
+
+static void dispatch_op_linear_backward(float *din, float *dw, float *db, const float *dout, const float *in, const float *w, int n, int in_dim, int out_dim) {
 #ifdef ASTROMM_HAVE_CUDA
     if (ops_device() == OPS_CUDA) {
         cuda_op_linear_backward(din, dw, db, dout, in, w, n, in_dim, out_dim);
@@ -25,7 +35,17 @@ void op_linear_backward(float *din, float *dw, float *db, const float *dout, con
     cpu_op_linear_backward(din, dw, db, dout, in, w, n, in_dim, out_dim);
 }
 
-void op_conv1d_forward(float *out, const float *in, const float *w, const float *b, int B, int C_in, int L, int C_out, int K, int pad, PadMode mode) {
+void op_linear_backward(float *din, float *dw, float *db, const float *dout, const float *in, const float *w, int n, int in_dim, int out_dim) {
+    if (!ops_profiling) {
+        dispatch_op_linear_backward(din, dw, db, dout, in, w, n, in_dim, out_dim);
+        return;
+    }
+    const double t0 = ops_profile_begin();
+    dispatch_op_linear_backward(din, dw, db, dout, in, w, n, in_dim, out_dim);
+    ops_profile_end(1, "op_linear_backward", t0);
+}
+
+static void dispatch_op_conv1d_forward(float *out, const float *in, const float *w, const float *b, int B, int C_in, int L, int C_out, int K, int pad, PadMode mode) {
 #ifdef ASTROMM_HAVE_CUDA
     if (ops_device() == OPS_CUDA) {
         cuda_op_conv1d_forward(out, in, w, b, B, C_in, L, C_out, K, pad, mode);
@@ -35,7 +55,17 @@ void op_conv1d_forward(float *out, const float *in, const float *w, const float 
     cpu_op_conv1d_forward(out, in, w, b, B, C_in, L, C_out, K, pad, mode);
 }
 
-void op_conv1d_backward(float *din, float *dw, float *db, const float *dout, const float *in, const float *w, int B, int C_in, int L, int C_out, int K, int pad, PadMode mode) {
+void op_conv1d_forward(float *out, const float *in, const float *w, const float *b, int B, int C_in, int L, int C_out, int K, int pad, PadMode mode) {
+    if (!ops_profiling) {
+        dispatch_op_conv1d_forward(out, in, w, b, B, C_in, L, C_out, K, pad, mode);
+        return;
+    }
+    const double t0 = ops_profile_begin();
+    dispatch_op_conv1d_forward(out, in, w, b, B, C_in, L, C_out, K, pad, mode);
+    ops_profile_end(2, "op_conv1d_forward", t0);
+}
+
+static void dispatch_op_conv1d_backward(float *din, float *dw, float *db, const float *dout, const float *in, const float *w, int B, int C_in, int L, int C_out, int K, int pad, PadMode mode) {
 #ifdef ASTROMM_HAVE_CUDA
     if (ops_device() == OPS_CUDA) {
         cuda_op_conv1d_backward(din, dw, db, dout, in, w, B, C_in, L, C_out, K, pad, mode);
@@ -45,7 +75,17 @@ void op_conv1d_backward(float *din, float *dw, float *db, const float *dout, con
     cpu_op_conv1d_backward(din, dw, db, dout, in, w, B, C_in, L, C_out, K, pad, mode);
 }
 
-void op_transpose_forward(float *out, const float *in, int B, int M, int N) {
+void op_conv1d_backward(float *din, float *dw, float *db, const float *dout, const float *in, const float *w, int B, int C_in, int L, int C_out, int K, int pad, PadMode mode) {
+    if (!ops_profiling) {
+        dispatch_op_conv1d_backward(din, dw, db, dout, in, w, B, C_in, L, C_out, K, pad, mode);
+        return;
+    }
+    const double t0 = ops_profile_begin();
+    dispatch_op_conv1d_backward(din, dw, db, dout, in, w, B, C_in, L, C_out, K, pad, mode);
+    ops_profile_end(3, "op_conv1d_backward", t0);
+}
+
+static void dispatch_op_transpose_forward(float *out, const float *in, int B, int M, int N) {
 #ifdef ASTROMM_HAVE_CUDA
     if (ops_device() == OPS_CUDA) {
         cuda_op_transpose_forward(out, in, B, M, N);
@@ -55,7 +95,17 @@ void op_transpose_forward(float *out, const float *in, int B, int M, int N) {
     cpu_op_transpose_forward(out, in, B, M, N);
 }
 
-void op_transpose_backward(float *din, const float *dout, int B, int M, int N) {
+void op_transpose_forward(float *out, const float *in, int B, int M, int N) {
+    if (!ops_profiling) {
+        dispatch_op_transpose_forward(out, in, B, M, N);
+        return;
+    }
+    const double t0 = ops_profile_begin();
+    dispatch_op_transpose_forward(out, in, B, M, N);
+    ops_profile_end(4, "op_transpose_forward", t0);
+}
+
+static void dispatch_op_transpose_backward(float *din, const float *dout, int B, int M, int N) {
 #ifdef ASTROMM_HAVE_CUDA
     if (ops_device() == OPS_CUDA) {
         cuda_op_transpose_backward(din, dout, B, M, N);
@@ -65,7 +115,17 @@ void op_transpose_backward(float *din, const float *dout, int B, int M, int N) {
     cpu_op_transpose_backward(din, dout, B, M, N);
 }
 
-void op_gather_rows(float *out, const float *in, const int32_t *rows, int n_rows, int C) {
+void op_transpose_backward(float *din, const float *dout, int B, int M, int N) {
+    if (!ops_profiling) {
+        dispatch_op_transpose_backward(din, dout, B, M, N);
+        return;
+    }
+    const double t0 = ops_profile_begin();
+    dispatch_op_transpose_backward(din, dout, B, M, N);
+    ops_profile_end(5, "op_transpose_backward", t0);
+}
+
+static void dispatch_op_gather_rows(float *out, const float *in, const int32_t *rows, int n_rows, int C) {
 #ifdef ASTROMM_HAVE_CUDA
     if (ops_device() == OPS_CUDA) {
         cuda_op_gather_rows(out, in, rows, n_rows, C);
@@ -75,7 +135,17 @@ void op_gather_rows(float *out, const float *in, const int32_t *rows, int n_rows
     cpu_op_gather_rows(out, in, rows, n_rows, C);
 }
 
-void op_scatter_add_rows(float *out, const float *in, const int32_t *rows, int n_rows, int C) {
+void op_gather_rows(float *out, const float *in, const int32_t *rows, int n_rows, int C) {
+    if (!ops_profiling) {
+        dispatch_op_gather_rows(out, in, rows, n_rows, C);
+        return;
+    }
+    const double t0 = ops_profile_begin();
+    dispatch_op_gather_rows(out, in, rows, n_rows, C);
+    ops_profile_end(6, "op_gather_rows", t0);
+}
+
+static void dispatch_op_scatter_add_rows(float *out, const float *in, const int32_t *rows, int n_rows, int C) {
 #ifdef ASTROMM_HAVE_CUDA
     if (ops_device() == OPS_CUDA) {
         cuda_op_scatter_add_rows(out, in, rows, n_rows, C);
@@ -85,7 +155,17 @@ void op_scatter_add_rows(float *out, const float *in, const int32_t *rows, int n
     cpu_op_scatter_add_rows(out, in, rows, n_rows, C);
 }
 
-void op_zero_rows(float *x, const int32_t *rows, int n_rows, int C) {
+void op_scatter_add_rows(float *out, const float *in, const int32_t *rows, int n_rows, int C) {
+    if (!ops_profiling) {
+        dispatch_op_scatter_add_rows(out, in, rows, n_rows, C);
+        return;
+    }
+    const double t0 = ops_profile_begin();
+    dispatch_op_scatter_add_rows(out, in, rows, n_rows, C);
+    ops_profile_end(7, "op_scatter_add_rows", t0);
+}
+
+static void dispatch_op_zero_rows(float *x, const int32_t *rows, int n_rows, int C) {
 #ifdef ASTROMM_HAVE_CUDA
     if (ops_device() == OPS_CUDA) {
         cuda_op_zero_rows(x, rows, n_rows, C);
@@ -95,7 +175,17 @@ void op_zero_rows(float *x, const int32_t *rows, int n_rows, int C) {
     cpu_op_zero_rows(x, rows, n_rows, C);
 }
 
-void op_maxpool1d_forward(float *out, int32_t *argmax, const float *in, int R, int L, int k) {
+void op_zero_rows(float *x, const int32_t *rows, int n_rows, int C) {
+    if (!ops_profiling) {
+        dispatch_op_zero_rows(x, rows, n_rows, C);
+        return;
+    }
+    const double t0 = ops_profile_begin();
+    dispatch_op_zero_rows(x, rows, n_rows, C);
+    ops_profile_end(8, "op_zero_rows", t0);
+}
+
+static void dispatch_op_maxpool1d_forward(float *out, int32_t *argmax, const float *in, int R, int L, int k) {
 #ifdef ASTROMM_HAVE_CUDA
     if (ops_device() == OPS_CUDA) {
         cuda_op_maxpool1d_forward(out, argmax, in, R, L, k);
@@ -105,7 +195,17 @@ void op_maxpool1d_forward(float *out, int32_t *argmax, const float *in, int R, i
     cpu_op_maxpool1d_forward(out, argmax, in, R, L, k);
 }
 
-void op_maxpool1d_backward(float *din, const float *dout, const int32_t *argmax, int R, int L, int k) {
+void op_maxpool1d_forward(float *out, int32_t *argmax, const float *in, int R, int L, int k) {
+    if (!ops_profiling) {
+        dispatch_op_maxpool1d_forward(out, argmax, in, R, L, k);
+        return;
+    }
+    const double t0 = ops_profile_begin();
+    dispatch_op_maxpool1d_forward(out, argmax, in, R, L, k);
+    ops_profile_end(9, "op_maxpool1d_forward", t0);
+}
+
+static void dispatch_op_maxpool1d_backward(float *din, const float *dout, const int32_t *argmax, int R, int L, int k) {
 #ifdef ASTROMM_HAVE_CUDA
     if (ops_device() == OPS_CUDA) {
         cuda_op_maxpool1d_backward(din, dout, argmax, R, L, k);
@@ -115,7 +215,17 @@ void op_maxpool1d_backward(float *din, const float *dout, const int32_t *argmax,
     cpu_op_maxpool1d_backward(din, dout, argmax, R, L, k);
 }
 
-void op_layernorm_forward(float *out, float *mean, float *rstd, const float *in, const float *w, const float *b, int N, int C) {
+void op_maxpool1d_backward(float *din, const float *dout, const int32_t *argmax, int R, int L, int k) {
+    if (!ops_profiling) {
+        dispatch_op_maxpool1d_backward(din, dout, argmax, R, L, k);
+        return;
+    }
+    const double t0 = ops_profile_begin();
+    dispatch_op_maxpool1d_backward(din, dout, argmax, R, L, k);
+    ops_profile_end(10, "op_maxpool1d_backward", t0);
+}
+
+static void dispatch_op_layernorm_forward(float *out, float *mean, float *rstd, const float *in, const float *w, const float *b, int N, int C) {
 #ifdef ASTROMM_HAVE_CUDA
     if (ops_device() == OPS_CUDA) {
         cuda_op_layernorm_forward(out, mean, rstd, in, w, b, N, C);
@@ -125,7 +235,17 @@ void op_layernorm_forward(float *out, float *mean, float *rstd, const float *in,
     cpu_op_layernorm_forward(out, mean, rstd, in, w, b, N, C);
 }
 
-void op_layernorm_backward(float *din, float *dw, float *db, const float *dout, const float *in, const float *mean, const float *rstd, const float *w, int N, int C) {
+void op_layernorm_forward(float *out, float *mean, float *rstd, const float *in, const float *w, const float *b, int N, int C) {
+    if (!ops_profiling) {
+        dispatch_op_layernorm_forward(out, mean, rstd, in, w, b, N, C);
+        return;
+    }
+    const double t0 = ops_profile_begin();
+    dispatch_op_layernorm_forward(out, mean, rstd, in, w, b, N, C);
+    ops_profile_end(11, "op_layernorm_forward", t0);
+}
+
+static void dispatch_op_layernorm_backward(float *din, float *dw, float *db, const float *dout, const float *in, const float *mean, const float *rstd, const float *w, int N, int C) {
 #ifdef ASTROMM_HAVE_CUDA
     if (ops_device() == OPS_CUDA) {
         cuda_op_layernorm_backward(din, dw, db, dout, in, mean, rstd, w, N, C);
@@ -135,7 +255,17 @@ void op_layernorm_backward(float *din, float *dw, float *db, const float *dout, 
     cpu_op_layernorm_backward(din, dw, db, dout, in, mean, rstd, w, N, C);
 }
 
-void op_l2norm_forward(float *out, float *norm, const float *in, int N, int C) {
+void op_layernorm_backward(float *din, float *dw, float *db, const float *dout, const float *in, const float *mean, const float *rstd, const float *w, int N, int C) {
+    if (!ops_profiling) {
+        dispatch_op_layernorm_backward(din, dw, db, dout, in, mean, rstd, w, N, C);
+        return;
+    }
+    const double t0 = ops_profile_begin();
+    dispatch_op_layernorm_backward(din, dw, db, dout, in, mean, rstd, w, N, C);
+    ops_profile_end(12, "op_layernorm_backward", t0);
+}
+
+static void dispatch_op_l2norm_forward(float *out, float *norm, const float *in, int N, int C) {
 #ifdef ASTROMM_HAVE_CUDA
     if (ops_device() == OPS_CUDA) {
         cuda_op_l2norm_forward(out, norm, in, N, C);
@@ -145,7 +275,17 @@ void op_l2norm_forward(float *out, float *norm, const float *in, int N, int C) {
     cpu_op_l2norm_forward(out, norm, in, N, C);
 }
 
-void op_l2norm_backward(float *din, const float *dout, const float *out, const float *norm, int N, int C) {
+void op_l2norm_forward(float *out, float *norm, const float *in, int N, int C) {
+    if (!ops_profiling) {
+        dispatch_op_l2norm_forward(out, norm, in, N, C);
+        return;
+    }
+    const double t0 = ops_profile_begin();
+    dispatch_op_l2norm_forward(out, norm, in, N, C);
+    ops_profile_end(13, "op_l2norm_forward", t0);
+}
+
+static void dispatch_op_l2norm_backward(float *din, const float *dout, const float *out, const float *norm, int N, int C) {
 #ifdef ASTROMM_HAVE_CUDA
     if (ops_device() == OPS_CUDA) {
         cuda_op_l2norm_backward(din, dout, out, norm, N, C);
@@ -155,7 +295,17 @@ void op_l2norm_backward(float *din, const float *dout, const float *out, const f
     cpu_op_l2norm_backward(din, dout, out, norm, N, C);
 }
 
-void op_gelu_forward(float *out, const float *in, size_t n) {
+void op_l2norm_backward(float *din, const float *dout, const float *out, const float *norm, int N, int C) {
+    if (!ops_profiling) {
+        dispatch_op_l2norm_backward(din, dout, out, norm, N, C);
+        return;
+    }
+    const double t0 = ops_profile_begin();
+    dispatch_op_l2norm_backward(din, dout, out, norm, N, C);
+    ops_profile_end(14, "op_l2norm_backward", t0);
+}
+
+static void dispatch_op_gelu_forward(float *out, const float *in, size_t n) {
 #ifdef ASTROMM_HAVE_CUDA
     if (ops_device() == OPS_CUDA) {
         cuda_op_gelu_forward(out, in, n);
@@ -165,7 +315,17 @@ void op_gelu_forward(float *out, const float *in, size_t n) {
     cpu_op_gelu_forward(out, in, n);
 }
 
-void op_gelu_backward(float *din, const float *dout, const float *in, size_t n) {
+void op_gelu_forward(float *out, const float *in, size_t n) {
+    if (!ops_profiling) {
+        dispatch_op_gelu_forward(out, in, n);
+        return;
+    }
+    const double t0 = ops_profile_begin();
+    dispatch_op_gelu_forward(out, in, n);
+    ops_profile_end(15, "op_gelu_forward", t0);
+}
+
+static void dispatch_op_gelu_backward(float *din, const float *dout, const float *in, size_t n) {
 #ifdef ASTROMM_HAVE_CUDA
     if (ops_device() == OPS_CUDA) {
         cuda_op_gelu_backward(din, dout, in, n);
@@ -175,7 +335,17 @@ void op_gelu_backward(float *din, const float *dout, const float *in, size_t n) 
     cpu_op_gelu_backward(din, dout, in, n);
 }
 
-void op_gelu_backward_inplace(float *g, const float *in, size_t n) {
+void op_gelu_backward(float *din, const float *dout, const float *in, size_t n) {
+    if (!ops_profiling) {
+        dispatch_op_gelu_backward(din, dout, in, n);
+        return;
+    }
+    const double t0 = ops_profile_begin();
+    dispatch_op_gelu_backward(din, dout, in, n);
+    ops_profile_end(16, "op_gelu_backward", t0);
+}
+
+static void dispatch_op_gelu_backward_inplace(float *g, const float *in, size_t n) {
 #ifdef ASTROMM_HAVE_CUDA
     if (ops_device() == OPS_CUDA) {
         cuda_op_gelu_backward_inplace(g, in, n);
@@ -185,7 +355,17 @@ void op_gelu_backward_inplace(float *g, const float *in, size_t n) {
     cpu_op_gelu_backward_inplace(g, in, n);
 }
 
-void op_relu_forward(float *out, const float *in, size_t n) {
+void op_gelu_backward_inplace(float *g, const float *in, size_t n) {
+    if (!ops_profiling) {
+        dispatch_op_gelu_backward_inplace(g, in, n);
+        return;
+    }
+    const double t0 = ops_profile_begin();
+    dispatch_op_gelu_backward_inplace(g, in, n);
+    ops_profile_end(17, "op_gelu_backward_inplace", t0);
+}
+
+static void dispatch_op_relu_forward(float *out, const float *in, size_t n) {
 #ifdef ASTROMM_HAVE_CUDA
     if (ops_device() == OPS_CUDA) {
         cuda_op_relu_forward(out, in, n);
@@ -195,7 +375,17 @@ void op_relu_forward(float *out, const float *in, size_t n) {
     cpu_op_relu_forward(out, in, n);
 }
 
-void op_relu_backward(float *din, const float *dout, const float *in, size_t n) {
+void op_relu_forward(float *out, const float *in, size_t n) {
+    if (!ops_profiling) {
+        dispatch_op_relu_forward(out, in, n);
+        return;
+    }
+    const double t0 = ops_profile_begin();
+    dispatch_op_relu_forward(out, in, n);
+    ops_profile_end(18, "op_relu_forward", t0);
+}
+
+static void dispatch_op_relu_backward(float *din, const float *dout, const float *in, size_t n) {
 #ifdef ASTROMM_HAVE_CUDA
     if (ops_device() == OPS_CUDA) {
         cuda_op_relu_backward(din, dout, in, n);
@@ -205,7 +395,17 @@ void op_relu_backward(float *din, const float *dout, const float *in, size_t n) 
     cpu_op_relu_backward(din, dout, in, n);
 }
 
-void op_relu_mask_inplace(float *g, const float *a, size_t n) {
+void op_relu_backward(float *din, const float *dout, const float *in, size_t n) {
+    if (!ops_profiling) {
+        dispatch_op_relu_backward(din, dout, in, n);
+        return;
+    }
+    const double t0 = ops_profile_begin();
+    dispatch_op_relu_backward(din, dout, in, n);
+    ops_profile_end(19, "op_relu_backward", t0);
+}
+
+static void dispatch_op_relu_mask_inplace(float *g, const float *a, size_t n) {
 #ifdef ASTROMM_HAVE_CUDA
     if (ops_device() == OPS_CUDA) {
         cuda_op_relu_mask_inplace(g, a, n);
@@ -215,7 +415,17 @@ void op_relu_mask_inplace(float *g, const float *a, size_t n) {
     cpu_op_relu_mask_inplace(g, a, n);
 }
 
-void op_dropout_forward(float *out, const float *in, size_t n, float p, const AmRng *rng, uint64_t offset, uint8_t *keep_bits) {
+void op_relu_mask_inplace(float *g, const float *a, size_t n) {
+    if (!ops_profiling) {
+        dispatch_op_relu_mask_inplace(g, a, n);
+        return;
+    }
+    const double t0 = ops_profile_begin();
+    dispatch_op_relu_mask_inplace(g, a, n);
+    ops_profile_end(20, "op_relu_mask_inplace", t0);
+}
+
+static void dispatch_op_dropout_forward(float *out, const float *in, size_t n, float p, const AmRng *rng, uint64_t offset, uint8_t *keep_bits) {
 #ifdef ASTROMM_HAVE_CUDA
     if (ops_device() == OPS_CUDA) {
         cuda_op_dropout_forward(out, in, n, p, rng, offset, keep_bits);
@@ -225,7 +435,17 @@ void op_dropout_forward(float *out, const float *in, size_t n, float p, const Am
     cpu_op_dropout_forward(out, in, n, p, rng, offset, keep_bits);
 }
 
-void op_dropout_backward(float *din, const float *dout, size_t n, float p, const AmRng *rng, uint64_t offset, const uint8_t *keep_bits) {
+void op_dropout_forward(float *out, const float *in, size_t n, float p, const AmRng *rng, uint64_t offset, uint8_t *keep_bits) {
+    if (!ops_profiling) {
+        dispatch_op_dropout_forward(out, in, n, p, rng, offset, keep_bits);
+        return;
+    }
+    const double t0 = ops_profile_begin();
+    dispatch_op_dropout_forward(out, in, n, p, rng, offset, keep_bits);
+    ops_profile_end(21, "op_dropout_forward", t0);
+}
+
+static void dispatch_op_dropout_backward(float *din, const float *dout, size_t n, float p, const AmRng *rng, uint64_t offset, const uint8_t *keep_bits) {
 #ifdef ASTROMM_HAVE_CUDA
     if (ops_device() == OPS_CUDA) {
         cuda_op_dropout_backward(din, dout, n, p, rng, offset, keep_bits);
@@ -235,7 +455,17 @@ void op_dropout_backward(float *din, const float *dout, size_t n, float p, const
     cpu_op_dropout_backward(din, dout, n, p, rng, offset, keep_bits);
 }
 
-void op_dropout_mask_inplace(float *x, size_t n, float p, const AmRng *rng, uint64_t offset, const uint8_t *keep_bits) {
+void op_dropout_backward(float *din, const float *dout, size_t n, float p, const AmRng *rng, uint64_t offset, const uint8_t *keep_bits) {
+    if (!ops_profiling) {
+        dispatch_op_dropout_backward(din, dout, n, p, rng, offset, keep_bits);
+        return;
+    }
+    const double t0 = ops_profile_begin();
+    dispatch_op_dropout_backward(din, dout, n, p, rng, offset, keep_bits);
+    ops_profile_end(22, "op_dropout_backward", t0);
+}
+
+static void dispatch_op_dropout_mask_inplace(float *x, size_t n, float p, const AmRng *rng, uint64_t offset, const uint8_t *keep_bits) {
 #ifdef ASTROMM_HAVE_CUDA
     if (ops_device() == OPS_CUDA) {
         cuda_op_dropout_mask_inplace(x, n, p, rng, offset, keep_bits);
@@ -245,7 +475,17 @@ void op_dropout_mask_inplace(float *x, size_t n, float p, const AmRng *rng, uint
     cpu_op_dropout_mask_inplace(x, n, p, rng, offset, keep_bits);
 }
 
-void op_mask_rows_forward(float *out, const float *in, const float *mask, int B, int L, int C) {
+void op_dropout_mask_inplace(float *x, size_t n, float p, const AmRng *rng, uint64_t offset, const uint8_t *keep_bits) {
+    if (!ops_profiling) {
+        dispatch_op_dropout_mask_inplace(x, n, p, rng, offset, keep_bits);
+        return;
+    }
+    const double t0 = ops_profile_begin();
+    dispatch_op_dropout_mask_inplace(x, n, p, rng, offset, keep_bits);
+    ops_profile_end(23, "op_dropout_mask_inplace", t0);
+}
+
+static void dispatch_op_mask_rows_forward(float *out, const float *in, const float *mask, int B, int L, int C) {
 #ifdef ASTROMM_HAVE_CUDA
     if (ops_device() == OPS_CUDA) {
         cuda_op_mask_rows_forward(out, in, mask, B, L, C);
@@ -255,7 +495,17 @@ void op_mask_rows_forward(float *out, const float *in, const float *mask, int B,
     cpu_op_mask_rows_forward(out, in, mask, B, L, C);
 }
 
-void op_mask_rows_backward(float *din, const float *dout, const float *mask, int B, int L, int C) {
+void op_mask_rows_forward(float *out, const float *in, const float *mask, int B, int L, int C) {
+    if (!ops_profiling) {
+        dispatch_op_mask_rows_forward(out, in, mask, B, L, C);
+        return;
+    }
+    const double t0 = ops_profile_begin();
+    dispatch_op_mask_rows_forward(out, in, mask, B, L, C);
+    ops_profile_end(24, "op_mask_rows_forward", t0);
+}
+
+static void dispatch_op_mask_rows_backward(float *din, const float *dout, const float *mask, int B, int L, int C) {
 #ifdef ASTROMM_HAVE_CUDA
     if (ops_device() == OPS_CUDA) {
         cuda_op_mask_rows_backward(din, dout, mask, B, L, C);
@@ -265,7 +515,17 @@ void op_mask_rows_backward(float *din, const float *dout, const float *mask, int
     cpu_op_mask_rows_backward(din, dout, mask, B, L, C);
 }
 
-void op_axpy(float *y, float alpha, const float *x, size_t n) {
+void op_mask_rows_backward(float *din, const float *dout, const float *mask, int B, int L, int C) {
+    if (!ops_profiling) {
+        dispatch_op_mask_rows_backward(din, dout, mask, B, L, C);
+        return;
+    }
+    const double t0 = ops_profile_begin();
+    dispatch_op_mask_rows_backward(din, dout, mask, B, L, C);
+    ops_profile_end(25, "op_mask_rows_backward", t0);
+}
+
+static void dispatch_op_axpy(float *y, float alpha, const float *x, size_t n) {
 #ifdef ASTROMM_HAVE_CUDA
     if (ops_device() == OPS_CUDA) {
         cuda_op_axpy(y, alpha, x, n);
@@ -275,7 +535,17 @@ void op_axpy(float *y, float alpha, const float *x, size_t n) {
     cpu_op_axpy(y, alpha, x, n);
 }
 
-void op_add(float *y, const float *a, const float *b, size_t n) {
+void op_axpy(float *y, float alpha, const float *x, size_t n) {
+    if (!ops_profiling) {
+        dispatch_op_axpy(y, alpha, x, n);
+        return;
+    }
+    const double t0 = ops_profile_begin();
+    dispatch_op_axpy(y, alpha, x, n);
+    ops_profile_end(26, "op_axpy", t0);
+}
+
+static void dispatch_op_add(float *y, const float *a, const float *b, size_t n) {
 #ifdef ASTROMM_HAVE_CUDA
     if (ops_device() == OPS_CUDA) {
         cuda_op_add(y, a, b, n);
@@ -285,7 +555,17 @@ void op_add(float *y, const float *a, const float *b, size_t n) {
     cpu_op_add(y, a, b, n);
 }
 
-void op_copy(float *y, const float *x, size_t n) {
+void op_add(float *y, const float *a, const float *b, size_t n) {
+    if (!ops_profiling) {
+        dispatch_op_add(y, a, b, n);
+        return;
+    }
+    const double t0 = ops_profile_begin();
+    dispatch_op_add(y, a, b, n);
+    ops_profile_end(27, "op_add", t0);
+}
+
+static void dispatch_op_copy(float *y, const float *x, size_t n) {
 #ifdef ASTROMM_HAVE_CUDA
     if (ops_device() == OPS_CUDA) {
         cuda_op_copy(y, x, n);
@@ -295,21 +575,47 @@ void op_copy(float *y, const float *x, size_t n) {
     cpu_op_copy(y, x, n);
 }
 
-double op_sumsq(const float *x, size_t n) {
+void op_copy(float *y, const float *x, size_t n) {
+    if (!ops_profiling) {
+        dispatch_op_copy(y, x, n);
+        return;
+    }
+    const double t0 = ops_profile_begin();
+    dispatch_op_copy(y, x, n);
+    ops_profile_end(28, "op_copy", t0);
+}
+
+static double dispatch_op_sumsq(const float *x, size_t n) {
 #ifdef ASTROMM_HAVE_CUDA
     if (ops_device() == OPS_CUDA) return cuda_op_sumsq(x, n);
 #endif
     return cpu_op_sumsq(x, n);
 }
 
-double op_dot(const float *a, const float *b, size_t n) {
+double op_sumsq(const float *x, size_t n) {
+    if (!ops_profiling) return dispatch_op_sumsq(x, n);
+    const double t0 = ops_profile_begin();
+    const double r = dispatch_op_sumsq(x, n);
+    ops_profile_end(29, "op_sumsq", t0);
+    return r;
+}
+
+static double dispatch_op_dot(const float *a, const float *b, size_t n) {
 #ifdef ASTROMM_HAVE_CUDA
     if (ops_device() == OPS_CUDA) return cuda_op_dot(a, b, n);
 #endif
     return cpu_op_dot(a, b, n);
 }
 
-void op_scale(float *x, float alpha, size_t n) {
+double op_dot(const float *a, const float *b, size_t n) {
+    if (!ops_profiling) return dispatch_op_dot(a, b, n);
+    const double t0 = ops_profile_begin();
+    const double r = dispatch_op_dot(a, b, n);
+    ops_profile_end(30, "op_dot", t0);
+    return r;
+}
+
+static void dispatch_op_scale(float *x, float alpha, size_t n) {
 #ifdef ASTROMM_HAVE_CUDA
     if (ops_device() == OPS_CUDA) {
         cuda_op_scale(x, alpha, n);
@@ -319,7 +625,17 @@ void op_scale(float *x, float alpha, size_t n) {
     cpu_op_scale(x, alpha, n);
 }
 
-void op_softmax_forward(float *out, const float *in, int N, int C) {
+void op_scale(float *x, float alpha, size_t n) {
+    if (!ops_profiling) {
+        dispatch_op_scale(x, alpha, n);
+        return;
+    }
+    const double t0 = ops_profile_begin();
+    dispatch_op_scale(x, alpha, n);
+    ops_profile_end(31, "op_scale", t0);
+}
+
+static void dispatch_op_softmax_forward(float *out, const float *in, int N, int C) {
 #ifdef ASTROMM_HAVE_CUDA
     if (ops_device() == OPS_CUDA) {
         cuda_op_softmax_forward(out, in, N, C);
@@ -329,7 +645,17 @@ void op_softmax_forward(float *out, const float *in, int N, int C) {
     cpu_op_softmax_forward(out, in, N, C);
 }
 
-void op_softmax_backward(float *din, const float *dout, const float *out, int N, int C) {
+void op_softmax_forward(float *out, const float *in, int N, int C) {
+    if (!ops_profiling) {
+        dispatch_op_softmax_forward(out, in, N, C);
+        return;
+    }
+    const double t0 = ops_profile_begin();
+    dispatch_op_softmax_forward(out, in, N, C);
+    ops_profile_end(32, "op_softmax_forward", t0);
+}
+
+static void dispatch_op_softmax_backward(float *din, const float *dout, const float *out, int N, int C) {
 #ifdef ASTROMM_HAVE_CUDA
     if (ops_device() == OPS_CUDA) {
         cuda_op_softmax_backward(din, dout, out, N, C);
@@ -339,14 +665,32 @@ void op_softmax_backward(float *din, const float *dout, const float *out, int N,
     cpu_op_softmax_backward(din, dout, out, N, C);
 }
 
-float op_cross_entropy_forward(float *probs, const float *logits, const int32_t *labels, int N, int C) {
+void op_softmax_backward(float *din, const float *dout, const float *out, int N, int C) {
+    if (!ops_profiling) {
+        dispatch_op_softmax_backward(din, dout, out, N, C);
+        return;
+    }
+    const double t0 = ops_profile_begin();
+    dispatch_op_softmax_backward(din, dout, out, N, C);
+    ops_profile_end(33, "op_softmax_backward", t0);
+}
+
+static float dispatch_op_cross_entropy_forward(float *probs, const float *logits, const int32_t *labels, int N, int C) {
 #ifdef ASTROMM_HAVE_CUDA
     if (ops_device() == OPS_CUDA) return cuda_op_cross_entropy_forward(probs, logits, labels, N, C);
 #endif
     return cpu_op_cross_entropy_forward(probs, logits, labels, N, C);
 }
 
-void op_cross_entropy_backward(float *dlogits, const float *probs, const int32_t *labels, int N, int C, float dloss) {
+float op_cross_entropy_forward(float *probs, const float *logits, const int32_t *labels, int N, int C) {
+    if (!ops_profiling) return dispatch_op_cross_entropy_forward(probs, logits, labels, N, C);
+    const double t0 = ops_profile_begin();
+    const float r = dispatch_op_cross_entropy_forward(probs, logits, labels, N, C);
+    ops_profile_end(34, "op_cross_entropy_forward", t0);
+    return r;
+}
+
+static void dispatch_op_cross_entropy_backward(float *dlogits, const float *probs, const int32_t *labels, int N, int C, float dloss) {
 #ifdef ASTROMM_HAVE_CUDA
     if (ops_device() == OPS_CUDA) {
         cuda_op_cross_entropy_backward(dlogits, probs, labels, N, C, dloss);
@@ -356,7 +700,17 @@ void op_cross_entropy_backward(float *dlogits, const float *probs, const int32_t
     cpu_op_cross_entropy_backward(dlogits, probs, labels, N, C, dloss);
 }
 
-void op_adam_step(float *param, const float *grad, float *m, float *v, size_t n, float lr, float beta1, float beta2, float eps, float weight_decay, int64_t t) {
+void op_cross_entropy_backward(float *dlogits, const float *probs, const int32_t *labels, int N, int C, float dloss) {
+    if (!ops_profiling) {
+        dispatch_op_cross_entropy_backward(dlogits, probs, labels, N, C, dloss);
+        return;
+    }
+    const double t0 = ops_profile_begin();
+    dispatch_op_cross_entropy_backward(dlogits, probs, labels, N, C, dloss);
+    ops_profile_end(35, "op_cross_entropy_backward", t0);
+}
+
+static void dispatch_op_adam_step(float *param, const float *grad, float *m, float *v, size_t n, float lr, float beta1, float beta2, float eps, float weight_decay, int64_t t) {
 #ifdef ASTROMM_HAVE_CUDA
     if (ops_device() == OPS_CUDA) {
         cuda_op_adam_step(param, grad, m, v, n, lr, beta1, beta2, eps, weight_decay, t);
@@ -366,7 +720,17 @@ void op_adam_step(float *param, const float *grad, float *m, float *v, size_t n,
     cpu_op_adam_step(param, grad, m, v, n, lr, beta1, beta2, eps, weight_decay, t);
 }
 
-void op_add_position(float *x, const float *pe, int B, int L, int C) {
+void op_adam_step(float *param, const float *grad, float *m, float *v, size_t n, float lr, float beta1, float beta2, float eps, float weight_decay, int64_t t) {
+    if (!ops_profiling) {
+        dispatch_op_adam_step(param, grad, m, v, n, lr, beta1, beta2, eps, weight_decay, t);
+        return;
+    }
+    const double t0 = ops_profile_begin();
+    dispatch_op_adam_step(param, grad, m, v, n, lr, beta1, beta2, eps, weight_decay, t);
+    ops_profile_end(36, "op_adam_step", t0);
+}
+
+static void dispatch_op_add_position(float *x, const float *pe, int B, int L, int C) {
 #ifdef ASTROMM_HAVE_CUDA
     if (ops_device() == OPS_CUDA) {
         cuda_op_add_position(x, pe, B, L, C);
@@ -376,7 +740,17 @@ void op_add_position(float *x, const float *pe, int B, int L, int C) {
     cpu_op_add_position(x, pe, B, L, C);
 }
 
-void op_attention_forward(float *out, float *probs, const float *q, const float *k, const float *v, int B, int L, int H, int D) {
+void op_add_position(float *x, const float *pe, int B, int L, int C) {
+    if (!ops_profiling) {
+        dispatch_op_add_position(x, pe, B, L, C);
+        return;
+    }
+    const double t0 = ops_profile_begin();
+    dispatch_op_add_position(x, pe, B, L, C);
+    ops_profile_end(37, "op_add_position", t0);
+}
+
+static void dispatch_op_attention_forward(float *out, float *probs, const float *q, const float *k, const float *v, int B, int L, int H, int D) {
 #ifdef ASTROMM_HAVE_CUDA
     if (ops_device() == OPS_CUDA) {
         cuda_op_attention_forward(out, probs, q, k, v, B, L, H, D);
@@ -386,7 +760,17 @@ void op_attention_forward(float *out, float *probs, const float *q, const float 
     cpu_op_attention_forward(out, probs, q, k, v, B, L, H, D);
 }
 
-void op_attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k, const float *v, const float *probs, int B, int L, int H, int D) {
+void op_attention_forward(float *out, float *probs, const float *q, const float *k, const float *v, int B, int L, int H, int D) {
+    if (!ops_profiling) {
+        dispatch_op_attention_forward(out, probs, q, k, v, B, L, H, D);
+        return;
+    }
+    const double t0 = ops_profile_begin();
+    dispatch_op_attention_forward(out, probs, q, k, v, B, L, H, D);
+    ops_profile_end(38, "op_attention_forward", t0);
+}
+
+static void dispatch_op_attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k, const float *v, const float *probs, int B, int L, int H, int D) {
 #ifdef ASTROMM_HAVE_CUDA
     if (ops_device() == OPS_CUDA) {
         cuda_op_attention_backward(dq, dk, dv, dout, q, k, v, probs, B, L, H, D);
@@ -396,7 +780,17 @@ void op_attention_backward(float *dq, float *dk, float *dv, const float *dout, c
     cpu_op_attention_backward(dq, dk, dv, dout, q, k, v, probs, B, L, H, D);
 }
 
-void op_probsparse_attention_forward(float *out, float *probs, int32_t *top_idx, const float *q, const float *k, const float *v, const int32_t *sample_idx, int n_sample, int n_top, int B, int L, int H, int D) {
+void op_attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k, const float *v, const float *probs, int B, int L, int H, int D) {
+    if (!ops_profiling) {
+        dispatch_op_attention_backward(dq, dk, dv, dout, q, k, v, probs, B, L, H, D);
+        return;
+    }
+    const double t0 = ops_profile_begin();
+    dispatch_op_attention_backward(dq, dk, dv, dout, q, k, v, probs, B, L, H, D);
+    ops_profile_end(39, "op_attention_backward", t0);
+}
+
+static void dispatch_op_probsparse_attention_forward(float *out, float *probs, int32_t *top_idx, const float *q, const float *k, const float *v, const int32_t *sample_idx, int n_sample, int n_top, int B, int L, int H, int D) {
 #ifdef ASTROMM_HAVE_CUDA
     if (ops_device() == OPS_CUDA) {
         cuda_op_probsparse_attention_forward(out, probs, top_idx, q, k, v, sample_idx, n_sample, n_top, B, L, H, D);
@@ -406,7 +800,17 @@ void op_probsparse_attention_forward(float *out, float *probs, int32_t *top_idx,
     cpu_op_probsparse_attention_forward(out, probs, top_idx, q, k, v, sample_idx, n_sample, n_top, B, L, H, D);
 }
 
-void op_probsparse_attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k, const float *v, const float *probs, const int32_t *top_idx, int n_top, int B, int L, int H, int D) {
+void op_probsparse_attention_forward(float *out, float *probs, int32_t *top_idx, const float *q, const float *k, const float *v, const int32_t *sample_idx, int n_sample, int n_top, int B, int L, int H, int D) {
+    if (!ops_profiling) {
+        dispatch_op_probsparse_attention_forward(out, probs, top_idx, q, k, v, sample_idx, n_sample, n_top, B, L, H, D);
+        return;
+    }
+    const double t0 = ops_profile_begin();
+    dispatch_op_probsparse_attention_forward(out, probs, top_idx, q, k, v, sample_idx, n_sample, n_top, B, L, H, D);
+    ops_profile_end(40, "op_probsparse_attention_forward", t0);
+}
+
+static void dispatch_op_probsparse_attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k, const float *v, const float *probs, const int32_t *top_idx, int n_top, int B, int L, int H, int D) {
 #ifdef ASTROMM_HAVE_CUDA
     if (ops_device() == OPS_CUDA) {
         cuda_op_probsparse_attention_backward(dq, dk, dv, dout, q, k, v, probs, top_idx, n_top, B, L, H, D);
@@ -415,3 +819,15 @@ void op_probsparse_attention_backward(float *dq, float *dk, float *dv, const flo
 #endif
     cpu_op_probsparse_attention_backward(dq, dk, dv, dout, q, k, v, probs, top_idx, n_top, B, L, H, D);
 }
+
+void op_probsparse_attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k, const float *v, const float *probs, const int32_t *top_idx, int n_top, int B, int L, int H, int D) {
+    if (!ops_profiling) {
+        dispatch_op_probsparse_attention_backward(dq, dk, dv, dout, q, k, v, probs, top_idx, n_top, B, L, H, D);
+        return;
+    }
+    const double t0 = ops_profile_begin();
+    dispatch_op_probsparse_attention_backward(dq, dk, dv, dout, q, k, v, probs, top_idx, n_top, B, L, H, D);
+    ops_profile_end(41, "op_probsparse_attention_backward", t0);
+}
+
+int ops_profile_slots(void) { return 42; }

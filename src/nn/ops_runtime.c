@@ -26,6 +26,23 @@ int ops_cuda_available(void) {
 #endif
 }
 
+int ops_cuda_device_count(void) {
+#ifdef ASTROMM_HAVE_CUDA
+    return cuda_ops_device_count();
+#else
+    return 0;
+#endif
+}
+
+int ops_is_device_ptr(const void *p) {
+#ifdef ASTROMM_HAVE_CUDA
+    return g_device == OPS_CUDA && p && cuda_ops_is_device_ptr(p);
+#else
+    (void)p;
+    return 0;
+#endif
+}
+
 static OpsPrecision g_precision = OPS_FP32;
 
 void ops_set_device(OpsDevice dev, int gpu_index) {
@@ -92,11 +109,13 @@ void ops_free(void *p) {
 }
 
 void ops_to_device(void *dst, const void *src_host, size_t bytes) {
+    ops_profile_copy(bytes);
     ON_CUDA(cuda_ops_to_device(dst, src_host, bytes));
     if (dst != src_host) memcpy(dst, src_host, bytes);
 }
 
 void ops_to_host(void *dst_host, const void *src, size_t bytes) {
+    ops_profile_copy(bytes);
     ON_CUDA(cuda_ops_to_host(dst_host, src, bytes));
     if (dst_host != src) memcpy(dst_host, src, bytes);
 }

@@ -15,11 +15,13 @@
 // before summing), so floats are compared as max |nccl - mpi| / max |mpi|
 // <= 1e-6 (sums of at most a few terms); the broadcast must be bitwise.
 //
-// Run under mpirun -np 2 (tests/gpu_tests.cmake) and as a single rank. NCCL
-// refuses two ranks on one GPU, so every rank needs its own GPU: without a
-// usable GPU, or with fewer visible GPUs than ranks on the node, every rank
-// prints "SKIP: ..." and exits 77 (the decision is agreed over MPI, so all
-// ranks skip or none does). ASTROMM_GPU_TESTS_ON_CPU=1 instead runs phase 2
+// Phase 2 first runs without NCCL: GPU buffers are then staged through host
+// memory to MPI (mpi/comm.c; how ranks that share a GPU communicate), then,
+// when every rank has a GPU of its own, through NCCL. Run under mpirun -np 2
+// (tests/gpu_tests.cmake) and as a single rank. NCCL refuses two ranks on one
+// GPU, so on a one-GPU machine np 2 checks the staged path only (and says so).
+// Without a usable GPU every rank prints "SKIP: ..." and exits 77 (the
+// decision is agreed over MPI, so all ranks skip or none does). ASTROMM_GPU_TESTS_ON_CPU=1 instead runs phase 2
 // on the CPU device through MPI: a self-test of the harness only.
 #include <stdint.h>
 #include <stdio.h>
@@ -202,9 +204,10 @@ int main(int argc, char **argv) {
 #endif
     const char *self_env = getenv("ASTROMM_GPU_TESTS_ON_CPU");
     const int self = self_env && !strcmp(self_env, "1");
-    const int mine_ok = gpus >= local;
-    const double ok = comm_allreduce_sum_double(c, mine_ok ? 1.0 : 0.0);
-    if (ok < (double)W && self) {
+    // Agreed over MPI: all ranks take the same branches.
+    const double with_gpu = comm_allreduce_sum_double(c, gpus > 0 ? 1.0 : 0.0);
+    const double own_gpu = comm_allreduce_sum_double(c, gpus >= local ? 1.0 : 0.0);
+    if (with_gpu < (double)W && self) {
         // Harness self-test: phase 2 on the CPU device (MPI against MPI).
         if (rank == 0)
             printf("test_gpu_nccl: no GPU per rank; ASTROMM_GPU_TESTS_ON_CPU=1: phase 2 runs on "
@@ -215,24 +218,32 @@ int main(int argc, char **argv) {
             for (int r = 0; r < R_COUNT; r++) free(g_ref[k][r]);
         return mpi_finish(c, "test_gpu_nccl");
     }
-    if (ok < (double)W) {
-        if (gpus == 0)
-            printf("SKIP (rank %d): no usable GPU / no CUDA in this build (test_gpu_nccl)\n",
-                   rank);
-        else
-            printf("SKIP (rank %d): NCCL needs one GPU per rank: %d rank(s) on this node "
-                   "(on some node) but %d visible GPU(s) (test_gpu_nccl)\n", rank, local, gpus);
+    if (with_gpu < (double)W) {
+        printf("SKIP (rank %d): no usable GPU / no CUDA in this build (test_gpu_nccl)\n", rank);
         fflush(stdout);
         comm_finalize(c);
         return 77;
     }
     run_mpi(c);
-    ops_set_device(OPS_CUDA, comm_local_rank(c));
-    comm_enable_gpu(c);
-    comm_enable_gpu(c);  // a second call is a no-op
+    ops_set_device(OPS_CUDA, comm_local_rank(c) % gpus);
+    // Phase 2a: GPU buffers without NCCL are staged through host memory to MPI
+    // (what ranks sharing a GPU use); the results must equal phase 1 exactly as
+    // NCCL's must.
     if (rank == 0)
-        printf("test_gpu_nccl: %d rank(s), device %s, GPU = local rank\n", W, ops_device_name());
+        printf("test_gpu_nccl: %d rank(s) on %d GPU(s): GPU buffers staged through host memory\n", W, gpus);
     run_nccl(c);
+    // Phase 2b: NCCL, when every rank has a GPU of its own (NCCL refuses two
+    // ranks on one GPU: "Duplicate GPU detected").
+    if (own_gpu == (double)W) {
+        comm_enable_gpu(c);
+        comm_enable_gpu(c);  // a second call is a no-op
+        if (rank == 0)
+            printf("test_gpu_nccl: %d rank(s), device %s, GPU = local rank: NCCL\n", W, ops_device_name());
+        run_nccl(c);
+    } else if (rank == 0) {
+        printf("test_gpu_nccl: NCCL part not run: %d rank(s) on this node (on some node) but %d GPU(s); "
+               "NCCL needs one GPU per rank\n", local, gpus);
+    }
     for (size_t k = 0; k < NSIZES; k++)
         for (int r = 0; r < R_COUNT; r++) free(g_ref[k][r]);
     return mpi_finish(c, "test_gpu_nccl");
