@@ -43,6 +43,10 @@ void cuda_gemm(cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k, 
                int lda, long long stride_a, const float *B, int ldb, long long stride_b, float beta, float *C,
                int ldc, long long stride_c, int batch);
 
+// out[c] += sum_k part[k * C + c] over nchunks double partials, chunks combined
+// in a fixed order (cuda/reduce.cu): the finishing pass of deterministic column sums.
+void cuda_sum_chunks_acc(float *out, const double *part, int nchunks, int C);
+
 // Grid size for n elements at `threads` per block, capped (kernels use grid-stride loops).
 static inline unsigned cuda_blocks(size_t n, unsigned threads) {
     size_t b = (n + threads - 1) / threads;

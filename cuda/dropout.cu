@@ -48,54 +48,86 @@ static __device__ __forceinline__ uint32_t group_mask(const AmRng r, uint64_t of
     return m;
 }
 
+// Eight consecutive floats of one group: two 16-byte accesses when the group is
+// whole and the pointer 16-byte aligned (every group then is: 8 floats = 32
+// bytes), else element by element. One warp then moves 1 KiB contiguously per
+// pair of accesses instead of 32 scattered words per access (the element loop
+// made every store a partial-sector write: 0.55 TB/s measured on an H200).
+struct F8 {
+    float v[8];
+};
+static __device__ __forceinline__ F8 load8(const float *p, size_t base, size_t n, bool vec) {
+    F8 r;
+    if (vec && base + 8 <= n) {
+        const float4 a = *(const float4 *)(p + base), b = *(const float4 *)(p + base + 4);
+        r.v[0] = a.x, r.v[1] = a.y, r.v[2] = a.z, r.v[3] = a.w;
+        r.v[4] = b.x, r.v[5] = b.y, r.v[6] = b.z, r.v[7] = b.w;
+    } else {
+#pragma unroll
+        for (int j = 0; j < 8; j++) r.v[j] = base + (size_t)j < n ? p[base + (size_t)j] : 0.0f;
+    }
+    return r;
+}
+static __device__ __forceinline__ void store8(float *p, size_t base, size_t n, bool vec, const F8 &r) {
+    if (vec && base + 8 <= n) {
+        *(float4 *)(p + base) = make_float4(r.v[0], r.v[1], r.v[2], r.v[3]);
+        *(float4 *)(p + base + 4) = make_float4(r.v[4], r.v[5], r.v[6], r.v[7]);
+    } else {
+#pragma unroll
+        for (int j = 0; j < 8; j++)
+            if (base + (size_t)j < n) p[base + (size_t)j] = r.v[j];
+    }
+}
+static bool aligned16(const void *a, const void *b) {
+    return (((uintptr_t)a | (uintptr_t)b) & 15u) == 0;
+}
+
 // out = in * (keep ? scale : 0); keep_bits written when given. out == in allowed.
 static __global__ void dropout_forward_kernel(float *out, const float *in, size_t n, float p,
                                               float scale, AmRng r, uint64_t offset,
-                                              uint8_t *keep_bits) {
+                                              uint8_t *keep_bits, bool vec) {
     size_t ngroups = (n + 7) / 8;
     for (size_t g = (size_t)blockIdx.x * blockDim.x + threadIdx.x; g < ngroups;
          g += (size_t)gridDim.x * blockDim.x) {
         uint32_t m = group_mask(r, offset, g, n, p);
         if (keep_bits) keep_bits[g] = (uint8_t)m;
         size_t base = 8 * g;
+        F8 x = load8(in, base, n, vec);
 #pragma unroll
-        for (int j = 0; j < 8; j++) {
-            size_t i = base + (size_t)j;
-            if (i < n) out[i] = __fmul_rn(in[i], (m >> j) & 1u ? scale : 0.0f);
-        }
+        for (int j = 0; j < 8; j++) x.v[j] = __fmul_rn(x.v[j], (m >> j) & 1u ? scale : 0.0f);
+        store8(out, base, n, vec, x);
     }
 }
 
 // din += dout * (keep ? scale : 0), the mask read from keep_bits when given.
 static __global__ void dropout_backward_kernel(float *din, const float *dout, size_t n, float p,
                                                float scale, AmRng r, uint64_t offset,
-                                               const uint8_t *keep_bits) {
+                                               const uint8_t *keep_bits, bool vec) {
     size_t ngroups = (n + 7) / 8;
     for (size_t g = (size_t)blockIdx.x * blockDim.x + threadIdx.x; g < ngroups;
          g += (size_t)gridDim.x * blockDim.x) {
         uint32_t m = keep_bits ? (uint32_t)keep_bits[g] : group_mask(r, offset, g, n, p);
         size_t base = 8 * g;
+        F8 a = load8(din, base, n, vec);
+        const F8 d = load8(dout, base, n, vec);
 #pragma unroll
-        for (int j = 0; j < 8; j++) {
-            size_t i = base + (size_t)j;
-            if (i < n) din[i] = __fadd_rn(din[i], __fmul_rn(dout[i], (m >> j) & 1u ? scale : 0.0f));
-        }
+        for (int j = 0; j < 8; j++) a.v[j] = __fadd_rn(a.v[j], __fmul_rn(d.v[j], (m >> j) & 1u ? scale : 0.0f));
+        store8(din, base, n, vec, a);
     }
 }
 
 // x = keep ? x * scale : 0, the mask from keep_bits (as the CPU's bits path).
 static __global__ void dropout_mask_bits_kernel(float *x, size_t n, float scale,
-                                                const uint8_t *keep_bits) {
+                                                const uint8_t *keep_bits, bool vec) {
     size_t ngroups = (n + 7) / 8;
     for (size_t g = (size_t)blockIdx.x * blockDim.x + threadIdx.x; g < ngroups;
          g += (size_t)gridDim.x * blockDim.x) {
         uint32_t m = keep_bits[g];
         size_t base = 8 * g;
+        F8 v = load8(x, base, n, vec);
 #pragma unroll
-        for (int j = 0; j < 8; j++) {
-            size_t i = base + (size_t)j;
-            if (i < n) x[i] = (m >> j) & 1u ? __fmul_rn(x[i], scale) : 0.0f;
-        }
+        for (int j = 0; j < 8; j++) v.v[j] = (m >> j) & 1u ? __fmul_rn(v.v[j], scale) : 0.0f;
+        store8(x, base, n, vec, v);
     }
 }
 
@@ -121,7 +153,7 @@ extern "C" void cuda_op_dropout_forward(float *out, const float *in, size_t n, f
     float scale = 1.0f / (1.0f - p);
     size_t ngroups = (n + 7) / 8;
     dropout_forward_kernel<<<cuda_blocks(ngroups, DO_THREADS), DO_THREADS, 0, st>>>(
-        out, in, n, p, scale, *rng, offset, keep_bits);
+        out, in, n, p, scale, *rng, offset, keep_bits, aligned16(out, in));
     CUDA_LAUNCH_CHECK();
 }
 
@@ -142,7 +174,7 @@ extern "C" void cuda_op_dropout_backward(float *din, const float *dout, size_t n
     float scale = 1.0f / (1.0f - p);
     size_t ngroups = (n + 7) / 8;
     dropout_backward_kernel<<<cuda_blocks(ngroups, DO_THREADS), DO_THREADS, 0, cuda_stream()>>>(
-        din, dout, n, p, scale, r, offset, keep_bits);
+        din, dout, n, p, scale, r, offset, keep_bits, aligned16(din, dout));
     CUDA_LAUNCH_CHECK();
 }
 
@@ -157,6 +189,6 @@ extern "C" void cuda_op_dropout_mask_inplace(float *x, size_t n, float p, const 
     float scale = 1.0f / (1.0f - p);
     size_t ngroups = (n + 7) / 8;
     dropout_mask_bits_kernel<<<cuda_blocks(ngroups, DO_THREADS), DO_THREADS, 0, cuda_stream()>>>(
-        x, n, scale, keep_bits);
+        x, n, scale, keep_bits, aligned16(x, x));
     CUDA_LAUNCH_CHECK();
 }

@@ -7,7 +7,8 @@
 //   din       dinᵀ [in, n]  += wᵀ  (w's view, OP_N)               · doutᵀ [out, n]
 //   dw        dwᵀ  [in, out]+= inᵀ [in, n] · dout (OP_T of doutᵀ [out, n])
 // db is a column sum of dout in fixed-size row chunks (double partials in
-// scratch slot 0, then added in chunk order): no atomics, bit-reproducible.
+// scratch slot 0, then combined in a fixed order by cuda_sum_chunks_acc): no
+// atomics, bit-reproducible.
 #include <limits.h>
 
 #include "cuda/common.cuh"
@@ -29,7 +30,7 @@ static __global__ void bias_rows_kernel(float *out, const float *b, I total, int
 #define CS_TX 32
 #define CS_TY 8
 #define CS_MIN_ROWS 256
-#define CS_MAX_CHUNKS 128
+#define CS_MAX_CHUNKS 1024
 
 // part[c, j] = sum of x[i, j] over rows i of chunk c ([c*rows, (c+1)*rows) ∩ [0, n)),
 // in double. Lane ty sums rows ty, ty+8, ... in order; the 8 lanes are then
@@ -58,15 +59,6 @@ static __global__ void colsum_partial_kernel(double *part, const float *x, int n
     }
 }
 
-// db[j] += sum over chunks c (in order) of part[c, j].
-static __global__ void colsum_finish_kernel(float *db, const double *part, int nchunks, int m) {
-    for (int j = blockIdx.x * blockDim.x + threadIdx.x; j < m; j += gridDim.x * blockDim.x) {
-        double s = 0.0;
-        for (int c = 0; c < nchunks; c++) s += part[(size_t)c * m + j];
-        db[j] += (float)s;
-    }
-}
-
 // db[j] += sum_i x[i, j] for x [n, m] (n, m > 0). The chunking depends only on
 // n, so the summation order (hence the result) is fixed for a shape.
 static void colsum_acc(float *db, const float *x, int n, int m) {
@@ -82,9 +74,7 @@ static void colsum_acc(float *db, const float *x, int n, int m) {
     dim3 grid((unsigned)(ntiles < 65535 ? ntiles : 65535), (unsigned)nchunks);
     colsum_partial_kernel<<<grid, block, 0, cuda_stream()>>>(part, x, n, m, rows);
     CUDA_LAUNCH_CHECK();
-    colsum_finish_kernel<<<cuda_blocks((size_t)m, LIN_THREADS), LIN_THREADS, 0, cuda_stream()>>>(
-        db, part, nchunks, m);
-    CUDA_LAUNCH_CHECK();
+    cuda_sum_chunks_acc(db, part, nchunks, m);
 }
 
 extern "C" void cuda_op_linear_forward(float *out, const float *in, const float *w,

@@ -8,7 +8,7 @@
 // LayerNorm's dw/db are sums over rows: rows are cut into fixed chunks (a
 // function of N only); one thread per (chunk, column) sums its chunk's rows in
 // order in double into scratch slot 0, then one thread per column adds the
-// chunk partials in chunk order. No atomics: bit-reproducible.
+// chunk partials in a fixed order (cuda/reduce.cu). No atomics: bit-reproducible.
 #include "cuda/common.cuh"
 
 #define LN_EPS 1e-5f
@@ -115,24 +115,6 @@ static __global__ void layernorm_backward_partial_kernel(double *part_w, double 
     }
 }
 
-// dw[c] += sum_k part_w[k, c], db likewise, chunks in order.
-static __global__ void layernorm_backward_final_kernel(float *dw, float *db, const double *part_w,
-                                                       const double *part_b, int C, int nchunks) {
-    for (size_t c = (size_t)blockIdx.x * blockDim.x + threadIdx.x; c < (size_t)C;
-         c += (size_t)gridDim.x * blockDim.x) {
-        if (dw) {
-            double s = 0.0;
-            for (int k = 0; k < nchunks; k++) s += part_w[(size_t)k * C + c];
-            dw[c] += (float)s;
-        }
-        if (db) {
-            double s = 0.0;
-            for (int k = 0; k < nchunks; k++) s += part_b[(size_t)k * C + c];
-            db[c] += (float)s;
-        }
-    }
-}
-
 extern "C" void cuda_op_layernorm_backward(float *din, float *dw, float *db, const float *dout,
                                            const float *in, const float *mean, const float *rstd,
                                            const float *w, int N, int C) {
@@ -144,8 +126,9 @@ extern "C" void cuda_op_layernorm_backward(float *din, float *dw, float *db, con
         CUDA_LAUNCH_CHECK();
     }
     if (dw || db) {
-        // Rows per chunk: at least 32, and at most ~512 chunks. Depends on N only.
-        int rpc = (N + 511) / 512;
+        // Rows per chunk: at least 32, and at most ~2048 chunks (one thread per
+        // chunk and column: enough threads to fill the GPU). Depends on N only.
+        int rpc = (N + 2047) / 2048;
         if (rpc < 32) rpc = 32;
         const int nchunks = (N + rpc - 1) / rpc;
         const size_t per = (size_t)nchunks * (size_t)C;  // doubles per partial array
@@ -156,9 +139,8 @@ extern "C" void cuda_op_layernorm_backward(float *din, float *dw, float *db, con
         layernorm_backward_partial_kernel<<<cuda_blocks(per, COL_THREADS), COL_THREADS, 0, st>>>(
             part_w, part_b, dout, in, mean, rstd, N, C, rpc, nchunks);
         CUDA_LAUNCH_CHECK();
-        layernorm_backward_final_kernel<<<cuda_blocks((size_t)C, COL_THREADS), COL_THREADS, 0,
-                                          st>>>(dw, db, part_w, part_b, C, nchunks);
-        CUDA_LAUNCH_CHECK();
+        if (dw) cuda_sum_chunks_acc(dw, part_w, nchunks, C);
+        if (db) cuda_sum_chunks_acc(db, part_b, nchunks, C);
     }
 }
 

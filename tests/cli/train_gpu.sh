@@ -50,7 +50,7 @@ print("losses", la, lb, "rel diff per step", ["%.1e" % r for r in rel])
 sys.exit(0 if rel[0] <= tol1 and max(rel) <= tol else 1)
 PY
 }
-train 1 "$T/cpu6" --set train.max_steps=6 >"$T/cpu6.log" 2>&1
+train 1 "$T/cpu6" --set 'run.device="cpu"' --set train.max_steps=6 >"$T/cpu6.log" 2>&1
 check "CPU run of 6 steps exits 0" test $? -eq 0
 train 1 "$T/gpu6" "${GPU[@]}" --set train.max_steps=6 >"$T/gpu6.log" 2>&1
 check "GPU run of 6 steps exits 0" test $? -eq 0
