@@ -22,13 +22,14 @@
 #      fp32, tf32, bf16 (astromm, then PyTorch, per precision), GPU memory sampled
 #   7. astromm train of the published recipe (configs/astrom3_clip.cfg) for
 #      GPU_CHECK_EPOCHS epochs on the 17,063-object dataset: wall time per epoch
-#   8. summary: ${OUT:-benchmarks/results}/gpu.md; every log in gpu_check_logs.tar.gz
-#      (under $OUT when set: the device tool returns at most 8 files)
+#   8. summary: $OUT/gpu.md (else benchmarks/results/gpu_check_latest.md; the
+#      curated record is benchmarks/results/gpu.md); every log in
+#      gpu_check_logs.tar.gz (the device tool returns at most 8 files)
 #
 # Exit status: 1 when the build or a GPU test fails, or the GPU tests were skipped
 # (no usable GPU); else 2 when a benchmark failed; else 0.
 #
-# Environment: BUILD_DIR (build-gpu), GPU_CHECK_BUDGET (seconds in all, 420),
+# Environment: GPU_CHECK_COMMIT (the commit to report), BUILD_DIR (build-gpu), GPU_CHECK_BUDGET (seconds in all, 420),
 # GPU_CHECK_BATCH (512), GPU_CHECK_STEPS (15), GPU_CHECK_EPOCHS (2),
 # GPU_CHECK_SKIP (space-separated step names to skip: tests bench epochs),
 # OUT (results folder), PYTHON (interpreter for the peer; default: the first of
@@ -44,6 +45,10 @@ EPOCHS=${GPU_CHECK_EPOCHS:-2}
 SKIP=" ${GPU_CHECK_SKIP:-} "
 START=$SECONDS
 RESULTS=${OUT:-benchmarks/results}
+# Under $OUT (the device tool) the summary is gpu.md; in the tree it must not
+# overwrite the curated benchmarks/results/gpu.md.
+SUMMARY=gpu.md
+[ -z "${OUT:-}" ] && SUMMARY=gpu_check_latest.md
 LOGS=$(mktemp -d /tmp/gpu_check_logs.XXXXXX)
 mkdir -p "$RESULTS" "$BUILD_DIR"
 STATUS_FILE=$LOGS/status.txt
@@ -225,11 +230,13 @@ fi
 
 # ------------------------------------------------------------ 8. summary
 pack_logs
-COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo "unknown (no git metadata on this machine)")
+# The device tool's copy of the tree may carry stale git metadata: pass the
+# commit in (GPU_CHECK_COMMIT=$(git rev-parse --short HEAD) from the checkout).
+COMMIT=${GPU_CHECK_COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo "unknown (no git metadata on this machine)")}
 DIRTY=$(git status --porcelain --untracked-files=no 2>/dev/null | head -1)
 GPU_NAME="$GPU_NAME" CUDA_VER="$CUDA_VER" COMMIT="$COMMIT" DIRTY="$DIRTY" BATCH="$BATCH" STEPS="$STEPS" \
 BUILD_CMD="$BUILD_CMD" EPOCH_CMD="$EPOCH_CMD" LOGS="$LOGS" GPU_FAIL=$gpu_fail OTHER_FAIL=$other_fail \
-OUTFILE="$RESULTS/gpu.md" env LD_LIBRARY_PATH="$ORIG_LD" PATH="$ORIG_PATH" python3 - <<'PY' || echo "gpu_check: writing the summary failed"
+OUTFILE="$RESULTS/$SUMMARY" env LD_LIBRARY_PATH="$ORIG_LD" PATH="$ORIG_PATH" python3 - <<'PY' || echo "gpu_check: writing the summary failed"
 import datetime, glob, json, os, re, statistics
 e = os.environ
 L = e["LOGS"]
@@ -305,7 +312,7 @@ open(e["OUTFILE"], "w").write(text)
 print(text)
 PY
 pack_logs
-echo "gpu_check: summary in $RESULTS/gpu.md, logs in $RESULTS/gpu_check_logs.tar.gz ($((SECONDS - START))s)"
+echo "gpu_check: summary in $RESULTS/$SUMMARY, logs in $RESULTS/gpu_check_logs.tar.gz ($((SECONDS - START))s)"
 if [ $gpu_fail -ne 0 ]; then echo "gpu_check: FAILED (build or GPU tests)"; exit 1; fi
 if [ $other_fail -ne 0 ]; then echo "gpu_check: GPU tests passed; a benchmark failed"; exit 2; fi
 echo "gpu_check: OK"
