@@ -8,18 +8,10 @@
 // the forward writes whole bytes with no races, and one group needs at most
 // three Philox blocks. Products and sums use __fmul_rn / __fadd_rn (never
 // contracted into an FMA) so the results equal the CPU's bit for bit.
-#include "core/philox.h"
-#include "cuda/common.cuh"
+#include "cuda/philox.cuh"
 
 
 enum { DO_THREADS = 256 };
-
-// Philox4x32-10 block `blk` of the stream (the shared rounds of core/philox.h).
-static __device__ __forceinline__ uint4 philox_block(const AmRng r, uint64_t blk) {
-    uint32_t c[4] = {(uint32_t)blk, r.ctr[0], r.ctr[1], r.ctr[2]};
-    philox4x32_10_rounds(c, r.key[0], r.key[1]);
-    return make_uint4(c[0], c[1], c[2], c[3]);
-}
 
 // am_rng_uniform(word) >= p as a bit: uniform = (word >> 8) * 2^-24 (exact in float).
 static __device__ __forceinline__ uint32_t keep_bit(uint32_t word, float p) {

@@ -14,6 +14,8 @@ extern "C" {
 int cuda_ops_available(void);
 int cuda_ops_device_count(void);
 int cuda_ops_is_device_ptr(const void *p);
+void cuda_probsparse_sample_keys(int32_t *sample_idx, int L_Q, int L_K,
+                                 int n_sample, const AmRng *rng);
 void cuda_ops_init(int gpu_index);
 void cuda_ops_set_precision(int precision);
 void *cuda_ops_alloc(size_t bytes, const char *what);
@@ -73,6 +75,7 @@ void cuda_op_attention_forward(float *out, float *probs, const float *q, const f
 void cuda_op_attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k, const float *v, const float *probs, int B, int L, int H, int D);
 void cuda_op_probsparse_attention_forward(float *out, float *probs, int32_t *top_idx, const float *q, const float *k, const float *v, const int32_t *sample_idx, int n_sample, int n_top, int B, int L, int H, int D);
 void cuda_op_probsparse_attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k, const float *v, const float *probs, const int32_t *top_idx, int n_top, int B, int L, int H, int D);
+void cuda_op_probsparse_row_tables(int32_t *tab_rows, int32_t *row_map, int32_t *q_rows, const int32_t *top_idx, int B, int L, int H, int u);
 
 #ifdef __cplusplus
 }

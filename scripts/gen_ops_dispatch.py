@@ -87,6 +87,8 @@ def outputs():
                                         "int cuda_ops_available(void);\n"
                                         "int cuda_ops_device_count(void);\n"
                                         "int cuda_ops_is_device_ptr(const void *p);\n"
+                                        "void cuda_probsparse_sample_keys(int32_t *sample_idx, int L_Q, int L_K,\n"
+                                        "                                 int n_sample, const AmRng *rng);\n"
                                         "void cuda_ops_init(int gpu_index);\n"
                                         "void cuda_ops_set_precision(int precision);\n"
                                         "void *cuda_ops_alloc(size_t bytes, const char *what);\n"

@@ -653,6 +653,55 @@ static void test_probsparse_ties(void) {
     EXPECT(lazy, "n_top = 0 gives mean(v) everywhere");
 }
 
+// op_probsparse_row_tables against its definition, checked row by row from a
+// plain "selected" flag per row: every row reads a table entry holding itself
+// (selected) or the sample's first unselected row; entries are within the
+// sample's fixed slice, in ascending row order, padded with the first entry;
+// q_rows lists the selected rows ascending, padded with the stand-in.
+static void check_row_tables(int B, int L, int H, int u, uint32_t seed) {
+    const int S = probsparse_table_stride(L, H, u), Q = probsparse_query_stride(L, H, u);
+    int32_t *top = malloc((size_t)B * H * u * sizeof *top), *tab = malloc((size_t)B * S * sizeof *tab);
+    int32_t *map = malloc((size_t)B * L * sizeof *map), *qr = malloc((size_t)B * Q * sizeof *qr);
+    unsigned char *sel = calloc((size_t)L, 1);
+    AmRng r = am_rng(seed, 0, RNG_SYNTH, 77);
+    for (int i = 0; i < B * H * u; i++) top[i] = (int32_t)am_rng_below(&r, (uint64_t)i, (uint32_t)L);
+    op_probsparse_row_tables(tab, map, qr, top, B, L, H, u);
+    int bad = 0;
+    for (int b = 0; b < B; b++) {
+        memset(sel, 0, (size_t)L);
+        for (int k = 0; k < H * u; k++) sel[top[(size_t)b * H * u + k]] = 1;
+        int first_unsel = -1, n_sel = 0;
+        for (int i = 0; i < L; i++) {
+            if (!sel[i] && first_unsel < 0) first_unsel = i;
+            n_sel += sel[i];
+        }
+        const int n_entries = n_sel + (first_unsel >= 0);
+        for (int i = 0; i < L; i++) {
+            const int e = map[b * L + i];
+            const int want = b * L + (sel[i] ? i : first_unsel);
+            if (e < b * S || e >= b * S + n_entries || tab[e] != want) bad++;
+        }
+        for (int k = 1; k < n_entries; k++)
+            if (tab[b * S + k] <= tab[b * S + k - 1]) bad++;
+        for (int k = n_entries; k < S; k++)
+            if (tab[b * S + k] != tab[b * S]) bad++;
+        int k = 0;
+        for (int i = 0; i < L; i++)
+            if (sel[i] && qr[b * Q + k++] != b * L + i) bad++;
+        for (; k < Q; k++)
+            if (qr[b * Q + k] != b * L + first_unsel) bad++;
+    }
+    EXPECT(bad == 0, "probsparse_row_tables B%d L%d H%d u%d: %d wrong entries", B, L, H, u, bad);
+    free(top), free(tab), free(map), free(qr), free(sel);
+}
+
+static void test_probsparse_row_tables(void) {
+    check_row_tables(16, 200, 4, 6, 1);
+    check_row_tables(5, 37, 3, 4, 2);
+    check_row_tables(4, 5, 2, 3, 3);  // H*u > L: usually every row selected
+    check_row_tables(3, 9, 1, 1, 4);  // one selected row per sample
+}
+
 static void test_scratch(void) {
     float *a = ops_scratch(4, 100), *b = ops_scratch(5, 100);
     EXPECT(a != b, "scratch slots share memory");
@@ -676,6 +725,7 @@ int main(void) {
     test_position();
     test_attention();
     test_probsparse_full();
+    test_probsparse_row_tables();
     test_probsparse_ties();
     test_scratch();
     return tu_finish("test_ops_forward");

@@ -97,10 +97,6 @@ void photometry_encoder_build(PhotometryEncoder *e, ParamStore *ps, AmArena *a, 
                      &e->g_ctx, &e->g_q, &e->g_k, &e->g_v, &e->g_et};
     for (size_t i = 0; i < sizeof gd_ / sizeof *gd_; i++) *gd_[i] = arena_floats(a, N * d);
     e->q_rows = arena_ints(a, N);
-    e->h_top = am_malloc(B * H * u * sizeof(int32_t), "ProbSparse selection (host)");
-    e->h_rows = am_malloc(N * sizeof(int32_t), "row table (host)");
-    e->h_map = am_malloc(N * sizeof(int32_t), "row map (host)");
-    e->h_seen = am_malloc(N, "row flags (host)");
     e->q_x = arena_floats(a, N * d);
     e->q_g = arena_floats(a, N * d);
     e->q_dx = arena_floats(a, N * d);
@@ -112,10 +108,6 @@ void photometry_encoder_build(PhotometryEncoder *e, ParamStore *ps, AmArena *a, 
 void photometry_encoder_free(PhotometryEncoder *e) {
     free(e->layer);
     free(e->act);
-    free(e->h_top);
-    free(e->h_rows);
-    free(e->h_map);
-    free(e->h_seen);
 }
 
 // Dropout of a [B, per_sample] buffer, its mask keyed by global sample index.
@@ -140,64 +132,18 @@ static void drop_grad(float *g, const uint8_t *keep, size_t per_sample, int B, f
                             keep);
 }
 
-// ProbSparse gives every query that no head selected the same context (the mean
-// of V, per head), so only the selected rows differ: e->h_seen[b*L + i] = 1 for
-// them, from a host copy of the layer's top_idx.
-static void mark_selected(PhotometryEncoder *e, const InformerLayerActs *t, int B) {
-    const int L = e->cfg.seq_len, H = e->cfg.n_heads, u = e->u;
-    ops_to_host(e->h_top, t->top_idx, (size_t)B * H * u * sizeof(int32_t));
-    memset(e->h_seen, 0, (size_t)B * (size_t)L);
-    for (int bh = 0; bh < B * H; bh++)
-        for (int k = 0; k < u; k++) e->h_seen[(size_t)(bh / H) * L + e->h_top[(size_t)bh * u + k]] = 1;
-}
-
-// Rows (b*L + i) whose query was selected by some head, into e->q_rows: only
-// they carry a query gradient. Ascending order, so the sparse GEMMs sum in a
-// fixed order.
-static int active_query_rows(PhotometryEncoder *e, const InformerLayerActs *t, int B) {
-    mark_selected(e, t, B);
-    int n = 0;
-    for (int r = 0; r < B * e->cfg.seq_len; r++)
-        if (e->h_seen[r]) e->h_rows[n++] = r;
-    ops_to_device(e->q_rows, e->h_rows, (size_t)n * sizeof(int32_t));
-    return n;
-}
-
-// The out-projection's distinct inputs (t->tab_rows) and each row's entry
-// (t->row_map): per sample, its first unselected row stands for all unselected
-// rows (identical context), then every selected row. Returns the table size
-// (about B * (1 + H*u) instead of B*L rows).
-static int out_projection_table(PhotometryEncoder *e, InformerLayerActs *t, int B) {
-    const int L = e->cfg.seq_len;
-    mark_selected(e, t, B);
-    int n = 0;
-    for (int b = 0; b < B; b++) {
-        int lazy = -1;
-        for (int i = 0; i < L; i++) {
-            const int r = b * L + i;
-            if (e->h_seen[r]) {
-                e->h_rows[n] = r;
-                e->h_map[r] = n++;
-            } else {
-                if (lazy < 0) e->h_rows[lazy = n++] = r;
-                e->h_map[r] = lazy;
-            }
-        }
-    }
-    ops_to_device(t->tab_rows, e->h_rows, (size_t)n * sizeof(int32_t));
-    ops_to_device(t->row_map, e->h_map, (size_t)B * L * sizeof(int32_t));
-    return n;
-}
-
 // g_in += dQ Wq and the query projection's parameter gradients, computed on the
-// active rows only (about u*H of every L rows), then dQ is re-zeroed there so the
-// buffer stays zero between steps (the attention backward only writes those rows).
+// selected rows only (at most H*u of every L rows, op_probsparse_row_tables; the
+// padding entries repeat a row whose dQ is zero, adding exact zeros), then dQ is
+// re-zeroed there so the buffer stays zero between steps (the attention backward
+// only writes those rows).
 static void query_projection_backward(PhotometryEncoder *e, const ParamStore *ps,
                                       const InformerLayerParams *w, const InformerLayerActs *t,
                                       const float *xin, float *g_in, int B) {
     const ModelConfig *c = &e->cfg;
     const int d = c->d_model;
-    const int n = active_query_rows(e, t, B);
+    const int n = B * probsparse_query_stride(c->seq_len, c->n_heads, e->u);
+    op_probsparse_row_tables(NULL, NULL, e->q_rows, t->top_idx, B, c->seq_len, c->n_heads, e->u);
     op_gather_rows(e->q_g, e->g_q, e->q_rows, n, d);
     op_gather_rows(e->q_x, xin, e->q_rows, n, d);
     ops_zero(e->q_dx, (size_t)n * d);
@@ -242,8 +188,11 @@ float *photometry_encoder_forward(PhotometryEncoder *e, const ParamStore *ps, co
         }
         op_probsparse_attention_forward(t->ctx, t->probs, t->top_idx, t->q, t->k, t->v,
                                         t->sample_idx, e->u, e->u, B, L, H, d / H);
-        // Out-projection on the distinct context rows only, then expanded to all rows.
-        t->n_tab = out_projection_table(e, t, B);
+        // Out-projection on the distinct context rows only (each selected row and one
+        // stand-in per sample, in a fixed per-sample layout: no host round trip),
+        // then expanded to all rows.
+        op_probsparse_row_tables(t->tab_rows, t->row_map, NULL, t->top_idx, B, L, H, e->u);
+        t->n_tab = B * probsparse_table_stride(L, H, e->u);
         op_gather_rows(t->o_in, t->ctx, t->tab_rows, t->n_tab, d);
         op_linear_forward(e->o_tab, t->o_in, P(w->o_w), P(w->o_b), t->n_tab, d, d);
         op_gather_rows(t->o, e->o_tab, t->row_map, N, d);

@@ -20,10 +20,11 @@ typedef struct {
     int32_t *top_idx;   // [B, H, u]
     int32_t *sample_idx;  // [L, u]
     uint8_t *keep_o, *keep_gd, *keep_y;  // dropout masks as bits
-    // Out-projection table: its distinct input rows (one lazy row per sample plus
-    // every selected row) and, for each row, its table row.
+    // Out-projection table (op_probsparse_row_tables): its distinct input rows
+    // (one stand-in row per sample plus every selected row, a fixed number of
+    // entries per sample) and, for each row, its table entry.
     int32_t *tab_rows, *row_map;
-    int n_tab;
+    int n_tab;  // B * probsparse_table_stride(L, H, u)
     float *o_in;  // [n_tab, d] gathered context rows
 } InformerLayerActs;
 
@@ -43,11 +44,9 @@ typedef struct {
     // gradient work buffers
     float *g_a, *g_b, *g_r2, *g_x1, *g_gd, *g_r1, *g_ctx, *g_q, *g_k, *g_v;
     float *g_et;
-    // Sparse query backward: rows whose query was selected in some head
-    // (device list; the tables are built on the host from a copy of top_idx).
+    // Sparse query backward: rows whose query was selected in some head, built
+    // on the device from top_idx (op_probsparse_row_tables).
     int32_t *q_rows;
-    int32_t *h_top, *h_rows, *h_map;  // host: [B*H*u], [N], [N]
-    uint8_t *h_seen;                  // host: [N]
     float *q_x, *q_g, *q_dx;  // [rows, d] gathered input, dQ, and dX
     float *o_tab, *g_tab;     // out-projection table outputs and their gradient
     // Test hook: when set, [n_layers, L, u] key samples (host memory) used instead of the RNG.

@@ -229,8 +229,27 @@ void op_probsparse_attention_backward(float *dq, float *dk, float *dv, const flo
                                       int B, int L, int H, int D);
 // u = factor * ceil(ln L), capped at L (both the sample count and n_top in Informer).
 int probsparse_u(int factor, int L);
-// sample_idx[i, j] = am_rng_below(rng, i*n_sample + j, L_K)
+// sample_idx[i, j] = am_rng_below(rng, i*n_sample + j, L_K), drawn on the current
+// device (the CUDA path runs the same Philox stream in a kernel: no host copy).
 void probsparse_sample_keys(int32_t *sample_idx, int L_Q, int L_K, int n_sample,
                             const AmRng *rng);
+// Row tables of a ProbSparse layer from its selected queries top_idx [B, H, u]
+// (values in [0, L)). Every query no head selected gets the same context (the
+// mean of V), so the out-projection needs one "stand-in" row per sample plus
+// the selected rows, and only selected rows carry a query gradient. The layout
+// is fixed per sample, so sizes never depend on the data and nothing goes
+// through the host: sample b owns tab_rows[b*S .. b*S+S) and q_rows[b*Q .. b*Q+Q)
+// with S = probsparse_table_stride(L, H, u), Q = probsparse_query_stride(L, H, u).
+//   tab_rows: rows b*L+i in ascending i, each selected row and the first
+//     unselected one (the stand-in); unused entries repeat the sample's first entry.
+//   row_map[b*L + i]: the entry of tab_rows that row b*L+i reads (a selected row
+//     its own, an unselected one the stand-in's).
+//   q_rows: the selected rows b*L+i in ascending i; unused entries repeat the
+//     stand-in row (whose query gradient is zero, so it adds exact zeros).
+// Any output may be NULL (not computed).
+void op_probsparse_row_tables(int32_t *tab_rows, int32_t *row_map, int32_t *q_rows,
+                              const int32_t *top_idx, int B, int L, int H, int u);
+static inline int probsparse_query_stride(int L, int H, int u) { return H * u < L ? H * u : L; }
+static inline int probsparse_table_stride(int L, int H, int u) { return H * u + 1 < L ? H * u + 1 : L; }
 
 #endif

@@ -54,5 +54,6 @@ void cpu_op_attention_forward(float *out, float *probs, const float *q, const fl
 void cpu_op_attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k, const float *v, const float *probs, int B, int L, int H, int D);
 void cpu_op_probsparse_attention_forward(float *out, float *probs, int32_t *top_idx, const float *q, const float *k, const float *v, const int32_t *sample_idx, int n_sample, int n_top, int B, int L, int H, int D);
 void cpu_op_probsparse_attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k, const float *v, const float *probs, const int32_t *top_idx, int n_top, int B, int L, int H, int D);
+void cpu_op_probsparse_row_tables(int32_t *tab_rows, int32_t *row_map, int32_t *q_rows, const int32_t *top_idx, int B, int L, int H, int u);
 
 #endif

@@ -830,4 +830,24 @@ void op_probsparse_attention_backward(float *dq, float *dk, float *dv, const flo
     ops_profile_end(41, "op_probsparse_attention_backward", t0);
 }
 
-int ops_profile_slots(void) { return 42; }
+static void dispatch_op_probsparse_row_tables(int32_t *tab_rows, int32_t *row_map, int32_t *q_rows, const int32_t *top_idx, int B, int L, int H, int u) {
+#ifdef ASTROMM_HAVE_CUDA
+    if (ops_device() == OPS_CUDA) {
+        cuda_op_probsparse_row_tables(tab_rows, row_map, q_rows, top_idx, B, L, H, u);
+        return;
+    }
+#endif
+    cpu_op_probsparse_row_tables(tab_rows, row_map, q_rows, top_idx, B, L, H, u);
+}
+
+void op_probsparse_row_tables(int32_t *tab_rows, int32_t *row_map, int32_t *q_rows, const int32_t *top_idx, int B, int L, int H, int u) {
+    if (!ops_profiling) {
+        dispatch_op_probsparse_row_tables(tab_rows, row_map, q_rows, top_idx, B, L, H, u);
+        return;
+    }
+    const double t0 = ops_profile_begin();
+    dispatch_op_probsparse_row_tables(tab_rows, row_map, q_rows, top_idx, B, L, H, u);
+    ops_profile_end(42, "op_probsparse_row_tables", t0);
+}
+
+int ops_profile_slots(void) { return 43; }

@@ -152,9 +152,7 @@ void probsparse_sample_keys(int32_t *sample_idx, int L_Q, int L_K, int n_sample,
         cpu_probsparse_sample_keys(sample_idx, L_Q, L_K, n_sample, rng);
         return;
     }
-    const size_t bytes = (size_t)L_Q * (size_t)n_sample * sizeof(int32_t);
-    int32_t *host = am_malloc(bytes, "ProbSparse key samples");
-    cpu_probsparse_sample_keys(host, L_Q, L_K, n_sample, rng);
-    ops_to_device(sample_idx, host, bytes);
-    free(host);
+#ifdef ASTROMM_HAVE_CUDA
+    cuda_probsparse_sample_keys(sample_idx, L_Q, L_K, n_sample, rng);
+#endif
 }

@@ -745,6 +745,33 @@ static void test_probsparse_ties(void) {
     ops_free(q_d), ops_free(k_d), ops_free(v_d), ops_free(o_d), ops_free(pr_d), ops_free(si_d), ops_free(top_d);
 }
 
+// ProbSparse key samples and row tables (device-built, no host round trip):
+// bit-identical to the CPU. top_idx is drawn with repeats across heads, as
+// real selections have; H*u >= L makes every row selected (no stand-in).
+static void test_probsparse_index(int B, int L, int H, int u) {
+    char tag[96];
+    snprintf(tag, sizeof tag, "probsparse index B%d L%d H%d u%d", B, L, H, u);
+    const size_t nk = (size_t)L * (size_t)u;
+    int32_t *keys = malloc(nk * sizeof *keys), *keys_d = dev_i(NULL, nk);
+    AmRng r = am_rng(5, 9, RNG_PROBSPARSE, 3);
+    cpu_probsparse_sample_keys(keys, L, L, u, &r);
+    probsparse_sample_keys(keys_d, L, L, u, &r);
+    expect_same(tag, "sample_idx", keys_d, keys, nk * sizeof *keys);
+    const int S = probsparse_table_stride(L, H, u), Q = probsparse_query_stride(L, H, u);
+    int32_t *top = rand_rows((size_t)B * H * u, L), *top_d = dev_i(top, (size_t)B * H * u);
+    int32_t *tab = malloc((size_t)B * S * sizeof *tab), *map = malloc((size_t)B * L * sizeof *map);
+    int32_t *qr = malloc((size_t)B * Q * sizeof *qr);
+    int32_t *tab_d = dev_i(NULL, (size_t)B * S), *map_d = dev_i(NULL, (size_t)B * L), *qr_d = dev_i(NULL, (size_t)B * Q);
+    cpu_op_probsparse_row_tables(tab, map, qr, top, B, L, H, u);
+    op_probsparse_row_tables(tab_d, map_d, NULL, top_d, B, L, H, u);
+    op_probsparse_row_tables(NULL, NULL, qr_d, top_d, B, L, H, u);
+    expect_same(tag, "tab_rows", tab_d, tab, (size_t)B * S * sizeof *tab);
+    expect_same(tag, "row_map", map_d, map, (size_t)B * L * sizeof *map);
+    expect_same(tag, "q_rows", qr_d, qr, (size_t)B * Q * sizeof *qr);
+    free(keys), free(top), free(tab), free(map), free(qr);
+    ops_free(keys_d), ops_free(top_d), ops_free(tab_d), ops_free(map_d), ops_free(qr_d);
+}
+
 // ---------------------------------------------------------------- runtime
 static void test_runtime(void) {
     // Round trip, and scratch slots that do not alias.
@@ -860,6 +887,9 @@ int main(void) {
     test_probsparse(2, 37, 3, 8, 2, 0);
     test_probsparse(3, 50, 2, 16, 1, 2);
     test_probsparse_ties();
+    test_probsparse_index(512, 200, 4, 6);
+    test_probsparse_index(3, 37, 3, 4);
+    test_probsparse_index(4, 5, 2, 3);  // H*u > L: every row selected
     printf("test_gpu_ops: largest error / tolerance %.3g (%s)\n", g_worst_ratio,
            g_worst_ratio > 0 ? g_worst_what : "every compared tensor identical");
     return tu_finish("test_gpu_ops");
