@@ -28,15 +28,35 @@ static __nv_bfloat16 *bf_buffer(int slot, size_t n) {
     return g_bf[slot];
 }
 
-__global__ void to_bf16_kernel(__nv_bfloat16 *out, const float *in, size_t n) {
+// Four floats per thread-iteration (a 16-byte load, an 8-byte store) when x is
+// 16-byte aligned; the element-wise form moved ~4x fewer bytes per instruction.
+static __global__ void to_bf16_kernel(__nv_bfloat16 *out, const float *in, size_t n) {
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
         out[i] = __float2bfloat16_rn(in[i]);
 }
 
+static __global__ void to_bf16_vec4_kernel(__nv_bfloat16 *out, const float *in, size_t n4) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n4; i += (size_t)gridDim.x * blockDim.x) {
+        const float4 v = ((const float4 *)in)[i];
+        __nv_bfloat162 lo = __floats2bfloat162_rn(v.x, v.y), hi = __floats2bfloat162_rn(v.z, v.w);
+        ((__nv_bfloat162 *)out)[2 * i] = lo;
+        ((__nv_bfloat162 *)out)[2 * i + 1] = hi;
+    }
+}
+
 static const __nv_bfloat16 *as_bf16(int slot, const float *x, size_t n) {
     __nv_bfloat16 *b = bf_buffer(slot, n);
-    to_bf16_kernel<<<cuda_blocks(n, 256), 256, 0, cuda_stream()>>>(b, x, n);
-    CUDA_LAUNCH_CHECK();
+    size_t done = 0;
+    if (((uintptr_t)x & 15u) == 0 && n >= 4) {  // b is cudaMalloc'd: 256-byte aligned
+        const size_t n4 = n / 4;
+        to_bf16_vec4_kernel<<<cuda_blocks(n4, 256), 256, 0, cuda_stream()>>>(b, x, n4);
+        CUDA_LAUNCH_CHECK();
+        done = 4 * n4;
+    }
+    if (done < n) {
+        to_bf16_kernel<<<cuda_blocks(n - done, 256), 256, 0, cuda_stream()>>>(b + done, x + done, n - done);
+        CUDA_LAUNCH_CHECK();
+    }
     return b;
 }
 
