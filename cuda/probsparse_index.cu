@@ -4,6 +4,7 @@
 // row tables are built where the attention runs, so a training step never
 // waits for a host copy of them (they were 3 synchronous round trips per layer).
 #include "cuda/philox.cuh"
+#include "nn/probsparse_tables.h"
 
 // sample_idx[i] = am_rng_below(rng, i, L_K) = (u32 * L_K) >> 32.
 static __global__ void sample_keys_kernel(int32_t *sample_idx, size_t n, uint32_t L_K, AmRng r) {
@@ -21,57 +22,28 @@ extern "C" void cuda_probsparse_sample_keys(int32_t *sample_idx, int L_Q, int L_
 }
 
 // One block per sample: the threads mark the selected rows in shared memory,
-// then thread 0 walks the L rows in order (the CPU's loop, so both devices
-// build identical tables), then the threads fill the unused entries.
+// then thread 0 builds the tables with the CPU's code (nn/probsparse_tables.h).
+// (Thread-parallel alternatives were not needed: a block walks L = 200 rows in
+// microseconds.)
 static __global__ void row_tables_kernel(int32_t *tab_rows, int32_t *row_map, int32_t *q_rows,
                                          const int32_t *top_idx, int L, int H, int u, int S, int Q) {
-    extern __shared__ int32_t sh[];  // flags [L], then nt, nq, stand-in row
-    int32_t *f = sh;
+    extern __shared__ int32_t flag[];  // [L]
     const int b = blockIdx.x;
-    for (int i = threadIdx.x; i < L; i += blockDim.x) f[i] = 0;
+    for (int i = threadIdx.x; i < L; i += blockDim.x) flag[i] = -1;
     __syncthreads();
     const int32_t *top = top_idx + (size_t)b * H * u;
-    for (int k = threadIdx.x; k < H * u; k += blockDim.x) f[top[k]] = 1;  // same value: no race
+    for (int k = threadIdx.x; k < H * u; k += blockDim.x) flag[top[k]] = PST_SELECTED;  // same value: no race
     __syncthreads();
-    if (threadIdx.x == 0) {
-        int32_t *tab = tab_rows ? tab_rows + (size_t)b * S : NULL;
-        int32_t *qr = q_rows ? q_rows + (size_t)b * Q : NULL;
-        int nt = 0, nq = 0, stand_in = -1;
-        int32_t stand_in_row = -1;
-        for (int i = 0; i < L; i++) {
-            const int32_t r = b * L + i;
-            int entry;
-            if (f[i]) {
-                entry = nt++;
-                if (tab) tab[entry] = r;
-                if (qr) qr[nq] = r;
-                nq++;
-            } else if (stand_in < 0) {
-                entry = stand_in = nt++;
-                stand_in_row = r;
-                if (tab) tab[entry] = r;
-            } else {
-                entry = stand_in;
-            }
-            if (row_map) row_map[r] = b * S + entry;
-        }
-        sh[L] = nt;
-        sh[L + 1] = nq;
-        sh[L + 2] = stand_in_row;
-    }
-    __syncthreads();
-    const int nt = sh[L], nq = sh[L + 1];
-    if (tab_rows)
-        for (int k = nt + threadIdx.x; k < S; k += blockDim.x) tab_rows[(size_t)b * S + k] = tab_rows[(size_t)b * S];
-    if (q_rows)
-        for (int k = nq + threadIdx.x; k < Q; k += blockDim.x) q_rows[(size_t)b * Q + k] = sh[L + 2];
+    if (threadIdx.x == 0)
+        probsparse_sample_tables(tab_rows ? tab_rows + (size_t)b * S : NULL, row_map ? row_map + (size_t)b * L : NULL,
+                                 q_rows ? q_rows + (size_t)b * Q : NULL, flag, b, L, S, Q);
 }
 
 extern "C" void cuda_op_probsparse_row_tables(int32_t *tab_rows, int32_t *row_map, int32_t *q_rows,
                                               const int32_t *top_idx, int B, int L, int H, int u) {
     CHECK(B >= 0 && L > 0 && H > 0 && u > 0, "probsparse_row_tables: bad shape B %d L %d H %d u %d", B, L, H, u);
     if (B == 0 || (!tab_rows && !row_map && !q_rows)) return;
-    const size_t shmem = ((size_t)L + 3) * sizeof(int32_t);
+    const size_t shmem = (size_t)L * sizeof(int32_t);
     CHECK(shmem <= 48 * 1024, "probsparse_row_tables: seq_len %d needs %zu bytes of shared memory (max 48 KiB)", L, shmem);
     row_tables_kernel<<<(unsigned)B, 128, shmem, cuda_stream()>>>(tab_rows, row_map, q_rows, top_idx, L, H, u,
                                                                  probsparse_table_stride(L, H, u),

@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "cpu/cpu_util.h"
 #include "nn/ops_cpu.h"
+#include "nn/probsparse_tables.h"
 
 enum { TILE = 32 };
 
@@ -71,10 +72,10 @@ void cpu_op_zero_rows(float *x, const int32_t *rows, int n_rows, int C) {
     for (int r = 0; r < n_rows; r++) memset(x + (size_t)rows[r] * C, 0, (size_t)C * sizeof *x);
 }
 
-// ProbSparse row tables (ops.h). row_map doubles as the per-row "selected" flag
-// while a sample is built (-2 = selected; read at row i before row i's entry is
-// written), so no scratch is needed; without a row_map output the flags live in
-// a heap buffer.
+// ProbSparse row tables (ops.h). row_map doubles as the per-row flags while a
+// sample is built (probsparse_sample_tables reads flag i before writing entry
+// i), so no scratch is needed; without a row_map output the flags live in a
+// heap buffer.
 void cpu_op_probsparse_row_tables(int32_t *tab_rows, int32_t *row_map, int32_t *q_rows,
                                   const int32_t *top_idx, int B, int L, int H, int u) {
     const int S = probsparse_table_stride(L, H, u), Q = probsparse_query_stride(L, H, u);
@@ -84,32 +85,9 @@ void cpu_op_probsparse_row_tables(int32_t *tab_rows, int32_t *row_map, int32_t *
         int32_t *f = flags + (size_t)b * L;
         for (int i = 0; i < L; i++) f[i] = -1;
         const int32_t *top = top_idx + (size_t)b * H * u;
-        for (int k = 0; k < H * u; k++) f[top[k]] = -2;
-        int32_t *tab = tab_rows ? tab_rows + (size_t)b * S : NULL;
-        int32_t *qr = q_rows ? q_rows + (size_t)b * Q : NULL;
-        int nt = 0, nq = 0, stand_in = -1;
-        int32_t stand_in_row = -1;
-        for (int i = 0; i < L; i++) {
-            const int32_t r = b * L + i;
-            int entry;
-            if (f[i] == -2) {  // selected: an entry of its own, and a query row
-                entry = nt++;
-                if (tab) tab[entry] = r;
-                if (qr) qr[nq] = r;
-                nq++;
-            } else if (stand_in < 0) {  // first unselected row: the stand-in entry
-                entry = stand_in = nt++;
-                stand_in_row = r;
-                if (tab) tab[entry] = r;
-            } else {
-                entry = stand_in;
-            }
-            if (row_map) row_map[r] = b * S + entry;
-        }
-        if (tab)
-            for (int k = nt; k < S; k++) tab[k] = tab[0];
-        if (qr)  // nq < Q <= L leaves an unselected row: the stand-in exists
-            for (int k = nq; k < Q; k++) qr[k] = stand_in_row;
+        for (int k = 0; k < H * u; k++) f[top[k]] = PST_SELECTED;
+        probsparse_sample_tables(tab_rows ? tab_rows + (size_t)b * S : NULL, row_map ? row_map + (size_t)b * L : NULL,
+                                 q_rows ? q_rows + (size_t)b * Q : NULL, f, b, L, S, Q);
     }
     if (!row_map) free(flags);
 }
