@@ -1,5 +1,7 @@
 #include "device.h"
 
+#include <cblas.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "nn/ops.h"
@@ -23,6 +25,11 @@ int device_report(FILE *out) {
         fclose(f);
     }
     fprintf(out, "cpu: %s, %d OpenMP threads\n", model, ops_num_threads());
+    // CPU results through BLAS depend on the kernel OpenBLAS picked (and on the
+    // OPENBLAS_CORETYPE override) and its thread count: say which, for reports.
+    const char *forced = getenv("OPENBLAS_CORETYPE");
+    fprintf(out, "blas: %s; kernel %s%s%s%s, %d threads\n", openblas_get_config(), openblas_get_corename(),
+            forced ? " (OPENBLAS_CORETYPE=" : "", forced ? forced : "", forced ? ")" : "", openblas_get_num_threads());
 #ifdef ASTROMM_HAVE_CUDA
     return astromm_cuda_report(out);
 #else

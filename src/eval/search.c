@@ -1,7 +1,6 @@
 // Cosine top-k search: see search.h.
 #include "eval/search.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +29,21 @@ static void topk_reset(SearchHit *list, size_t n) {
     for (size_t i = 0; i < n; i++) list[i] = (SearchHit){-1, -INFINITY};
 }
 
+// One (query, target) score in a fixed summation order: 8 interleaved partial
+// sums, combined pairwise. Each lane is a plain IEEE mul-then-add chain (ISO C
+// mode: no FMA contraction), so a score depends only on the two vectors, not
+// on the block size, the rank count, memory alignment or the BLAS kernel (an
+// sgemm's result for one column depends on the kernel and the shape it is
+// called with): search results are bitwise equal however the targets are split.
+static float dot_fixed(const float *a, const float *b, int D) {
+    float acc[8] = {0};
+    int i = 0;
+    for (; i + 8 <= D; i += 8)
+        for (int j = 0; j < 8; j++) acc[j] += a[i + j] * b[i + j];
+    for (int j = 0; i + j < D; j++) acc[j] += a[i + j] * b[i + j];
+    return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+}
+
 int64_t search_topk(const EmbSet *s, const int64_t *qrows, int nq, const SearchOptions *o, Comm *comm,
                     SearchHit *out) {
     const int D = s->dim, k = o->k;
@@ -47,19 +61,16 @@ int64_t search_topk(const EmbSet *s, const int64_t *qrows, int nq, const SearchO
     float *Q = am_malloc((size_t)nq * D * sizeof(float) + 4, "queries");
     for (int q = 0; q < nq; q++)
         memcpy(Q + (size_t)q * D, s->emb[o->query_mod] + (size_t)qrows[q] * D, (size_t)D * sizeof(float));
-    float *T = am_malloc((size_t)block * D * sizeof(float), "target block");
-    float *C = am_malloc((size_t)block * nq * sizeof(float) + 4, "scores");
     SearchHit *local = am_malloc((size_t)nq * k * sizeof *local, "top-k");
     topk_reset(local, (size_t)nq * k);
     const float *E = s->emb[o->target_mod];
     for (int64_t b = b0; b < b1; b++) {
         const int64_t t0 = b * block, nb = (t0 + block < nt ? t0 + block : nt) - t0;
-        for (int64_t j = 0; j < nb; j++)
-            memcpy(T + (size_t)j * D, E + (size_t)tg[t0 + j] * D, (size_t)D * sizeof(float));
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nq, (int)nb, D, 1.0f, Q, D, T, D, 0.0f, C, (int)nb);
-        for (int q = 0; q < nq; q++)
-            for (int64_t j = 0; j < nb; j++)
-                topk_insert(local + (size_t)q * k, k, (SearchHit){tg[t0 + j], C[(size_t)q * nb + j]});
+        for (int64_t j = 0; j < nb; j++) {
+            const float *t = E + (size_t)tg[t0 + j] * D;
+            for (int q = 0; q < nq; q++)
+                topk_insert(local + (size_t)q * k, k, (SearchHit){tg[t0 + j], dot_fixed(Q + (size_t)q * D, t, D)});
+        }
     }
     if (P == 1) {
         memcpy(out, local, (size_t)nq * k * sizeof *out);
@@ -83,8 +94,6 @@ int64_t search_topk(const EmbSet *s, const int64_t *qrows, int nq, const SearchO
         free(all);
     }
     free(local);
-    free(C);
-    free(T);
     free(Q);
     free(tg);
     return nt;

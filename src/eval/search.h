@@ -3,13 +3,13 @@
 // or across modalities (a light curve's embedding against all spectra).
 //
 // Targets are the rows having the target modality (and, optionally, of one
-// split), in file order. They are cut into fixed blocks of `block` targets
-// (the same blocks whatever the rank count); each rank scores a contiguous
-// range of blocks with one cblas_sgemm per block (queries x block), keeps a
-// per-query top-k, and the per-rank lists are merged on every rank. Order:
-// higher cosine first, ties broken by the smaller row index. Since each score
-// comes from the same GEMM block on any rank count, the result is identical
-// for np = 1, 2, ...
+// split), in file order. They are cut into fixed blocks of `block` targets;
+// each rank scores a contiguous range of blocks, keeps a per-query top-k, and
+// the per-rank lists are merged on every rank. Order: higher cosine first, ties
+// broken by the smaller row index. Each score is a dot product in a fixed
+// summation order (not a BLAS GEMM, whose per-element result depends on the
+// kernel and the call's shape), so the result is bitwise identical for any
+// block size, any rank count and any BLAS kernel or machine.
 #ifndef ASTROMM_SEARCH_H
 #define ASTROMM_SEARCH_H
 
@@ -28,7 +28,7 @@ typedef struct {
     int query_mod, target_mod;  // EMB_*
     int k;                      // >= 1
     int target_split;           // DS_SPLIT_* or -1 for every split
-    int block;                  // targets per GEMM block (0: default 4096)
+    int block;                  // targets per work block (0: default 4096)
 } SearchOptions;
 
 // 1 when a is ranked before b (higher score, then smaller row; row -1 last).
