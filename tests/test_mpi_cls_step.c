@@ -76,9 +76,16 @@ static void run_case(Comm *comm, int head, int freeze) {
     EXPECT(res.correct == correct && res.n == n_valid, "head %d: correct %lld/%lld vs %d/%d", head,
            (long long)res.correct, (long long)res.n, correct, n_valid);
     // Every trained tensor's gradient equals the reference. Scale: the tensor's
-    // largest reference gradient, floored at 1e-4 x the model's largest: the
-    // attention key-projection bias gradient is zero in exact arithmetic (a
-    // softmax ignores a shift shared by all keys) and holds only rounding noise.
+    // largest reference gradient, floored at 1e-3 x the model's largest. The
+    // floor is for tensors that are zero in exact arithmetic: the attention
+    // key-projection bias (a softmax ignores a shift shared by all keys) holds
+    // only rounding noise, and two evaluations of noise (one process vs rank
+    // blocks, OpenBLAS kernels with other blocking) need not agree relative to
+    // it: with a 1e-4 floor the test failed on the Haswell kernel (difference
+    // 1.2e-10 against a bound of 1.1e-10). With 1e-3 the bound for such a
+    // tensor is 1e-8 x the model's largest gradient, and an error of 1e-6 x
+    // that gradient in it still fails (checked by perturbing one element); any
+    // other tensor is held to 1e-5 of its own largest value.
     double gmax = 0;
     for (size_t i = 0; i < ref.params.n_train_floats; i++) gmax = fmax(gmax, fabs(ref.params.grad[i]));
     int trained = 0;
@@ -90,7 +97,7 @@ static void run_case(Comm *comm, int head, int freeze) {
         const float *g = m.params.grad + p->offset, *gr = ref.params.grad + p->offset;
         if (!in) continue;
         trained++;
-        double amax = 1e-4 * gmax, err = 0;
+        double amax = 1e-3 * gmax, err = 0;
         for (size_t i = 0; i < p->numel; i++) amax = fmax(amax, fabs(gr[i]));
         for (size_t i = 0; i < p->numel; i++) err = fmax(err, fabs((double)g[i] - gr[i]));
         EXPECT(err <= TOL * amax, "head %d freeze %d: gradient of %s differs: %.3g (max %.3g)", head, freeze, p->name,
