@@ -13,6 +13,7 @@ extern "C" {
 // CUDA runtime (cuda/runtime.cu)
 int cuda_ops_available(void);
 int cuda_ops_device_count(void);
+int cuda_ops_device_uuid(unsigned char uuid[16]);
 int cuda_ops_is_device_ptr(const void *p);
 void cuda_probsparse_sample_keys(int32_t *sample_idx, int L_Q, int L_K,
                                  int n_sample, const AmRng *rng);

@@ -53,6 +53,14 @@ extern "C" int cuda_ops_device_count(void) {
     return n;
 }
 
+extern "C" int cuda_ops_device_uuid(unsigned char uuid[16]) {
+    CHECK(g_inited, "CUDA device UUID asked before the device was selected (ops_set_device)");
+    cudaDeviceProp p;
+    CUDA_CHECK(cudaGetDeviceProperties(&p, g_gpu));
+    memcpy(uuid, p.uuid.bytes, 16);
+    return 0;
+}
+
 // Plain host memory reports cudaMemoryTypeUnregistered (CUDA >= 11), which is
 // not an error; pinned host memory is cudaMemoryTypeHost. Only device (and
 // managed) memory goes to NCCL.

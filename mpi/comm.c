@@ -400,3 +400,16 @@ void comm_broadcast(Comm *c, void *buf, size_t bytes, int root) {
 }
 
 void comm_barrier(Comm *c) { MPI_OK(c, MPI_Barrier(c->world), 0); }
+
+int comm_node_key_shared(Comm *c, const void *key, size_t bytes) {
+    enum { KEY_MAX = 64 };
+    CHECK(bytes > 0 && bytes <= KEY_MAX, "comm_node_key_shared: key of %zu bytes (1..%d)", bytes, KEY_MAX);
+    unsigned char *all = am_malloc((size_t)c->local_size * KEY_MAX, "node keys"), mine[KEY_MAX] = {0};
+    memcpy(mine, key, bytes);
+    MPI_OK(c, MPI_Allgather(mine, KEY_MAX, MPI_BYTE, all, KEY_MAX, MPI_BYTE, c->local), KEY_MAX);
+    int shared = 0;
+    for (int r = 0; r < c->local_size; r++)
+        if (r != c->local_rank && !memcmp(all + (size_t)r * KEY_MAX, mine, KEY_MAX)) shared = 1;
+    free(all);
+    return shared;
+}

@@ -53,6 +53,10 @@ void comm_reduce_scatter_sum(Comm *c, const float *send, float *recv, size_t n_p
 // Copies bytes bytes of root's buf to every rank's buf.
 void comm_broadcast(Comm *c, void *buf, size_t bytes, int root);
 void comm_barrier(Comm *c);
+// 1 when another rank on this node passed the same key (bytes <= 64), e.g. the
+// UUID of the GPU it uses: ranks sharing a GPU, which NCCL refuses. Collective
+// over the ranks of this node.
+int comm_node_key_shared(Comm *c, const void *key, size_t bytes);
 
 // Non-blocking all-reduce (gradient buckets overlapped with the backward).
 // comm_iallreduce_sum/_mean start the reduction of buf in place and return at

@@ -86,6 +86,7 @@ def outputs():
                                         "// CUDA runtime (cuda/runtime.cu)\n"
                                         "int cuda_ops_available(void);\n"
                                         "int cuda_ops_device_count(void);\n"
+                                        "int cuda_ops_device_uuid(unsigned char uuid[16]);\n"
                                         "int cuda_ops_is_device_ptr(const void *p);\n"
                                         "void cuda_probsparse_sample_keys(int32_t *sample_idx, int L_Q, int L_K,\n"
                                         "                                 int n_sample, const AmRng *rng);\n"

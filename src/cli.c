@@ -72,15 +72,20 @@ void cli_select_device(const RunConfig *c, Comm *comm) {
     const int n_gpus = want_cuda ? ops_cuda_device_count() : 0;
     ops_set_device(want_cuda ? OPS_CUDA : OPS_CPU, comm && n_gpus > 0 ? comm_local_rank(comm) % n_gpus : 0);
     if (want_cuda && comm) {
-        // Every rank decides alike: local_size is the same on all ranks of a node,
-        // but nodes may differ, so the decision is agreed (NCCL is all or nothing).
-        const double shared = comm_allreduce_sum_double(comm, comm_local_size(comm) > n_gpus ? 1.0 : 0.0);
+        // Ranks share a GPU when two ranks of a node hold the same device UUID
+        // (CUDA_VISIBLE_DEVICES may differ per rank, as in slurm/train_gpu_node.sbatch,
+        // so device indices and counts cannot tell). The decision is agreed over
+        // all ranks: NCCL is all or nothing.
+        unsigned char uuid[16] = {0};
+        ops_cuda_device_uuid(uuid);
+        const int mine = comm_node_key_shared(comm, uuid, sizeof uuid);
+        const double shared = comm_allreduce_sum_double(comm, mine ? 1.0 : 0.0);
         if (shared == 0.0) {
             comm_enable_gpu(comm);
         } else if (comm_rank(comm) == 0) {
-            fprintf(stderr, "astromm: note: %d rank(s) on a node with %d GPU(s): ranks share GPUs, so collectives "
-                            "are staged through host memory over MPI (NCCL needs one GPU per rank; slower)\n",
-                    comm_local_size(comm), n_gpus);
+            fprintf(stderr, "astromm: note: ranks share GPUs (%d rank(s) on this node, %d visible GPU(s) here): "
+                            "collectives are staged through host memory over MPI (NCCL needs one GPU per rank; "
+                            "slower)\n", comm_local_size(comm), n_gpus);
         }
     }
     const OpsPrecision p = !strcmp(c->precision, "bf16") ? OPS_BF16 : !strcmp(c->precision, "tf32") ? OPS_TF32 : OPS_FP32;

@@ -141,6 +141,19 @@ static void test_topology(Comm *c) {
     comm_barrier(c);
 }
 
+// comm_node_key_shared: distinct keys (the rank) are never shared; one key for
+// all is shared as soon as the node has two ranks; pairs (rank / 2) share when
+// the partner is on the node (in these tests every rank is on one node).
+static void test_node_keys(Comm *c) {
+    const int L = comm_local_size(c);
+    const uint64_t mine = (uint64_t)g_rank, same = 42, pair = (uint64_t)(g_rank / 2);
+    EXPECT(comm_node_key_shared(c, &mine, sizeof mine) == 0, "rank %d: distinct keys reported shared", g_rank);
+    EXPECT(comm_node_key_shared(c, &same, sizeof same) == (L > 1), "rank %d: one key for %d ranks", g_rank, L);
+    const int partner = g_rank ^ 1;
+    EXPECT(comm_node_key_shared(c, &pair, sizeof pair) == (partner < g_size && L == g_size),
+           "rank %d: pair keys", g_rank);
+}
+
 int main(int argc, char **argv) {
     Comm *c = comm_init(&argc, &argv);
     g_rank = comm_rank(c);
@@ -156,6 +169,7 @@ int main(int argc, char **argv) {
         comm_broadcast(c, &inject_rank, sizeof inject_rank, g_size);  // invalid root
 
     test_topology(c);
+    test_node_keys(c);
 
     // Direct path (one MPI call per collective).
     const size_t sizes[] = {0, 1, 2, 7, 1000, 4097, 100003};

@@ -36,6 +36,9 @@ OpsDevice ops_device(void);
 const char *ops_device_name(void);
 int ops_cuda_available(void);  // 1 when this build has CUDA and a GPU is usable
 int ops_cuda_device_count(void);  // GPUs this process can see (0 without CUDA or a GPU)
+// The 16-byte UUID of the current CUDA device (tells GPUs apart across
+// processes whatever CUDA_VISIBLE_DEVICES says); 0 on success, -1 off CUDA.
+int ops_cuda_device_uuid(unsigned char uuid[16]);
 // 1 when p points into memory of the CUDA device (the communication layer
 // routes device buffers to NCCL, host buffers to MPI); 0 for host memory and
 // always 0 on the CPU device.

@@ -34,6 +34,14 @@ int ops_cuda_device_count(void) {
 #endif
 }
 
+int ops_cuda_device_uuid(unsigned char uuid[16]) {
+#ifdef ASTROMM_HAVE_CUDA
+    if (g_device == OPS_CUDA) return cuda_ops_device_uuid(uuid);
+#endif
+    (void)uuid;
+    return -1;
+}
+
 int ops_is_device_ptr(const void *p) {
 #ifdef ASTROMM_HAVE_CUDA
     return g_device == OPS_CUDA && p && cuda_ops_is_device_ptr(p);
