@@ -50,19 +50,14 @@ static void compare(const char *fixture, const char *what, const float *c, const
     if (getenv("ASTROMM_TEST_VERBOSE")) printf("  %-70s %.3g\n", what, err);
 }
 
-static Comm *g_comm;
-
-static void run_fixture(const char *path) {
-    AmError e;
-    StFile *f = NULL;
-    if (st_open(&f, path, &e)) {
-        fprintf(stderr, "FAIL: cannot open fixture: %s (regenerate with tests/reference/make_reference.py)\n", e.msg);
-        tu_failures++;
-        return;
-    }
+// The model sizes a fixture's metadata gives (dropout off).
+static ModelConfig fixture_config(const StFile *f) {
     ModelConfig c;
     model_config_defaults(&c);
-    const int B = meta_int(f, "batch");
+    const char *layout = st_meta(f, "attention_layout");
+    REQUIRE(layout && (!strcmp(layout, "astrom3") || !strcmp(layout, "standard")),
+            "fixture metadata 'attention_layout' missing or unknown (regenerate with make_reference.py)");
+    snprintf(c.attention_layout, sizeof c.attention_layout, "%s", layout);
     c.seq_len = meta_int(f, "seq_len");
     c.photo_in = meta_int(f, "photo_in");
     c.d_model = meta_int(f, "d_model");
@@ -79,7 +74,57 @@ static void run_fixture(const char *path) {
     c.meta_in = meta_int(f, "meta_in");
     c.meta_hidden = meta_int(f, "meta_hidden");
     c.proj_dim = meta_int(f, "proj_dim");
+    if (st_meta(f, "pe_max_len")) c.pe_max_len = meta_int(f, "pe_max_len");
     c.p_photo = c.p_spec = c.p_meta = c.p_embed = 0.0f;
+    return c;
+}
+
+static Comm *g_comm;
+
+// Checkpoint interchange with the authors' code: a PyTorch state_dict (every
+// tensor under its PyTorch name, the pe buffer included, heads-first attention)
+// loaded with params_load, then the three embeddings in eval mode for a batch
+// with a padded light curve, against PyTorch's
+// (tests/reference/make_statedict_reference.py; u = L there, so the attention is
+// exact and PyTorch's random key sample does not matter).
+static void run_statedict(const char *weights, const char *io_path) {
+    AmError e = {{0}};
+    StFile *f = NULL;
+    if (st_open(&f, io_path, &e)) {
+        EXPECT(0, "%s", e.msg);
+        return;
+    }
+    const ModelConfig c = fixture_config(f);
+    const int B = meta_int(f, "batch");
+    AstroM3 m;
+    astrom3_create(&m, &c, B);
+    EXPECT(params_load(&m.params, weights, &e) == 0, "%s: %s", weights, e.msg);
+    Batch batch = {
+        tensor(f, "input.photometry", (size_t)B * c.seq_len * c.photo_in),
+        tensor(f, "input.photometry_mask", (size_t)B * c.seq_len),
+        tensor(f, "input.spectra", (size_t)B * c.spec_in * c.spec_len),
+        tensor(f, "input.metadata", (size_t)B * c.meta_in),
+        NULL, B,
+    };
+    const StepCtx ctx = {.seed = 1, .step = 0, .sample_offset = 0, .training = 0};
+    astrom3_embed_forward(&m, &batch, &ctx);
+    static const char *const names[3] = {"output.photometry_emb", "output.spectra_emb", "output.metadata_emb"};
+    const size_t n = (size_t)B * c.proj_dim;
+    for (int i = 0; i < 3; i++) compare(io_path, names[i], m.emb[i], tensor(f, names[i], n), n);
+    astrom3_free(&m);
+    st_close(f);
+}
+
+static void run_fixture(const char *path) {
+    AmError e;
+    StFile *f = NULL;
+    if (st_open(&f, path, &e)) {
+        fprintf(stderr, "FAIL: cannot open fixture: %s (regenerate with tests/reference/make_reference.py)\n", e.msg);
+        tu_failures++;
+        return;
+    }
+    const ModelConfig c = fixture_config(f);
+    const int B = meta_int(f, "batch");
     const int limit = meta_int(f, "grad_sample_limit");
     const uint64_t seed = strtoull(st_meta(f, "init_seed"), NULL, 10);
     const int W = comm_size(g_comm), rank = comm_rank(g_comm);
@@ -198,7 +243,10 @@ int main(int argc, char **argv) {
         for (int i = 1; i < argc; i++) run_fixture(argv[i]);
     } else {
         run_fixture("tests/reference/fixtures/astrom3_small.safetensors");
+        run_fixture("tests/reference/fixtures/astrom3_small_standard.safetensors");
         run_fixture("tests/reference/fixtures/astrom3_full.safetensors");
+        run_statedict("tests/reference/fixtures/astrom3_statedict_small.safetensors",
+                      "tests/reference/fixtures/astrom3_statedict_small_io.safetensors");
     }
     return mpi_finish(g_comm, "test_reference");
 }

@@ -83,6 +83,7 @@ static const Key keys[] = {
     {"model.dropout_spectra", K_FLOAT, F(model.p_spec), 0, 0.999, NULL},
     {"model.dropout_metadata", K_FLOAT, F(model.p_meta), 0, 0.999, NULL},
     {"model.dropout_embedding", K_FLOAT, F(model.p_embed), 0, 0.999, NULL},
+    {"model.attention_layout", K_ENUM, F(model.attention_layout), 0, 0, "astrom3|standard"},
     {"run.seed", K_U64, F(seed), 0, 1.8e19, NULL},
     {"run.device", K_ENUM, F(device), 0, 0, "auto|cpu|cuda"},
     {"run.precision", K_ENUM, F(precision), 0, 0, "fp32|tf32|bf16"},

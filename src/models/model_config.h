@@ -16,7 +16,13 @@ typedef struct {
     int proj_dim, n_classes;
     float p_photo, p_spec, p_meta;  // dropout probabilities
     float p_embed;                  // photometry token-embedding dropout (Informer: 0.1)
+    // How the Informer attention's heads are laid out before the out-projection:
+    // "astrom3" = the AstroM3 authors' code (context [B,H,L,D] viewed as
+    // [B,L,H*D] without transposing back), "standard" = [B,L,H,D] -> [B,L,H*D].
+    char attention_layout[16];
 } ModelConfig;
+// 1 when the photometry encoder uses the authors' heads-first view.
+int model_attention_astrom3(const ModelConfig *c);
 
 void model_config_defaults(ModelConfig *c);
 // Checks internal consistency (positive sizes, d_model % n_heads, spectra

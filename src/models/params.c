@@ -103,6 +103,17 @@ void params_free(ParamStore *ps) {
     *ps = (ParamStore){0};
 }
 
+void params_set_property(ParamStore *ps, const char *key, const char *value) {
+    CHECK(strlen(key) < sizeof ps->prop_key[0] && strlen(value) < sizeof ps->prop_val[0],
+          "model property %s = %s: key or value too long", key, value);
+    int i = 0;
+    while (i < ps->n_props && strcmp(ps->prop_key[i], key)) i++;
+    CHECK(i < PARAM_MAX_PROPS, "more than %d model properties", PARAM_MAX_PROPS);
+    snprintf(ps->prop_key[i], sizeof ps->prop_key[i], "%s", key);
+    snprintf(ps->prop_val[i], sizeof ps->prop_val[i], "%s", value);
+    if (i == ps->n_props) ps->n_props++;
+}
+
 int params_save(const ParamStore *ps, const char *path, const char *const *meta_kv, int n_meta,
                 AmError *err) {
     // Host copies of the (possibly device-resident) weights and buffers.
@@ -119,7 +130,15 @@ int params_save(const ParamStore *ps, const char *path, const char *const *meta_
         for (int d = 0; d < p->ndim; d++) t[i].shape[d] = p->shape[d];
         t[i].data = (p->trainable ? data : bufs) + p->offset;
     }
-    int rc = st_write(path, t, ps->n, meta_kv, n_meta, err);
+    // The caller's metadata, then the model properties.
+    const char **meta = am_calloc((size_t)(2 * (n_meta + ps->n_props) + 1), sizeof *meta, "checkpoint metadata");
+    for (int i = 0; i < 2 * n_meta; i++) meta[i] = meta_kv[i];
+    for (int i = 0; i < ps->n_props; i++) {
+        meta[2 * (n_meta + i)] = ps->prop_key[i];
+        meta[2 * (n_meta + i) + 1] = ps->prop_val[i];
+    }
+    int rc = st_write(path, t, ps->n, meta, n_meta + ps->n_props, err);
+    free(meta);
     free(t);
     free(data);
     free(bufs);
@@ -143,6 +162,16 @@ int params_load_except(ParamStore *ps, const char *path, const char *fresh_prefi
     StFile *f = NULL;
     if (st_open(&f, path, err)) return 1;
     int rc = 0;
+    for (int i = 0; i < ps->n_props && !rc; i++) {
+        const char *v = st_meta(f, ps->prop_key[i]);
+        if (v && strcmp(v, ps->prop_val[i]))
+            rc = am_error_set(err, "%s: the checkpoint was made with %s = \"%s\" but the model config says \"%s\" "
+                                   "(set model.%s = \"%s\" to use it)", path, ps->prop_key[i], v, ps->prop_val[i],
+                              ps->prop_key[i], v);
+        else if (!v)
+            fprintf(stderr, "astromm: warning: %s does not record %s; loading it as \"%s\" (astromm checkpoints "
+                            "from before 2026-12-04 used \"standard\")\n", path, ps->prop_key[i], ps->prop_val[i]);
+    }
     // Every file tensor must be one of ours (catches renamed or foreign checkpoints).
     for (int i = 0; i < st_count(f) && !rc; i++) {
         const StTensor *t = st_tensor(f, i);

@@ -26,6 +26,8 @@ typedef struct {
     float init_bound;
 } ParamInfo;
 
+#define PARAM_MAX_PROPS 4
+
 typedef struct {
     ParamInfo *info;
     int n, cap;
@@ -35,6 +37,11 @@ typedef struct {
     float *data;             // [n_train_floats]
     float *grad;             // [n_train_floats]
     float *buffers;          // [n_buffer_floats]
+    // Model properties that change the numbers but no tensor shape (e.g. the
+    // attention layout): written into every checkpoint's metadata and checked
+    // when one is loaded (params_set_property).
+    char prop_key[PARAM_MAX_PROPS][32], prop_val[PARAM_MAX_PROPS][32];
+    int n_props;
 } ParamStore;
 
 // Formats a tensor name into out (PARAM_NAME_MAX bytes); dies if it would not fit.
@@ -51,6 +58,10 @@ int params_find(const ParamStore *ps, const char *name);  // -1 when absent
 void params_init(ParamStore *ps, uint64_t seed);
 void params_zero_grad(ParamStore *ps);
 void params_free(ParamStore *ps);
+// Declares a model property (key, value: < 32 bytes) that params_save writes as
+// checkpoint metadata and params_load checks: a checkpoint that records another
+// value is refused (naming both); one that records none is loaded with a warning.
+void params_set_property(ParamStore *ps, const char *key, const char *value);
 
 // Checkpoints in safetensors, names and shapes exactly those of the state dict.
 // meta_kv: n_meta (key, value) string pairs stored in __metadata__.

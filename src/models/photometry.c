@@ -51,6 +51,8 @@ void photometry_encoder_register(PhotometryEncoder *e, ParamStore *ps, const Mod
         p->norm2_w = add(ps, pre, "norm2.weight", 1, d, 0, 0, 1.0f, 0.0f);
         p->norm2_b = add(ps, pre, "norm2.bias", 1, d, 0, 0, 0.0f, 0.0f);
     }
+    e->heads_first = model_attention_astrom3(cfg);
+    params_set_property(ps, "attention_layout", e->heads_first ? "astrom3" : "standard");
     e->norm_w = add(ps, prefix, "encoder.norm.weight", 1, d, 0, 0, 1.0f, 0.0f);
     e->norm_b = add(ps, prefix, "encoder.norm.bias", 1, d, 0, 0, 0.0f, 0.0f);
 }
@@ -97,6 +99,22 @@ void photometry_encoder_build(PhotometryEncoder *e, ParamStore *ps, AmArena *a, 
                      &e->g_ctx, &e->g_q, &e->g_k, &e->g_v, &e->g_et};
     for (size_t i = 0; i < sizeof gd_ / sizeof *gd_; i++) *gd_[i] = arena_floats(a, N * d);
     e->q_rows = arena_ints(a, N);
+    if (e->heads_first) {  // the authors' heads-first view as a chunk permutation, built once
+        const size_t LH = L * H, n = B * LH;
+        int32_t *perm = am_malloc(n * sizeof *perm, "head permutation"), *inv = am_malloc(n * sizeof *inv, "head permutation");
+        for (size_t b = 0; b < B; b++)
+            for (size_t k = 0; k < LH; k++) {  // chunk k of the view: position k % L of head k / L
+                const size_t l = k % L, h = k / L;
+                perm[b * LH + k] = (int32_t)((b * L + l) * H + h);
+                inv[(b * L + l) * H + h] = (int32_t)(b * LH + k);
+            }
+        e->heads_perm = arena_ints(a, n);
+        e->heads_inv = arena_ints(a, n);
+        ops_to_device(e->heads_perm, perm, n * sizeof *perm);
+        ops_to_device(e->heads_inv, inv, n * sizeof *inv);
+        free(perm);
+        free(inv);
+    }
     e->q_x = arena_floats(a, N * d);
     e->q_g = arena_floats(a, N * d);
     e->q_dx = arena_floats(a, N * d);
@@ -188,14 +206,22 @@ float *photometry_encoder_forward(PhotometryEncoder *e, const ParamStore *ps, co
         }
         op_probsparse_attention_forward(t->ctx, t->probs, t->top_idx, t->q, t->k, t->v,
                                         t->sample_idx, e->u, e->u, B, L, H, d / H);
-        // Out-projection on the distinct context rows only (each selected row and one
-        // stand-in per sample, in a fixed per-sample layout: no host round trip),
-        // then expanded to all rows.
-        op_probsparse_row_tables(t->tab_rows, t->row_map, NULL, t->top_idx, B, L, H, e->u);
-        t->n_tab = B * probsparse_table_stride(L, H, e->u);
-        op_gather_rows(t->o_in, t->ctx, t->tab_rows, t->n_tab, d);
-        op_linear_forward(e->o_tab, t->o_in, P(w->o_w), P(w->o_b), t->n_tab, d, d);
-        op_gather_rows(t->o, e->o_tab, t->row_map, N, d);
+        if (e->heads_first) {
+            // The authors' layout: the heads-first context viewed as [B, L, H*D] (a chunk
+            // permutation of ours), then the out-projection on every row (the view mixes
+            // positions, so rows no longer share contexts).
+            op_gather_rows(t->o_in, t->ctx, e->heads_perm, N * H, d / H);
+            op_linear_forward(t->o, t->o_in, P(w->o_w), P(w->o_b), N, d, d);
+        } else {
+            // Out-projection on the distinct context rows only (each selected row and one
+            // stand-in per sample, in a fixed per-sample layout: no host round trip),
+            // then expanded to all rows.
+            op_probsparse_row_tables(t->tab_rows, t->row_map, NULL, t->top_idx, B, L, H, e->u);
+            t->n_tab = B * probsparse_table_stride(L, H, e->u);
+            op_gather_rows(t->o_in, t->ctx, t->tab_rows, t->n_tab, d);
+            op_linear_forward(e->o_tab, t->o_in, P(w->o_w), P(w->o_b), t->n_tab, d, d);
+            op_gather_rows(t->o, e->o_tab, t->row_map, N, d);
+        }
         drop_fwd(t->o, t->keep_o, per, B, p, ctx, s);
         op_add(t->r1, xin, t->o, (size_t)N * d);
         op_layernorm_forward(t->x1, t->mean1, t->rstd1, t->r1, P(w->norm1_w), P(w->norm1_b), N, d);
@@ -265,12 +291,19 @@ void photometry_encoder_backward(PhotometryEncoder *e, const ParamStore *ps, con
         // unselected rows' sum on their representative row (the others left 0):
         // the attention backward only uses unselected rows through that sum (the
         // mean-of-V path), so this is exact and needs n_tab rows instead of B*L.
-        ops_zero(e->g_tab, (size_t)t->n_tab * d);
-        op_scatter_add_rows(e->g_tab, e->g_r1, t->row_map, N, d);
-        op_linear_backward(NULL, G(w->o_w), G(w->o_b), e->g_tab, t->o_in, P(w->o_w), t->n_tab, d, d);
-        ops_zero(e->o_tab, (size_t)t->n_tab * d);  // reused: dctx per table row
-        op_linear_backward(e->o_tab, NULL, NULL, e->g_tab, t->o_in, P(w->o_w), t->n_tab, d, d);
-        op_scatter_add_rows(e->g_ctx, e->o_tab, t->tab_rows, t->n_tab, d);
+        if (e->heads_first) {  // every row, then the chunks permuted back (g_ctx is overwritten)
+            op_linear_backward(NULL, G(w->o_w), G(w->o_b), e->g_r1, t->o_in, P(w->o_w), N, d, d);
+            ops_zero(e->o_tab, nd);  // reused: d(viewed context)
+            op_linear_backward(e->o_tab, NULL, NULL, e->g_r1, t->o_in, P(w->o_w), N, d, d);
+            op_gather_rows(e->g_ctx, e->o_tab, e->heads_inv, N * H, d / H);
+        } else {
+            ops_zero(e->g_tab, (size_t)t->n_tab * d);
+            op_scatter_add_rows(e->g_tab, e->g_r1, t->row_map, N, d);
+            op_linear_backward(NULL, G(w->o_w), G(w->o_b), e->g_tab, t->o_in, P(w->o_w), t->n_tab, d, d);
+            ops_zero(e->o_tab, (size_t)t->n_tab * d);  // reused: dctx per table row
+            op_linear_backward(e->o_tab, NULL, NULL, e->g_tab, t->o_in, P(w->o_w), t->n_tab, d, d);
+            op_scatter_add_rows(e->g_ctx, e->o_tab, t->tab_rows, t->n_tab, d);
+        }
         op_probsparse_attention_backward(e->g_q, e->g_k, e->g_v, e->g_ctx, t->q, t->k, t->v,
                                          t->probs, t->top_idx, e->u, B, L, H, d / H);
         query_projection_backward(e, ps, w, t, xin, g_in, B);

@@ -47,6 +47,12 @@ typedef struct {
     // Sparse query backward: rows whose query was selected in some head, built
     // on the device from top_idx (op_probsparse_row_tables).
     int32_t *q_rows;
+    // model.attention_layout = "astrom3": the context [B,H,L,D] viewed as
+    // [B,L,H*D] is the standard [B,L,H,D] context with its D-sized chunks
+    // permuted: chunk b*L*H + f of the view is chunk (b*L + f%L)*H + f/L of the
+    // standard layout (heads_perm), and back (heads_inv). Fixed per model.
+    int heads_first;
+    int32_t *heads_perm, *heads_inv;  // [max_batch * L * H]
     float *q_x, *q_g, *q_dx;  // [rows, d] gathered input, dQ, and dX
     float *o_tab, *g_tab;     // out-projection table outputs and their gradient
     // Test hook: when set, [n_layers, L, u] key samples (host memory) used instead of the RNG.

@@ -58,6 +58,10 @@ class AstroM3Config:
     p_embed_dropout: float = 0.0
     # initial value of the three logit scales (log space)
     logit_scale_init: float = math.log(100.0)
+    # "astrom3": as the authors' code (Time-Series-Library Informer), ProbAttention
+    # returns its context heads-first [B, H, L, D] and AttentionLayer views it as
+    # [B, L, H*D] without transposing back; "standard": [B, L, H, D] -> [B, L, H*D].
+    attention_layout: str = "astrom3"
 
     def spec_out_len(self) -> int:
         """Length after the GalSpecNet stack (pool after all but the last conv)."""
@@ -142,8 +146,9 @@ class ProbAttention(nn.Module):
     """
 
     def __init__(self, mask_flag: bool = False, factor: int = 5, scale=None,
-                 attention_dropout: float = 0.1):
+                 attention_dropout: float = 0.1, heads_first: bool = True):
         super().__init__()
+        self.heads_first = heads_first
         assert not mask_flag, "only the unmasked encoder variant is used by AstroM3"
         self.mask_flag = mask_flag
         self.factor = factor
@@ -195,6 +200,8 @@ class ProbAttention(nn.Module):
         attn = torch.softmax(scores_top, dim=-1)
         top_ctx = torch.matmul(attn, V)                              # [B, H, u, D]
         context = context.scatter(2, index.unsqueeze(-1).expand(B, H, u, D), top_ctx)
+        if self.heads_first:  # the authors' code: [B, H, L_Q, D], not transposed back
+            return context.contiguous()
         return context.transpose(2, 1).contiguous()                  # [B, L_Q, H, D]
 
 
@@ -216,7 +223,9 @@ class AttentionLayer(nn.Module):
         q = self.query_projection(queries).view(B, L, H, -1)
         k = self.key_projection(keys).view(B, S, H, -1)
         v = self.value_projection(values).view(B, S, H, -1)
-        out = self.inner_attention(q, k, v).view(B, L, -1)   # heads interleaved per step
+        # a view, not a transpose: with the authors' heads-first context, row j of
+        # sample b holds H consecutive (head, position) chunks starting at j*H
+        out = self.inner_attention(q, k, v).view(B, L, -1)
         return self.out_projection(out)
 
 
@@ -260,7 +269,8 @@ class Informer(nn.Module):
                                            cfg.pe_max_len)
         layers = [
             EncoderLayer(
-                AttentionLayer(ProbAttention(False, cfg.factor, attention_dropout=cfg.p_dropout),
+                AttentionLayer(ProbAttention(False, cfg.factor, attention_dropout=cfg.p_dropout,
+                                             heads_first=cfg.attention_layout == "astrom3"),
                                cfg.d_model, cfg.n_heads),
                 cfg.d_model, cfg.d_ff, cfg.p_dropout)
             for _ in range(cfg.n_layers)

@@ -41,6 +41,14 @@ CONFIGS = {
                               meta_hidden=16, proj_dim=8),
         batch=4, init_seed=20240611, input_seed=1001, sample_seed=501,
         logit_offset=float(np.float32(math.log(10.0))), logit_bound=0.5),
+    # the same tiny model with the standard head layout (model.attention_layout = "standard")
+    "small_standard": dict(
+        cfg=ref.AstroM3Config(seq_len=24, photo_in=9, d_model=16, n_heads=2, d_ff=32,
+                              n_layers=2, factor=1, spec_len=300, spec_in=3,
+                              spec_channels=(4, 4, 4, 4), spec_pool=4, meta_in=34,
+                              meta_hidden=16, proj_dim=8, attention_layout="standard"),
+        batch=4, init_seed=20240611, input_seed=1001, sample_seed=501,
+        logit_offset=float(np.float32(math.log(10.0))), logit_bound=0.5),
     "full": dict(
         cfg=ref.AstroM3Config(),
         batch=4, init_seed=20241111, input_seed=2002, sample_seed=601,
@@ -274,6 +282,7 @@ def build(name, spec, out_dir):
         "spec_pool": c.spec_pool, "meta_in": c.meta_in, "meta_hidden": c.meta_hidden,
         "proj_dim": c.proj_dim, "init_seed": spec["init_seed"],
         "param_names": ",".join(names), "grad_sample_limit": GRAD_SAMPLE_LIMIT,
+        "attention_layout": c.attention_layout,
     }
     meta = {k: str(v) for k, v in meta.items()}
 
@@ -311,7 +320,7 @@ def main():
     args = ap.parse_args()
     torch.set_num_threads(1)  # fixed reduction order -> identical bytes every run
     philox.self_test(verbose=False)
-    for name in ("small", "full"):
+    for name in ("small", "small_standard", "full"):
         if args.only and name != args.only:
             continue
         build(name, CONFIGS[name], args.out)
