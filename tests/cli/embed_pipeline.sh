@@ -56,6 +56,11 @@ PY
 }
 check "np=1 and np=2 files identical (every dataset and attribute)" same_files "$T/e1.h5" "$T/e2.h5"
 check "--batch 7 and --batch 5 files equal to float rounding (1e-5)" same_files "$T/e1.h5" "$T/e2b.h5" 1e-5
+# Negative control: the 1e-5 comparison catches a real error (one value off by 1e-4).
+cp "$T/e2b.h5" "$T/e2x.h5"
+$PY -c "import h5py; f = h5py.File('$T/e2x.h5', 'r+'); d = f['embeddings/photometry']; d[3, 2] += 1e-4"
+differs() { if same_files "$@" 2>/dev/null; then return 1; else return 0; fi; }
+check "a 1e-4 error in one embedding fails the 1e-5 comparison" differs "$T/e1.h5" "$T/e2x.h5" 1e-5
 check "--run and --config/--checkpoint files identical" same_files "$T/e2.h5" "$T/e3.h5"
 
 check "file layout and rows match the dataset" $PY - "$T/e1.h5" "$T/data.h5" <<'PY'
