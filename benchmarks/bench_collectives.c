@@ -39,9 +39,6 @@
 #include "core/clock.h"
 #include "mpi/comm.h"
 #include "nn/ops.h"
-#ifdef ASTROMM_HAVE_CUDA
-#include "mpi/comm_nccl.h"
-#endif
 
 typedef enum { OP_ALLREDUCE = 0, OP_ALLGATHER = 1, OP_REDUCESCATTER = 2, OP_COUNT = 3 } OpKind;
 static const char *const op_names[OP_COUNT] = {"all_reduce", "all_gather", "reduce_scatter"};
@@ -352,7 +349,7 @@ int main(int argc, char **argv) {
     }
     if (strcmp(device, "cpu") && have_gpu) {
 #ifdef ASTROMM_HAVE_CUDA
-        const int ndev = comm_nccl_device_count();
+        const int ndev = ops_cuda_device_count();
         ops_set_device(OPS_CUDA, ndev > 0 ? comm_local_rank(c) % ndev : 0);
         comm_enable_gpu(c);
         gpu = 1;

@@ -34,24 +34,16 @@ cublasHandle_t cuda_cublas(void) {
     return g_cublas;
 }
 
-extern "C" int cuda_ops_available(void) {
-    int n = 0;
-    cudaError_t e = cudaGetDeviceCount(&n);
-    if (e != cudaSuccess) {
-        (void)cudaGetLastError();  // clear it: "no device" must not poison later calls
-        return 0;
-    }
-    return n > 0 ? 1 : 0;
-}
-
 extern "C" int cuda_ops_device_count(void) {
     int n = 0;
     if (cudaGetDeviceCount(&n) != cudaSuccess) {
-        (void)cudaGetLastError();
+        (void)cudaGetLastError();  // clear it: "no device" must not poison later calls
         return 0;
     }
     return n;
 }
+
+extern "C" int cuda_ops_available(void) { return cuda_ops_device_count() > 0; }
 
 extern "C" int cuda_ops_device_uuid(unsigned char uuid[16]) {
     CHECK(g_inited, "CUDA device UUID asked before the device was selected (ops_set_device)");

@@ -24,7 +24,6 @@ extern "C" {
 
 size_t comm_nccl_id_size(void);          // bytes of an NCCL unique id
 void comm_nccl_get_id(void *out);        // ncclGetUniqueId into out (comm_nccl_id_size bytes)
-int comm_nccl_device_count(void);        // visible CUDA devices (0 when none / error)
 // ncclCommInitRank on the current CUDA device; returns 0 (failures are fatal).
 int comm_nccl_init(int rank, int size, const void *unique_id_bytes);
 int comm_nccl_enabled(void);

@@ -82,15 +82,6 @@ extern "C" void comm_nccl_get_id(void *out) {
     memcpy(out, &id, sizeof id);
 }
 
-extern "C" int comm_nccl_device_count(void) {
-    int n = 0;
-    if (cudaGetDeviceCount(&n) != cudaSuccess) {
-        (void)cudaGetLastError();
-        return 0;
-    }
-    return n;
-}
-
 extern "C" int comm_nccl_enabled(void) { return g_inited; }
 
 extern "C" int comm_nccl_init(int rank, int size, const void *unique_id_bytes) {

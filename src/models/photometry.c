@@ -83,8 +83,10 @@ void photometry_encoder_build(PhotometryEncoder *e, ParamStore *ps, AmArena *a, 
         t->probs = arena_floats(a, B * H * u * L);
         t->top_idx = arena_ints(a, B * H * u);
         t->sample_idx = arena_ints(a, L * u);
-        t->tab_rows = arena_ints(a, N);
-        t->row_map = arena_ints(a, N);
+        if (!e->heads_first) {  // the standard layout's out-projection table
+            t->tab_rows = arena_ints(a, N);
+            t->row_map = arena_ints(a, N);
+        }
         t->o_in = arena_floats(a, N * d);
         t->keep_o = arena_bits(a, N * d);
         t->keep_gd = arena_bits(a, N * f);
@@ -119,7 +121,7 @@ void photometry_encoder_build(PhotometryEncoder *e, ParamStore *ps, AmArena *a, 
     e->q_g = arena_floats(a, N * d);
     e->q_dx = arena_floats(a, N * d);
     e->o_tab = arena_floats(a, N * d);
-    e->g_tab = arena_floats(a, N * d);
+    if (!e->heads_first) e->g_tab = arena_floats(a, N * d);
     e->g_gd = arena_floats(a, N * f);
 }
 
@@ -292,16 +294,14 @@ void photometry_encoder_backward(PhotometryEncoder *e, const ParamStore *ps, con
         // the attention backward only uses unselected rows through that sum (the
         // mean-of-V path), so this is exact and needs n_tab rows instead of B*L.
         if (e->heads_first) {  // every row, then the chunks permuted back (g_ctx is overwritten)
-            op_linear_backward(NULL, G(w->o_w), G(w->o_b), e->g_r1, t->o_in, P(w->o_w), N, d, d);
             ops_zero(e->o_tab, nd);  // reused: d(viewed context)
-            op_linear_backward(e->o_tab, NULL, NULL, e->g_r1, t->o_in, P(w->o_w), N, d, d);
+            op_linear_backward(e->o_tab, G(w->o_w), G(w->o_b), e->g_r1, t->o_in, P(w->o_w), N, d, d);
             op_gather_rows(e->g_ctx, e->o_tab, e->heads_inv, N * H, d / H);
         } else {
             ops_zero(e->g_tab, (size_t)t->n_tab * d);
             op_scatter_add_rows(e->g_tab, e->g_r1, t->row_map, N, d);
-            op_linear_backward(NULL, G(w->o_w), G(w->o_b), e->g_tab, t->o_in, P(w->o_w), t->n_tab, d, d);
             ops_zero(e->o_tab, (size_t)t->n_tab * d);  // reused: dctx per table row
-            op_linear_backward(e->o_tab, NULL, NULL, e->g_tab, t->o_in, P(w->o_w), t->n_tab, d, d);
+            op_linear_backward(e->o_tab, G(w->o_w), G(w->o_b), e->g_tab, t->o_in, P(w->o_w), t->n_tab, d, d);
             op_scatter_add_rows(e->g_ctx, e->o_tab, t->tab_rows, t->n_tab, d);
         }
         op_probsparse_attention_backward(e->g_q, e->g_k, e->g_v, e->g_ctx, t->q, t->k, t->v,
