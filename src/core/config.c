@@ -2,11 +2,14 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stddef.h>
 #include <libconfig.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "core/config_literal.h"
 
 void run_config_defaults(RunConfig *c) {
     memset(c, 0, sizeof *c);
@@ -84,7 +87,7 @@ static const Key keys[] = {
     {"model.dropout_metadata", K_FLOAT, F(model.p_meta), 0, 0.999, NULL},
     {"model.dropout_embedding", K_FLOAT, F(model.p_embed), 0, 0.999, NULL},
     {"model.attention_layout", K_ENUM, F(model.attention_layout), 0, 0, "astrom3|standard"},
-    {"run.seed", K_U64, F(seed), 0, 1.8e19, NULL},
+    {"run.seed", K_U64, F(seed), 0, 18446744073709551615.0, NULL},  // 2^64-1 (exact: the literal is parsed)
     {"run.device", K_ENUM, F(device), 0, 0, "auto|cpu|cuda"},
     {"run.precision", K_ENUM, F(precision), 0, 0, "fp32|tf32|bf16"},
     {"run.threads", K_INT, F(threads), 0, 4096, NULL},
@@ -129,16 +132,42 @@ static const Key *find_key(const char *path) {
     return NULL;
 }
 
-static int read_number(const config_setting_t *s, int want_int, double *out) {
-    switch (config_setting_type(s)) {
-    case CONFIG_TYPE_INT: *out = config_setting_get_int(s); return 0;
-    case CONFIG_TYPE_INT64: *out = (double)config_setting_get_int64(s); return 0;
-    case CONFIG_TYPE_FLOAT:
+// The number literals of the text being applied, consumed in libconfig's walk
+// order (config_literal.h: libconfig itself wraps integers beyond 32 bits).
+typedef struct {
+    ConfigLiterals lits;
+    size_t next;
+} NumberCursor;
+
+// A numeric setting's exact value: libconfig's type says integer or float, the
+// literal gives an integer's exact value. 0 = ok; 1 = not a number of the wanted
+// kind (the caller words the message); 2 = err set.
+static int read_number(const config_setting_t *s, int want_int, NumberCursor *cur, long double *out,
+                       const char *where, const char *key, char *err, int err_len) {
+    const int t = config_setting_type(s);
+    if (t != CONFIG_TYPE_INT && t != CONFIG_TYPE_INT64 && t != CONFIG_TYPE_FLOAT) return 1;
+    if (cur->next >= cur->lits.n)
+        return snprintf(err, (size_t)err_len, "%s: %s: cannot find the number in the text (an astromm bug: "
+                        "please report it with the file)", where, key), 2;
+    const ConfigLiteral *lit = &cur->lits.items[cur->next++];
+    if (t == CONFIG_TYPE_FLOAT) {
         if (want_int) return 1;
         *out = config_setting_get_float(s);
         return 0;
-    default: return 1;
     }
+    int negative = 0;
+    uint64_t mag = 0;
+    const int r = config_literal_integer(lit->text, &negative, &mag);
+    if (r == CONFIG_LITERAL_TOO_BIG)
+        return snprintf(err, (size_t)err_len, "%s: %s = %s is out of range (beyond 64 bits)", where, key, lit->text), 2;
+    const long double v = negative ? -(long double)mag : (long double)mag;
+    // Where libconfig holds the value exactly it must agree with the literal; if
+    // not, the walk and the scan are out of step, and no value may be trusted.
+    if (r != CONFIG_LITERAL_OK || (mag <= INT32_MAX && (long double)config_setting_get_int64(s) != v))
+        return snprintf(err, (size_t)err_len, "%s: %s: the number '%s' does not match libconfig's reading "
+                        "(an astromm bug: please report it with the file)", where, key, lit->text), 2;
+    *out = v;
+    return 0;
 }
 
 static int enum_has(const char *choices, const char *v) {
@@ -152,18 +181,22 @@ static int enum_has(const char *choices, const char *v) {
     return 0;
 }
 
-static int out_of_range(const Key *k, double v, const char *where, char *err, int err_len) {
-    if (v >= k->lo && v <= k->hi) return 0;
-    snprintf(err, (size_t)err_len, "%s: %s = %g is out of range [%g, %g]", where, k->path, v, k->lo, k->hi);
+static int out_of_range(const Key *k, long double v, const char *where, char *err, int err_len) {
+    if (v >= (long double)k->lo && v <= (long double)k->hi) return 0;
+    if (k->type == K_FLOAT)
+        snprintf(err, (size_t)err_len, "%s: %s = %g is out of range [%g, %g]", where, k->path, (double)v, k->lo, k->hi);
+    else
+        snprintf(err, (size_t)err_len, "%s: %s = %.0Lf is out of range [%.0f, %.0f]", where, k->path, v, k->lo, k->hi);
     return 1;
 }
 
 // Store one setting into the struct; err names the key and where it came from
 // ("file:line" or "--set key").
-static int apply(RunConfig *c, const Key *k, const config_setting_t *s_, const char *where,
+static int apply(RunConfig *c, const Key *k, const config_setting_t *s_, NumberCursor *cur, const char *where,
                  char *err, int err_len) {
     char *base = (char *)c + k->offset;
-    double v;
+    long double v;
+    int r;
     if (k->type == K_STR || k->type == K_ENUM) {
         const char *text = config_setting_type(s_) == CONFIG_TYPE_STRING ? config_setting_get_string(s_) : NULL;
         if (!text) return snprintf(err, (size_t)err_len, "%s: %s must be a string (in double quotes)", where, k->path), 1;
@@ -180,7 +213,8 @@ static int apply(RunConfig *c, const Key *k, const config_setting_t *s_, const c
             *(int *)base = config_setting_get_bool(s_);
             return 0;
         }
-        if (read_number(s_, 1, &v) || (v != 0 && v != 1))
+        if ((r = read_number(s_, 1, cur, &v, where, k->path, err, err_len)) == 2) return 1;
+        if (r || (v != 0 && v != 1))
             return snprintf(err, (size_t)err_len, "%s: %s must be true or false", where, k->path), 1;
         *(int *)base = (int)v;
         return 0;
@@ -193,28 +227,31 @@ static int apply(RunConfig *c, const Key *k, const config_setting_t *s_, const c
             return snprintf(err, (size_t)err_len, "%s: %s must have 4 entries (has %d)", where,
                             k->path, config_setting_length(s_)), 1;
         for (int i = 0; i < 4; i++) {
-            if (read_number(config_setting_get_elem(s_, (unsigned)i), 1, &v))
+            if ((r = read_number(config_setting_get_elem(s_, (unsigned)i), 1, cur, &v, where, k->path, err, err_len)) == 2)
+                return 1;
+            if (r)
                 return snprintf(err, (size_t)err_len, "%s: %s[%d] must be an integer", where, k->path, i), 1;
             if (out_of_range(k, v, where, err, err_len)) return 1;
             ((int *)base)[i] = (int)v;
         }
         return 0;
     }
-    if (read_number(s_, k->type != K_FLOAT, &v))
+    if ((r = read_number(s_, k->type != K_FLOAT, cur, &v, where, k->path, err, err_len)) == 2) return 1;
+    if (r)
         return snprintf(err, (size_t)err_len, "%s: %s must be %s", where, k->path,
                         k->type == K_FLOAT ? "a number" : "an integer"), 1;
     if (out_of_range(k, v, where, err, err_len)) return 1;
     if (k->type == K_INT)
         *(int *)base = (int)v;
     else if (k->type == K_U64)
-        *(uint64_t *)base = (uint64_t)v;
+        *(uint64_t *)base = (uint64_t)v;  // exact: long double holds 64-bit integers
     else
         *(float *)base = (float)v;
     return 0;
 }
 
 // Walk every leaf of a parsed file so unknown keys are reported, not ignored.
-static int apply_tree(RunConfig *c, const config_setting_t *s, const char *prefix,
+static int apply_tree(RunConfig *c, const config_setting_t *s, const char *prefix, NumberCursor *cur,
                       const char *where, char *err, int err_len) {
     const int n = config_setting_length(s);
     for (int i = 0; i < n; i++) {
@@ -222,7 +259,7 @@ static int apply_tree(RunConfig *c, const config_setting_t *s, const char *prefi
         char path[256];
         snprintf(path, sizeof path, "%s%s%s", prefix, *prefix ? "." : "", config_setting_name(child));
         if (config_setting_type(child) == CONFIG_TYPE_GROUP) {
-            if (apply_tree(c, child, path, where, err, err_len)) return 1;
+            if (apply_tree(c, child, path, cur, where, err, err_len)) return 1;
             continue;
         }
         const Key *k = find_key(path);
@@ -231,9 +268,43 @@ static int apply_tree(RunConfig *c, const config_setting_t *s, const char *prefi
                             where, config_setting_source_line(child), path), 1;
         char at[600];
         snprintf(at, sizeof at, "%s:%d", where, config_setting_source_line(child));
-        if (apply(c, k, child, at, err, err_len)) return 1;
+        if (apply(c, k, child, cur, at, err, err_len)) return 1;
     }
     return 0;
+}
+
+// The whole file as a NUL-terminated string (malloc'ed), NULL with errno set.
+static char *read_whole_file(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    int bad = 0;
+    for (;;) {
+        if (cap - len < 4096) {
+            const size_t grown = cap ? 2 * cap : 8192;
+            char *p = realloc(buf, grown);
+            if (!p) {
+                bad = 1;
+                errno = ENOMEM;
+                break;
+            }
+            buf = p;
+            cap = grown;
+        }
+        const size_t got = fread(buf + len, 1, cap - len - 1, f);
+        len += got;
+        if (got == 0) break;
+    }
+    bad = bad || ferror(f);
+    fclose(f);
+    if (bad) {
+        free(buf);
+        if (!errno) errno = EIO;
+        return NULL;
+    }
+    buf[len] = 0;
+    return buf;
 }
 
 int run_config_load(RunConfig *c, const char *path, const char *const *sets, int n_sets,
@@ -251,7 +322,16 @@ int run_config_load(RunConfig *c, const char *path, const char *const *sets, int
             config_destroy(&cf);
             return 1;
         }
-        int rc = apply_tree(c, config_root_setting(&cf), "", path, err, err_len);
+        // The same bytes libconfig just parsed, for the exact number literals.
+        NumberCursor cur = {{0}, 0};
+        char *text = read_whole_file(path);
+        char serr[256] = "";
+        int rc = !text ? (snprintf(err, (size_t)err_len, "%s: cannot read config file (%s)", path, strerror(errno)), 1)
+                       : config_literals_scan(text, &cur.lits, serr, sizeof serr);
+        if (rc && serr[0]) snprintf(err, (size_t)err_len, "%s:%s", path, serr);
+        if (!rc) rc = apply_tree(c, config_root_setting(&cf), "", &cur, path, err, err_len);
+        free(text);
+        config_literals_free(&cur.lits);
         config_destroy(&cf);
         if (rc) return 1;
         snprintf(c->source, sizeof c->source, "%s", path);
@@ -276,7 +356,12 @@ int run_config_load(RunConfig *c, const char *path, const char *const *sets, int
         }
         char where[160];
         snprintf(where, sizeof where, "--set %s", key);
-        int rc = apply(c, k, config_lookup(&cf, "v"), where, err, err_len);
+        NumberCursor cur = {{0}, 0};
+        char serr[256] = "";
+        int rc = config_literals_scan(text, &cur.lits, serr, sizeof serr);
+        if (rc) snprintf(err, (size_t)err_len, "%s: %s", where, serr);
+        if (!rc) rc = apply(c, k, config_lookup(&cf, "v"), &cur, where, err, err_len);
+        config_literals_free(&cur.lits);
         config_destroy(&cf);
         if (rc) return 1;
     }

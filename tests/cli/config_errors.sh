@@ -45,5 +45,10 @@ expect "cosine schedule needs train.epochs" train configs/quickstart.cfg --set '
 expect "unexpected argument '--bogus'" train configs/quickstart.cfg --bogus
 expect "run.precision must be one of fp32\\|tf32\\|bf16" smoke --config configs/tiny.cfg --set 'run.precision="fp16"'
 expect "needs the CUDA device" smoke --config configs/tiny.cfg --set 'run.precision="bf16"'
+# Integers beyond 32 bits: libconfig would wrap them; astromm reads the literal.
+printf 'train = {\n  max_steps = 4294967297;\n};\n' >"$tmp/big.cfg"
+expect "big.cfg:2: train.max_steps = 4294967297 is out of range" train "$tmp/big.cfg"
+expect "train.batch_size = 4294967312 is out of range" train configs/quickstart.cfg --set train.batch_size=4294967312
+expect "run.seed = 18446744073709551616 is out of range" smoke --config configs/tiny.cfg --set run.seed=18446744073709551616
 echo "config_errors: $fail failed"
 [ $fail -eq 0 ]
