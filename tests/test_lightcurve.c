@@ -199,6 +199,11 @@ static void test_bad_rows(void) {
     REQUIRE(lc_read_asassn(cst, &lc, &e) == 0, "%s", e.msg);
     EXPECT(lc_normalize(&lc, &nm, &e) != 0 && strstr(e.msg, "constant"), "mad 0 curve: '%s'", e.msg);
     lc_free(&lc);
+    // every observation at one time: fluxes vary, but there is no time axis
+    cst = write_tmp("sametime.dat", "a\nb\n7 14 0.01 5 0.1\n7 14 0.01 6 0.1\n7 14 0.01 9 0.1\n");
+    REQUIRE(lc_read_asassn(cst, &lc, &e) == 0, "%s", e.msg);
+    EXPECT(lc_normalize(&lc, &nm, &e) != 0 && strstr(e.msg, "same time (7.000000)"), "one-instant curve: '%s'", e.msg);
+    lc_free(&lc);
 }
 
 // ------------------------------------------------------------------ small csv

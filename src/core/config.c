@@ -22,6 +22,7 @@ void run_config_defaults(RunConfig *c) {
     c->threads = 0;
     snprintf(c->run_dir, sizeof c->run_dir, "runs/astrom3");
     c->hang_timeout = 45.0f;
+    snprintf(c->progress, sizeof c->progress, "auto");
     c->prefetch = 1;
     c->drop_last = 1;
     c->batch_size = 64;
@@ -63,6 +64,16 @@ typedef struct {
     const char *choices;  // K_ENUM
 } Key;
 
+// Left out of run_config_text (the checkpoint's config hash): keys added after
+// checkpoints existed that cannot change a number, so older runs still resume.
+static const char *const not_hashed[] = {"run.progress"};
+
+static int key_hashed(const Key *k) {
+    for (size_t i = 0; i < sizeof not_hashed / sizeof *not_hashed; i++)
+        if (!strcmp(k->path, not_hashed[i])) return 0;
+    return 1;
+}
+
 #define F(f) offsetof(RunConfig, f), sizeof(((RunConfig *)0)->f)
 #define BIG 2147483647.0
 static const Key keys[] = {
@@ -93,6 +104,7 @@ static const Key keys[] = {
     {"run.threads", K_INT, F(threads), 0, 4096, NULL},
     {"run.dir", K_STR, F(run_dir), 0, 0, NULL},
     {"run.hang_timeout", K_FLOAT, F(hang_timeout), 5, 86400, NULL},
+    {"run.progress", K_ENUM, F(progress), 0, 0, "auto|tty|lines|off"},
     {"data.path", K_STR, F(data_path), 0, 0, NULL},
     {"data.prefetch", K_BOOL, F(prefetch), 0, 1, NULL},
     {"data.drop_last", K_BOOL, F(drop_last), 0, 1, NULL},
@@ -377,10 +389,11 @@ int run_config_load(RunConfig *c, const char *path, const char *const *sets, int
     return 0;
 }
 
-static void write_config(const RunConfig *c, FILE *f) {
+static void write_config(const RunConfig *c, FILE *f, int for_hash) {
     const char *section = "";
     for (size_t i = 0; i < N_KEYS; i++) {
         const Key *k = &keys[i];
+        if (for_hash && !key_hashed(k)) continue;
         const char *dot = strchr(k->path, '.');
         if (strncmp(section, k->path, (size_t)(dot - k->path) + 1) != 0) {
             if (*section) fprintf(f, "};\n");
@@ -413,7 +426,7 @@ static void write_config(const RunConfig *c, FILE *f) {
 int run_config_write(const RunConfig *c, const char *path, char *err, int err_len) {
     FILE *f = fopen(path, "w");
     if (!f) return snprintf(err, (size_t)err_len, "%s: cannot write (%s)", path, strerror(errno)), 1;
-    write_config(c, f);
+    write_config(c, f, 0);
     if (fclose(f)) return snprintf(err, (size_t)err_len, "%s: write failed (%s)", path, strerror(errno)), 1;
     return 0;
 }
@@ -423,7 +436,7 @@ char *run_config_text(const RunConfig *c) {
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
     if (!f) return NULL;
-    write_config(c, f);
+    write_config(c, f, 1);
     if (fclose(f)) {
         free(buf);
         return NULL;

@@ -17,6 +17,7 @@ typedef struct {
     int threads;
     char run_dir[1024];     // where train writes config copy, metrics, checkpoints, log
     float hang_timeout;     // seconds without progress before the job is aborted
+    char progress[8];       // progress line: "auto" | "tty" ('\r' in place) | "lines" | "off"
     // data
     char data_path[1024];   // dataset file or shard directory (train)
     int prefetch, drop_last;
@@ -50,7 +51,8 @@ int run_config_load(RunConfig *c, const char *path, const char *const *sets, int
                     char *err, int err_len);
 // Writes the resolved configuration in libconfig syntax (for run directories).
 int run_config_write(const RunConfig *c, const char *path, char *err, int err_len);
-// The same text into a malloc'ed string (for hashing); NULL on allocation failure.
+// The same text into a malloc'ed string, for hashing (keys marked not_hashed in
+// config.c left out); NULL on allocation failure.
 char *run_config_text(const RunConfig *c);
 
 #endif

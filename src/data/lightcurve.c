@@ -288,6 +288,11 @@ int lc_normalize(const LightCurve *lc, LcNorm *out, AmError *err) {
                                  "%d unique rows)", n);
     }
     double t0 = rows[0].t, t1 = rows[n - 1].t, span = t1 - t0;
+    if (!(span > 0)) {  // several fluxes at one instant: no time axis, t01 and dt would be all zero
+        free(rows);
+        return am_error_set(err, "lc_normalize: all %d observations have the same time (%.6f): the light curve has "
+                                 "no time span", n, t0);
+    }
     out->t01 = malloc((size_t)n * sizeof(float));
     out->flux_n = malloc((size_t)n * sizeof(float));
     out->err_n = malloc((size_t)n * sizeof(float));

@@ -25,8 +25,8 @@
 //  np.unique(X, axis=0)), then with mad = median(|flux - median(flux)|)
 //  (scale 1): flux_n = (flux - mean(flux)) / mad, err_n = err / mad,
 //  dt = (t_max - t_min) / 365, t01 = (t - t_min) / (t_max - t_min) over the
-//  whole curve (a single point gives t01 = 0, dt = 0). mad == 0 (constant
-//  curve) is an error. Arithmetic in double, stored as float.
+//  whole curve. mad == 0 (a constant curve, or a single point) and a zero time
+//  span (every observation at one time) are errors. Arithmetic in double, stored as float.
 //  lc_to_tensor builds the [L, 9] encoder input: channels per step
 //  [t01, flux_n, err_n, photo_cols[0..3], log10_mad, dt]; n > L crops the
 //  steps start .. start+L-1 (random start in training, lc_center_start for

@@ -61,6 +61,40 @@ static int cmp_plan(const void *a, const void *b) {
 }
 
 
+// Index of the first non-finite value of x[0..n), or -1.
+static long first_nonfinite(const float *x, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(x[i])) return (long)i;
+    return -1;
+}
+
+// A NaN or Inf in a stored value would train (or validate) on garbage silently:
+// the loss turns NaN, or one validation object makes "val loss nan" end the run
+// by early stopping. So every row is checked as it is loaded, for every split,
+// before any step uses it; the error names the file, split, object and modality.
+static int check_row_finite(const struct Loader *l, const RowPlan *p, const DsObject *o, const float *spec,
+                            const float *lc_raw, AmError *err) {
+    static const char *const split_names[] = {"train", "val", "test"};
+    const char *what = NULL, *field = "";
+    long at = -1;
+    float bad = 0.0f;
+    if (spec && (at = first_nonfinite(spec, 3 * (size_t)SPEC_LEN)) >= 0) {
+        what = "spectrum", field = "/spectra", bad = spec[at];
+    } else if (lc_raw && (at = first_nonfinite(lc_raw, (size_t)p->lc_len * DS_LC_VALUES)) >= 0) {
+        what = "light curve", field = "/photometry/values (window)", bad = lc_raw[at];
+    } else if (lc_raw && !(isfinite(o->lc.log10_mad) && isfinite(o->lc.dt))) {
+        what = "light curve", field = "log10_mad/dt", at = isfinite(o->lc.log10_mad) ? 1 : 0;
+        bad = at ? o->lc.dt : o->lc.log10_mad;
+    } else if (o->has[DS_MOD_META] && (at = first_nonfinite(o->meta, DS_META_COLS)) >= 0) {
+        what = "metadata", field = "/metadata/raw", bad = o->meta[at];
+    }
+    if (!what) return 0;
+    return am_error_set(err, "%s: %s split, object id %lld (dataset row %lld): non-finite %s value (%s element %ld "
+                        "= %g); remove or repair the object (astromm ingest refuses such rows)",
+                        l->sh[p->shard].info.path, o->split < 3 ? split_names[o->split] : "unknown",
+                        (long long)o->id, (long long)p->index, what, field, at, (double)bad);
+}
+
 static int fill_slot(struct Loader *l, Slot *s, AmError *err) {
     const int n = l->local_n, L = l->cfg.seq_len;
     const int64_t B = l->cfg.global_batch;
@@ -182,6 +216,7 @@ static int fill_slot(struct Loader *l, Slot *s, AmError *err) {
             memcpy(sp, spec_src, spec_el * sizeof *sp);
         else
             memset(sp, 0, spec_el * sizeof *sp);
+        if (check_row_finite(l, p, &o, spec_src ? sp : NULL, lc_src, err)) return -1;
         float *x = s->phot + (size_t)k * ph_el, *mk = s->mask + (size_t)k * L;
         if (lc_src) {
             float photo_z[DS_PHOTO_COLS];
@@ -249,12 +284,27 @@ static void open_job(void *arg) {
     h5_quiet_off(&q);
 }
 
-// Every rank learns whether any rank failed; the failing rank keeps its own
-// message, the others get one saying where to look.
+// Every rank learns whether any rank failed, and every rank gets the message of
+// the first failing rank (rank 0 is the one that prints: a bad row on rank 3
+// must not be reported as "failed on another rank" only).
 static int agree(struct Loader *l, int rc, AmError *err, const char *what) {
     const double bad = comm_allreduce_sum_double(l->comm, rc ? 1.0 : 0.0);
-    if (bad > 0 && !rc) am_error_set(err, "%s: %s failed on %.0f other rank(s) (see their messages)", l->path, what, bad);
-    return bad > 0 ? -1 : 0;
+    if (bad == 0) return 0;
+    const int size = comm_size(l->comm), rank = comm_rank(l->comm);
+    double *failed = calloc((size_t)size, sizeof *failed);
+    CHECK(failed, "out of memory (loader error exchange)");
+    failed[rank] = rc ? 1.0 : 0.0;
+    comm_allreduce_sum_host(l->comm, failed, (size_t)size);
+    int first = 0;
+    while (first < size - 1 && failed[first] == 0) first++;
+    free(failed);
+    if (!rc) am_error_set(err, "%s: %s failed", l->path, what);
+    comm_broadcast(l->comm, err->msg, sizeof err->msg, first);
+    if (size > 1 && bad > 1) {
+        const size_t len = strlen(err->msg);
+        snprintf(err->msg + len, sizeof err->msg - len, " (and on %.0f more rank(s))", bad - 1);
+    }
+    return -1;
 }
 
 static void slot_alloc(struct Loader *l, Slot *s) {
@@ -459,10 +509,10 @@ int loader_next(Loader *l, LoaderBatch *out, AmError *err) {
     if (s->reads) l->stats.last_io_mode = s->last_io_mode;
     s->read_seconds = s->bytes_read = 0;
     s->reads = s->collective_reads = s->direct_reads = 0;
-    if (s->rc) {
-        *err = s->err;
-        return -1;
-    }
+    // Collective: a rank whose rows are bad must not leave the others waiting in
+    // the next step's reductions (the watchdog would end the job, less clearly).
+    if (s->rc) *err = s->err;
+    if (agree(l, s->rc, err, "reading a batch")) return -1;
     l->stats.batches++;
     if (++l->step == l->n_batches) {
         l->step = 0;

@@ -7,7 +7,7 @@ MPIRUN=${MPIRUN:-mpirun}
 PY=${ASTROMM_PYTHON:-/usr/bin/python3}  # gpu_check.sh: the GPU image has numpy only in its own python3
 fail=0
 T=$(mktemp -d /tmp/astromm_train_test.XXXXXX)
-trap 'rm -rf "$T"' EXIT
+trap '[ -n "${KEEP_T:-}" ] || rm -rf "$T"' EXIT
 check() {  # check "<description>" <command...>: counts a failure when the command fails
   local what=$1; shift
   if "$@"; then echo "ok: $what"; else echo "FAIL: $what"; fail=$((fail+1)); fi

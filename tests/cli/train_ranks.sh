@@ -37,6 +37,13 @@ sys.exit(0 if rel < 1e-5 and pabs <= bound else 1)
 PY
 }
 for np in 2 4; do check "np=$np equals np=1" cmp_runs $np; done
+# Progress lines: mpirun gives the ranks a pty even when the job's output goes to a
+# file; run.progress = auto must still write plain lines there (no '\r').
+has_cr() { grep -q $'\r' "$1"; }
+no_cr() { ! has_cr "$1"; }
+check "no carriage returns in a log file written under mpirun" no_cr "$T/np2.log"
+train 2 "$T/np2tty" --set train.max_steps=2 --set 'run.progress="tty"' >"$T/np2tty.log" 2>&1
+check "run.progress = tty does rewrite the line in place (control)" has_cr "$T/np2tty.log"
 # Negative control: the bounds must catch a real error (the learning rate 10 % off).
 train 2 "$T/np2lr" --set train.max_steps=6 --set train.lr=2.2e-3 >"$T/np2lr.log" 2>&1
 differs() { if cmp_runs "$@"; then return 1; else return 0; fi; }
