@@ -34,9 +34,11 @@ set_tests_properties(cli_config_errors cli_checkpoint_roundtrip PROPERTIES LABEL
 
 # astromm train (issue 5): each script makes a small synthetic dataset and runs
 # real multi-rank training under mpirun (see tests/cli/train_lib.sh).
-foreach(t train_ranks train_resume train_faults train_learns train_nonfinite)
+foreach(t train_ranks train_resume train_faults train_learns train_nonfinite train_preempt)
   add_test(NAME cli_${t} COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/${t}.sh ${AM}
            WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
   set_tests_properties(cli_${t} PROPERTIES LABELS "cli;mpi;quick" TIMEOUT 300 PROCESSORS 2
     PASS_REGULAR_EXPRESSION "${t}: 0 failed" FAIL_REGULAR_EXPRESSION "FAIL:")
 endforeach()
+# The published-size preemption case takes about a minute on 2 cores.
+set_tests_properties(cli_train_preempt PROPERTIES TIMEOUT 900 LABELS "cli;mpi;slow")

@@ -2,7 +2,9 @@
 // Model checkpoints: a saved model loads back bit-exactly, and params_load
 // refuses, naming the tensor, every file that does not match the model
 // (missing / unexpected tensor, wrong shape, wrong dtype, truncated file),
-// leaving the model's weights untouched when it refuses.
+// leaving the model's weights untouched when it refuses. params_save records
+// data_crc32, which the content check (train/train_state.h) verifies: a saved
+// model passes, a flipped bit or a NaN/Inf weight fails naming the tensor and index.
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +14,7 @@
 #include "models/astrom3.h"
 #include "nn/ops.h"
 #include "testutil.h"
+#include "train/train_state.h"
 #include "tiny_model.h"
 
 // Writes the model's tensors with one of them altered: dropped, renamed,
@@ -68,6 +71,47 @@ int main(void) {
     EXPECT(!memcmp(a.params.data, b.params.data, a.params.n_train_floats * sizeof(float)) &&
                !memcmp(a.params.buffers, b.params.buffers, a.params.n_buffer_floats * sizeof(float)),
            "weights differ after a save/load round trip");
+
+    // data_crc32 + finiteness (ckpt_model_content_check) on what params_save wrote.
+    {
+        StFile *f = NULL;
+        int has_crc = 0;
+        REQUIRE(st_open(&f, good, &err) == 0, "%s", err.msg);
+        EXPECT(st_meta(f, "data_crc32") && strlen(st_meta(f, "data_crc32")) == 8, "no data_crc32 metadata");
+        EXPECT(ckpt_model_content_check(f, &has_crc, &err) == 0 && has_crc, "a saved model fails its check: %s", err.msg);
+        st_close(f);
+        // A NaN saved on purpose (checksum consistent): named by tensor and index.
+        const int k = params_find(&a.params, "spectra_encoder.layers.3.weight");
+        REQUIRE(k >= 0, "tensor");
+        float *w = params_data(&a.params, k), keep = w[4];
+        w[4] = NAN;
+        REQUIRE(params_save(&a.params, bad, meta, 1, &err) == 0, "save: %s", err.msg);
+        w[4] = keep;
+        REQUIRE(st_open(&f, bad, &err) == 0, "%s", err.msg);
+        EXPECT(ckpt_model_content_check(f, NULL, &err) != 0 &&
+                   strstr(err.msg, "'spectra_encoder.layers.3.weight' holds 1 non-finite value(s), the first at element "
+                                   "index 4 (NaN)") && !strstr(err.msg, "checksum") && strstr(err.msg, bad),
+               "NaN weight: %s", err.msg);
+        st_close(f);
+        // One flipped bit in the data (the last byte of the file): the checksum says so.
+        FILE *io = fopen(good, "rb");
+        REQUIRE(io, "open");
+        fseek(io, 0, SEEK_END);
+        const long sz = ftell(io);
+        fseek(io, 0, SEEK_SET);
+        unsigned char *bytes = malloc((size_t)sz);
+        REQUIRE(fread(bytes, 1, (size_t)sz, io) == (size_t)sz, "read");
+        fclose(io);
+        bytes[sz - 1] ^= 0x01;
+        io = fopen(bad, "wb");
+        REQUIRE(io && fwrite(bytes, 1, (size_t)sz, io) == (size_t)sz, "write");
+        fclose(io);
+        free(bytes);
+        REQUIRE(st_open(&f, bad, &err) == 0, "%s", err.msg);
+        EXPECT(ckpt_model_content_check(f, NULL, &err) != 0 && strstr(err.msg, "data checksum mismatch"),
+               "flipped bit: %s", err.msg);
+        st_close(f);
+    }
 
     // Refusals: b now holds a's weights; re-init it and check that refusals keep it.
     astrom3_init(&b, 3);

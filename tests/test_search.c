@@ -1,7 +1,8 @@
 // astromm search (src/eval/search.h) and the embeddings file (src/eval/embeddings_file.h)
 // on hand-made embedding sets: file round trip, format errors, top-k against a
-// naive double-precision scan, the object itself first, tie order (smaller row
-// first) independent of the GEMM block size, cross-modal targets and filters.
+// naive double-precision scan, the object itself first, the documented tie
+// order (equal cosine: smaller row first) at every block size, cross-modal
+// targets and filters.
 #define _POSIX_C_SOURCE 200809L
 #include <hdf5.h>
 #include <math.h>
@@ -179,9 +180,10 @@ static void test_read_errors(void) {
 static void test_search(Comm *comm) {
     EmbSet s;
     make_set(&s, 301, 16);
-    // exact ties: rows 40 and 250 duplicate row 7 (photometry)
-    memcpy(s.emb[0] + 40 * 16, s.emb[0] + 7 * 16, 16 * sizeof(float));
-    memcpy(s.emb[0] + 250 * 16, s.emb[0] + 7 * 16, 16 * sizeof(float));
+    // exact ties: rows 3, 40, 250 and 300 duplicate row 7 (photometry)
+    static const int64_t tied[5] = {3, 7, 40, 250, 300};
+    for (int i = 0; i < 5; i++)
+        if (tied[i] != 7) memcpy(s.emb[0] + tied[i] * 16, s.emb[0] + 7 * 16, 16 * sizeof(float));
     int64_t q[] = {0, 7, 100, 300, 250};
     const int nq = 5, k = 6;
     SearchHit hits[5 * 6], ref[6], first[5 * 6];
@@ -220,14 +222,39 @@ static void test_search(Comm *comm) {
                     }
                 }
             }
-    // ties: query row 7 in photometry -> rows 7, 40, 250 at cosine 1, smaller row first
+    // The tie rule (search.h): equal cosine -> smaller row first, for every
+    // block size: the tied rows share a block, sit in different blocks, and k
+    // cuts the tied group (k = 2, 4) or takes it whole with others after it.
+    // Query row 250: rows 3, 7, 40, 250, 300 tie at cosine 1.
     SearchOptions o = {.query_mod = 0, .target_mod = 0, .k = 4, .target_split = -1, .block = 2};
     int64_t q7 = 250;
     SearchHit h4[4];
+    static const int tie_blocks[] = {1, 2, 3, 4, 5, 37, 64, 299, 301, 4096};
+    static const int tie_ks[] = {2, 4, 5, 8};
+    for (int bi = 0; bi < (int)(sizeof tie_blocks / sizeof *tie_blocks); bi++)
+        for (int ki = 0; ki < 4; ki++) {
+            SearchHit h[8] = {{0}};  // the message prints 4 entries, k may be 2
+            o.block = tie_blocks[bi];
+            o.k = tie_ks[ki];
+            search_topk(&s, &q7, 1, &o, comm, h);
+            int ok = 1;
+            for (int j = 0; j < o.k; j++) {
+                if (j < 5) ok &= h[j].row == tied[j] && h[j].score == h[0].score;  // the tied group, ascending
+                else ok &= h[j].score < h[0].score;                              // then strictly lower cosines
+                if (j) ok &= search_hit_before(&h[j - 1], &h[j]);
+            }
+            EXPECT(ok, "block %d, k %d: ties not in row order: %lld %lld %lld %lld", o.block, o.k, (long long)h[0].row,
+                   (long long)h[1].row, (long long)h[2].row, (long long)h[3].row);
+        }
+    // The rule itself, whichever argument comes first: equal scores order by row, none (-1) last.
+    const SearchHit lo_row = {3, 0.5f}, hi_row = {300, 0.5f}, better = {300, 0.6f}, none = {-1, 1.0f};
+    EXPECT(search_hit_before(&lo_row, &hi_row) && !search_hit_before(&hi_row, &lo_row), "tie: smaller row first");
+    EXPECT(!search_hit_before(&lo_row, &lo_row), "a hit is not before itself");
+    EXPECT(search_hit_before(&better, &lo_row) && !search_hit_before(&lo_row, &better), "higher cosine first");
+    EXPECT(search_hit_before(&lo_row, &none) && !search_hit_before(&none, &lo_row), "no hit (row -1) last");
+    o.block = 2;
+    o.k = 4;
     search_topk(&s, &q7, 1, &o, comm, h4);
-    EXPECT(h4[0].row == 7 && h4[1].row == 40 && h4[2].row == 250, "tie order %lld %lld %lld", (long long)h4[0].row,
-           (long long)h4[1].row, (long long)h4[2].row);
-    EXPECT(h4[0].score == h4[1].score && h4[1].score == h4[2].score, "tied scores equal");
     // k larger than the targets: padded with row -1
     o = (SearchOptions){.query_mod = 1, .target_mod = 1, .k = 400, .target_split = 2};
     SearchHit *big = malloc(400 * sizeof *big);
@@ -243,7 +270,7 @@ static void test_search(Comm *comm) {
     rewind(f);
     char line[256];
     EXPECT(fgets(line, sizeof line, f) && !strcmp(line, "query_id,rank,neighbour_id,label,cosine\n"), "header");
-    EXPECT(fgets(line, sizeof line, f) && !strncmp(line, "2750,1,1049,M,", 14), "first line: %s", line);
+    EXPECT(fgets(line, sizeof line, f) && !strncmp(line, "2750,1,1021,M,", 14), "first line: %s", line);
     fclose(f);
     free(big);
     emb_free(&s);

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 #include "core/rng.h"
 #include "io/safetensors.h"
@@ -130,14 +131,24 @@ int params_save(const ParamStore *ps, const char *path, const char *const *meta_
         for (int d = 0; d < p->ndim; d++) t[i].shape[d] = p->shape[d];
         t[i].data = (p->trainable ? data : bufs) + p->offset;
     }
-    // The caller's metadata, then the model properties.
-    const char **meta = am_calloc((size_t)(2 * (n_meta + ps->n_props) + 1), sizeof *meta, "checkpoint metadata");
+    // data_crc32: CRC-32 of the tensor bytes in file order (st_write lays them out
+    // contiguously in this order), checked by train/train_state.h's
+    // ckpt_model_content_check (resume, astromm inspect --verify).
+    uLong crc = crc32_z(0L, Z_NULL, 0);
+    for (int i = 0; i < ps->n; i++) crc = crc32_z(crc, (const Bytef *)t[i].data, ps->info[i].numel * sizeof(float));
+    char crc_s[16];
+    snprintf(crc_s, sizeof crc_s, "%08x", (unsigned)crc);
+    // The caller's metadata, the model properties, then the checksum.
+    const int n_all = n_meta + ps->n_props + 1;
+    const char **meta = am_calloc((size_t)(2 * n_all + 1), sizeof *meta, "checkpoint metadata");
     for (int i = 0; i < 2 * n_meta; i++) meta[i] = meta_kv[i];
     for (int i = 0; i < ps->n_props; i++) {
         meta[2 * (n_meta + i)] = ps->prop_key[i];
         meta[2 * (n_meta + i) + 1] = ps->prop_val[i];
     }
-    int rc = st_write(path, t, ps->n, meta, n_meta + ps->n_props, err);
+    meta[2 * (n_all - 1)] = "data_crc32";
+    meta[2 * (n_all - 1) + 1] = crc_s;
+    int rc = st_write(path, t, ps->n, meta, n_all, err);
     free(meta);
     free(t);
     free(data);

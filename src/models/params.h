@@ -64,7 +64,9 @@ void params_free(ParamStore *ps);
 void params_set_property(ParamStore *ps, const char *key, const char *value);
 
 // Checkpoints in safetensors, names and shapes exactly those of the state dict.
-// meta_kv: n_meta (key, value) string pairs stored in __metadata__.
+// meta_kv: n_meta (key, value) string pairs stored in __metadata__, followed by the
+// model properties and "data_crc32" (CRC-32 of the tensor bytes in file order, 8 hex
+// digits; ckpt_model_content_check in train/train_state.h verifies it).
 int params_save(const ParamStore *ps, const char *path, const char *const *meta_kv, int n_meta,
                 AmError *err);
 // Strict: every tensor of the store must be present with the same shape and

@@ -117,6 +117,107 @@ int metrics_close(MetricsWriter *w, AmError *err) {
     return rc;
 }
 
+// The integer value of the top-level "step" key of one JSON line ({...}), or 0 when
+// there is none (null, absent).
+static int line_step(const char *line, size_t len, int64_t *step) {
+    for (size_t i = 1; i + 7 < len; i++) {
+        if (memcmp(line + i, "\"step\"", 6) != 0) continue;
+        size_t k = i;  // preceded by '{' or ',' (optionally spaces): a key, not inside a string
+        while (k > 0 && line[k - 1] == ' ') k--;
+        if (k == 0 || (line[k - 1] != '{' && line[k - 1] != ',')) continue;
+        size_t j = i + 6;
+        while (j < len && line[j] == ' ') j++;
+        if (j >= len || line[j] != ':') continue;
+        j++;
+        while (j < len && line[j] == ' ') j++;
+        if (j < len && (line[j] == '-' || (line[j] >= '0' && line[j] <= '9'))) {
+            *step = (int64_t)strtoll(line + j, NULL, 10);
+            return 1;
+        }
+        return 0;
+    }
+    return 0;
+}
+
+int metrics_rewind(MetricsWriter *w, const char *path, int64_t step, int64_t *dropped, AmError *err) {
+    if (dropped) *dropped = 0;
+    if (w && w->f && fflush(w->f) != 0)
+        return am_error_set(err, "metrics '%.200s': flush failed: %s", path, strerror(errno));
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        if (errno == ENOENT) return 0;
+        return am_error_set(err, "metrics '%.200s': cannot open to rewind it: %s", path, strerror(errno));
+    }
+    char *buf = NULL;
+    size_t len = 0, cap = 0, got;
+    char chunk[65536];
+    while ((got = fread(chunk, 1, sizeof chunk, f)) > 0) {
+        if (len + got + 1 > cap) {
+            cap = (len + got + 1) * 2;
+            char *grown = realloc(buf, cap);
+            if (!grown) {
+                free(buf);
+                fclose(f);
+                return am_error_set(err, "metrics '%.200s': out of memory reading it", path);
+            }
+            buf = grown;
+        }
+        memcpy(buf + len, chunk, got);
+        len += got;
+    }
+    const int rerr = ferror(f);
+    fclose(f);
+    if (rerr) {
+        free(buf);
+        return am_error_set(err, "metrics '%.200s': read error while rewinding it", path);
+    }
+    // Find the cut: the start of the first line to drop.
+    size_t cut = len;
+    for (size_t pos = 0; pos < len;) {
+        const char *nl = memchr(buf + pos, '\n', len - pos);
+        int64_t s;
+        if (!nl || (line_step(buf + pos, (size_t)(nl - buf) - pos, &s) && s > step)) {
+            cut = pos;
+            break;
+        }
+        pos = (size_t)(nl - buf) + 1;
+    }
+    int64_t n_drop = 0;
+    for (size_t pos = cut; pos < len; pos++) n_drop += buf[pos] == '\n';
+    if (cut < len && buf[len - 1] != '\n') n_drop++;  // the incomplete last line
+    if (cut == len) {
+        free(buf);
+        return 0;
+    }
+    char tmp[4200];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp) {
+        free(buf);
+        return am_error_set(err, "metrics '%.200s': path too long", path);
+    }
+    FILE *o = fopen(tmp, "wb");
+    if (!o) {
+        free(buf);
+        return am_error_set(err, "metrics '%.200s': cannot create '%.200s': %s", path, tmp, strerror(errno));
+    }
+    int bad = (cut && fwrite(buf, 1, cut, o) != cut) || fflush(o) != 0 || fsync(fileno(o)) != 0;
+    const int e = errno;
+    bad |= fclose(o) != 0;
+    free(buf);
+    if (bad || rename(tmp, path) != 0) {
+        const int e2 = bad ? e : errno;
+        unlink(tmp);
+        return am_error_set(err, "metrics '%.200s': rewriting it via '%.200s' failed: %s", path, tmp, strerror(e2));
+    }
+    if (dropped) *dropped = n_drop;
+    if (w && w->f) {  // the writer still appends to the old (now unlinked) file: reopen
+        FILE *nf = fopen(path, "a");
+        if (!nf) return am_error_set(err, "metrics '%.200s': cannot reopen for appending: %s", path, strerror(errno));
+        fclose(w->f);
+        w->f = nf;
+    }
+    return 0;
+}
+
 // ---------------------------------------------------------------- progress line
 void progress_init(Progress *p, FILE *out, double interval_s, int64_t every_steps) {
     *p = (Progress){.out = out, .interval_s = interval_s, .every_steps = every_steps};

@@ -37,6 +37,15 @@ void metrics_str(MetricsWriter *w, const char *key, const char *value);  // NULL
 int metrics_end(MetricsWriter *w, AmError *err);
 // Closes the file and frees the buffer (safe on a zeroed or closed writer).
 int metrics_close(MetricsWriter *w, AmError *err);
+// Resume: cuts the file at path back to the records up to `step`, so steps redone
+// after a crash are not recorded twice. Keeps every line before the first one that
+// records "step" > step (a top-level integer field) or is incomplete (no final
+// newline: a crash mid-write), drops that line and all after it. Atomic: the kept
+// lines go to "<path>.tmp.<pid>", fsynced, renamed over path; when w is open on path
+// it is reopened on the new file. Nothing is rewritten when nothing is dropped, and
+// a missing file is fine. *dropped (may be NULL) = lines removed. Non-zero with err
+// naming the file on I/O failure (the file is then unchanged).
+int metrics_rewind(MetricsWriter *w, const char *path, int64_t step, int64_t *dropped, AmError *err);
 
 // ---------------------------------------------------------------- progress line
 // "epoch 3 step 1200/20000 loss 1.2345 samples/s 1234.5 ETA 1h02m03s".

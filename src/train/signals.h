@@ -28,6 +28,11 @@ int signals_install(AmError *err);
 // signals do not overwrite it; signals_count() tells how many arrived.
 int signals_pending(void);
 int signals_count(void);
+// Sleeps until a signal arrives (or signals_wake, or timeout_s seconds) and
+// returns signals_pending(). For a helper thread; the handler posts a semaphore.
+int signals_wait(double timeout_s);
+// Wakes a thread sleeping in signals_wait (e.g. to make it quit).
+void signals_wake(void);
 // Forgets received signals (e.g. after the trainer has acted on one).
 void signals_reset(void);
 // Puts back the handlers that were in place before signals_install.

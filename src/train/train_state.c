@@ -7,6 +7,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +17,8 @@
 #include <zlib.h>
 
 static const char kMagic[8] = {'A', 'M', 'S', 'T', 'A', 'T', 'E', '\0'};
-enum { HEADER_BYTES = 32, FIXED_BYTES = 11 * 8, CHUNK = 1 << 20 };
+// FIXED_V1: the scalar block of a version-1 file; version 2 appends model_bytes, model_crc.
+enum { HEADER_BYTES = 32, FIXED_V1 = 11 * 8, FIXED_BYTES = 13 * 8, CHUNK = 1 << 20 };
 
 uint64_t train_config_hash(const char *text) {
     uint64_t h = 0xcbf29ce484222325ull;  // FNV-1a 64 offset basis
@@ -31,7 +34,7 @@ static void put64(unsigned char *b, int i, const void *x) { memcpy(b + 8 * i, x,
 static void get64(const unsigned char *b, int i, void *x) { memcpy(x, b + 8 * i, 8); }
 
 static void pack_fixed(unsigned char b[FIXED_BYTES], const TrainState *st) {
-    const uint64_t n = st->n, sb = sizeof(Schedule);
+    const uint64_t n = st->n, sb = sizeof(Schedule), mcrc = st->model_crc;
     put64(b, 0, &st->step);
     put64(b, 1, &st->epoch);
     put64(b, 2, &st->loader_epoch);
@@ -43,6 +46,8 @@ static void pack_fixed(unsigned char b[FIXED_BYTES], const TrainState *st) {
     put64(b, 8, &st->adam_t);
     put64(b, 9, &n);
     put64(b, 10, &sb);
+    put64(b, 11, &st->model_bytes);
+    put64(b, 12, &mcrc);
 }
 
 static void fsync_parent_dir(const char *path) {
@@ -136,7 +141,7 @@ int train_state_read(const char *path, TrainState *st, AmError *err) {
         return am_error_set(err, "train state '%.200s': not a regular file", path);
     }
     const uint64_t fsize = (uint64_t)sb.st_size;
-    unsigned char header[HEADER_BYTES], fixed[FIXED_BYTES];
+    unsigned char header[HEADER_BYTES], fixed[FIXED_BYTES] = {0};
     if (fsize < HEADER_BYTES || fread(header, 1, HEADER_BYTES, f) != HEADER_BYTES) {
         fclose(f);
         return am_error_set(err, "train state '%.200s': truncated (%" PRIu64 " bytes, the header alone is %d)", path,
@@ -152,9 +157,9 @@ int train_state_read(const char *path, TrainState *st, AmError *err) {
     int rc = 0;
     if (memcmp(header, kMagic, 8) != 0)
         rc = am_error_set(err, "train state '%.200s': bad magic (not an astromm train state file)", path);
-    else if (version != TRAIN_STATE_VERSION)
-        rc = am_error_set(err, "train state '%.200s': unknown format version %u (this build reads %u)", path, version,
-                          TRAIN_STATE_VERSION);
+    else if (version != 1 && version != TRAIN_STATE_VERSION)
+        rc = am_error_set(err, "train state '%.200s': unknown format version %u (this build reads 1 to %u; "
+                          "written by a newer astromm?)", path, version, TRAIN_STATE_VERSION);
     else if (hbytes != HEADER_BYTES || reserved != 0)
         rc = am_error_set(err, "train state '%.200s': corrupt header (header size %u, expected %d; reserved %u)", path,
                           hbytes, HEADER_BYTES, reserved);
@@ -164,7 +169,7 @@ int train_state_read(const char *path, TrainState *st, AmError *err) {
     else if (payload < fsize - HEADER_BYTES)
         rc = am_error_set(err, "train state '%.200s': %" PRIu64 " unexpected trailing bytes", path,
                           fsize - HEADER_BYTES - payload);
-    else if (payload < FIXED_BYTES)
+    else if (payload < (version == 1 ? FIXED_V1 : FIXED_BYTES))
         rc = am_error_set(err, "train state '%.200s': corrupt header (payload %" PRIu64 " bytes)", path, payload);
     if (rc) {
         fclose(f);
@@ -179,8 +184,9 @@ int train_state_read(const char *path, TrainState *st, AmError *err) {
         return am_error_set(err, "train state '%.200s': out of memory", path);
     }
     uLong crc = crc32_z(0L, Z_NULL, 0);
-    uint64_t n_file = 0, sched_bytes = 0, left = payload - FIXED_BYTES;
-    int io = read_crc(f, fixed, FIXED_BYTES, &crc, scratch);
+    const uint64_t fixed_bytes = version == 1 ? FIXED_V1 : FIXED_BYTES;
+    uint64_t n_file = 0, sched_bytes = 0, left = payload - fixed_bytes;
+    int io = read_crc(f, fixed, fixed_bytes, &crc, scratch);
     if (!io) {
         get64(fixed, 9, &n_file);
         get64(fixed, 10, &sched_bytes);
@@ -206,9 +212,11 @@ int train_state_read(const char *path, TrainState *st, AmError *err) {
     if (sched_bytes != sizeof(Schedule))
         return am_error_set(err, "train state '%.200s': schedule state is %" PRIu64 " bytes, this build expects %zu",
                             path, sched_bytes, sizeof(Schedule));
-    if (n_file != st->n)
-        return am_error_set(err, "train state '%.200s': holds optimizer moments for %" PRIu64
-                            " parameters, the model has %zu", path, n_file, st->n);
+    if (n_file != st->n) {
+        am_error_set(err, "train state '%.200s': holds optimizer moments for %" PRIu64
+                     " parameters, the model has %zu (written for another model configuration)", path, n_file, st->n);
+        return 2;  // intact, but not for this model (callers may tell it from damage)
+    }
     if (!sizes_ok)
         return am_error_set(err, "train state '%.200s': payload size %" PRIu64 " does not match %" PRIu64
                             " parameters", path, payload, n_file);
@@ -224,6 +232,11 @@ int train_state_read(const char *path, TrainState *st, AmError *err) {
     get64(fixed, 6, &st->n_ranks);
     get64(fixed, 7, &st->best_metric);
     get64(fixed, 8, &st->adam_t);
+    uint64_t mcrc;
+    get64(fixed, 11, &st->model_bytes);  // zeros for version 1
+    get64(fixed, 12, &mcrc);
+    st->model_crc = (uint32_t)mcrc;
+    st->version = version;
     return 0;
 }
 
@@ -332,76 +345,309 @@ static int remove_ckpt_dir(const char *dir, AmError *err) {
     return rc;
 }
 
-int ckpt_prune(const char *root, int keep_last_k, const char *protect_path, AmError *err) {
+// One warning line to the caller's sink.
+static void say(CkptWarnFn *warn, void *ctx, const char *fmt, ...) AM_PRINTF(3, 4);
+static void say(CkptWarnFn *warn, void *ctx, const char *fmt, ...) {
+    if (!warn) return;
+    char line[1600];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    warn(ctx, line);
+}
+
+// ---------------------------------------------------------------- model file checks
+int ckpt_model_checksum(const char *path, uint64_t *bytes, uint32_t *crc, AmError *err) {
+    *bytes = 0;
+    *crc = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) return am_error_set(err, "model '%.200s': cannot open to checksum it: %s", path, strerror(errno));
+    unsigned char *buf = malloc(CHUNK);
+    if (!buf) {
+        fclose(f);
+        return am_error_set(err, "model '%.200s': out of memory", path);
+    }
+    uLong c = crc32_z(0L, Z_NULL, 0);
+    uint64_t total = 0;
+    size_t got;
+    while ((got = fread(buf, 1, CHUNK, f)) > 0) {
+        c = crc_bytes(c, buf, got);
+        total += got;
+    }
+    const int bad = ferror(f);
+    free(buf);
+    fclose(f);
+    if (bad) return am_error_set(err, "model '%.200s': read error while checksumming", path);
+    *bytes = total;
+    *crc = (uint32_t)c;
+    return 0;
+}
+
+int ckpt_write_state(const char *dir, TrainState *st, AmError *err) {
+    char path[4400];
+    if (path_join(path, sizeof path, dir, CKPT_MODEL_FILE)) return am_error_set(err, "path too long: '%.200s'", dir);
+    if (ckpt_model_checksum(path, &st->model_bytes, &st->model_crc, err)) return 1;
+    if (path_join(path, sizeof path, dir, CKPT_STATE_FILE)) return am_error_set(err, "path too long: '%.200s'", dir);
+    return train_state_write(path, st, err);
+}
+
+// Non-finite elements of a tensor: count, and the first index and its class.
+static uint64_t count_nonfinite(const StTensor *t, const void *data, uint64_t *first, const char **what) {
+    const uint64_t n = (uint64_t)st_numel(t);
+    uint64_t bad = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        int nan = 0, inf = 0;
+        if (t->dtype == ST_F32) {
+            float x;
+            memcpy(&x, (const unsigned char *)data + 4 * i, 4);
+            nan = isnan(x), inf = isinf(x);
+        } else if (t->dtype == ST_F64) {
+            double x;
+            memcpy(&x, (const unsigned char *)data + 8 * i, 8);
+            nan = isnan(x), inf = isinf(x);
+        } else if (t->dtype == ST_F16 || t->dtype == ST_BF16) {  // exponent all ones
+            uint16_t h;
+            memcpy(&h, (const unsigned char *)data + 2 * i, 2);
+            const uint16_t em = t->dtype == ST_F16 ? 0x7C00 : 0x7F80, mm = t->dtype == ST_F16 ? 0x03FF : 0x007F;
+            if ((h & em) == em) nan = (h & mm) != 0, inf = (h & mm) == 0;
+        } else {
+            return 0;  // integers are always finite
+        }
+        if (nan || inf) {
+            if (!bad++) {
+                *first = i;
+                *what = nan ? "NaN" : "Inf";
+            }
+        }
+    }
+    return bad;
+}
+
+int ckpt_model_content_check(const StFile *f, int *has_crc, AmError *err) {
+    const char *path = st_path(f), *rec = st_meta(f, "data_crc32");
+    if (has_crc) *has_crc = rec != NULL;
+    uLong crc = crc32_z(0L, Z_NULL, 0);
+    int bad_tensors = 0;
+    char first_bad[400] = "";
+    for (int i = 0; i < st_count(f); i++) {  // data-offset order
+        const StTensor *t = st_tensor(f, i);
+        const void *d = st_data(f, t);
+        if (d) crc = crc_bytes(crc, d, (size_t)(t->end - t->begin));
+        uint64_t first = 0;
+        const char *what = "";
+        const uint64_t nb = d ? count_nonfinite(t, d, &first, &what) : 0;
+        if (nb && !bad_tensors++)
+            snprintf(first_bad, sizeof first_bad, "tensor '%.120s' holds %llu non-finite value(s), the first at element "
+                     "index %llu (%s)", t->name, (unsigned long long)nb, (unsigned long long)first, what);
+    }
+    char crc_msg[200] = "";
+    if (rec) {
+        char *end = NULL;
+        const unsigned long long want = strtoull(rec, &end, 16);
+        if (strlen(rec) != 8 || !end || *end)
+            snprintf(crc_msg, sizeof crc_msg, "metadata data_crc32 \"%.20s\" is not 8 hex digits", rec);
+        else if (want != (unsigned long long)(uint32_t)crc)
+            snprintf(crc_msg, sizeof crc_msg, "data checksum mismatch (metadata data_crc32 %s, the tensor bytes give "
+                     "%08x): the file is corrupt", rec, (uint32_t)crc);
+    }
+    if (!crc_msg[0] && !bad_tensors) return 0;
+    char more[80] = "";
+    if (bad_tensors > 1) snprintf(more, sizeof more, "; %d more tensor(s) hold non-finite values", bad_tensors - 1);
+    return am_error_set(err, "model '%.200s': %s%s%s%s", path ? path : "?", crc_msg, crc_msg[0] && bad_tensors ? "; " : "",
+                        first_bad, more);
+}
+
+// ---------------------------------------------------------------- whole checkpoints
+int ckpt_verify(const char *root, int64_t step, size_t n_params, TrainState *out, CkptWarnFn *warn, void *ctx,
+                AmError *err) {
+    char dir[4200], spath[4400], mpath[4400];
+    if (ckpt_dir_for_step(dir, sizeof dir, root, step, err)) return 1;
+    if (path_join(spath, sizeof spath, dir, CKPT_STATE_FILE) || path_join(mpath, sizeof mpath, dir, CKPT_MODEL_FILE))
+        return am_error_set(err, "checkpoint '%.200s': path too long", dir);
+    TrainState st = {.n = n_params};  // m, v NULL: verify only
+    struct stat sb;
+    if (lstat(spath, &sb) != 0 && errno == ENOENT)
+        return am_error_set(err, "incomplete checkpoint: '%.200s' is missing (it is written last: the job stopped while "
+                            "writing this checkpoint, or it was being deleted)", spath);
+    const int src = train_state_read(spath, &st, err);
+    if (src) return src;  // 2: another parameter count
+    if (st.step != step)
+        return am_error_set(err, "train state '%.200s' records step %lld but lies in step_%08lld: it belongs to another "
+                            "checkpoint (copied or mixed up)", spath, (long long)st.step, (long long)step);
+    StFile *f = NULL;
+    AmError e = {{0}};
+    if (st_open(&f, mpath, &e)) return am_error_set(err, "%.500s", e.msg);  // names the file
+    const char *ms = st_meta(f, "step"), *mh = st_meta(f, "config_hash");
+    char hash[24], *end = NULL;
+    snprintf(hash, sizeof hash, "%016llx", (unsigned long long)st.config_hash);
+    const long long mstep = ms ? strtoll(ms, &end, 10) : -1;
+    int rc = 0;
+    if (!ms || !mh)
+        rc = am_error_set(err, "model '%.200s': its metadata has no \"%s\": not a checkpoint written by astromm train",
+                          mpath, ms ? "config_hash" : "step");
+    else if (!*ms || *end || mstep != st.step)
+        rc = am_error_set(err, "model '%.200s' records step %.30s but the train state beside it step %lld: the two files "
+                          "come from different checkpoints", mpath, ms, (long long)st.step);
+    else if (strcmp(mh, hash) != 0)
+        rc = am_error_set(err, "model '%.200s' records config_hash %.30s but the train state beside it %s: the two files "
+                          "come from different runs", mpath, mh, hash);
+    if (!rc && st.version >= 2) {
+        uint64_t bytes;
+        uint32_t crc;
+        if (ckpt_model_checksum(mpath, &bytes, &crc, err))
+            rc = 1;
+        else if (bytes != st.model_bytes || crc != st.model_crc)
+            rc = am_error_set(err, "model '%.200s': %llu bytes with CRC-32 %08x, but the train state beside it records "
+                              "%llu bytes with CRC-32 %08x: the file was damaged or replaced after the checkpoint was "
+                              "written", mpath, (unsigned long long)bytes, crc, (unsigned long long)st.model_bytes,
+                              st.model_crc);
+    }
+    if (!rc) rc = ckpt_model_content_check(f, NULL, err);
+    st_close(f);
+    if (rc) return rc;
+    if (st.version < 2)
+        say(warn, ctx, "checkpoint %.300s: train state format version 1 (written before model checksums): %s is "
+            "checked for structure, step, configuration and finite values only", dir, CKPT_MODEL_FILE);
+    if (out) {
+        st.m = out->m, st.v = out->v;  // unchanged (not read here)
+        *out = st;
+    }
+    return 0;
+}
+
+int ckpt_set_aside(const char *root, int64_t step, char *dest, size_t cap, AmError *err) {
+    char dir[4200], torn[4200], to[4400];
+    if (ckpt_dir_for_step(dir, sizeof dir, root, step, err)) return 1;
+    if (path_join(torn, sizeof torn, root, CKPT_TORN_DIR)) return am_error_set(err, "path too long: '%.200s'", root);
+    if (mkdir(torn, 0755) != 0 && errno != EEXIST)
+        return am_error_set(err, "cannot create '%.200s' to move '%.200s' aside: %s", torn, dir, strerror(errno));
+    struct stat sb;
+    int k = 0;
+    for (;; k++) {
+        const int len = k ? snprintf(to, sizeof to, "%s/step_%08lld.%d", torn, (long long)step, k)
+                          : snprintf(to, sizeof to, "%s/step_%08lld", torn, (long long)step);
+        if (len < 0 || (size_t)len >= sizeof to) return am_error_set(err, "path too long: '%.200s'", torn);
+        if (lstat(to, &sb) != 0 && errno == ENOENT) break;
+        if (k == 9999) return am_error_set(err, "cannot move '%.200s' aside: '%.200s' and 9999 more names are taken", dir, to);
+    }
+    if (rename(dir, to) != 0)
+        return am_error_set(err, "cannot move '%.200s' to '%.200s': %s", dir, to, strerror(errno));
+    fsync_dir(torn);
+    fsync_dir(root);
+    if (dest && cap) snprintf(dest, cap, "%s", to);
+    return 0;
+}
+
+int ckpt_prune(const char *root, int keep_last_k, const char *protect_path, size_t n_params, CkptWarnFn *warn,
+               void *ctx, AmError *err) {
     if (keep_last_k < 1) return am_error_set(err, "ckpt_prune: keep_last_k must be >= 1 (got %d)", keep_last_k);
     struct stat prot;
     const int have_prot = protect_path && stat(protect_path, &prot) == 0;
     int64_t *steps;
     size_t count;
     if (ckpt_list(root, &steps, &count, err)) return 1;
-    int rc = 0;
-    char dir[4200];
-    for (size_t i = 0; !rc && i + (size_t)keep_last_k < count; i++) {
+    int rc = 0, kept = 0;
+    char dir[4200], dest[4400];
+    for (size_t i = count; !rc && i-- > 0;) {  // newest first
         struct stat sb;
         if (ckpt_dir_for_step(dir, sizeof dir, root, steps[i], err)) {
             rc = 1;
             break;
         }
         if (stat(dir, &sb) != 0) continue;  // vanished meanwhile
-        if (have_prot && sb.st_dev == prot.st_dev && sb.st_ino == prot.st_ino) continue;
-        rc = remove_ckpt_dir(dir, err);
+        const int is_prot = have_prot && sb.st_dev == prot.st_dev && sb.st_ino == prot.st_ino;
+        if (kept < keep_last_k) {
+            AmError e = {{0}};
+            if (ckpt_verify(root, steps[i], n_params, NULL, NULL, NULL, &e) == 0) {
+                kept++;
+            } else if (is_prot) {
+                say(warn, ctx, "the best checkpoint %.300s is not valid (%.600s); left in place (run.dir/best points at "
+                    "it)", dir, e.msg);
+            } else if ((rc = ckpt_set_aside(root, steps[i], dest, sizeof dest, err)) == 0) {
+                say(warn, ctx, "checkpoint %.300s is incomplete or corrupt (%.600s): moved to %.300s; it does not count "
+                    "towards checkpoint.keep_last (delete it once looked at)", dir, e.msg, dest);
+            }
+        } else if (!is_prot) {
+            rc = remove_ckpt_dir(dir, err);
+        }
     }
     free(steps);
     if (!rc) fsync_dir(root);
     return rc;
 }
 
-// Appends "; text" (or text) to warn->msg, truncating at its capacity.
-static void warn_append(AmError *warn, const char *text) {
-    if (!warn) return;
-    size_t len = strlen(warn->msg);
-    const size_t cap = sizeof warn->msg;
-    const char *parts[2] = {len ? "; " : "", text};
-    for (int k = 0; k < 2; k++) {
-        size_t add = strlen(parts[k]);
-        if (add > cap - 1 - len) add = cap - 1 - len;
-        memcpy(warn->msg + len, parts[k], add);
-        len += add;
-    }
-    warn->msg[len] = '\0';
-}
-
-int ckpt_latest_valid(const char *root, size_t n_params, int64_t *step, char *dir_out, size_t cap, AmError *warn,
-                      AmError *err) {
+int ckpt_latest_valid(const char *root, size_t n_params, int64_t *step, char *dir_out, size_t cap, int set_aside,
+                      CkptWarnFn *warn, void *ctx, AmError *err) {
     *step = -1;
     if (cap) dir_out[0] = '\0';
-    if (warn) warn->msg[0] = '\0';
     int64_t *steps;
     size_t count;
     if (ckpt_list(root, &steps, &count, err)) return 1;
-    char dir[4200], path[4400], line[700];
+    char dir[4200], dest[4400];
     for (size_t i = count; i-- > 0;) {
         AmError e = {{0}};
-        struct stat sb;
-        if (ckpt_dir_for_step(dir, sizeof dir, root, steps[i], &e) == 0) {
-            TrainState st = {.n = n_params};  // m, v NULL: verify only
-            if (path_join(path, sizeof path, dir, CKPT_STATE_FILE))
-                am_error_set(&e, "path too long");
-            else if (train_state_read(path, &st, &e) == 0) {
-                if (path_join(path, sizeof path, dir, CKPT_MODEL_FILE) || stat(path, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_size < 8)
-                    am_error_set(&e, "model file '%.200s' is missing or empty", path);
-                else if (ckpt_dir_for_step(dir_out, cap, root, steps[i], err) == 0) {
-                    *step = steps[i];
-                    break;
-                } else {
-                    free(steps);
-                    return 1;
-                }
+        const int vrc = ckpt_verify(root, steps[i], n_params, NULL, warn, ctx, &e);
+        if (vrc == 0) {
+            if (ckpt_dir_for_step(dir_out, cap, root, steps[i], err)) {
+                free(steps);
+                return 1;
             }
+            *step = steps[i];
+            break;
         }
-        snprintf(line, sizeof line, "skipping checkpoint step %lld: %.500s", (long long)steps[i], e.msg);
-        warn_append(warn, line);
+        if (ckpt_dir_for_step(dir, sizeof dir, root, steps[i], &e)) snprintf(dir, sizeof dir, "step %lld", (long long)steps[i]);
+        AmError me = {{0}};
+        if (vrc == 2)  // intact but for another model: not torn, left where it is
+            say(warn, ctx, "skipping checkpoint %.300s: %.900s", dir, e.msg);
+        else if (!set_aside)
+            say(warn, ctx, "skipping checkpoint %.300s: %.900s", dir, e.msg);
+        else if (ckpt_set_aside(root, steps[i], dest, sizeof dest, &me) == 0)
+            say(warn, ctx, "skipping checkpoint %.300s: %.900s; moved to %.300s (delete it once looked at)", dir, e.msg,
+                dest);
+        else
+            say(warn, ctx, "skipping checkpoint %.300s: %.900s (and it could not be moved aside: %.300s)", dir, e.msg,
+                me.msg);
     }
     free(steps);
     return 0;
+}
+
+// "<name>.tmp.<digits>": the pid, or -1.
+static long tmp_pid(const char *name) {
+    const char *p = NULL;
+    for (const char *q = strstr(name, ".tmp."); q; q = strstr(q + 1, ".tmp.")) p = q;
+    if (!p || p == name) return -1;
+    p += 5;
+    const size_t nd = strspn(p, "0123456789");
+    if (nd == 0 || nd > 9 || p[nd] != '\0') return -1;
+    return strtol(p, NULL, 10);
+}
+
+int ckpt_remove_stale_tmp(const char *dir, CkptWarnFn *warn, void *ctx, AmError *err) {
+    DIR *d = opendir(dir);
+    if (!d) {
+        if (errno == ENOENT) return 0;
+        am_error_set(err, "cannot list '%.200s' for stale temporary files: %s", dir, strerror(errno));
+        return -1;
+    }
+    const long self = (long)getpid();
+    int removed = 0;
+    struct dirent *e;
+    char path[4400];
+    while ((e = readdir(d)) != NULL) {
+        const long pid = tmp_pid(e->d_name);
+        struct stat sb;
+        if (pid < 0 || pid == self || path_join(path, sizeof path, dir, e->d_name) || lstat(path, &sb) != 0) continue;
+        if (!S_ISREG(sb.st_mode) && !S_ISLNK(sb.st_mode)) continue;  // only what our writers create
+        if (unlink(path) == 0) {
+            removed++;
+            say(warn, ctx, "removed %.300s: a temporary file left by process %ld, which was stopped while writing", path,
+                pid);
+        } else {
+            say(warn, ctx, "cannot remove the stale temporary file %.300s: %s", path, strerror(errno));
+        }
+    }
+    closedir(d);
+    return removed;
 }

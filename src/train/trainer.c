@@ -24,6 +24,8 @@
 #include "optim/adam.h"
 #include "train/metrics.h"
 #include "train/schedule.h"
+#include "train/preempt_writer.h"
+#include "train/progress_dest.h"
 #include "train/signals.h"
 #include "train/task.h"
 #include "train/train_state.h"
@@ -223,10 +225,11 @@ static int setup(Trainer *T, const RunConfig *cfg, Comm *comm, int kind) {
     T->size = comm_size(comm);
     T->B = cfg->batch_size;
     T->last_ckpt = -1;
+    T->written_step = -1;
     T->best_acc = -1.0;
-    progress_init(&T->prog, stdout, 10.0, 0);
-    // mpirun hands rank 0 a pseudo-terminal even in batch jobs: keep SLURM logs free of \r.
-    if (getenv("SLURM_JOB_ID")) T->prog.tty = 0;
+    const int dest = progress_dest_resolve(cfg->progress, stdout);  // run.progress, see progress_dest.h
+    progress_init(&T->prog, dest == PROGRESS_OFF ? NULL : stdout, 10.0, 0);
+    T->prog.tty = dest == PROGRESS_TTY;
     if (!cfg->data_path[0]) {
         trainer_say(T, stderr, "error: %s: data.path is not set (a dataset from astromm synth or ingest)", cfg->source);
         return TRAIN_BAD_CONFIG;
@@ -255,6 +258,8 @@ static int setup(Trainer *T, const RunConfig *cfg, Comm *comm, int kind) {
                     strerror(errno));
             rc = 1;
         }
+        if (!rc && trainer_lock_run_dir(T)) rc = 1;  // before anything in run.dir is written
+        if (!rc) trainer_clear_preempted_marker(T);
         snprintf(path, sizeof path, "%s/config.cfg", cfg->run_dir);
         if (!rc && run_config_write(cfg, path, err, sizeof err)) {
             fprintf(stderr, "astromm train: error: %s\n", err);
@@ -274,6 +279,11 @@ static int setup(Trainer *T, const RunConfig *cfg, Comm *comm, int kind) {
         T->metrics_open = !rc;
     }
     if (trainer_any_failed(T, rc)) return TRAIN_ERROR;
+    {  // whichever rank's watchdog fires, train.log says why the run ended
+        char log_path[PATH_CAP + 32];
+        snprintf(log_path, sizeof log_path, "%s/train.log", cfg->run_dir);
+        watchdog_log_to(log_path);
+    }
     watchdog_beat("opening the dataset");
     if ((rc = open_loaders(T))) return rc;
 
@@ -336,6 +346,7 @@ static void teardown(Trainer *T) {
         metrics_close(&T->metrics, &e);
     }
     if (T->log) fclose(T->log);
+    trainer_unlock_run_dir(T);
 }
 
 // ------------------------------------------------------------------ the loop
@@ -352,7 +363,11 @@ static int64_t fault_nan_step(void) {
 static void test_step_delay(void) {
     const char *s = getenv("ASTROMM_TEST_STEP_DELAY_MS");
     const long ms = s && *s ? atol(s) : 0;
-    if (ms > 0) nanosleep(&(struct timespec){.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L}, NULL);
+    // The whole delay even when a signal interrupts it: it stands for a long
+    // computation, which a signal does not cut short either.
+    struct timespec left = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
+    while (ms > 0 && nanosleep(&left, &left) != 0 && errno == EINTR) {
+    }
 }
 
 // One epoch's training steps from the loader's current position. Returns
@@ -377,30 +392,28 @@ static int train_epoch(Trainer *T, int *done) {
         t0 = am_now_s();
         StepCtx ctx = {.seed = c->seed, .step = (uint64_t)T->step, .sample_offset = lb.step * T->B, .training = 1};
         const TaskStats r = task_step(&T->task, &db, &lb, &ctx);
+        test_step_delay();
         const float gn = clip_grad_norm(T->m->params.grad, T->n, c->clip_norm);
         if (!isfinite(r.loss) || !isfinite(gn)) {
-            char where[256];
+            char where[256], kept[PATH_CAP + 96];
             nonfinite_where(T, where, sizeof where);
             trainer_say(T, stderr, "error: step %lld (epoch %lld, batch %lld): loss %g (ps %g, sm %g, mp %g), gradient norm "
-                "%g; first non-finite: %s. Stopping without updating; the last good checkpoint is kept%s%s",
+                "%g; first non-finite: %s. Stopping without updating; %s",
                 (long long)T->step, (long long)lb.epoch, (long long)lb.step, (double)r.loss, (double)r.part[0],
-                (double)r.part[1], (double)r.part[2], (double)gn, where,
-                T->last_ckpt >= 0 ? " (step " : "", T->last_ckpt >= 0 ? "see checkpoints/)" : "");
+                (double)r.part[1], (double)r.part[2], (double)gn, where, trainer_kept_ckpt(T, kept, sizeof kept));
             return TRAIN_NONFINITE;
         }
+        // What a checkpoint holds changes only here, under the preemption writer's lock.
+        preempt_lock(&T->pw);
         adam_step_ranges(&T->opt, T->m->params.data, T->m->params.grad, T->task.ranges, T->task.n_ranges);
         ops_synchronize();
         T->step++;
-        test_step_delay();
+        trainer_snapshot(T);
+        preempt_unlock(&T->pw);
         log_step(T, &lb, &r, gn, t_data, am_now_s() - t0);
         loader_position(T->train, &le, &lbatch);
 
-        const int sig = signals_pending();
-        if (trainer_any_failed(T, sig != 0)) {
-            trainer_say(T, stdout, "signal received: checkpoint at step %lld, then exit %d (requeue)", (long long)T->step,
-                TRAIN_PREEMPTED);
-            return trainer_checkpoint(T, 0) ? TRAIN_ERROR : TRAIN_PREEMPTED;
-        }
+        if (trainer_any_failed(T, signals_pending() != 0)) return trainer_preempted(T);
         if (c->max_steps > 0 && T->step >= c->max_steps) {
             *done = 1;
             trainer_say(T, stdout, "reached train.max_steps = %d", c->max_steps);
@@ -428,10 +441,13 @@ static int train_loop(Trainer *T) {
         EvalResult v;
         if ((rc = validate(T, &v))) return rc;
         const float lr_used = T->opt.lr;
+        preempt_lock(&T->pw);
         const int stop = sched_end_epoch(&T->sched, v.loss);
         T->epoch++;
         const int best = v.acc > T->best_acc;
         if (best) T->best_acc = v.acc;
+        trainer_snapshot(T);
+        preempt_unlock(&T->pw);
         trainer_say(T, stdout, "epoch %lld/%d: val loss %.4f, val %s %.4f%s, lr %.3g, %.1f s", (long long)T->epoch,
             c->epochs, v.loss, T->task.acc_name, v.acc, best ? " (best)" : "", (double)lr_used, am_now_s() - t_epoch);
         if (T->rank == 0) {
@@ -463,6 +479,7 @@ static int train_loop(Trainer *T) {
 int trainer_run(const RunConfig *cfg, Comm *comm, const TrainOptions *opt) {
     Trainer T;
     memset(&T, 0, sizeof T);
+    preempt_writer_init(&T.pw);
     AmError e = {{0}};
     if (signals_install(&e)) {
         fprintf(stderr, "astromm train: error: %s\n", e.msg);
@@ -471,10 +488,13 @@ int trainer_run(const RunConfig *cfg, Comm *comm, const TrainOptions *opt) {
     watchdog_start(cfg->hang_timeout, comm_rank(comm));
     int rc = setup(&T, cfg, comm, opt && opt->classify ? TASK_CLASSIFY : TASK_CLIP);
     if (!rc) rc = trainer_resume(&T, opt && opt->require_resume);
+    if (!rc) rc = trainer_start_preempt_writer(&T);
     if (!rc) rc = train_loop(&T);
     if (!rc) trainer_say(&T, stdout, "done: %lld steps, best val %s %.4f (%s/best)", (long long)T.step, T.task.acc_name,
                  T.best_acc, cfg->run_dir);
     watchdog_stop();
+    watchdog_log_to(NULL);
+    preempt_writer_destroy(&T.pw);  // before the parameters it writes are freed
     teardown(&T);
     signals_restore();
     return rc;

@@ -10,8 +10,11 @@
 #include "data/loader.h"
 #include "optim/adam.h"
 #include "train/metrics.h"
+#include "train/preempt_writer.h"
+#include "train/run_lock.h"
 #include "train/schedule.h"
 #include "train/task.h"
+#include "train/train_state.h"
 #include "train/trainer.h"
 
 #define PATH_CAP 1200
@@ -39,6 +42,12 @@ typedef struct {
     int64_t step, epoch, last_ckpt;
     double best_acc;
     char best_dir[PATH_CAP + 8];
+    RunLock lock;            // rank 0: run_dir/.lock, held from set-up to teardown
+    // Preemption (trainer_preempt.c). The lock guards what a checkpoint holds;
+    // snap is that state at the last step boundary (the writer thread's input).
+    PreemptWriter pw;
+    TrainState snap;
+    int64_t written_step;    // rank 0, under pw's lock: newest checkpoint directory written (-1: none)
 } Trainer;
 
 // trainer.c
@@ -46,7 +55,25 @@ void trainer_say(Trainer *T, FILE *to, const char *fmt, ...) AM_PRINTF(3, 4);
 int trainer_any_failed(Trainer *T, int failed);
 // trainer_ckpt.c: collective; rank 0 writes. is_best: the checkpoint becomes run_dir/best.
 int trainer_checkpoint(Trainer *T, int is_best);
-// Loads the newest valid checkpoint of run_dir (required: fail when none).
+// Loads the newest valid checkpoint of run_dir (required: fail when none). Rank 0
+// first removes stale temporary files, moves invalid checkpoints newer than the
+// chosen one to checkpoints/torn/ and cuts metrics.jsonl back to the resume step.
 int trainer_resume(Trainer *T, int required);
+// Rank 0: takes the run-directory lock (train/run_lock.h); non-zero (message
+// printed) when another job holds it. Other ranks: no-op.
+int trainer_lock_run_dir(Trainer *T);
+void trainer_unlock_run_dir(Trainer *T);
+// Under pw's lock: T->snap := the live state (call after changing it).
+void trainer_snapshot(Trainer *T);
+// Rank 0, under pw's lock: writes the checkpoint directory of T->snap (model,
+// then state; skipped when written_step already is that step); dir receives it.
+// No collectives: the preemption thread calls it too.
+int trainer_write_checkpoint(Trainer *T, char *dir, size_t cap, AmError *err);
+// trainer_preempt.c
+int trainer_start_preempt_writer(Trainer *T);   // after resume
+int trainer_preempted(Trainer *T);              // collective, once every rank knows of a signal
+void trainer_clear_preempted_marker(Trainer *T);  // rank 0 at set-up: run_dir/preempted
+// "the last good checkpoint is kept: step N (<dir>)", or that there is none yet.
+const char *trainer_kept_ckpt(const Trainer *T, char *buf, size_t cap);
 
 #endif

@@ -14,6 +14,7 @@ static pthread_t g_thread;
 static int g_running, g_quit, g_rank;
 static double g_timeout, g_last;
 static const char *g_what = "start-up";
+static char g_log[1200];  // a file that gets the abort message too ("" = none)
 
 static double mono_s(void) {
     struct timespec t;
@@ -33,6 +34,14 @@ static void *watch(void *unused) {
         if (!g_quit && idle > g_timeout) {
             const char *what = g_what;
             pthread_mutex_unlock(&g_mu);
+            if (g_log[0]) {  // train.log must say why the run ended, not leave a stale last line
+                FILE *f = fopen(g_log, "a");
+                if (f) {
+                    fprintf(f, "hang watchdog: rank %d made no progress for %.0f s (last: %s); aborting the job\n",
+                            g_rank, idle, what);
+                    fclose(f);
+                }
+            }
             am_die(__FILE__, __LINE__,
                    "rank %d: no progress for %.0f s (last: %s); a rank died or hangs, aborting the job. "
                    "If steps legitimately take longer, raise run.hang_timeout", g_rank, idle, what);
@@ -53,6 +62,12 @@ void watchdog_start(double timeout_s, int rank) {
     g_running = 1;
     pthread_mutex_unlock(&g_mu);
     CHECK(pthread_create(&g_thread, NULL, watch, NULL) == 0, "cannot start the watchdog thread");
+}
+
+void watchdog_log_to(const char *path) {
+    pthread_mutex_lock(&g_mu);
+    snprintf(g_log, sizeof g_log, "%s", path ? path : "");
+    pthread_mutex_unlock(&g_mu);
 }
 
 void watchdog_beat(const char *what) {

@@ -10,6 +10,8 @@
 // Starts the thread (timeout > 0). what names the activity in the message.
 void watchdog_start(double timeout_s, int rank);
 void watchdog_beat(const char *what);
+// Also append the abort message to this file (the run's train.log); NULL: none.
+void watchdog_log_to(const char *path);
 void watchdog_stop(void);
 
 #endif

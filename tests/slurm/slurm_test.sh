@@ -155,7 +155,7 @@ final=checkpoints/step_000000$N
 # The template's default launcher, srun --mpi=pmix, for the preempted job (srun
 # forwards the SIGUSR1 to the ranks); Open MPI's mpirun inside the allocation
 # (ASTROMM_LAUNCHER=mpirun) for the uninterrupted one: the results must agree.
-export ASTROMM="$AM"
+export ASTROMM="$AM" ASTROMM_SLURM_DIR="$REPO/slurm"
 submit() {  # submit NAME RUN_DIR [sbatch options...] -- [astromm options...]
   local name=$1 dir=$2; shift 2
   local sb=()
@@ -279,6 +279,36 @@ check "job 3: SIGTERM forwarded, checkpoint written, exit 3, not requeued" bash 
   "grep -q 'SIGTERM, forwarding' '$T/cancel.out' && grep -q 'signal received: checkpoint at step' '$T/cancel.out' &&
    grep -q 'astromm exited 3' '$T/cancel.out' && ! grep -q 'requeued' '$T/cancel.out' &&
    scontrol show job '$job3' | grep -q 'Restarts=0 ' && ls '$T/cancel/checkpoints' | grep -q step_"
+
+# ---------------------------------------------------------------- 4. scancel, mpirun
+# Issue 13.1: scancel signals every process of the job, mpirun included, and
+# Open MPI's mpirun then SIGKILLs the ranks (after 2 x odls_base_sigkill_timeout)
+# and exits 1. Steps slowed to 3 s stand for published-size steps: longer than
+# mpirun's default grace. The checkpoint of the last completed step is written
+# at once by a process that outlives the rank, and the script reports exit 3.
+echo "job 4: scancel mid-run, launcher mpirun, 3 s steps ($(elapsed))"
+job4=$(ASTROMM_LAUNCHER=mpirun ASTROMM_TEST_STEP_DELAY_MS=3000 OMPI_MCA_odls_base_sigkill_timeout=1 \
+       submit cancelmpi "$T/cancelmpi" 2>/dev/null | tail -n 1 | cut -d';' -f1)
+cancelled=0
+for _ in $(seq 1 600); do
+  if [ -f "$T/cancelmpi/metrics.jsonl" ] && [ "$(grep -c '"kind": *"step"' "$T/cancelmpi/metrics.jsonl")" -ge 2 ]; then
+    scancel "$job4" && cancelled=1
+    break
+  fi
+  sleep 0.1
+done
+for _ in $(seq 1 600); do
+  js=$(scontrol show job "$job4" 2>/dev/null | grep -o 'JobState=[A-Z_]*' | cut -d= -f2)
+  [ "$js" = CANCELLED ] && ! pgrep -f "$T/cancelmpi" >/dev/null && grep -q 'astromm exited' "$T/cancelmpi.out" && break
+  sleep 0.2
+done
+step4=$(sed -n 's/^step //p' "$T/cancelmpi/preempted" 2>/dev/null)
+check "job 4 ($job4) cancelled after 2 steps (state $js)" bash -c "[ $cancelled -eq 1 ] && [ '$js' = CANCELLED ]"
+check "job 4: mpirun exited 1, the job reports astromm's exit 3" bash -c \
+  "grep -q 'mpirun exited 1' '$T/cancelmpi.out' && grep -q 'astromm exited 3' '$T/cancelmpi.out'"
+check "job 4: the preemption checkpoint (step ${step4:-?}) is complete and verified" bash -c \
+  "[ -n '$step4' ] && '$AM' inspect '$T/cancelmpi/checkpoints/step_$(printf %08d "${step4:-0}")/model.safetensors' \
+     --config '$T/small.cfg' --verify >/dev/null"
 
 echo "slurm_test: total $(elapsed)"
 echo "slurm_test: $fail failed"
