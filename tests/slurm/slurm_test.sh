@@ -177,6 +177,26 @@ checkpoint_valid() {  # model file, state file, and astromm inspect can read the
     "$AM" inspect "$1/model.safetensors" --config "$T/small.cfg" >/dev/null 2>&1
 }
 
+# scancel_after_steps JOB RUN_DIR K: scancel JOB once RUN_DIR has K step records,
+# then wait until it is CANCELLED, its processes are gone and the script has
+# reported astromm's status. Sets $cancelled (1 when scancel ran) and $js.
+scancel_after_steps() {
+  local job=$1 dir=$2 k=$3 out=$2.out
+  cancelled=0 js=
+  for _ in $(seq 1 600); do
+    if [ -f "$dir/metrics.jsonl" ] && [ "$(grep -c '"kind": *"step"' "$dir/metrics.jsonl")" -ge "$k" ]; then
+      scancel "$job" && cancelled=1
+      break
+    fi
+    sleep 0.1
+  done
+  for _ in $(seq 1 600); do
+    js=$(scontrol show job "$job" 2>/dev/null | grep -o 'JobState=[A-Z_]*' | cut -d= -f2)
+    [ "$js" = CANCELLED ] && ! pgrep -f "$dir( |\"|$)" >/dev/null && grep -q 'astromm exited' "$out" && break
+    sleep 0.2
+  done
+}
+
 # ---------------------------------------------------------------- 1. plain job
 echo "job 1: uninterrupted pre-training, 2 tasks ($(elapsed))"
 out=$(ASTROMM_LAUNCHER=mpirun submit plain "$T/plain" --wait); rc=$?
@@ -261,19 +281,7 @@ check "final model bit-identical" cmp -s "$T/plain/$final/model.safetensors" "$T
 # SIGTERM (scancel, preemption): checkpoint and exit 3 too, but no requeue by the script.
 echo "job 3: scancel mid-run ($(elapsed))"
 job3=$(ASTROMM_LAUNCHER=srun ASTROMM_TEST_STEP_DELAY_MS=150 submit cancel "$T/cancel" 2>/dev/null | tail -n 1 | cut -d';' -f1)
-cancelled=0
-for _ in $(seq 1 600); do
-  if [ -f "$T/cancel/metrics.jsonl" ] && [ "$(grep -c '"kind": *"step"' "$T/cancel/metrics.jsonl")" -ge 4 ]; then
-    scancel "$job3" && cancelled=1
-    break
-  fi
-  sleep 0.1
-done
-for _ in $(seq 1 300); do
-  js=$(scontrol show job "$job3" 2>/dev/null | grep -o 'JobState=[A-Z_]*' | cut -d= -f2)
-  [ "$js" = CANCELLED ] && ! pgrep -f "$T/cancel" >/dev/null && break
-  sleep 0.2
-done
+scancel_after_steps "$job3" "$T/cancel" 4
 check "job 3 ($job3) cancelled after 4 steps (state $js)" bash -c "[ $cancelled -eq 1 ] && [ '$js' = CANCELLED ]"
 check "job 3: SIGTERM forwarded, checkpoint written, exit 3, not requeued" bash -c \
   "grep -q 'SIGTERM, forwarding' '$T/cancel.out' && grep -q 'signal received: checkpoint at step' '$T/cancel.out' &&
@@ -289,19 +297,7 @@ check "job 3: SIGTERM forwarded, checkpoint written, exit 3, not requeued" bash 
 echo "job 4: scancel mid-run, launcher mpirun, 3 s steps ($(elapsed))"
 job4=$(ASTROMM_LAUNCHER=mpirun ASTROMM_TEST_STEP_DELAY_MS=3000 OMPI_MCA_odls_base_sigkill_timeout=1 \
        submit cancelmpi "$T/cancelmpi" 2>/dev/null | tail -n 1 | cut -d';' -f1)
-cancelled=0
-for _ in $(seq 1 600); do
-  if [ -f "$T/cancelmpi/metrics.jsonl" ] && [ "$(grep -c '"kind": *"step"' "$T/cancelmpi/metrics.jsonl")" -ge 2 ]; then
-    scancel "$job4" && cancelled=1
-    break
-  fi
-  sleep 0.1
-done
-for _ in $(seq 1 600); do
-  js=$(scontrol show job "$job4" 2>/dev/null | grep -o 'JobState=[A-Z_]*' | cut -d= -f2)
-  [ "$js" = CANCELLED ] && ! pgrep -f "$T/cancelmpi" >/dev/null && grep -q 'astromm exited' "$T/cancelmpi.out" && break
-  sleep 0.2
-done
+scancel_after_steps "$job4" "$T/cancelmpi" 2
 step4=$(sed -n 's/^step //p' "$T/cancelmpi/preempted" 2>/dev/null)
 check "job 4 ($job4) cancelled after 2 steps (state $js)" bash -c "[ $cancelled -eq 1 ] && [ '$js' = CANCELLED ]"
 check "job 4: mpirun exited 1, the job reports astromm's exit 3" bash -c \
