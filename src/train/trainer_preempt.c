@@ -15,8 +15,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/clock.h"
@@ -43,8 +45,31 @@ static void write_marker(Trainer *T, int64_t step, const char *dir) {
     }
 }
 
+// A previous run's preemption checkpoint process may still be writing (its
+// rank was killed, and the new run started at once): let it finish first, so
+// the new run neither cleans up its temporary files nor misses its checkpoint.
+static void wait_previous_writer(Trainer *T) {
+    char path[PATH_CAP + 16], host[256] = "", mine[256] = "";
+    snprintf(path, sizeof path, "%s/preempting", T->cfg->run_dir);
+    gethostname(mine, sizeof mine - 1);
+    for (int i = 0; i < 1200; i++) {  // at most 120 s
+        long pid = 0;
+        FILE *f = fopen(path, "r");
+        if (!f) return;
+        const int got = fscanf(f, "%ld %255s", &pid, host);
+        fclose(f);
+        if (got != 2 || (!strcmp(host, mine) && kill((pid_t)pid, 0) != 0)) break;  // its writer is gone
+        if (i == 0)
+            trainer_say(T, stdout, "waiting for the preemption checkpoint process of the previous run (pid %ld on %s)",
+                        pid, host);
+        nanosleep(&(struct timespec){.tv_sec = 0, .tv_nsec = 100000000L}, NULL);
+    }
+    remove(path);
+}
+
 void trainer_clear_preempted_marker(Trainer *T) {
     if (T->rank != 0) return;
+    wait_previous_writer(T);
     char path[PATH_CAP + 16];
     marker_path(T, path, sizeof path);
     if (remove(path) != 0 && errno != ENOENT)

@@ -55,6 +55,16 @@ check "preempted + resumed == uninterrupted (bitwise)" \
   bash -c "cmp -s '$T/full/$final/model.safetensors' '$d/$final/model.safetensors' &&
            cmp -s '$T/full/$final/state.bin' '$d/$final/state.bin'"
 
+# 1b. a new run waits for a previous run's checkpoint process still writing (here a
+#     stand-in process named in run.dir/preempting), then removes the file
+d=$T/waits
+mkdir -p "$d"; sleep 2 & sp=$!
+echo "$sp $(hostname)" >"$d/preempting"
+train 1 "$d" --set train.max_steps=1 >"$d.log" 2>&1
+check "a new run waits for the previous checkpoint process (pid $sp)" bash -c \
+  "grep -q 'waiting for the preemption checkpoint process of the previous run (pid $sp' '$d.log' &&
+   [ ! -e '$d/preempting' ]"
+
 # 3. signals the ranks can act on in full: exit 3 from mpirun itself
 for how in USR1 TERM-delay; do
   d=$T/$how
