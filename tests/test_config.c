@@ -89,9 +89,25 @@ int main(void) {
         check_error(text, NULL, "c.cfg:1: @include and other directives are not supported");
     }
 
-    // Numbers beside strings, comments and names with digits keep their order.
-    RunConfig c;
+    // Float keys at their bounds: what is accepted is written as the stored
+    // float (%.9g) and must load back (clip_norm = 1e30 became 1.00000002e+30,
+    // then refused as above 1e30; found by tests/fuzz/fuzz_config).
+    RunConfig c, back;
     char err[512] = "";
+    static const char *const at_bounds =
+        "train = { clip_norm = 1e30; warmup_start_factor = 1e-12; plateau_factor = 1e-6; lr = 10.0; };\n"
+        "model = { dropout_spectra = 0.999; };\n";
+    EXPECT(load_text(&c, at_bounds, err, sizeof err) == 0, "float keys at their bounds refused: %s", err);
+    char written[128];
+    snprintf(written, sizeof written, "%s/bounds.cfg", tmpdir);
+    REQUIRE(run_config_write(&c, written, err, sizeof err) == 0, "write: %s", err);
+    EXPECT(run_config_load(&back, written, NULL, 0, err, sizeof err) == 0 && back.clip_norm == c.clip_norm &&
+               back.warmup_start_factor == c.warmup_start_factor && back.model.p_spec == c.model.p_spec,
+           "float bounds round trip: %s", err);
+    check_error("train = { clip_norm = 1.1e30; };\n", NULL, "train.clip_norm = 1.1e+30 is out of range");
+    check_error("model = { dropout_spectra = 0.9991; };\n", NULL, "model.dropout_spectra = 0.9991 is out of range");
+
+    // Numbers beside strings, comments and names with digits keep their order.
     EXPECT(load_text(&c, "/* 7 */ train = { lr = 1e-3; // 5\n batch_size = 48; epochs = 7; };\n"
                      "checkpoint = { every = 2147483647; keep_last = 2; };\n", err, sizeof err) == 0 &&
            c.batch_size == 48 && c.epochs == 7 && c.checkpoint_every == 2147483647 && c.keep_last == 2,

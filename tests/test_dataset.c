@@ -197,11 +197,34 @@ static void set_str_attr(const char *path, const char *name, const char *value) 
     H5Fclose(f);
 }
 
-static void set_int_attr(const char *path, const char *name, int value) {
+// Rewrites string attribute `name` as n strings (n < 0: scalar) of the given
+// form: fixed length or variable, ASCII or UTF-8 (h5py writes bytes as ASCII,
+// str as UTF-8; other tools vary).
+static void set_str_attr_as(const char *path, const char *name, const char *const *v, int n, int fixed,
+                            H5T_cset_t cset) {
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    REQUIRE(f >= 0 && H5Adelete(f, name) >= 0, "open %s, delete %s", path, name);
+    hid_t t = H5Tcopy(H5T_C_S1);
+    char buf[16][24] = {{0}};
+    const int cnt = n < 0 ? 1 : n;
+    for (int i = 0; i < cnt && i < 16; i++) snprintf(buf[i], sizeof buf[i], "%s", v[i]);
+    H5Tset_size(t, fixed ? sizeof buf[0] : H5T_VARIABLE);
+    H5Tset_cset(t, cset);
+    hsize_t d = (hsize_t)cnt;
+    hid_t s = n < 0 ? H5Screate(H5S_SCALAR) : H5Screate_simple(1, &d, NULL);
+    hid_t a = H5Acreate2(f, name, t, s, H5P_DEFAULT, H5P_DEFAULT);
+    REQUIRE(a >= 0 && H5Awrite(a, t, fixed ? (const void *)buf : (const void *)v) >= 0, "write attr %s", name);
+    H5Aclose(a);
+    H5Sclose(s);
+    H5Tclose(t);
+    H5Fclose(f);
+}
+
+static void set_int_attr(const char *path, const char *name, int64_t value) {
     hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
     REQUIRE(f >= 0, "open %s", path);
     hid_t a = H5Aopen(f, name, H5P_DEFAULT);
-    REQUIRE(a >= 0 && H5Awrite(a, H5T_NATIVE_INT, &value) >= 0, "write attr");
+    REQUIRE(a >= 0 && H5Awrite(a, H5T_NATIVE_INT64, &value) >= 0, "write attr");
     H5Aclose(a);
     H5Fclose(f);
 }
@@ -263,6 +286,25 @@ int main(void) {
         printf("SKIP h5py cross-check: /usr/bin/python3 has no h5py (apt-get install python3-h5py)\n");
     }
 
+    // String attributes in any of HDF5's forms (fixed or variable length,
+    // ASCII or UTF-8) read the same.
+    for (int form = 0; form < 4; form++) {
+        const int fixed = form & 1;
+        const H5T_cset_t cset = (form & 2) ? H5T_CSET_UTF8 : H5T_CSET_ASCII;
+        const char *fmt = DS_FORMAT;
+        copy_file(good, bad, -1);
+        set_str_attr_as(bad, "format", &fmt, -1, fixed, cset);
+        set_str_attr_as(bad, "classes", CLASSES, 10, fixed, cset);
+        Dataset *ds = NULL;
+        const char *const *names = NULL;
+        int nc = 0;
+        EXPECT(ds_open(bad, &ds, &err) == 0, "%s %s strings refused: %s", fixed ? "fixed" : "variable",
+               form & 2 ? "UTF-8" : "ASCII", err.msg);
+        if (ds) ds_classes(ds, &names, &nc);
+        EXPECT(nc == 10 && !strcmp(names[9], CLASSES[9]), "classes read back (form %d)", form);
+        ds_close(ds);
+    }
+
     // Rejections.
     copy_file(good, bad, -1);
     set_str_attr(bad, "format", "something-else");
@@ -270,6 +312,11 @@ int main(void) {
     copy_file(good, bad, -1);
     set_int_attr(bad, "version", 2);
     expect_reject(bad, "/version", "wrong version");
+    // A corrupt count is refused before anything is sized by it (2^39 objects
+    // used to be a fatal out-of-memory exit; found by tests/fuzz/fuzz_dataset).
+    copy_file(good, bad, -1);
+    set_int_attr(bad, "n_objects", (int64_t)1 << 39);
+    expect_reject(bad, "dataset /id has shape", "absurd /n_objects");
     copy_file(good, bad, -1);
     delete_link(bad, "spectra");
     expect_reject(bad, "missing dataset /spectra", "missing /spectra");

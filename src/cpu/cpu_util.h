@@ -21,11 +21,16 @@
 // calls to libm's expf without -ffast-math). Cody-Waite reduction by ln 2 and a
 // degree-7 Taylor polynomial on |r| <= ln2/2; max relative error ~8e-8 (about
 // 1 ulp) on [-87, 0], measured against exp() in double. Underflows to 0 below
-// -87.3; arguments above 88 are clamped to 88 (softmax and GELU only pass x <= 0).
+// -87.3 (-Inf gives 0); arguments above 88 are clamped to 88, +Inf included
+// (softmax and GELU only pass x <= 0). NaN gives NaN, as the CUDA port does.
 static inline float cpu_expf(float x) {
     const float log2e = 1.44269504088896341f;
     const float shifter = 12582912.0f;  // 1.5 * 2^23: rounds to the nearest integer
-    float xc = x < -87.5f ? -87.5f : (x > 88.0f ? 88.0f : x);
+    // Written so NaN fails the first comparison and is clamped too: an unclamped
+    // NaN would reach the int conversion below (undefined, then a left shift of
+    // a negative value). Same result as before for every other x.
+    float xc = x > -87.5f ? x : -87.5f;
+    xc = xc < 88.0f ? xc : 88.0f;
     float n = fmaf(xc, log2e, shifter) - shifter;
     float r = fmaf(n, -0.693145751953125f, xc);  // ln 2, high part (exact product)
     r = fmaf(n, -1.428606765330187045e-06f, r);  // ln 2, low part
@@ -40,7 +45,7 @@ static inline float cpu_expf(float x) {
     int32_t bits = ((int32_t)n + 127) << 23;
     float s;
     memcpy(&s, &bits, sizeof s);
-    return x < -87.3f ? 0.0f : p * s;
+    return x < -87.3f ? 0.0f : (isnan(x) ? x : p * s);
 }
 
 // erf(x) in float, branch-free (both halves computed, one selected). Minimax

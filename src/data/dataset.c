@@ -198,16 +198,26 @@ static int shard_open(Dataset *ds, DsShard *s, const char *path, AmError *err) {
         if (!same) return am_error_set(err, "%s: attribute /classes differs from %s", path, ds->sh[0].path);
     }
 
+    // The arrays below are sized by /n_objects: check it against the extent of
+    // /id first, so a corrupt count is an error rather than a request for
+    // terabytes; and running out of memory is an error too, not an exit.
+    const int64_t dn[1] = {n};
+    hid_t did = open_checked(s->file, path, "id", H5T_INTEGER, 1, dn, NULL, err);
+    if (did < 0) return -1;
+    h5_close_id(&did);
     size_t un = (size_t)n;
-    s->ids = am_malloc(un * sizeof *s->ids, "ids");
-    s->offsets = am_malloc((un + 1) * sizeof *s->offsets, "offsets");
-    s->labels = am_malloc(un * sizeof *s->labels, "labels");
-    s->split = am_malloc(un, "split");
-    s->subset = am_calloc(un, 1, "subset");
-    s->has = am_malloc(un * DS_N_MOD, "has");
-    s->scalars = am_malloc(un * 2 * sizeof(float), "scalars");
-    s->photo = am_malloc(un * DS_PHOTO_COLS * sizeof(float), "photo");
-    s->meta = am_malloc(un * DS_META_COLS * sizeof(float), "meta");
+    s->ids = malloc(un * sizeof *s->ids);
+    s->offsets = malloc((un + 1) * sizeof *s->offsets);
+    s->labels = malloc(un * sizeof *s->labels);
+    s->split = malloc(un);
+    s->subset = calloc(un, 1);
+    s->has = malloc(un * DS_N_MOD);
+    s->scalars = malloc(un * 2 * sizeof(float));
+    s->photo = malloc(un * DS_PHOTO_COLS * sizeof(float));
+    s->meta = malloc(un * DS_META_COLS * sizeof(float));
+    if (!s->ids || !s->offsets || !s->labels || !s->split || !s->subset || !s->has || !s->scalars || !s->photo ||
+        !s->meta)
+        return am_error_set(err, "%s: out of memory for the %lld objects of /n_objects", path, (long long)n);
     int64_t d1[1] = {n}, dh[2] = {n, DS_N_MOD}, ds2[2] = {n, 2}, dp[2] = {n, DS_PHOTO_COLS}, dm[2] = {n, DS_META_COLS},
             doff[1] = {n + 1}, dsm[1] = {DS_META_COLS}, dsp[1] = {DS_PHOTO_COLS};
     float sm[2][DS_META_COLS], sp[2][DS_PHOTO_COLS];

@@ -150,10 +150,14 @@ int h5_read_str_attr(hid_t loc, const char *file, const char *obj, const char *n
         h5_fail(err, file, "cannot inspect attribute type");
         goto done;
     }
+    // The memory type takes the file's character set: HDF5 does not convert
+    // every form between ASCII and UTF-8 (a fixed-length UTF-8 attribute could
+    // not be read as ASCII; found by tests/fuzz/fuzz_dataset).
+    H5T_cset_t cset = H5Tget_cset(ft);
     if (var) {
         mt = h5_vlen_str_type();
         char **tmp = am_calloc((size_t)(n ? n : 1), sizeof *tmp, "string attribute");
-        if (mt < 0 || H5Aread(a, mt, tmp) < 0) {
+        if (mt < 0 || cset < 0 || H5Tset_cset(mt, cset) < 0 || H5Aread(a, mt, tmp) < 0) {
             free(tmp);
             h5_fail(err, file, "cannot read string attribute");
             goto done;
@@ -172,7 +176,8 @@ int h5_read_str_attr(hid_t loc, const char *file, const char *obj, const char *n
     } else {
         size_t sz = H5Tget_size(ft);
         mt = H5Tcopy(H5T_C_S1);
-        if (sz == 0 || mt < 0 || H5Tset_size(mt, sz + 1) < 0 || H5Tset_strpad(mt, H5T_STR_NULLTERM) < 0) {
+        if (sz == 0 || mt < 0 || cset < 0 || H5Tset_size(mt, sz + 1) < 0 || H5Tset_strpad(mt, H5T_STR_NULLTERM) < 0 ||
+            H5Tset_cset(mt, cset) < 0) {
             h5_fail(err, file, "cannot build string type");
             goto done;
         }
