@@ -1,6 +1,7 @@
 // astromm ingest: build a dataset from a manifest of real survey files.
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,17 +11,40 @@
 #include "data/ingest.h"
 
 static void ingest_usage(FILE *f) {
-    fprintf(f, "usage: astromm ingest --manifest M.csv --out D.h5 [--asas-csv F] [--catalog C.csv] [--seed S]\n\n"
+    fprintf(f, "usage: astromm ingest --manifest M.csv --out D.h5 [--asas-csv F]... [--catalog C.csv] [--seed S]\n"
+               "                      [--features auto|always|off] [--period-min DAYS] [--period-max DAYS]\n"
+               "                      [--stats-from TRAIN.h5]\n\n"
                "Builds an astromm dataset (docs/data-format.md) from the objects listed in the\n"
                "manifest CSV, columns: id, class (AstroM3 code or empty = unlabelled),\n"
                "lightcurve (ASAS-SN text file, or asas:<id> = object <id> of the ASAS CSV\n"
-               "given with --asas-csv, or empty), spectrum (LAMOST FITS file or empty),\n"
+               "files given with --asas-csv, or empty), spectrum (LAMOST FITS file or empty),\n"
                "split (train/val/test, or empty = by id hash with seed S, default 42).\n"
-               "Relative paths are relative to the manifest's directory. --catalog adds the\n"
+               "Relative paths are relative to the manifest's directory. --asas-csv may be\n"
+               "repeated; each file (plain or gzip, header id,hjd,mag,mag_err) must group its\n"
+               "rows by object in increasing id order, as the ASAS files do; the files are read\n"
+               "in the order given and the first holding an id wins. --catalog adds the\n"
                "metadata and photo columns of the objects whose id it lists.\n"
+               "Photo columns (amplitude, log10 period, Lafler-Kinman statistic) of a light\n"
+               "curve without a catalogue row are computed from the curve (--features auto,\n"
+               "the default): Lomb-Scargle period between --period-min (default 0.05) and\n"
+               "--period-max (default 1000) days, 5-95 percentile amplitude. --features\n"
+               "always computes them for every curve, off never (docs/data-format.md).\n"
+               "Features run on all OpenMP threads (OMP_NUM_THREADS).\n"
+               "--stats-from copies the normalisation statistics (metadata and photo-column\n"
+               "mean/std) from the dataset a model was trained on: use it for a dataset that\n"
+               "only evaluates (every object split=test), which has no training split of its own.\n"
                "Bad objects are skipped and reported on stderr as\n"
                "'<manifest>:<line>: id <id>: skipped: <reason>'. Exit status: 0 written,\n"
                "1 nothing written (no file is left at --out), 2 usage error.\n");
+}
+
+static int parse_days(const char *s, double *out) {
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || *end || !(v > 0) || !isfinite(v)) return 1;
+    *out = v;
+    return 0;
 }
 
 static int parse_seed(const char *s, long long *out) {
@@ -34,8 +58,14 @@ static int parse_seed(const char *s, long long *out) {
 }
 
 int cmd_ingest(int argc, char **argv) {
-    const char *manifest = NULL, *out = NULL, *asas = NULL, *catalog = NULL;
+    const char *manifest = NULL, *out = NULL, *catalog = NULL, *stats_from = NULL;
+    enum { MAX_ASAS = 256 };
+    const char *asas[MAX_ASAS];
+    int n_asas = 0;
     long long seed = 42;
+    int features = INGEST_FEATURES_AUTO;
+    LsOptions ls = ls_default_options();
+    double pmin = 1 / ls.f_max, pmax = 1 / ls.f_min;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -43,14 +73,28 @@ int cmd_ingest(int argc, char **argv) {
             return 0;
         }
         if (!strcmp(a, "--manifest") || !strcmp(a, "--out") || !strcmp(a, "--asas-csv") || !strcmp(a, "--catalog") ||
-            !strcmp(a, "--seed")) {
+            !strcmp(a, "--seed") || !strcmp(a, "--features") || !strcmp(a, "--period-min") ||
+            !strcmp(a, "--period-max") || !strcmp(a, "--stats-from")) {
             if (i + 1 >= argc) return fprintf(stderr, "astromm ingest: %s needs a value\n", a), 2;
             const char *v = argv[++i];
             if (!strcmp(a, "--manifest")) manifest = v;
             else if (!strcmp(a, "--out")) out = v;
-            else if (!strcmp(a, "--asas-csv")) asas = v;
+            else if (!strcmp(a, "--asas-csv")) {
+                if (n_asas == MAX_ASAS)
+                    return fprintf(stderr, "astromm ingest: more than %d --asas-csv files\n", MAX_ASAS), 2;
+                asas[n_asas++] = v;
+            }
+            else if (!strcmp(a, "--stats-from")) stats_from = v;
             else if (!strcmp(a, "--catalog")) catalog = v;
-            else if (parse_seed(v, &seed)) return fprintf(stderr, "astromm ingest: bad value for %s: '%s'\n", a, v), 2;
+            else if (!strcmp(a, "--features")) {
+                if (!strcmp(v, "auto")) features = INGEST_FEATURES_AUTO;
+                else if (!strcmp(v, "always")) features = INGEST_FEATURES_ALWAYS;
+                else if (!strcmp(v, "off")) features = INGEST_FEATURES_OFF;
+                else return fprintf(stderr, "astromm ingest: --features '%s': use auto, always or off\n", v), 2;
+            } else if (!strcmp(a, "--period-min") || !strcmp(a, "--period-max")) {
+                if (parse_days(v, !strcmp(a, "--period-min") ? &pmin : &pmax))
+                    return fprintf(stderr, "astromm ingest: %s '%s': a period in days > 0\n", a, v), 2;
+            } else if (parse_seed(v, &seed)) return fprintf(stderr, "astromm ingest: bad value for %s: '%s'\n", a, v), 2;
             continue;
         }
         fprintf(stderr, "astromm ingest: unknown argument '%s' (try: astromm ingest --help)\n", a);
@@ -61,9 +105,13 @@ int cmd_ingest(int argc, char **argv) {
         ingest_usage(stderr);
         return 2;
     }
+    if (!(pmin < pmax))
+        return fprintf(stderr, "astromm ingest: --period-min %g must be below --period-max %g\n", pmin, pmax), 2;
+    ls.f_min = 1 / pmax;
+    ls.f_max = 1 / pmin;
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    IngestOptions o = {manifest, out, asas, catalog, (uint64_t)seed, stderr};
+    IngestOptions o = {manifest, out, asas, n_asas, catalog, (uint64_t)seed, stderr, features, &ls, stats_from};
     IngestSummary s;
     AmError err;
     int rc = ingest_run(&o, &s, &err);
@@ -86,7 +134,21 @@ int cmd_ingest(int argc, char **argv) {
            (long long)s.split_count[2]);
     printf("modalities: photometry %lld, spectrum %lld, metadata %lld\n", (long long)s.modality_count[0],
            (long long)s.modality_count[1], (long long)s.modality_count[2]);
-    if (s.stats_fallback) printf("note: no training object has metadata; stored statistics are mean 0, std 1\n");
+    if (s.features_computed)
+        printf("features: computed for %lld light curves, photo columns from them for %lld objects\n",
+               (long long)s.features_computed, (long long)s.features_used);
+    if (s.lc_missing) {
+        // Loud: usually the manifest's ids are not the light-curve file's ids.
+        char line[512];
+        snprintf(line, sizeof line,
+                 "WARNING: %lld asas:<id> light curves are in none of the --asas-csv files (%lld of %lld rows "
+                 "skipped); check that the manifest's lightcurve ids are the files' ids",
+                 (long long)s.lc_missing, (long long)s.skipped, (long long)s.rows);
+        printf("%s\n", line);
+        fprintf(stderr, "astromm ingest: %s\n", line);
+    }
+    if (s.stats_copied) printf("statistics: copied from %s\n", stats_from);
+    if (s.stats_fallback) printf("note: no training object has metadata; its stored statistics are mean 0, std 1\n");
     printf("%.2f s\n", secs);
     return 0;
 }

@@ -19,6 +19,7 @@
 
 #include "data/dataset.h"
 #include "data/ingest.h"
+#include "data/lc_features.h"
 #include "data/lightcurve.h"
 #include "data/metadata.h"
 #include "data/spectrum.h"
@@ -36,6 +37,7 @@ static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *
 typedef struct {
     int64_t ids[NGOOD];
     LcNorm lc[NGOOD];
+    double feat[NGOOD][LCF_N];
     int found;
 } RefCtx;
 static int ref_cb(int64_t id, const LightCurve *lc, void *user) {
@@ -44,6 +46,12 @@ static int ref_cb(int64_t id, const LightCurve *lc, void *user) {
         if (c->ids[k] == id) {
             AmError e;
             REQUIRE(lc_normalize(lc, &c->lc[k], &e) == 0, "%s", e.msg);
+            LightCurve mag;
+            LsOptions o = ls_default_options();
+            LsWork *w = ls_work_new();
+            REQUIRE(lcf_magnitudes(lc, &mag, &e) == 0 && lcf_compute(&mag, &o, w, c->feat[k], &e) == 0, "%s", e.msg);
+            ls_work_free(w);
+            lc_free(&mag);
             c->found++;
         }
     return 0;
@@ -159,7 +167,8 @@ int main(void) {
 
     FILE *log = tmpfile();
     REQUIRE(log, "tmpfile");
-    IngestOptions o = {manifest, out, ASAS_CSV, META_CSV, 42, log};
+    const char *asas_files[1] = {ASAS_CSV};
+    IngestOptions o = {manifest, out, asas_files, 1, META_CSV, 42, log, INGEST_FEATURES_AUTO, NULL, NULL};
     IngestSummary s;
     int rc = ingest_run(&o, &s, &err);
     char *text = slurp(log);
@@ -177,6 +186,9 @@ int main(void) {
            "unlabelled %lld modalities %lld %lld %lld", (long long)s.unlabelled, (long long)s.modality_count[0],
            (long long)s.modality_count[1], (long long)s.modality_count[2]);
     EXPECT(s.split_count[0] + s.split_count[1] + s.split_count[2] == NGOOD, "split counts");
+    // Objects 4..7 have no catalogue row: their photo columns are computed.
+    EXPECT(s.features_used == 4 && s.features_computed >= 4, "features used %lld computed %lld",
+           (long long)s.features_used, (long long)s.features_computed);
     static const struct {
         int line;
         const char *id, *what;
@@ -251,10 +263,69 @@ int main(void) {
             EXPECT(max_diff(ob.meta, m, META_N) == 0 && max_diff(ob.photo, p, PHOTO_N) == 0,
                    "object %d: metadata differs", k);
         } else {
-            EXPECT(isnan(ob.meta[0]) && isnan(ob.photo[0]), "object %d: absent metadata not NaN", k);
+            EXPECT(isnan(ob.meta[0]), "object %d: absent metadata not NaN", k);
+            const double *fv = ref.feat[k];
+            float want[PHOTO_N] = {(float)fv[LCF_AMPLITUDE], (float)log10(fv[LCF_PERIOD]), (float)fv[LCF_LKSL], NAN};
+            for (int c = 0; c < 3; c++)
+                EXPECT(ob.photo[photo_column_index(PHOTO_COLUMNS[c])] == want[c], "object %d: computed %s %g want %g", k,
+                       PHOTO_COLUMNS[c], ob.photo[c], want[c]);
+            EXPECT(isnan(ob.photo[photo_column_index("rfr_score")]), "object %d: rfr_score %g not NaN", k,
+                   ob.photo[3]);
         }
     }
     ds_close(ds);
+
+    // --features off: no computed photo columns; always: computed for catalogue rows too.
+    for (int mode = INGEST_FEATURES_ALWAYS; mode <= INGEST_FEATURES_OFF; mode++) {
+        remove(out);
+        log = tmpfile();
+        o.log = log;
+        o.features = mode;
+        rc = ingest_run(&o, &s, &err);
+        fclose(log);
+        REQUIRE(rc == 0, "features mode %d: %s", mode, err.msg);
+        EXPECT(s.features_used == (mode == INGEST_FEATURES_OFF ? 0 : NGOOD), "mode %d: features used %lld", mode,
+               (long long)s.features_used);
+        REQUIRE(ds_open(out, &ds, &err) == 0, "%s", err.msg);
+        for (int k = 0; k < NGOOD; k++) {
+            DsObject ob;
+            REQUIRE(ds_get(ds, k, &ob, &err) == 0, "%s", err.msg);
+            float amp = ob.photo[photo_column_index("amplitude")], rfr = ob.photo[photo_column_index("rfr_score")];
+            if (mode == INGEST_FEATURES_OFF) EXPECT(k < 4 ? !isnan(amp) : isnan(amp), "off: object %d amp %g", k, amp);
+            else {
+                EXPECT(amp == (float)ref.feat[k][LCF_AMPLITUDE], "always: object %d amp %g", k, amp);
+                EXPECT(k < 4 ? rfr == (float)cat.photo[(size_t)k * PHOTO_N + 3] : isnan(rfr),
+                       "always: object %d rfr_score %g kept from the catalogue", k, rfr);
+            }
+        }
+        ds_close(ds);
+    }
+    o.features = INGEST_FEATURES_AUTO;
+
+    // A curve too short for features, without a catalogue row: skipped, reason given.
+    remove(out);
+    char shortlc[300];
+    snprintf(shortlc, sizeof shortlc, "%s/short.dat", dir);
+    f = fopen(shortlc, "w");
+    REQUIRE(f, "short");
+    fprintf(f, "# short\nHJD MAG MAG_ERR FLUX FLUX_ERR\n");
+    for (int k = 0; k < 8; k++) fprintf(f, "%d.5 12.0 0.01 %g 0.1\n", 100 + 3 * k, 5.0 + (k % 3));
+    fclose(f);
+    f = fopen(manifest, "w");
+    REQUIRE(f, "manifest");
+    fprintf(f, "id,class,lightcurve\n1,EW,asas:%lld\n2,EW,short.dat\n", (long long)asas_id[0]);
+    fclose(f);
+    log = tmpfile();
+    o.log = log;
+    rc = ingest_run(&o, &s, &err);
+    free(text);
+    text = slurp(log);
+    fclose(log);
+    EXPECT(rc == 0 && s.written == 1 && s.skip_count[INGEST_SKIP_LIGHTCURVE] == 1, "short curve: rc %d written %lld",
+           rc, (long long)s.written);
+    EXPECT(strstr(text, ":3: id 2: skipped: light curve") && strstr(text, "8 observations with flux > 0 (need at least 12)"),
+           "short curve report: %s", text);
+    remove(shortlc);
 
     // Nothing writable: fatal, no file left behind.
     remove(out);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "data/dataset.h"
+#include "data/lc_features.h"
 #include "data/lightcurve.h"
 #include "data/metadata.h"
 #include "data/spectrum.h"
@@ -18,6 +19,13 @@
 const char *const INGEST_CLASSES[INGEST_N_CLASSES] = {"EW", "SR", "EA", "RRAB", "EB", "ROT", "RRC", "HADS", "M", "DSCT"};
 const char *const INGEST_SKIP_NAMES[INGEST_N_SKIP] = {"bad row", "unknown class", "bad light curve", "bad spectrum",
                                                       "no modality"};
+
+// Computed light-curve features of one curve (lc_features.h).
+typedef struct {
+    double v[LCF_N];
+    int failed;
+    char why[520];
+} Features;
 
 typedef struct {
     int line;
@@ -32,6 +40,8 @@ typedef struct {
     int meta_row;   // catalogue row, -1 when absent
     int skip;       // -1: ok, else INGEST_SKIP_*
     char why[600];
+    int need_feat;  // photo columns come from computed features
+    Features feat;  // text-file curve's features (asas: rows use their slot's)
 } Row;
 
 typedef struct {
@@ -39,7 +49,58 @@ typedef struct {
     int found, failed;
     LcNorm lc;
     char why[520];
+    int need_feat;
+    Features feat;
 } AsasSlot;
+
+// ------------------------------------------------------------------ features
+// Curves wait here (copied) until FEAT_CHUNK of them are in hand, then every
+// thread takes curves from the chunk: memory stays bounded however many curves
+// a survey file streams, and the periodograms run in parallel.
+#define FEAT_CHUNK 512
+typedef struct {
+    LightCurve raw[FEAT_CHUNK];
+    Features *out[FEAT_CHUNK];
+    int n;
+    const LsOptions *ls;
+    int64_t computed;
+} FeatQueue;
+
+static void feat_flush(FeatQueue *q) {
+    if (!q->n) return;
+#pragma omp parallel
+    {
+        LsWork *w = ls_work_new();
+#pragma omp for schedule(dynamic, 1)
+        for (int i = 0; i < q->n; i++) {
+            Features *f = q->out[i];
+            LightCurve mag = {0};
+            AmError e;
+            if (!w) f->failed = 1, snprintf(f->why, sizeof f->why, "features: out of memory");
+            else if (lcf_magnitudes(&q->raw[i], &mag, &e) || lcf_compute(&mag, q->ls, w, f->v, &e))
+                f->failed = 1, snprintf(f->why, sizeof f->why, "%s", e.msg);
+            lc_free(&mag);
+            lc_free(&q->raw[i]);
+        }
+        ls_work_free(w);
+    }
+    q->computed += q->n;
+    q->n = 0;
+}
+
+static void feat_push(FeatQueue *q, const LightCurve *lc, Features *out) {
+    LightCurve *c = &q->raw[q->n];
+    size_t sz = (size_t)(lc->n > 0 ? lc->n : 1) * sizeof(double);
+    c->t = am_malloc(sz, "ingest feature curve");
+    c->flux = am_malloc(sz, "ingest feature curve");
+    c->err = am_malloc(sz, "ingest feature curve");
+    memcpy(c->t, lc->t, (size_t)lc->n * sizeof(double));
+    memcpy(c->flux, lc->flux, (size_t)lc->n * sizeof(double));
+    memcpy(c->err, lc->err, (size_t)lc->n * sizeof(double));
+    c->n = lc->n;
+    q->out[q->n++] = out;
+    if (q->n == FEAT_CHUNK) feat_flush(q);
+}
 
 static void row_skip(Row *r, int reason, const char *fmt, ...) AM_PRINTF(3, 4);
 static void row_skip(Row *r, int reason, const char *fmt, ...) {
@@ -144,6 +205,7 @@ static int cmp_slot(const void *a, const void *b) {
 typedef struct {
     AsasSlot *slots;
     int n, found;
+    FeatQueue *feat;
 } AsasCtx;
 
 static int asas_cb(int64_t id, const LightCurve *lc, void *user) {
@@ -160,6 +222,8 @@ static int asas_cb(int64_t id, const LightCurve *lc, void *user) {
     } else if (!lc_finite(&s->lc)) {
         s->failed = 1;
         snprintf(s->why, sizeof s->why, "normalised light curve has a non-finite value");
+    } else if (s->need_feat) {
+        feat_push(c->feat, lc, &s->feat);
     }
     return c->found == c->n;  // stop once every requested id is in hand
 }
@@ -301,6 +365,31 @@ int ingest_run(const IngestOptions *o, IngestSummary *summary, AmError *err) {
     int *wrow = NULL;
     float *spec = am_calloc(3 * SPEC_LEN, sizeof *spec, "ingest spectrum");
     DsWriter *w = NULL;
+    double *wphoto = NULL;
+    LsOptions ls = o->ls ? *o->ls : ls_default_options();
+    FeatQueue *fq = am_calloc(1, sizeof *fq, "ingest feature queue");
+    fq->ls = &ls;
+    if (o->features < INGEST_FEATURES_AUTO || o->features > INGEST_FEATURES_OFF) {
+        rc = am_error_set(err, "ingest: bad features mode %d", o->features);
+        goto done;
+    }
+
+    // Statistics of another dataset: read first, so a bad path fails before the work.
+    float from_stats[2][DS_META_COLS + DS_PHOTO_COLS];
+    if (o->stats_from) {
+        Dataset *src = NULL;
+        AmError e;
+        if (ds_open(o->stats_from, &src, &e)) {
+            rc = am_error_set(err, "--stats-from: %s", e.msg);
+            goto done;
+        }
+        const float *mm, *ms, *pm, *ps;
+        ds_stats(src, &mm, &ms, &pm, &ps);
+        for (int c = 0; c < DS_META_COLS; c++) from_stats[0][c] = mm[c], from_stats[1][c] = ms[c];
+        for (int c = 0; c < DS_PHOTO_COLS; c++)
+            from_stats[0][DS_META_COLS + c] = pm[c], from_stats[1][DS_META_COLS + c] = ps[c];
+        ds_close(src);
+    }
 
     if ((rc = read_manifest(o->manifest, &rows, &n, err))) goto done;
     S->rows = n;
@@ -336,6 +425,15 @@ int ingest_run(const IngestOptions *o, IngestSummary *summary, AmError *err) {
             }
     }
 
+    // Which objects take their photo columns from computed features.
+    for (int i = 0; i < n; i++) {
+        Row *r = &rows[i];
+        if (cat_idx) r->meta_row = find_id(cat_idx, cat.n, r->id);
+        int has_curve = r->lc_path || r->asas_slot >= 0;
+        r->need_feat = has_curve && (o->features == INGEST_FEATURES_ALWAYS ||
+                                     (o->features == INGEST_FEATURES_AUTO && r->meta_row < 0));
+    }
+
     // ASAS CSV: one streamed pass for every requested id.
     for (int i = 0; i < n; i++)
         if (rows[i].skip < 0 && rows[i].asas_slot >= 0) n_slots++;
@@ -349,23 +447,33 @@ int ingest_run(const IngestOptions *o, IngestSummary *summary, AmError *err) {
         for (int i = 0; i < n_slots; i++)
             if (!u || slots[i].id != slots[u - 1].id) slots[u++] = slots[i];
         n_slots = u;
-        if (o->asas_csv) {
-            AsasCtx ctx = {slots, n_slots, 0};
-            if ((rc = lc_read_asas_csv(o->asas_csv, asas_cb, &ctx, err))) goto done;
-        }
+        for (int i = 0; i < n; i++)
+            if (rows[i].skip < 0 && rows[i].asas_slot >= 0 && rows[i].need_feat) {
+                AsasSlot key = {.id = rows[i].asas_id};
+                ((AsasSlot *)bsearch(&key, slots, (size_t)n_slots, sizeof *slots, cmp_slot))->need_feat = 1;
+            }
+        AsasCtx ctx = {slots, n_slots, 0, fq};
+        for (int fi = 0; fi < o->n_asas_csv && ctx.found < n_slots; fi++)
+            if ((rc = lc_read_asas_csv(o->asas_csv[fi], asas_cb, &ctx, err))) goto done;
+        feat_flush(fq);
         for (int i = 0; i < n; i++) {
             Row *r = &rows[i];
             if (r->skip >= 0 || r->asas_slot < 0) continue;
             AsasSlot key = {.id = r->asas_id};
             AsasSlot *s = bsearch(&key, slots, (size_t)n_slots, sizeof *slots, cmp_slot);
             r->asas_slot = (int)(s - slots);
-            if (!o->asas_csv)
+            if (!o->n_asas_csv)
                 row_skip(r, INGEST_SKIP_LIGHTCURVE, "light curve asas:%lld needs --asas-csv", (long long)r->asas_id);
-            else if (!s->found)
-                row_skip(r, INGEST_SKIP_LIGHTCURVE, "light curve asas:%lld: id not in %s", (long long)r->asas_id,
-                         o->asas_csv);
+            else if (!s->found) {
+                row_skip(r, INGEST_SKIP_LIGHTCURVE, "light curve asas:%lld: id not in %s%s", (long long)r->asas_id,
+                         o->asas_csv[0], o->n_asas_csv > 1 ? " or the other ASAS CSV files" : "");
+                S->lc_missing++;
+            }
             else if (s->failed)
                 row_skip(r, INGEST_SKIP_LIGHTCURVE, "light curve asas:%lld: %s", (long long)r->asas_id, s->why);
+            else if (r->need_feat && s->feat.failed)
+                row_skip(r, INGEST_SKIP_LIGHTCURVE, "light curve asas:%lld: %s", (long long)r->asas_id,
+                         s->feat.why);
         }
     }
 
@@ -380,17 +488,26 @@ int ingest_run(const IngestOptions *o, IngestSummary *summary, AmError *err) {
             else if (lc_normalize(&lc, &r->lc, &e)) row_skip(r, INGEST_SKIP_LIGHTCURVE, "light curve: %s", e.msg);
             else if (!lc_finite(&r->lc))
                 row_skip(r, INGEST_SKIP_LIGHTCURVE, "light curve %s: non-finite normalised value", r->lc_path);
-            else r->has_lc = 1;
+            else {
+                r->has_lc = 1;
+                if (r->need_feat) feat_push(fq, &lc, &r->feat);
+            }
             lc_free(&lc);
         } else if (r->asas_slot >= 0) {
             r->has_lc = 1;
         }
         if (r->skip < 0 && r->spec_path && load_spectrum(r->spec_path, spec, &e))
             row_skip(r, INGEST_SKIP_SPECTRUM, "spectrum: %s", e.msg);
-        if (cat_idx) r->meta_row = find_id(cat_idx, cat.n, r->id);
         if (r->skip < 0 && !r->has_lc && !r->spec_path && r->meta_row < 0)
             row_skip(r, INGEST_SKIP_EMPTY, "no light curve, spectrum or catalogue row");
     }
+    feat_flush(fq);
+    for (int i = 0; i < n; i++) {
+        Row *r = &rows[i];
+        if (r->skip < 0 && r->lc_path && r->need_feat && r->feat.failed)
+            row_skip(r, INGEST_SKIP_LIGHTCURVE, "light curve %s: %s", r->lc_path, r->feat.why);
+    }
+    S->features_computed = fq->computed;
     int nw = 0;
     for (int i = 0; i < n; i++) {
         Row *r = &rows[i];
@@ -445,7 +562,50 @@ int ingest_run(const IngestOptions *o, IngestSummary *summary, AmError *err) {
     if (!nm || meta_fit_stats(&mt, is_train, &st)) {
         S->stats_fallback = 1;
         for (int c = 0; c < META_N; c++) st.meta_mean[c] = 0, st.meta_std[c] = 1;
-        for (int c = 0; c < PHOTO_N; c++) st.photo_mean[c] = 0, st.photo_std[c] = 1;
+    }
+    // Photo columns of every written object with a light curve: the catalogue's,
+    // or the computed features' (amplitude, log10 period, Lafler-Kinman; rfr_score
+    // stays NaN, which the loader feeds as 0). Statistics: over the training
+    // objects with a light curve and a finite value, column by column.
+    wphoto = am_calloc((size_t)nw * PHOTO_N, sizeof *wphoto, "ingest photo columns");
+    const int pc_amp = photo_column_index("amplitude"), pc_per = photo_column_index("period"),
+              pc_lk = photo_column_index("lksl_statistic");
+    for (int k = 0; k < nw; k++) {
+        Row *r = &rows[wrow[k]];
+        double *ph = wphoto + (size_t)k * PHOTO_N;
+        for (int c = 0; c < PHOTO_N; c++)
+            ph[c] = r->has_lc && r->meta_row >= 0 ? cat.photo[(size_t)r->meta_row * PHOTO_N + c] : NAN;
+        if (r->has_lc && r->need_feat) {
+            const Features *f = r->asas_slot >= 0 ? &slots[r->asas_slot].feat : &r->feat;
+            ph[pc_amp] = f->v[LCF_AMPLITUDE];
+            ph[pc_per] = log10(f->v[LCF_PERIOD]);
+            ph[pc_lk] = f->v[LCF_LKSL];
+            S->features_used++;
+        }
+    }
+    for (int c = 0; c < PHOTO_N; c++) {
+        double sum = 0, ss = 0;
+        int64_t cnt = 0;
+        for (int k = 0; k < nw; k++) {
+            double v = wphoto[(size_t)k * PHOTO_N + c];
+            if (wsplit[k] == DS_SPLIT_TRAIN && isfinite(v)) sum += v, cnt++;
+        }
+        double mean = cnt ? sum / (double)cnt : 0;
+        for (int k = 0; k < nw; k++) {
+            double v = wphoto[(size_t)k * PHOTO_N + c];
+            if (wsplit[k] == DS_SPLIT_TRAIN && isfinite(v)) ss += (v - mean) * (v - mean);
+        }
+        double sd = cnt ? sqrt(ss / (double)cnt) : 1;
+        st.photo_mean[c] = mean;
+        st.photo_std[c] = sd > 0 ? sd : 1;
+        st.photo_std_zero[c] = !(sd > 0);
+    }
+    if (o->stats_from) {
+        for (int c = 0; c < META_N; c++) st.meta_mean[c] = from_stats[0][c], st.meta_std[c] = from_stats[1][c];
+        for (int c = 0; c < PHOTO_N; c++)
+            st.photo_mean[c] = from_stats[0][META_N + c], st.photo_std[c] = from_stats[1][META_N + c];
+        S->stats_fallback = 0;
+        S->stats_copied = 1;
     }
 
     // Write.
@@ -471,11 +631,10 @@ int ingest_run(const IngestOptions *o, IngestSummary *summary, AmError *err) {
             ob.has[DS_MOD_SPEC] = 1;
             ob.spectrum = spec;
         }
-        for (int c = 0; c < DS_PHOTO_COLS; c++) ob.photo[c] = NAN;
+        for (int c = 0; c < DS_PHOTO_COLS; c++) ob.photo[c] = (float)wphoto[(size_t)k * PHOTO_N + c];
         if (r->meta_row >= 0) {
             ob.has[DS_MOD_META] = 1;
             for (int c = 0; c < DS_META_COLS; c++) ob.meta[c] = (float)cat.meta[(size_t)r->meta_row * META_N + c];
-            for (int c = 0; c < DS_PHOTO_COLS; c++) ob.photo[c] = (float)cat.photo[(size_t)r->meta_row * PHOTO_N + c];
         }
         rc = ds_writer_add(w, &ob, err);
         if (!rc) {
@@ -512,5 +671,8 @@ done:
     free(is_train);
     free(wrow);
     free(spec);
+    free(wphoto);
+    for (int i = 0; i < fq->n; i++) lc_free(&fq->raw[i]);  // left queued by a fatal error
+    free(fq);
     return rc;
 }

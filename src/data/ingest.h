@@ -8,20 +8,24 @@
 //   class       one of the 10 AstroM3 codes (EW SR EA RRAB EB ROT RRC HADS M
 //               DSCT, label = that index), or empty = unlabelled (label -1)
 //   lightcurve  path of an ASAS-SN text file (lc_read_asassn), or "asas:<id>" =
-//               object <id> of the ASAS CSV given as asas_csv (lc_read_asas_csv,
-//               streamed once for all requested ids), or empty = no light curve
+//               object <id> of the ASAS CSV files given as asas_csv (lc_read_asas_csv:
+//               rows grouped by object in increasing id order, as the ASAS dev file;
+//               each file streamed once, in the order given, until every requested
+//               id is found; an id in two files is taken from the first), or empty
 //   spectrum    path of a LAMOST FITS file (spec_read_lamost), or empty
 //   split       train / val / test, or empty = split_by_id(id, seed)
 // Relative paths are taken relative to the manifest's directory. Columns
 // lightcurve, spectrum, class and split may be absent (all empty).
 //
 // Metadata: the optional catalogue (meta_read_csv) is matched by id; objects not
-// in it get has[DS_MOD_META] = 0. Its photo columns (amplitude, period,
-// lksl_statistic, rfr_score) are stored with the light curve, so they are NaN
-// for objects without a light curve or without a catalogue row. The stored
-// metadata are meta_transform-ed but not z-scored; the statistics are
+// in it get has[DS_MOD_META] = 0. Photo columns (amplitude, period,
+// lksl_statistic, rfr_score) are stored with the light curve (NaN without one):
+// from the catalogue row or computed from the curve, see IngestOptions.features.
+// The stored metadata are meta_transform-ed but not z-scored; the statistics are
 // meta_fit_stats over the written training objects that have a catalogue row
-// (mean 0 / std 1 when there is none; IngestSummary.stats_fallback is then 1).
+// (mean 0 / std 1 when there is none; IngestSummary.stats_fallback is then 1);
+// the photo-column statistics are over the written training objects with a light
+// curve and a finite value, column by column (mean 0 / std 1 for a column with none).
 // Subsets: subsets_by_class over the written objects with the same seed.
 //
 // A bad object is skipped, never fatal: malformed row, bad or duplicate id,
@@ -41,6 +45,7 @@
 #include <stdio.h>
 
 #include "core/error.h"
+#include "data/periodogram.h"
 
 #define INGEST_N_CLASSES 10
 extern const char *const INGEST_CLASSES[INGEST_N_CLASSES];  // AstroM3 order (astrom3.md)
@@ -48,11 +53,29 @@ extern const char *const INGEST_CLASSES[INGEST_N_CLASSES];  // AstroM3 order (as
 typedef struct {
     const char *manifest;  // required
     const char *out;       // required: dataset path
-    const char *asas_csv;  // may be NULL (then asas:<id> rows are skipped)
+    const char *const *asas_csv;  // [n_asas_csv] ASAS CSV files (asas:<id> rows are skipped without)
+    int n_asas_csv;
     const char *catalog;   // may be NULL (no metadata)
     uint64_t seed;         // splits (where the manifest gives none) and subsets
     FILE *log;             // skip reports; NULL = stderr
+    int features;          // INGEST_FEATURES_*: where photo columns come from (0 = auto)
+    const LsOptions *ls;   // period search; NULL = ls_default_options()
+    // Normalisation statistics (metadata and photo-column mean/std) copied from this
+    // dataset instead of computed from the training split: a dataset to evaluate a
+    // model on must be z-scored as the model's training data were. NULL = compute.
+    const char *stats_from;
 } IngestOptions;
+
+// Photo columns (amplitude, log10 period, lksl_statistic) of an object with a
+// light curve: AUTO takes them from its catalogue row when it has one and
+// computes them from the curve (lc_features.h: Lomb-Scargle period, 5-95
+// percentile amplitude, Lafler-Kinman at the period) when it has none; ALWAYS
+// computes them for every curve (rfr_score still from the catalogue); OFF never
+// computes (no catalogue row: NaN, fed to the model as 0). A curve whose
+// features are needed and cannot be computed (fewer than LCF_MIN_POINTS
+// positive fluxes, a constant curve) is skipped as a bad light curve.
+// Features run on every OpenMP thread, FEAT_CHUNK curves at a time.
+enum { INGEST_FEATURES_AUTO = 0, INGEST_FEATURES_ALWAYS, INGEST_FEATURES_OFF };
 
 enum {
     INGEST_SKIP_ROW = 0,     // malformed row, bad/duplicate id, bad split
@@ -72,6 +95,10 @@ typedef struct {
     int64_t split_count[3];                // train / val / test
     int64_t modality_count[3];             // objects with photometry / spectrum / metadata
     int stats_fallback;                    // 1: no training object had metadata
+    int64_t features_computed;             // curves whose features were computed
+    int64_t features_used;                 // written objects whose photo columns are computed
+    int64_t lc_missing;                    // asas:<id> rows whose id no ASAS CSV holds
+    int stats_copied;                      // 1: statistics from stats_from
 } IngestSummary;
 
 // 0 on success (summary filled, dataset at opts->out); non-zero with err filled.

@@ -108,7 +108,7 @@ void ls_data_free(LsData *d) {
 // astropy's lombscargle_fast algebra (fit_mean, standard normalisation).
 static double power_from_sums(double S, double C, double Sh, double Ch, double S2, double C2, double yy) {
     double num = S2 - 2 * S * C, den = C2 - (C * C - S * S);
-    double r = hypot(num, den), S2w = 0, C2w = 1;
+    double r = sqrt(num * num + den * den), S2w = 0, C2w = 1;  // sums of weights <= 1: no overflow
     if (r > 0) {
         S2w = (den < 0 ? -num : num) / r;
         C2w = fabs(den) / r;
@@ -155,6 +155,8 @@ struct LsWork {
     fftw_complex *zc, *zr;  // complex grid [cap]; r2c output [cap / 2 + 1]
     double *gr;             // real grid [cap]
     int cap;
+    double *power;          // ls_best's grid powers [power_cap]
+    int64_t power_cap;
     PlanEntry plans[LS_PLAN_CACHE];
     int n_plans, next_evict;
 };
@@ -179,19 +181,17 @@ void ls_work_free(LsWork *w) {
     fftw_free(w->zc);
     fftw_free(w->zr);
     fftw_free(w->gr);
+    free(w->power);
     free(w);
 }
 
-// Smallest 2^a 3^b 5^c >= n (FFTW is fastest on such sizes).
-static int64_t smooth_size(int64_t n) {
-    int64_t best = INT64_MAX;
-    for (int64_t p5 = 1; p5 < 2 * n; p5 *= 5)
-        for (int64_t p35 = p5; p35 < 2 * n; p35 *= 3) {
-            int64_t v = p35;
-            while (v < n) v *= 2;
-            if (v < best) best = v;
-        }
-    return best;
+// Smallest 2^a or 3 * 2^a >= n: fast FFT sizes, and few of them, so the plans
+// of one thread's cache serve a whole survey of different baselines (a larger
+// grid than needed only makes the sums more accurate).
+static int64_t fft_size(int64_t n) {
+    int64_t p = 1;
+    while (p < n) p *= 2;
+    return p / 4 * 3 >= n ? p / 4 * 3 : p;
 }
 
 static const PlanEntry *plans_for(LsWork *w, int m, AmError *err) {
@@ -249,7 +249,7 @@ static void lagrange_weights(double x, int64_t lo, int np, const double *denom, 
 
 int ls_power_fast(const LsData *d, const LsGrid *g, const LsOptions *o, LsWork *w, double *power, AmError *err) {
     const int np = o->extirp_points;
-    int64_t m64 = smooth_size((int64_t)o->oversampling * (g->k_hi + 1));
+    int64_t m64 = fft_size((int64_t)o->oversampling * (g->k_hi + 1));
     if (m64 > (int64_t)1 << 30)
         return am_error_set(err, "periodogram: FFT of %lld cells is too large", (long long)m64);
     const int m = (int)m64;
@@ -326,7 +326,7 @@ static double golden_max(const LsData *d, double a, double b, double *pbest) {
     const double gr = 0.5 * (sqrt(5.0) - 1);
     double x1 = b - gr * (b - a), x2 = a + gr * (b - a);
     double f1 = ls_power_at(d, x1), f2 = ls_power_at(d, x2);
-    for (int it = 0; it < 30; it++) {  // 0.618^30: the interval shrinks to 1e-6 of a grid step
+    for (int it = 0; it < 24; it++) {  // 0.618^24: the interval shrinks to 1e-5 of a grid step
         if (f1 >= f2) {
             b = x2, x2 = x1, f2 = f1;
             x1 = b - gr * (b - a);
@@ -353,13 +353,17 @@ int ls_best(const double *t, const double *y, const double *dy, int n, const LsO
     if (ls_grid(t, n, o, &g, err)) return 1;
     if (ls_data_init(&d, t, y, dy, n, err)) return 1;
     int64_t nf = g.k_hi - g.k_lo + 1;
-    double *p = malloc((size_t)nf * sizeof *p);
-    if (!p) {
-        ls_data_free(&d);
-        return am_error_set(err, "periodogram: out of memory (%lld frequencies)", (long long)nf);
+    if (nf > w->power_cap) {  // kept between curves: no page faults on a fresh buffer each time
+        free(w->power);
+        w->power = malloc((size_t)nf * sizeof *w->power);
+        w->power_cap = w->power ? nf : 0;
+        if (!w->power) {
+            ls_data_free(&d);
+            return am_error_set(err, "periodogram: out of memory (%lld frequencies)", (long long)nf);
+        }
     }
+    double *p = w->power;
     if (ls_power_fast(&d, &g, o, w, p, err)) {
-        free(p);
         ls_data_free(&d);
         return 1;
     }
@@ -388,7 +392,6 @@ int ls_best(const double *t, const double *y, const double *dy, int n, const LsO
     out->grid_freq = have ? (double)(g.k_lo + top[0]) * g.df : 0;
     out->n_freqs = nf;
     out->log10_fap = ls_log10_fap(best_p, n, (double)g.k_hi * g.df, d.var_t);  // the highest frequency searched
-    free(p);
     ls_data_free(&d);
     if (!have || !(best_p >= 0)) return am_error_set(err, "periodogram: no peak found");
     return 0;

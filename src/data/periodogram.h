@@ -19,7 +19,7 @@
 //  - ls_power_fast: Press & Rybicki (1989, ApJ 338, 277): the data are
 //    extirpolated (Lagrange weights on `extirp_points` neighbours, wrapping
 //    circularly) onto a regular grid of M cells and the sums at every f_k come
-//    from one FFT (FFTW). M is the smallest 2^a 3^b 5^c >= oversampling * (k_hi + 1).
+//    from one FFT (FFTW). M is the smallest 2^a or 3 * 2^a >= oversampling * (k_hi + 1).
 //    The w*y and w sums at f share one complex FFT (two real grids as its real
 //    and imaginary parts); the w sums at 2f take one real-to-complex FFT.
 //    O(N * extirp_points + M log M).
