@@ -31,6 +31,18 @@ int main(void) {
     // Balanced accuracy: mean recall over the classes present (A, B), as sklearn.
     EXPECT(NEAR(r.balanced_accuracy, (5.0 / 6 + 0.25) / 2), "balanced accuracy %g", r.balanced_accuracy);
     EXPECT(NEAR(r.macro_f1, (50.0 / 65 + 1.0 / 3) / 3), "macro F1 %g", r.macro_f1);
+    // The same objects under a 5-class list: classes 3 and 4 are neither true nor
+    // predicted and do not count (sklearn f1_score(average="macro") gives 0.367521).
+    Confusion c5;
+    confusion_init(&c5, 5);
+    for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) confusion_add(&c5, pairs[i][0], pairs[i][1]);
+    ClassReport r5;
+    confusion_report(&c5, &r5);
+    EXPECT(NEAR(r5.macro_f1, r.macro_f1) && NEAR(r5.macro_f1, 0.367521) &&
+               NEAR(r5.balanced_accuracy, r.balanced_accuracy),
+           "5-class list: macro F1 %g balanced %g", r5.macro_f1, r5.balanced_accuracy);
+    class_report_free(&r5);
+    confusion_free(&c5);
 
     const char *names[3] = {"EW", "SR, \"semi\"", "M"};
     char dir[] = "/tmp/astromm_confusion.XXXXXX", json[96], csv[96], cmd[400];

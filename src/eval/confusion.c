@@ -33,7 +33,7 @@ void confusion_report(const Confusion *c, ClassReport *r) {
     r->recall = am_calloc((size_t)C, sizeof(double), "report");
     r->f1 = am_calloc((size_t)C, sizeof(double), "report");
     r->support = am_calloc((size_t)C, sizeof(int64_t), "report");
-    int present = 0;
+    int present = 0, seen = 0;
     double recall_sum = 0, f1_sum = 0;
     for (int k = 0; k < C; k++) {
         int64_t tp = c->count[(size_t)k * C + k], row = 0, col = 0;
@@ -48,7 +48,10 @@ void confusion_report(const Confusion *c, ClassReport *r) {
         r->recall[k] = row ? (double)tp / (double)row : 0.0;
         const double ps = r->precision[k] + r->recall[k];
         r->f1[k] = ps > 0 ? 2.0 * r->precision[k] * r->recall[k] / ps : 0.0;
-        f1_sum += r->f1[k];
+        if (row || col) {  // sklearn's macro average: classes in the labels or the predictions
+            f1_sum += r->f1[k];
+            seen++;
+        }
         if (row) {
             present++;
             recall_sum += r->recall[k];
@@ -56,7 +59,7 @@ void confusion_report(const Confusion *c, ClassReport *r) {
     }
     r->accuracy = r->total ? (double)r->correct / (double)r->total : 0.0;
     r->balanced_accuracy = present ? recall_sum / present : 0.0;
-    r->macro_f1 = f1_sum / C;
+    r->macro_f1 = seen ? f1_sum / seen : 0.0;
 }
 
 void class_report_free(ClassReport *r) {

@@ -3,7 +3,9 @@
 // recall, F1 and support, macro F1. Written as JSON and as CSV (the matrix with
 // a header of class names, one row per true class: tools/plot_confusion.py).
 // A class never predicted has precision 0; a class absent from the labels has
-// recall 0 and is left out of the balanced accuracy (sklearn's conventions).
+// recall 0 and is left out of the balanced accuracy; macro F1 averages over the
+// classes present in the labels or the predictions (sklearn's conventions: a
+// dataset of 6 classes under a 10-class list is not averaged over 10).
 #ifndef ASTROMM_CONFUSION_H
 #define ASTROMM_CONFUSION_H
 
