@@ -13,9 +13,9 @@
 static void ingest_usage(FILE *f) {
     fprintf(f, "usage: astromm ingest --manifest M.csv --out D.h5 [--asas-csv F]... [--catalog C.csv] [--seed S]\n"
                "                      [--features auto|always|off] [--period-min DAYS] [--period-max DAYS]\n"
-               "                      [--stats-from TRAIN.h5]\n\n"
+               "                      [--classes astrom3|manifest|NAME,NAME,...] [--stats-from TRAIN.h5]\n\n"
                "Builds an astromm dataset (docs/data-format.md) from the objects listed in the\n"
-               "manifest CSV, columns: id, class (AstroM3 code or empty = unlabelled),\n"
+               "manifest CSV, columns: id, class (a class of --classes or empty = unlabelled),\n"
                "lightcurve (ASAS-SN text file, or asas:<id> = object <id> of the ASAS CSV\n"
                "files given with --asas-csv, or empty), spectrum (LAMOST FITS file or empty),\n"
                "split (train/val/test, or empty = by id hash with seed S, default 42).\n"
@@ -30,9 +30,13 @@ static void ingest_usage(FILE *f) {
                "--period-max (default 1000) days, 5-95 percentile amplitude. --features\n"
                "always computes them for every curve, off never (docs/data-format.md).\n"
                "Features run on all OpenMP threads (OMP_NUM_THREADS).\n"
+               "--classes: the dataset's class list, label = position: astrom3 (default: the\n"
+               "10 AstroM3 codes; other names are skipped as unknown), manifest (every class\n"
+               "the manifest names, sorted), or an explicit comma-separated list.\n"
                "--stats-from copies the normalisation statistics (metadata and photo-column\n"
                "mean/std) from the dataset a model was trained on: use it for a dataset that\n"
-               "only evaluates (every object split=test), which has no training split of its own.\n"
+               "only evaluates (every object split=test), which has no training split of its own;\n"
+               "the class list is that dataset's too.\n"
                "Bad objects are skipped and reported on stderr as\n"
                "'<manifest>:<line>: id <id>: skipped: <reason>'. Exit status: 0 written,\n"
                "1 nothing written (no file is left at --out), 2 usage error.\n");
@@ -58,7 +62,7 @@ static int parse_seed(const char *s, long long *out) {
 }
 
 int cmd_ingest(int argc, char **argv) {
-    const char *manifest = NULL, *out = NULL, *catalog = NULL, *stats_from = NULL;
+    const char *manifest = NULL, *out = NULL, *catalog = NULL, *stats_from = NULL, *classes = NULL;
     enum { MAX_ASAS = 256 };
     const char *asas[MAX_ASAS];
     int n_asas = 0;
@@ -74,7 +78,8 @@ int cmd_ingest(int argc, char **argv) {
         }
         if (!strcmp(a, "--manifest") || !strcmp(a, "--out") || !strcmp(a, "--asas-csv") || !strcmp(a, "--catalog") ||
             !strcmp(a, "--seed") || !strcmp(a, "--features") || !strcmp(a, "--period-min") ||
-            !strcmp(a, "--period-max") || !strcmp(a, "--stats-from")) {
+            !strcmp(a, "--period-max") || !strcmp(a, "--stats-from") ||
+            !strcmp(a, "--classes")) {
             if (i + 1 >= argc) return fprintf(stderr, "astromm ingest: %s needs a value\n", a), 2;
             const char *v = argv[++i];
             if (!strcmp(a, "--manifest")) manifest = v;
@@ -85,6 +90,7 @@ int cmd_ingest(int argc, char **argv) {
                 asas[n_asas++] = v;
             }
             else if (!strcmp(a, "--stats-from")) stats_from = v;
+            else if (!strcmp(a, "--classes")) classes = v;
             else if (!strcmp(a, "--catalog")) catalog = v;
             else if (!strcmp(a, "--features")) {
                 if (!strcmp(v, "auto")) features = INGEST_FEATURES_AUTO;
@@ -111,7 +117,7 @@ int cmd_ingest(int argc, char **argv) {
     ls.f_max = 1 / pmin;
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    IngestOptions o = {manifest, out, asas, n_asas, catalog, (uint64_t)seed, stderr, features, &ls, stats_from};
+    IngestOptions o = {manifest, out, asas, n_asas, catalog, (uint64_t)seed, stderr, features, &ls, stats_from, classes};
     IngestSummary s;
     AmError err;
     int rc = ingest_run(&o, &s, &err);
@@ -128,7 +134,7 @@ int cmd_ingest(int argc, char **argv) {
     for (int k = 0; k < INGEST_N_SKIP; k++)
         if (s.skip_count[k]) printf(", %s %lld", INGEST_SKIP_NAMES[k], (long long)s.skip_count[k]);
     printf("\nclasses:");
-    for (int c = 0; c < INGEST_N_CLASSES; c++) printf(" %s %lld", INGEST_CLASSES[c], (long long)s.class_count[c]);
+    for (int c = 0; c < s.n_classes; c++) printf(" %s %lld", s.class_names[c], (long long)s.class_count[c]);
     printf(", unlabelled %lld\n", (long long)s.unlabelled);
     printf("splits: train %lld, val %lld, test %lld\n", (long long)s.split_count[0], (long long)s.split_count[1],
            (long long)s.split_count[2]);

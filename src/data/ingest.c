@@ -32,6 +32,7 @@ typedef struct {
     char id_txt[40];
     int64_t id;
     int label, split;  // split -1: generated
+    char cls[INGEST_CLASS_NAME_MAX + 1];  // class as written ("" = unlabelled)
     char *lc_path, *spec_path;
     int64_t asas_id;
     int asas_slot;  // index into the ASAS slots, -1 when not an asas: reference
@@ -309,11 +310,9 @@ static int read_manifest(const char *path, Row **rows_out, int *n_out, AmError *
         for (int c = 0; c < C_N; c++) v[c] = col[c] >= 0 ? fields[col[c]] : "";
         snprintf(r->id_txt, sizeof r->id_txt, "%s", *v[C_ID] ? v[C_ID] : "(empty)");
         if (parse_i64(v[C_ID], &r->id)) row_skip(r, INGEST_SKIP_ROW, "id '%s' is not an integer", v[C_ID]);
-        if (*v[C_CLASS]) {
-            for (int k = 0; k < INGEST_N_CLASSES; k++)
-                if (!strcmp(v[C_CLASS], INGEST_CLASSES[k])) r->label = k;
-            if (r->label < 0) row_skip(r, INGEST_SKIP_CLASS, "unknown class '%s'", v[C_CLASS]);
-        }
+        if (strlen(v[C_CLASS]) > INGEST_CLASS_NAME_MAX)
+            row_skip(r, INGEST_SKIP_CLASS, "class name longer than %d characters", INGEST_CLASS_NAME_MAX);
+        else snprintf(r->cls, sizeof r->cls, "%s", v[C_CLASS]);  // mapped once the class list is known
         if (*v[C_SPLIT]) {
             if (!strcmp(v[C_SPLIT], "train")) r->split = DS_SPLIT_TRAIN;
             else if (!strcmp(v[C_SPLIT], "val")) r->split = DS_SPLIT_VAL;
@@ -336,6 +335,64 @@ static int read_manifest(const char *path, Row **rows_out, int *n_out, AmError *
     *rows_out = rows;
     *n_out = n;
     return rc;
+}
+
+static int cmp_name(const void *a, const void *b) { return strcmp((const char *)a, (const char *)b); }
+
+// The class list (see IngestOptions.classes) into S->class_names / n_classes;
+// then every row's label. 0, or non-zero with err set.
+static int set_classes(const IngestOptions *o, const char (*from)[INGEST_CLASS_NAME_MAX + 1], int n_from, Row *rows,
+                       int n, IngestSummary *S, AmError *err) {
+    char (*names)[INGEST_CLASS_NAME_MAX + 1] = S->class_names;
+    int nc = 0, from_manifest = 0;
+    const char *spec = o->classes ? o->classes : "astrom3";
+    if (n_from) {
+        for (int k = 0; k < n_from; k++) memcpy(names[k], from[k], sizeof names[k]);
+        nc = n_from;
+    } else if (!strcmp(spec, "astrom3")) {
+        for (int k = 0; k < INGEST_N_CLASSES; k++) snprintf(names[k], sizeof names[k], "%s", INGEST_CLASSES[k]);
+        nc = INGEST_N_CLASSES;
+    } else if (!strcmp(spec, "manifest")) {
+        from_manifest = 1;
+        for (int i = 0; i < n; i++) {
+            if (rows[i].skip >= 0 || !rows[i].cls[0]) continue;
+            int k = 0;
+            while (k < nc && strcmp(names[k], rows[i].cls)) k++;
+            if (k < nc) continue;
+            if (nc == INGEST_MAX_CLASSES)
+                return am_error_set(err, "%s: more than %d distinct classes", o->manifest, INGEST_MAX_CLASSES);
+            memcpy(names[nc++], rows[i].cls, sizeof names[0]);
+        }
+        qsort(names, (size_t)nc, sizeof names[0], cmp_name);  // byte order: the same list from any manifest
+    } else {
+        const char *p = spec;
+        for (;;) {
+            const char *c = strchr(p, ',');
+            size_t len = c ? (size_t)(c - p) : strlen(p);
+            if (len == 0 || len > INGEST_CLASS_NAME_MAX)
+                return am_error_set(err, "class list '%s': empty or over-long (> %d) name", spec, INGEST_CLASS_NAME_MAX);
+            if (nc == INGEST_MAX_CLASSES) return am_error_set(err, "class list: more than %d classes", INGEST_MAX_CLASSES);
+            memcpy(names[nc], p, len);
+            names[nc][len] = 0;
+            for (int k = 0; k < nc; k++)
+                if (!strcmp(names[k], names[nc])) return am_error_set(err, "class list: '%s' twice", names[nc]);
+            nc++;
+            if (!c) break;
+            p = c + 1;
+        }
+    }
+    if (nc < 1 && !from_manifest) return am_error_set(err, "empty class list");
+    S->n_classes = nc;
+    for (int i = 0; i < n; i++) {
+        Row *r = &rows[i];
+        if (!r->cls[0]) continue;
+        for (int k = 0; k < nc; k++)
+            if (!strcmp(r->cls, names[k])) r->label = k;
+        if (r->label < 0)
+            row_skip(r, INGEST_SKIP_CLASS, "unknown class '%s'%s", r->cls,
+                     o->classes ? "" : " (not an AstroM3 code; --classes manifest keeps the manifest's names)");
+    }
+    return 0;
 }
 
 static void free_rows(Row *rows, int n) {
@@ -376,6 +433,12 @@ int ingest_run(const IngestOptions *o, IngestSummary *summary, AmError *err) {
 
     // Statistics of another dataset: read first, so a bad path fails before the work.
     float from_stats[2][DS_META_COLS + DS_PHOTO_COLS];
+    static char from_classes[INGEST_MAX_CLASSES][INGEST_CLASS_NAME_MAX + 1];
+    int n_from_classes = 0;
+    if (o->stats_from && o->classes) {
+        rc = am_error_set(err, "ingest: give a class list or --stats-from (whose classes are used), not both");
+        goto done;
+    }
     if (o->stats_from) {
         Dataset *src = NULL;
         AmError e;
@@ -388,11 +451,18 @@ int ingest_run(const IngestOptions *o, IngestSummary *summary, AmError *err) {
         for (int c = 0; c < DS_META_COLS; c++) from_stats[0][c] = mm[c], from_stats[1][c] = ms[c];
         for (int c = 0; c < DS_PHOTO_COLS; c++)
             from_stats[0][DS_META_COLS + c] = pm[c], from_stats[1][DS_META_COLS + c] = ps[c];
+        const char *const *cn;
+        ds_classes(src, &cn, &n_from_classes);
+        for (int k = 0; k < n_from_classes && k < INGEST_MAX_CLASSES; k++)
+            snprintf(from_classes[k], sizeof from_classes[k], "%s", cn[k]);
+        if (n_from_classes > INGEST_MAX_CLASSES) n_from_classes = INGEST_MAX_CLASSES;
         ds_close(src);
     }
 
     if ((rc = read_manifest(o->manifest, &rows, &n, err))) goto done;
     S->rows = n;
+    if ((rc = set_classes(o, (const char(*)[INGEST_CLASS_NAME_MAX + 1])from_classes, n_from_classes, rows, n, S, err)))
+        goto done;
 
     // Duplicate ids: the first row keeps the id.
     ids = am_calloc((size_t)(n ? n : 1), sizeof *ids, "ingest ids");
@@ -537,7 +607,7 @@ int ingest_run(const IngestOptions *o, IngestSummary *summary, AmError *err) {
     split_by_id(wid, nw, o->seed, wsplit);
     for (int k = 0; k < nw; k++)
         if (rows[wrow[k]].split >= 0) wsplit[k] = (uint8_t)rows[wrow[k]].split;
-    if (subsets_by_class(wid, wlab, wsplit, nw, INGEST_N_CLASSES, o->seed, wsub)) {
+    if (subsets_by_class(wid, wlab, wsplit, nw, S->n_classes, o->seed, wsub)) {
         rc = am_error_set(err, "%s: out of memory computing subsets", o->out);
         goto done;
     }
@@ -609,7 +679,13 @@ int ingest_run(const IngestOptions *o, IngestSummary *summary, AmError *err) {
     }
 
     // Write.
-    if ((rc = ds_writer_open(o->out, nw, INGEST_CLASSES, INGEST_N_CLASSES, &w, err))) goto done;
+    const char *class_ptr[INGEST_MAX_CLASSES];
+    for (int k = 0; k < S->n_classes; k++) class_ptr[k] = S->class_names[k];
+    if (S->n_classes < 1) {
+        rc = am_error_set(err, "%s: --classes manifest: no object has a class", o->manifest);
+        goto done;
+    }
+    if ((rc = ds_writer_open(o->out, nw, class_ptr, S->n_classes, &w, err))) goto done;
     for (int k = 0; k < nw && !rc; k++) {
         Row *r = &rows[wrow[k]];
         DsObject ob;

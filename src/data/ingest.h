@@ -5,8 +5,9 @@
 // order, extra columns ignored; fields are trimmed, a surrounding pair of double
 // quotes is stripped, fields cannot contain commas; blank lines are skipped):
 //   id          signed 64-bit integer, unique (required column)
-//   class       one of the 10 AstroM3 codes (EW SR EA RRAB EB ROT RRC HADS M
-//               DSCT, label = that index), or empty = unlabelled (label -1)
+//   class       a class name of the dataset's list (IngestOptions.classes; by
+//               default the 10 AstroM3 codes EW SR EA RRAB EB ROT RRC HADS M DSCT,
+//               label = the index), or empty = unlabelled (label -1)
 //   lightcurve  path of an ASAS-SN text file (lc_read_asassn), or "asas:<id>" =
 //               object <id> of the ASAS CSV files given as asas_csv (lc_read_asas_csv:
 //               rows grouped by object in increasing id order, as the ASAS dev file;
@@ -49,6 +50,8 @@
 
 #define INGEST_N_CLASSES 10
 extern const char *const INGEST_CLASSES[INGEST_N_CLASSES];  // AstroM3 order (astrom3.md)
+#define INGEST_MAX_CLASSES 256
+#define INGEST_CLASS_NAME_MAX 63
 
 typedef struct {
     const char *manifest;  // required
@@ -64,6 +67,12 @@ typedef struct {
     // dataset instead of computed from the training split: a dataset to evaluate a
     // model on must be z-scored as the model's training data were. NULL = compute.
     const char *stats_from;
+    // The dataset's class list (label = position): NULL or "astrom3" = the 10
+    // AstroM3 codes (another name in the manifest is skipped as an unknown class);
+    // "manifest" = every distinct class of the manifest, sorted by bytes (the same
+    // list from any manifest with the same classes); else a comma-separated list.
+    // With stats_from the class list of that dataset is used (give only one).
+    const char *classes;
 } IngestOptions;
 
 // Photo columns (amplitude, log10 period, lksl_statistic) of an object with a
@@ -91,7 +100,9 @@ typedef struct {
     int64_t rows;                          // manifest data rows
     int64_t written, skipped;
     int64_t skip_count[INGEST_N_SKIP];
-    int64_t class_count[INGEST_N_CLASSES], unlabelled;
+    int n_classes;                         // the dataset's class list
+    char class_names[INGEST_MAX_CLASSES][INGEST_CLASS_NAME_MAX + 1];
+    int64_t class_count[INGEST_MAX_CLASSES], unlabelled;
     int64_t split_count[3];                // train / val / test
     int64_t modality_count[3];             // objects with photometry / spectrum / metadata
     int stats_fallback;                    // 1: no training object had metadata

@@ -5,7 +5,9 @@
 #  - no catalogue: photo columns computed from the curves ("features: ..." line),
 #    rfr_score NaN; --features off leaves them NaN;
 #  - an evaluation-only dataset (every object split=test) with --stats-from the
-#    training dataset carries that dataset's normalisation statistics exactly.
+#    training dataset carries that dataset's normalisation statistics exactly;
+#  - class lists: the manifest's own names (--classes manifest), an explicit list,
+#    the training dataset's list with --stats-from.
 # Skips (exit 77) without ../shared/data.
 AM=$1
 CSV=../shared/data/asas/lightcurves.csv.gz
@@ -16,11 +18,20 @@ trap 'rm -rf "$T"' EXIT
 fail=0
 check() { local what=$1; shift; if "$@"; then echo "ok: $what"; else echo "FAIL: $what"; fail=$((fail+1)); fi; }
 
-# First 12 objects of the dev file: 6 in a.csv, 6 in b.csv (each grouped by increasing id).
+# 12 objects, two of each of the first six classes of the catalogue, split by id
+# between a.csv (the lower six) and b.csv (each file grouped by increasing id).
+"$PY" - ../shared/data/asas/catalog.csv > "$T/ids" <<'PY'
+import csv, sys
+by = {}
+for r in csv.DictReader(open(sys.argv[1])):
+    by.setdefault(r["class_original"], []).append(int(r["id"]))
+ids = sorted(i for c in list(by)[:6] for i in by[c][:2])
+print("\n".join(map(str, ids)))
+PY
 zcat "$CSV" | awk -F, -v A="$T/a.csv" -v B="$T/b.csv" -v IDS="$T/ids" '
+  BEGIN { while ((getline l < IDS) > 0) { n++; rank[l] = n } }
   NR == 1 { print > A; print > B; next }
-  $1 != last { n++; last = $1; if (n > 12) exit; print $1 >> IDS }
-  { print > (n <= 6 ? A : B) }'
+  ($1 in rank) { print > (rank[$1] <= 6 ? A : B) }'
 check "12 ids" [ "$(wc -l < "$T/ids")" -eq 12 ]
 { echo "id,class,lightcurve"
   i=0; while read -r id; do i=$((i+1)); echo "$id,,asas:$id"; done < "$T/ids"
@@ -64,5 +75,38 @@ PY
 "$AM" ingest --manifest "$T/t.csv" --asas-csv "$T/a.csv" --stats-from "$T/nope.h5" --out "$T/x.h5" >"$T/out3" 2>&1
 check "--stats-from a missing file: exit 1, named" grep -q "stats-from: .*nope.h5" "$T/out3"
 check "... and nothing written" [ ! -e "$T/x.h5" ]
+# Class lists: the ASAS catalogue's own names (commas made " -"), sorted; an explicit list
+# skips the other names; a --stats-from dataset takes the training dataset's list.
+"$PY" - "$T/ids" ../shared/data/asas/catalog.csv "$T/mc.csv" <<'PY'
+import csv, sys
+ids = [l.strip() for l in open(sys.argv[1])]
+cls = {r["id"]: r["class_original"].replace(",", " -") for r in csv.DictReader(open(sys.argv[2]))}
+with open(sys.argv[3], "w") as f:
+    f.write("id,class,lightcurve\n")
+    for i in ids:
+        f.write(f"{i},{cls[i]},asas:{i}\n")
+PY
+"$AM" ingest --manifest "$T/mc.csv" --asas-csv "$T/a.csv" --asas-csv "$T/b.csv" --classes manifest \
+  --out "$T/cls.h5" >"$T/out4" 2>&1
+check "--classes manifest: every object written" grep -q "12 of 12 objects" "$T/out4"
+check "--classes manifest: the manifest's names, sorted" "$PY" - "$T/mc.csv" "$T/cls.h5" <<'PY'
+import csv, sys, h5py
+names = sorted({r["class"] for r in csv.DictReader(open(sys.argv[1]))})
+f = h5py.File(sys.argv[2], "r")
+got = [c.decode() if isinstance(c, bytes) else c for c in f.attrs["classes"]]
+lab = f["/label"][:]
+sys.exit(0 if got == names and len(names) >= 2 and lab.min() >= 0 and lab.max() < len(names) else 1)
+PY
+first=$(sed -n 2p "$T/mc.csv" | cut -d, -f2)
+"$AM" ingest --manifest "$T/mc.csv" --asas-csv "$T/a.csv" --asas-csv "$T/b.csv" --classes "$first" \
+  --out "$T/one.h5" >"$T/out5" 2>&1
+check "explicit list: other names skipped as unknown" grep -q "skipped: unknown class" "$T/out5"
+"$AM" ingest --manifest "$T/mc.csv" --asas-csv "$T/a.csv" --stats-from "$T/cls.h5" --out "$T/clsb.h5" >/dev/null 2>&1
+check "--stats-from: the training dataset's class list" "$PY" -c "
+import sys, h5py
+a, b = h5py.File('$T/cls.h5','r').attrs['classes'], h5py.File('$T/clsb.h5','r').attrs['classes']
+sys.exit(0 if list(a) == list(b) else 1)"
+"$AM" ingest --manifest "$T/mc.csv" --asas-csv "$T/a.csv" --stats-from "$T/cls.h5" --classes manifest --out "$T/x.h5" >"$T/out6" 2>&1
+check "--classes with --stats-from refused" grep -q "not both" "$T/out6"
 echo "ingest_asas: $fail failed"
 [ "$fail" -eq 0 ]
