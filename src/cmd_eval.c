@@ -198,6 +198,21 @@ int cmd_eval(int argc, char **argv) {
     }
     ClsStep cs;
     cls_step_init(&cs, &m, comm, b, 1);
+    {  // classes the fine-tuning run had no example of are never predicted
+        StFile *ckf = NULL;
+        AmError se;
+        if (st_open(&ckf, ckpt, &se) == 0) {
+            const char *live = st_meta(ckf, "class_live");
+            if (live && (int)strlen(live) == C) {
+                uint8_t *lv = malloc((size_t)C);
+                int any = 0;
+                for (int c = 0; c < C; c++) any |= lv[c] = live[c] == '1';
+                if (any) cls_step_set_live(&cs, lv);
+                free(lv);
+            }
+            st_close(ckf);
+        }
+    }
     DeviceBatch dev;
     device_batch_alloc(&dev, &cfg.model, b);
     MPI_Comm mc = comm_mpi_dup(comm);

@@ -22,7 +22,9 @@
 #define NG 12  // global batch: splits over 1, 2, 4 ranks
 #define TOL 1e-5
 
-static void run_case(Comm *comm, int head, int freeze) {
+// weighted: class 1 has no training example (never predicted, no gradient), the
+// others have counts 5, 3, 9, ... and balanced loss weights n / (C_live n_c).
+static void run_case_w(Comm *comm, int head, int freeze, int weighted) {
     const int W = comm_size(comm), r = comm_rank(comm), b = NG / W;
     const ModelConfig cfg = tiny_model_config();
     SynthBatch sb;
@@ -32,8 +34,21 @@ static void run_case(Comm *comm, int head, int freeze) {
     uint8_t valid[NG];
     for (int i = 0; i < NG; i++) {
         labels[i] = (i * 7 + 3) % cfg.n_classes;
+        if (weighted && labels[i] == 1) labels[i] = 0;  // class 1 is dead
         valid[i] = i % 5 != 4;  // rows 4 and 9 are padding
     }
+    int64_t counts[16];
+    float w[16];
+    int64_t total = 0;
+    int n_live = 0;
+    REQUIRE(cfg.n_classes <= 16 && cfg.n_classes >= 3, "tiny model classes");
+    for (int c = 0; c < cfg.n_classes; c++) {
+        counts[c] = c == 1 ? 0 : 5 + (c * 7) % 11;
+        total += counts[c];
+        n_live += counts[c] > 0;
+    }
+    for (int c = 0; c < cfg.n_classes; c++)
+        w[c] = weighted ? (counts[c] ? (float)((double)total / ((double)n_live * (double)counts[c])) : 0.0f) : 1.0f;
     const StepCtx ctx = {.seed = 5, .step = 3, .sample_offset = 0, .training = 1};
 
     // Reference: one process, the whole batch, written out by hand.
@@ -47,19 +62,26 @@ static void run_case(Comm *comm, int head, int freeze) {
     REQUIRE(C <= 16, "tiny model classes");
     op_softmax_forward(probs, logits, NG, C);
     int n_valid = 0, correct = 0;
-    double loss = 0;
-    for (int i = 0; i < NG; i++) n_valid += valid[i];
+    double loss = 0, wsum = 0;
+    for (int i = 0; i < NG; i++) n_valid += valid[i], wsum += valid[i] ? w[labels[i]] : 0.0;
     for (int i = 0; i < NG; i++) {
+        if (weighted) {  // softmax over the live classes: PyTorch with the dead logit at -inf
+            double z = 0;
+            for (int c = 0; c < C; c++) z += c == 1 ? 0.0 : probs[i * C + c];
+            for (int c = 0; c < C; c++) probs[i * C + c] = c == 1 ? 0.0f : (float)(probs[i * C + c] / z);
+        }
         int arg = 0;
         for (int c = 1; c < C; c++)
             if (probs[i * C + c] > probs[i * C + arg]) arg = c;
         for (int c = 0; c < C; c++)
-            dl[i * C + c] = valid[i] ? (probs[i * C + c] - (c == labels[i])) / (float)n_valid : 0.0f;
+            dl[i * C + c] = valid[i] && !(weighted && c == 1)
+                                ? (float)(w[labels[i]] * (probs[i * C + c] - (c == labels[i])) / wsum)
+                                : 0.0f;
         if (!valid[i]) continue;
-        loss -= log(probs[i * C + labels[i]]);
+        loss -= w[labels[i]] * log(probs[i * C + labels[i]]);
         correct += arg == labels[i];
     }
-    loss /= n_valid;
+    loss /= wsum;
     astrom3_classify_backward(&ref, dl);
 
     // Distributed: this rank's rows.
@@ -68,6 +90,7 @@ static void run_case(Comm *comm, int head, int freeze) {
     astrom3_init(&m, 17);
     ClsStep s;
     cls_step_init(&s, &m, comm, b, freeze);
+    if (weighted) cls_step_set_classes(&s, counts, 1);
     const size_t o = (size_t)r * b;
     const Batch mine = {all.photometry + o * cfg.seq_len * cfg.photo_in, all.photometry_mask + o * cfg.seq_len,
                         all.spectra + o * cfg.spec_in * cfg.spec_len, all.metadata + o * cfg.meta_in, NULL, b};
@@ -111,12 +134,16 @@ static void run_case(Comm *comm, int head, int freeze) {
     const ClsStepResult ev = cls_step_evaluate(&s, &mine, labels + o, valid + o, &ectx, pred, NULL);
     EXPECT(ev.n == n_valid && ev.loss > 0 && isfinite(ev.loss), "evaluate: n %lld loss %g", (long long)ev.n,
            (double)ev.loss);
-    for (int i = 0; i < b; i++) EXPECT(pred[i] >= 0 && pred[i] < C, "prediction %d out of range", pred[i]);
+    for (int i = 0; i < b; i++)
+        EXPECT(pred[i] >= 0 && pred[i] < C && !(weighted && pred[i] == 1), "prediction %d out of range (or dead)",
+               pred[i]);
     cls_step_free(&s);
     astrom3_free(&m);
     astrom3_free(&ref);
     synth_batch_free(&sb);
 }
+
+static void run_case(Comm *comm, int head, int freeze) { run_case_w(comm, head, freeze, 0); }
 
 int main(int argc, char **argv) {
     Comm *comm = comm_init(&argc, &argv);
@@ -124,5 +151,7 @@ int main(int argc, char **argv) {
     run_case(comm, HEAD_ALL, 0);
     run_case(comm, HEAD_SPECTRA, 0);
     run_case(comm, HEAD_PHOTOMETRY, 1);
+    run_case_w(comm, HEAD_ALL, 0, 1);
+    run_case_w(comm, HEAD_METADATA, 1, 1);
     return mpi_finish(comm, "test_mpi_cls_step");
 }

@@ -49,6 +49,7 @@ void run_config_defaults(RunConfig *c) {
     snprintf(c->head, sizeof c->head, "all");
     c->freeze = 0;
     snprintf(c->subset, sizeof c->subset, "full");
+    snprintf(c->class_weights, sizeof c->class_weights, "none");
     c->checkpoint_every = 0;
     c->keep_last = 3;
     snprintf(c->source, sizeof c->source, "(defaults)");
@@ -133,6 +134,7 @@ static const Key keys[] = {
     {"finetune.init", K_STR, F(init), 0, 0, NULL},
     {"finetune.freeze", K_BOOL, F(freeze), 0, 1, NULL},
     {"finetune.subset", K_ENUM, F(subset), 0, 0, "full|sub50|sub25|sub10"},
+    {"finetune.class_weights", K_ENUM, F(class_weights), 0, 0, "none|balanced"},
     {"checkpoint.every", K_INT, F(checkpoint_every), 0, BIG, NULL},
     {"checkpoint.keep_last", K_INT, F(keep_last), 1, 1 << 20, NULL},
 };

@@ -38,6 +38,7 @@ typedef struct {
     char init[1024];        // CLIP checkpoint to start from ("" = from scratch)
     int freeze;             // train the classifier only (linear probe)
     char subset[16];        // "full" | "sub50" | "sub25" | "sub10"
+    char class_weights[16]; // "none" | "balanced" (loss weights n / (C n_c) over the training objects)
     // checkpoint
     int checkpoint_every;   // optimizer steps between checkpoints (0: epoch ends only)
     int keep_last;

@@ -451,6 +451,15 @@ void loader_close(Loader *l) {
 // ------------------------------------------------------------ iteration
 
 int64_t loader_size(const Loader *l) { return l->n_sel; }
+
+void loader_class_counts(const Loader *l, int64_t *counts) {
+    memset(counts, 0, (size_t)l->n_classes * sizeof *counts);
+    for (int64_t i = 0; i < l->n_sel; i++) {
+        DsObject o;
+        ds_get_small(l->ds, l->sel[i], &o);
+        if (o.label >= 0 && o.label < l->n_classes) counts[o.label]++;
+    }
+}
 int64_t loader_batches_per_epoch(const Loader *l) { return l->n_batches; }
 int loader_n_classes(const Loader *l) { return l->n_classes; }
 const char *const *loader_class_names(const Loader *l) { return l->classes; }

@@ -90,6 +90,8 @@ int loader_open(const char *path, Comm *comm, const LoaderConfig *cfg, Loader **
 int64_t loader_size(const Loader *l);
 int64_t loader_batches_per_epoch(const Loader *l);
 int loader_n_classes(const Loader *l);
+// counts[c] = selected objects with label c (c < loader_n_classes); no I/O.
+void loader_class_counts(const Loader *l, int64_t *counts);
 const char *const *loader_class_names(const Loader *l);
 // Next batch (valid until the following loader_next/seek/close).
 int loader_next(Loader *l, LoaderBatch *out, AmError *err);

@@ -1,6 +1,7 @@
 // One data-parallel classification step (fine-tuning): every rank classifies
 // its rows of the global batch with the model's head (astrom3_classify_*),
-// the loss is the cross-entropy mean over the valid rows of the *global* batch,
+// the loss is the cross-entropy mean (optionally class-weighted, see
+// cls_step_set_classes) over the valid rows of the *global* batch,
 // and the gradients of the trained tensors are averaged over ranks (so the
 // result equals one process on the whole batch). Padding rows (valid = 0)
 // contribute nothing.
@@ -30,6 +31,8 @@ typedef struct {
     float *dlogits;      // [max_local, C] on the op device
     size_t ranges[CLS_MAX_RANGES][2];
     int n_ranges;
+    uint8_t *live;       // [C] classes the head may predict (NULL: all)
+    float *weight;       // [C] loss weight per class (NULL: all 1)
 } ClsStep;
 
 typedef struct {
@@ -37,6 +40,17 @@ typedef struct {
     int64_t correct, n;  // global correct predictions / valid rows
     double comm_seconds;
 } ClsStepResult;
+
+// Classes with train_counts[c] == 0 are never predicted: their probability is
+// set to 0 and the others renormalised (a softmax over the classes with
+// examples; their logits get no gradient). balanced: loss weight
+// w_c = n / (C_live n_c), the loss the weighted mean sum w_y CE / sum w_y over
+// the global valid rows (PyTorch CrossEntropyLoss(weight=w) with the dead
+// classes' logits at -inf). Weights 1 and every class live reproduce the plain
+// step bit for bit.
+void cls_step_set_classes(ClsStep *s, const int64_t *train_counts, int balanced);
+// Only the live flags (evaluation of a checkpoint: its metadata's class_live).
+void cls_step_set_live(ClsStep *s, const uint8_t *live);
 
 // Float ranges [offset, length) of the trainable tensors (merged where adjacent).
 int cls_trainable_ranges(const AstroM3 *m, int freeze_encoder, size_t ranges[][2], int max_ranges);

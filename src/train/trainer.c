@@ -214,6 +214,13 @@ static int open_loaders(Trainer *T) {
         trainer_say(T, stderr, "error: validation data: %s", err.msg);
         return TRAIN_ERROR;
     }
+    // A label outside the head would stop the run at its first batch; say it now.
+    if (T->kind == TASK_CLASSIFY && loader_n_classes(T->train) != c->model.n_classes) {
+        trainer_say(T, stderr, "error: %s: the dataset %s has %d classes but model.n_classes is %d; hint: --set "
+                    "model.n_classes=%d", c->source, c->data_path, loader_n_classes(T->train), c->model.n_classes,
+                    loader_n_classes(T->train));
+        return TRAIN_BAD_CONFIG;
+    }
     return TRAIN_OK;
 }
 
@@ -294,6 +301,34 @@ static int setup(Trainer *T, const RunConfig *cfg, Comm *comm, int kind) {
         return TRAIN_ERROR;
     }
     T->m = &T->task.m;
+    if (kind == TASK_CLASSIFY) {
+        // Classes the training objects do not have are never predicted; optional
+        // balanced loss weights (finetune.class_weights, cls_step_set_classes).
+        const int C = cfg->model.n_classes;
+        int64_t *counts = am_calloc((size_t)C, sizeof *counts, "class counts");
+        loader_class_counts(T->train, counts);
+        cls_step_set_classes(&T->task.cls, counts, !strcmp(cfg->class_weights, "balanced"));
+        const char *const *names = loader_class_names(T->train);
+        char dead[1024] = "";
+        size_t used = 0;
+        for (int c = 0; c < C; c++) {
+            if (c < (int)sizeof T->class_live - 1) T->class_live[c] = counts[c] > 0 ? '1' : '0';
+            if (!counts[c] && used < sizeof dead - 80)
+                used += (size_t)snprintf(dead + used, sizeof dead - used, "%s%s", used ? ", " : "", names[c]);
+        }
+        T->class_live[C < (int)sizeof T->class_live - 1 ? C : 0] = 0;  // too many classes: not recorded
+        if (used)
+            trainer_say(T, stdout, "classes without a training example (never predicted): %s", dead);
+        if (!strcmp(cfg->class_weights, "balanced") && T->task.cls.weight) {
+            char wl[1024] = "";
+            size_t u = 0;
+            for (int c = 0; c < C && u < sizeof wl - 80; c++)
+                if (counts[c]) u += (size_t)snprintf(wl + u, sizeof wl - u, "%s%s %.3g", u ? ", " : "", names[c],
+                                                     (double)T->task.cls.weight[c]);
+            trainer_say(T, stdout, "class weights (balanced): %s", wl);
+        }
+        free(counts);
+    }
     if (kind == TASK_CLASSIFY && cfg->init[0])
         trainer_say(T, stdout, "initialised the encoders from %s (classifier head %s: fresh)", cfg->init,
             task_head_name(&T->task));

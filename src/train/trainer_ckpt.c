@@ -88,10 +88,12 @@ int trainer_write_checkpoint(Trainer *T, char *dir, size_t cap, AmError *err) {
     char step_s[32], hash_s[32], path[PATH_CAP + 32];
     snprintf(step_s, sizeof step_s, "%lld", (long long)st->step);
     snprintf(hash_s, sizeof hash_s, "%016llx", (unsigned long long)T->config_hash);
+    // class_live: which classes the head may predict (those with training
+    // examples); astromm eval applies it (cls_step_set_live).
     const char *meta[] = {"format", "astromm-astrom3", "step", step_s, "config_hash", hash_s,
-                          "task", T->task.name, "head", task_head_name(&T->task)};
+                          "task", T->task.name, "head", task_head_name(&T->task), "class_live", T->class_live};
     snprintf(path, sizeof path, "%s/%s", dir, CKPT_MODEL_FILE);
-    rc = params_save(&T->m->params, path, meta, 5, err);
+    rc = params_save(&T->m->params, path, meta, T->class_live[0] ? 6 : 5, err);
     // Last: the state, recording the model file's size and CRC-32 (resume checks the pair).
     if (!rc) rc = ckpt_write_state(dir, st, err);
     if (!rc) T->written_step = st->step;

@@ -42,6 +42,7 @@ typedef struct {
     int64_t step, epoch, last_ckpt;
     double best_acc;
     char best_dir[PATH_CAP + 8];
+    char class_live[4097];  // classification: '1'/'0' per class (checkpoint metadata class_live), "" if unknown
     RunLock lock;            // rank 0: run_dir/.lock, held from set-up to teardown
     // Preemption (trainer_preempt.c). The lock guards what a checkpoint holds;
     // snap is that state at the last step boundary (the writer thread's input).

@@ -108,5 +108,46 @@ a, b = h5py.File('$T/cls.h5','r').attrs['classes'], h5py.File('$T/clsb.h5','r').
 sys.exit(0 if list(a) == list(b) else 1)"
 "$AM" ingest --manifest "$T/mc.csv" --asas-csv "$T/a.csv" --stats-from "$T/cls.h5" --classes manifest --out "$T/x.h5" >"$T/out6" 2>&1
 check "--classes with --stats-from refused" grep -q "not both" "$T/out6"
+# Fine-tuning a 10-class head on a 6-class dataset is refused at set-up, with the fix.
+cat > "$T/ft.cfg" <<CFG
+model = { seq_len = 32; d_model = 16; n_heads = 2; d_ff = 32; n_layers = 1;
+          spec_channels = [4, 4, 4, 4]; meta_hidden = 16; proj_dim = 16; };
+data = { path = "$T/cls.h5"; };
+train = { batch_size = 4; epochs = 1; };
+run = { dir = "$T/ftrun"; };
+CFG
+OMP_NUM_THREADS=1 "$AM" finetune "$T/ft.cfg" --head photometry >"$T/out7" 2>&1
+rc=$?
+nc=$("$PY" -c "import h5py; print(len(h5py.File('$T/cls.h5','r').attrs['classes']))")
+check "class-count mismatch refused (exit $rc)" [ $rc -ne 0 ]
+check "... naming both counts and the fix" grep -q "has $nc classes but model.n_classes is 10; hint: --set model.n_classes=$nc" "$T/out7"
+# Fine-tuning with a class absent from training and balanced weights; eval never predicts it.
+"$PY" - "$T/mc.csv" "$T/mcs.csv" <<'PY'
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+names = sorted({r["class"] for r in rows})
+seen = {}
+with open(sys.argv[2], "w") as f:
+    f.write("id,class,lightcurve,split\n")
+    for r in rows:
+        k = seen[r["class"]] = seen.get(r["class"], 0) + 1
+        split = "test" if r["class"] == names[0] else ("val" if k == 2 and r["class"] in names[1:3] else "train")
+        f.write(f"{r['id']},{r['class']},{r['lightcurve']},{split}\n")
+PY
+dead=$("$PY" -c "import csv; print(sorted({r['class'] for r in csv.DictReader(open('$T/mcs.csv'))})[0])")
+"$AM" ingest --manifest "$T/mcs.csv" --asas-csv "$T/a.csv" --asas-csv "$T/b.csv" --classes manifest \
+  --out "$T/clss.h5" >/dev/null 2>&1
+OMP_NUM_THREADS=1 "$AM" finetune "$T/ft.cfg" --head photometry --set "data.path=\"$T/clss.h5\"" \
+  --set model.n_classes=$nc --set 'finetune.class_weights="balanced"' --set "run.dir=\"$T/ftw\"" \
+  --set train.batch_size=2 >"$T/out8" 2>&1
+check "finetune with a dead class runs" grep -q "classes without a training example (never predicted): $dead" "$T/out8"
+check "... balanced weights reported" grep -q "class weights (balanced):" "$T/out8"
+OMP_NUM_THREADS=1 "$AM" eval --run "$T/ftw" --split test --out "$T/ev" >"$T/out9" 2>&1
+check "eval on the dead class's objects: never predicted" "$PY" - "$T/ev/predictions.csv" "$T/clss.h5" "$dead" <<'PY'
+import csv, sys, h5py
+names = [c.decode() if isinstance(c, bytes) else c for c in h5py.File(sys.argv[2], "r").attrs["classes"]]
+rows = list(csv.DictReader(open(sys.argv[1])))
+sys.exit(0 if rows and all(r["predicted"] != sys.argv[3] and r["predicted"] in names for r in rows) else 1)
+PY
 echo "ingest_asas: $fail failed"
 [ "$fail" -eq 0 ]
