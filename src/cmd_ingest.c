@@ -9,6 +9,7 @@
 
 #include "cli.h"
 #include "data/ingest.h"
+#include "mpi/comm.h"
 
 static void ingest_usage(FILE *f) {
     fprintf(f, "usage: astromm ingest --manifest M.csv --out D.h5 [--asas-csv F]... [--catalog C.csv] [--seed S]\n"
@@ -29,7 +30,8 @@ static void ingest_usage(FILE *f) {
                "the default): Lomb-Scargle period between --period-min (default 0.05) and\n"
                "--period-max (default 1000) days, 5-95 percentile amplitude. --features\n"
                "always computes them for every curve, off never (docs/data-format.md).\n"
-               "Features run on all OpenMP threads (OMP_NUM_THREADS).\n"
+               "Features run on all OpenMP threads (OMP_NUM_THREADS), and on every rank under\n"
+               "mpirun (curves shared out; rank 0 writes; the same dataset for any rank count).\n"
                "--classes: the dataset's class list, label = position: astrom3 (default: the\n"
                "10 AstroM3 codes; other names are skipped as unknown), manifest (every class\n"
                "the manifest names, sorted), or an explicit comma-separated list.\n"
@@ -117,11 +119,17 @@ int cmd_ingest(int argc, char **argv) {
     ls.f_max = 1 / pmin;
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    IngestOptions o = {manifest, out, asas, n_asas, catalog, (uint64_t)seed, stderr, features, &ls, stats_from, classes};
-    IngestSummary s;
+    // Under mpirun the ranks share the light-curve features; rank 0 writes.
+    Comm *comm = comm_init(&argc, &argv);
+    IngestOptions o = {manifest, out,      asas, n_asas, catalog, (uint64_t)seed, stderr, features, &ls, stats_from,
+                       classes,  comm};
+    static IngestSummary s;
     AmError err;
     int rc = ingest_run(&o, &s, &err);
+    const int rank = comm_rank(comm), ranks = comm_size(comm);
+    comm_finalize(comm);
     clock_gettime(CLOCK_MONOTONIC, &t1);
+    if (rank != 0) return rc ? 1 : 0;
     if (rc) {
         fprintf(stderr, "astromm ingest: %s\n", err.msg);
         if (s.rows) fprintf(stderr, "astromm ingest: %lld rows, %lld skipped, nothing written\n", (long long)s.rows,
@@ -129,7 +137,8 @@ int cmd_ingest(int argc, char **argv) {
         return 1;
     }
     double secs = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
-    printf("wrote %s: %lld of %lld objects (seed %lld)\n", out, (long long)s.written, (long long)s.rows, seed);
+    printf("wrote %s: %lld of %lld objects (seed %lld, %d rank%s)\n", out, (long long)s.written, (long long)s.rows,
+           seed, ranks, ranks == 1 ? "" : "s");
     printf("skipped: %lld", (long long)s.skipped);
     for (int k = 0; k < INGEST_N_SKIP; k++)
         if (s.skip_count[k]) printf(", %s %lld", INGEST_SKIP_NAMES[k], (long long)s.skip_count[k]);

@@ -44,8 +44,9 @@ endforeach()
 set_tests_properties(cli_train_preempt PROPERTIES TIMEOUT 900 LABELS "cli;mpi;slow")
 
 # astromm ingest on real ASAS curves (issue 14): several CSV files, missing ids,
-# computed photo columns, an evaluation-only dataset with copied statistics.
+# computed photo columns, an evaluation-only dataset with copied statistics, class
+# lists, 1-2-3 ranks, fine-tuning with a class absent from training.
 add_test(NAME cli_ingest_asas COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/ingest_asas.sh ${AM}
          WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
-set_tests_properties(cli_ingest_asas PROPERTIES LABELS "cli;quick" TIMEOUT 300 SKIP_RETURN_CODE 77
+set_tests_properties(cli_ingest_asas PROPERTIES LABELS "cli;mpi;quick" TIMEOUT 300 PROCESSORS 2 SKIP_RETURN_CODE 77
   PASS_REGULAR_EXPRESSION "ingest_asas: 0 failed" FAIL_REGULAR_EXPRESSION "FAIL:")

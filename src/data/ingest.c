@@ -15,6 +15,7 @@
 #include "data/metadata.h"
 #include "data/spectrum.h"
 #include "data/splits.h"
+#include "mpi/comm.h"
 
 const char *const INGEST_CLASSES[INGEST_N_CLASSES] = {"EW", "SR", "EA", "RRAB", "EB", "ROT", "RRC", "HADS", "M", "DSCT"};
 const char *const INGEST_SKIP_NAMES[INGEST_N_SKIP] = {"bad row", "unknown class", "bad light curve", "bad spectrum",
@@ -65,15 +66,22 @@ typedef struct {
     int n;
     const LsOptions *ls;
     int64_t computed;
+    Comm *comm;  // NULL: this process computes every curve
 } FeatQueue;
 
+// Curve i of a chunk is computed by rank i % W (all ranks queue the same curves:
+// they read the same inputs), on all its threads; then every rank gets every
+// result (a sum where only the owner is non-zero, exact) and the owner's
+// message for a failed curve. Results do not depend on W.
 static void feat_flush(FeatQueue *q) {
     if (!q->n) return;
+    const int R = q->comm ? comm_rank(q->comm) : 0, W = q->comm ? comm_size(q->comm) : 1;
 #pragma omp parallel
     {
         LsWork *w = ls_work_new();
 #pragma omp for schedule(dynamic, 1)
         for (int i = 0; i < q->n; i++) {
+            if (i % W != R) continue;
             Features *f = q->out[i];
             LightCurve mag = {0};
             AmError e;
@@ -81,9 +89,25 @@ static void feat_flush(FeatQueue *q) {
             else if (lcf_magnitudes(&q->raw[i], &mag, &e) || lcf_compute(&mag, q->ls, w, f->v, &e))
                 f->failed = 1, snprintf(f->why, sizeof f->why, "%s", e.msg);
             lc_free(&mag);
-            lc_free(&q->raw[i]);
         }
         ls_work_free(w);
+    }
+    for (int i = 0; i < q->n; i++) lc_free(&q->raw[i]);
+    if (W > 1) {
+        const size_t per = LCF_N + 1;
+        double *buf = am_calloc((size_t)q->n * per, sizeof *buf, "ingest feature exchange");
+        for (int i = R; i < q->n; i += W) {
+            memcpy(buf + (size_t)i * per, q->out[i]->v, LCF_N * sizeof(double));
+            buf[(size_t)i * per + LCF_N] = q->out[i]->failed;
+        }
+        comm_allreduce_sum_host(q->comm, buf, (size_t)q->n * per);
+        for (int i = 0; i < q->n; i++) {
+            Features *f = q->out[i];
+            memcpy(f->v, buf + (size_t)i * per, LCF_N * sizeof(double));
+            f->failed = buf[(size_t)i * per + LCF_N] != 0;
+            if (f->failed) comm_broadcast(q->comm, f->why, sizeof f->why, i % W);
+        }
+        free(buf);
     }
     q->computed += q->n;
     q->n = 0;
@@ -426,6 +450,8 @@ int ingest_run(const IngestOptions *o, IngestSummary *summary, AmError *err) {
     LsOptions ls = o->ls ? *o->ls : ls_default_options();
     FeatQueue *fq = am_calloc(1, sizeof *fq, "ingest feature queue");
     fq->ls = &ls;
+    fq->comm = o->comm;
+    const int writer = !o->comm || comm_rank(o->comm) == 0;  // rank 0 reports and writes
     if (o->features < INGEST_FEATURES_AUTO || o->features > INGEST_FEATURES_OFF) {
         rc = am_error_set(err, "ingest: bad features mode %d", o->features);
         goto done;
@@ -587,7 +613,7 @@ int ingest_run(const IngestOptions *o, IngestSummary *summary, AmError *err) {
         }
         S->skipped++;
         S->skip_count[r->skip]++;
-        fprintf(log, "%s:%d: id %s: skipped: %s\n", o->manifest, r->line, r->id_txt, r->why);
+        if (writer) fprintf(log, "%s:%d: id %s: skipped: %s\n", o->manifest, r->line, r->id_txt, r->why);
     }
     fflush(log);
     if (nw == 0) {
@@ -678,7 +704,8 @@ int ingest_run(const IngestOptions *o, IngestSummary *summary, AmError *err) {
         S->stats_copied = 1;
     }
 
-    // Write.
+    // Write (rank 0; the other ranks only helped with the features).
+    if (!writer) goto done;
     const char *class_ptr[INGEST_MAX_CLASSES];
     for (int k = 0; k < S->n_classes; k++) class_ptr[k] = S->class_names[k];
     if (S->n_classes < 1) {

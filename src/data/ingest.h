@@ -73,6 +73,9 @@ typedef struct {
     // list from any manifest with the same classes); else a comma-separated list.
     // With stats_from the class list of that dataset is used (give only one).
     const char *classes;
+    // Ranks sharing the feature computation (every rank calls ingest_run with the
+    // same options; rank 0 alone reports skips and writes the dataset). NULL = serial.
+    struct Comm *comm;
 } IngestOptions;
 
 // Photo columns (amplitude, log10 period, lksl_statistic) of an object with a
@@ -83,7 +86,8 @@ typedef struct {
 // computes (no catalogue row: NaN, fed to the model as 0). A curve whose
 // features are needed and cannot be computed (fewer than LCF_MIN_POINTS
 // positive fluxes, a constant curve) is skipped as a bad light curve.
-// Features run on every OpenMP thread, FEAT_CHUNK curves at a time.
+// Features run on every OpenMP thread, FEAT_CHUNK curves at a time, shared out
+// over the ranks of IngestOptions.comm (identical results for any rank count).
 enum { INGEST_FEATURES_AUTO = 0, INGEST_FEATURES_ALWAYS, INGEST_FEATURES_OFF };
 
 enum {

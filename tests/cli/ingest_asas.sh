@@ -7,7 +7,9 @@
 #  - an evaluation-only dataset (every object split=test) with --stats-from the
 #    training dataset carries that dataset's normalisation statistics exactly;
 #  - class lists: the manifest's own names (--classes manifest), an explicit list,
-#    the training dataset's list with --stats-from.
+#    the training dataset's list with --stats-from;
+#  - 2 and 3 ranks under mpirun give the 1-rank dataset exactly;
+#  - fine-tuning with a class absent from training: never predicted, also by eval.
 # Skips (exit 77) without ../shared/data.
 AM=$1
 CSV=../shared/data/asas/lightcurves.csv.gz
@@ -59,6 +61,22 @@ PY
 check "--features off: NaN photo columns" "$PY" -c "
 import sys, h5py, numpy as np
 sys.exit(0 if np.isnan(h5py.File('$T/off.h5','r')['/photometry/photo_columns'][:]).all() else 1)"
+
+# The same ingest on 2 and 3 ranks (features shared out curve by curve): identical
+# photo columns, statistics and skip reports; one writer.
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+for np in 2 3; do
+  OMP_NUM_THREADS=1 mpirun -np $np "$AM" ingest --manifest "$T/m.csv" --asas-csv "$T/a.csv" --asas-csv "$T/b.csv" \
+    --out "$T/r$np.h5" >"$T/outr$np" 2>"$T/errr$np"
+  check "$np ranks: written once" [ "$(grep -c "^wrote $T/r$np.h5: 12 of 14 objects (seed 42, $np ranks)" "$T/outr$np")" -eq 1 ]
+  check "$np ranks: each skip reported once" [ "$(grep -c "id 1: skipped" "$T/errr$np")" -eq 1 ]
+  check "$np ranks: same dataset as 1 rank" "$PY" - "$T/train.h5" "$T/r$np.h5" <<'PY'
+import sys, h5py, numpy as np
+a, b = h5py.File(sys.argv[1], "r"), h5py.File(sys.argv[2], "r")
+keys = ["/photometry/photo_columns", "/photometry/photo_mean", "/photometry/photo_std", "/photometry/values", "/id"]
+sys.exit(0 if all(np.array_equal(a[k][:], b[k][:], equal_nan=True) for k in keys) else 1)
+PY
+done
 
 # Evaluation-only dataset: every object split=test, statistics from train.h5.
 { echo "id,class,lightcurve,split"; tail -n +2 "$T/m.csv" | head -12 | sed 's/$/,test/'; } > "$T/t.csv"
