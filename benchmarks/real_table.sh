@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# astromm against the classic random-forest pipeline on the real dev ASAS light curves
+# (issue 14), side by side on the same stratified 5-fold cross-validation:
+#  - astromm: ingest (photo columns computed from the curves: --features auto, or
+#    --features off for the ablation), `finetune --head photometry` from scratch
+#    (a quickstart-size model), `eval` on the test fold; fold k is the test set,
+#    fold k+1 the validation set (best checkpoint), the other three train;
+#  - the forest: benchmarks/baseline_rf.py (astropy periods, numpy features, 500
+#    trees, balanced), trained on the four other folds.
+# Prints one line per run and a table of mean ± std over folds × seeds; writes the
+# table to $WORK/table.md. Usage:
+#   benchmarks/real_table.sh [SEEDS=3] [WORK=runs/real_table] [BUILD=build]
+# Env: EPOCHS (30), FEATURES ("auto off"), RF=0 skips the forest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seeds=${1:-3}; work=${2:-runs/real_table}; build=${3:-build}
+epochs=${EPOCHS:-30}; modes=${FEATURES:-auto off}
+data=../shared/data/asas
+[ -f "$data/lightcurves.csv.gz" ] || { echo "real_table.sh: $data not found" >&2; exit 1; }
+AM=$build/astromm; PY=/usr/bin/python3
+mkdir -p "$work"
+echo "real_table: $(date -u +%FT%TZ), commit $(git rev-parse --short HEAD), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
+$PY benchmarks/baseline_rf.py folds --catalog "$data/catalog.csv" --out "$work/folds.csv"
+
+for mode in $modes; do
+  for k in 0 1 2 3 4; do
+    $PY - "$work/folds.csv" "$data/catalog.csv" "$work/m$k.csv" "$k" <<'PY'
+import csv, sys
+folds = {r["id"]: int(r["fold"]) for r in csv.DictReader(open(sys.argv[1]))}
+k = int(sys.argv[4])
+with open(sys.argv[3], "w") as f:
+    f.write("id,class,lightcurve,split\n")
+    for r in csv.DictReader(open(sys.argv[2])):
+        fo = folds.get(r["id"])
+        split = "train" if fo is None else "test" if fo == k else "val" if fo == (k + 1) % 5 else "train"
+        f.write(f"{r['id']},{r['class']},asas:{r['id']},{split}\n")
+PY
+    "$AM" ingest --manifest "$work/m$k.csv" --asas-csv "$data/lightcurves.csv.gz" --features "$mode" \
+      --out "$work/d_${mode}_$k.h5" > "$work/ingest_${mode}_$k.log" 2>&1
+    for s in $(seq "$seeds"); do
+      run="$work/ft_${mode}_${k}_$s"
+      rm -rf "$run"
+      cat > "$work/ft.cfg" <<CFG
+model = { seq_len = 100; d_model = 32; n_heads = 2; d_ff = 64; n_layers = 2;
+          spec_channels = [32, 32, 16, 16]; meta_hidden = 64; proj_dim = 64; };
+run = { seed = $s; dir = "$run"; };
+data = { path = "$work/d_${mode}_$k.h5"; };
+train = { batch_size = 32; epochs = $epochs; lr = 3e-3; warmup_epochs = 2; early_stop_patience = 8; };
+checkpoint = { keep_last = 1; };
+CFG
+      "$AM" finetune "$work/ft.cfg" --head photometry > "$run.log" 2>&1
+      "$AM" eval --run "$run" --split test --out "$run/eval" > "$run.eval.log" 2>&1
+      $PY -c "
+import json; d = json.load(open('$run/eval/metrics.json'))
+print(f'astromm features=$mode fold $k seed $s: n {d[\"n\"]} accuracy {100*d[\"accuracy\"]:.1f} balanced {100*d[\"balanced_accuracy\"]:.1f}')"
+    done
+  done
+done
+
+if [ "${RF:-1}" != 0 ]; then
+  [ -f "$work/rf_features.csv" ] || $PY benchmarks/baseline_rf.py features --lightcurves "$data/lightcurves.csv.gz" \
+    --ids "$work/folds.csv" --out "$work/rf_features.csv"
+  $PY benchmarks/baseline_rf.py cv --features "$work/rf_features.csv" --folds "$work/folds.csv" --seeds "$seeds" \
+    --out "$work/rf.json"
+fi
+
+$PY - "$work" "$seeds" "$modes" <<'PY' | tee "$work/table.md"
+import glob, json, os, sys
+import numpy as np
+work, seeds, modes = sys.argv[1], int(sys.argv[2]), sys.argv[3].split()
+order = ["EW", "EA", "RRAB", "RRC", "M", "DSCT"]
+rows = []
+for mode in modes:
+    ms = [json.load(open(p)) for p in sorted(glob.glob(f"{work}/ft_{mode}_*_*/eval/metrics.json"))]
+    if not ms:
+        continue
+    acc = [m["accuracy"] for m in ms]
+    bal = [m["balanced_accuracy"] for m in ms]
+    rec = {c: [m["per_class"][c]["recall"] for m in ms if m["per_class"][c]["support"] > 0] for c in order}
+    rows.append((f"astromm finetune --head photometry, photo columns {'computed (--features auto)' if mode == 'auto' else 'absent (--features off)'}",
+                 acc, bal, rec, len(ms)))
+if os.path.exists(f"{work}/rf.json"):
+    r = json.load(open(f"{work}/rf.json"))
+    rows.append(("random forest, classic features (benchmarks/baseline_rf.py)",
+                 [x["accuracy"] for x in r["runs"]], [x["balanced_accuracy"] for x in r["runs"]],
+                 {c: [x["recall"][c] for x in r["runs"]] for c in order}, len(r["runs"])))
+print("| model | runs | accuracy | balanced accuracy | recall " + " / ".join(order) + " |")
+print("|---|---|---|---|---|")
+for name, acc, bal, rec, n in rows:
+    rs = " / ".join(f"{100 * np.mean(rec[c]):.0f}" for c in order)
+    print(f"| {name} | {n} | {100 * np.mean(acc):.1f} ± {100 * np.std(acc):.1f} % | "
+          f"{100 * np.mean(bal):.1f} ± {100 * np.std(bal):.1f} % | {rs} |")
+PY
