@@ -5,6 +5,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,10 +25,13 @@
 
 static void help(void) {
     printf("usage: [mpirun -np N] astromm eval --run RUN_DIR [--split test|val|train] [--subset full|sub50|sub25|sub10]\n"
-           "                     [--checkpoint FILE] [--config FILE] [--out DIR] [--set key=value]...\n\n"
+           "                     [--checkpoint FILE] [--config FILE] [--out DIR] [--crops K] [--set key=value]...\n\n"
            "Evaluates a fine-tuned classifier (astromm finetune) on the labelled objects of a split of\n"
            "data.path. --run takes the configuration (RUN_DIR/config.cfg) and the best checkpoint\n"
            "(RUN_DIR/best/model.safetensors) of a fine-tuning run; --config / --checkpoint override.\n"
+           "--crops K (default 1: the centred window, as AstroM3) averages the class probabilities\n"
+           "over K evenly spaced light-curve windows (test-time averaging: the model sees the\n"
+           "whole curve, model.seq_len steps at a time).\n"
            "Writes to --out (default RUN_DIR/eval_<split>[_<subset>]):\n"
            "  metrics.json     accuracy, balanced accuracy, macro F1, per-class precision/recall/F1/support,\n"
            "                   confusion matrix\n"
@@ -88,11 +92,21 @@ int cmd_eval(int argc, char **argv) {
     CliArgs a;
     if (cli_parse(&a, argc, argv, "eval")) return 2;
     if (a.help) return help(), 0;
-    static const char *const allowed[] = {"--run", "--split", "--subset", "--checkpoint", "--out", NULL};
+    static const char *const allowed[] = {"--run", "--split", "--subset", "--checkpoint", "--out", "--crops", NULL};
     if (cli_reject_unknown(&a, "eval", allowed)) return 2;
     const char *run = cli_option(&a, "--run"), *split_s = cli_option(&a, "--split"),
                *subset_s = cli_option(&a, "--subset"), *ckpt = cli_option(&a, "--checkpoint"),
-               *out = cli_option(&a, "--out");
+               *out = cli_option(&a, "--out"), *crops_s = cli_option(&a, "--crops");
+    int crops = 1;
+    if (crops_s) {
+        char *end;
+        long v = strtol(crops_s, &end, 10);
+        if (*end || v < 1 || v > 64) {
+            fprintf(stderr, "astromm eval: --crops '%s': an integer 1..64\n", crops_s);
+            return 2;
+        }
+        crops = (int)v;
+    }
     split_s = split_s ? split_s : "test";
     subset_s = subset_s ? subset_s : "full";
     const int split = !strcmp(split_s, "train") ? DS_SPLIT_TRAIN : !strcmp(split_s, "val") ? DS_SPLIT_VAL
@@ -166,7 +180,9 @@ int cmd_eval(int argc, char **argv) {
     lc.labelled_only = 1;
     lc.shuffle = 0;
     lc.drop_last = 0;
-    lc.crop = LOADER_CROP_CENTER;
+    lc.crop = crops > 1 ? LOADER_CROP_SPREAD : LOADER_CROP_CENTER;
+    lc.crop_index = 0;
+    lc.crop_count = crops;
     Loader *l = NULL;
     if (loader_open(cfg.data_path, comm, &lc, &l, &err)) {
         if (rank == 0) fprintf(stderr, "astromm eval: error: %s\n", err.msg);
@@ -218,55 +234,92 @@ int cmd_eval(int argc, char **argv) {
     MPI_Comm mc = comm_mpi_dup(comm);
     int32_t *pred = malloc((size_t)b * sizeof *pred);
     float *prob = malloc((size_t)b * C * sizeof *prob);
-    // Per local row: id, label, predicted, valid, probability of the prediction.
-    double *send = malloc((size_t)b * 5 * sizeof *send), *recv = rank == 0 ? malloc((size_t)b * 5 * P * sizeof *recv) : NULL;
+    // Per local row: id, label, valid, then the C class probabilities. Rank 0 sums
+    // the probabilities of every row over the K crop windows (the loader visits the
+    // objects in the same order each time) and predicts from their mean.
+    const int per = 3 + C;
+    double *send = malloc((size_t)b * per * sizeof *send), *recv = rank == 0 ? malloc((size_t)b * per * P * sizeof *recv) : NULL;
     Rows rows = {0};
     Confusion conf;
     confusion_init(&conf, C);
     double loss = 0, n_loss = 0;
-    const int64_t nb = loader_batches_per_epoch(l);
-    for (int64_t k = 0; k < nb && !rc; k++) {
-        LoaderBatch lb;
-        if (loader_next(l, &lb, &err)) {
-            fprintf(stderr, "astromm eval: rank %d: error: %s\n", rank, err.msg);
-            rc = 1;
-            break;
-        }
-        Batch db = device_batch_upload(&dev, &lb.batch);
-        const StepCtx ctx = {.seed = cfg.seed, .step = 0, .sample_offset = lb.step * cfg.batch_size, .training = 0};
-        const ClsStepResult r = cls_step_evaluate(&cs, &db, lb.batch.labels, lb.valid, &ctx, pred, prob);
-        loss += (double)r.loss * (double)r.n;
-        n_loss += (double)r.n;
-        for (int i = 0; i < b; i++) {
-            send[5 * i] = (double)lb.ids[i];  // ids up to 2^53 are exact in a double
-            send[5 * i + 1] = lb.batch.labels[i];
-            send[5 * i + 2] = pred[i];
-            send[5 * i + 3] = lb.valid[i];
-            send[5 * i + 4] = prob[(size_t)i * C + pred[i]];
-        }
-        MPI_Gather(send, 5 * b, MPI_DOUBLE, recv, 5 * b, MPI_DOUBLE, 0, mc);
-        if (rank == 0)
-            for (int i = 0; i < b * P; i++) {
-                const double *q = recv + 5 * (size_t)i;
-                if (!q[3]) continue;
-                rows_push(&rows, (int64_t)q[0], (int32_t)q[1], (int32_t)q[2], (float)q[4]);
-                confusion_add(&conf, (int)q[1], (int)q[2]);
+    const int64_t nb = loader_batches_per_epoch(l), total = nb * b * P;
+    double *acc = rank == 0 ? calloc((size_t)total * C, sizeof *acc) : NULL;
+    double *meta3 = rank == 0 ? calloc((size_t)total * 3, sizeof *meta3) : NULL;  // id, label, valid
+    CHECK(rank != 0 || (acc && meta3), "out of memory (%lld rows x %d classes)", (long long)total, C);
+    for (int j = 0; j < crops && !rc; j++) {
+        if (j > 0) {  // the next window of every curve: same objects, same order
+            loader_close(l);
+            l = NULL;
+            lc.crop_index = j;
+            if (loader_open(cfg.data_path, comm, &lc, &l, &err)) {
+                if (rank == 0) fprintf(stderr, "astromm eval: error: %s\n", err.msg);
+                rc = 1;
+                break;
             }
+            names = loader_class_names(l);  // the old loader's copy is gone
+        }
+        for (int64_t k = 0; k < nb && !rc; k++) {
+            LoaderBatch lb;
+            if (loader_next(l, &lb, &err)) {
+                fprintf(stderr, "astromm eval: rank %d: error: %s\n", rank, err.msg);
+                rc = 1;
+                break;
+            }
+            Batch db = device_batch_upload(&dev, &lb.batch);
+            const StepCtx ctx = {.seed = cfg.seed, .step = 0, .sample_offset = lb.step * cfg.batch_size, .training = 0};
+            const ClsStepResult r = cls_step_evaluate(&cs, &db, lb.batch.labels, lb.valid, &ctx, pred, prob);
+            loss += (double)r.loss * (double)r.n;
+            n_loss += (double)r.n;
+            for (int i = 0; i < b; i++) {
+                double *q = send + (size_t)per * i;
+                q[0] = (double)lb.ids[i];  // ids up to 2^53 are exact in a double
+                q[1] = lb.batch.labels[i];
+                q[2] = lb.valid[i];
+                for (int c = 0; c < C; c++) q[3 + c] = prob[(size_t)i * C + c];
+            }
+            MPI_Gather(send, per * b, MPI_DOUBLE, recv, per * b, MPI_DOUBLE, 0, mc);
+            if (rank == 0)
+                for (int i = 0; i < b * P; i++) {
+                    const double *q = recv + (size_t)per * i;
+                    const int64_t row = k * b * P + i;
+                    if (j == 0) memcpy(meta3 + 3 * row, q, 3 * sizeof(double));
+                    for (int c = 0; c < C; c++) acc[(size_t)row * C + c] += q[3 + c];
+                }
+        }
     }
+    double crop_loss = 0;
+    if (rank == 0 && !rc)
+        for (int64_t row = 0; row < total; row++) {
+            const double *q = meta3 + 3 * row, *sum = acc + (size_t)row * C;
+            if (!q[2]) continue;
+            int arg = 0;
+            for (int c = 1; c < C; c++)
+                if (sum[c] > sum[arg]) arg = c;
+            rows_push(&rows, (int64_t)q[0], (int32_t)q[1], arg, (float)(sum[arg] / crops));
+            confusion_add(&conf, (int)q[1], arg);
+            crop_loss += -log(fmax(sum[(int)q[1]] / crops, 1e-30));
+        }
+    // One window: the step's own loss (bit-identical to training's validation);
+    // several: the cross-entropy of the mean probabilities.
+    if (crops > 1) loss = crop_loss, n_loss = (double)rows.n;
     if (rank == 0 && !rc) {
         ClassReport rep;
         confusion_report(&conf, &rep);
         char path[1300], loss_s[32], n_s[32];
         snprintf(loss_s, sizeof loss_s, "%.6f", n_loss > 0 ? loss / n_loss : 0.0);
         snprintf(n_s, sizeof n_s, "%lld", (long long)rows.n);
+        char crops_v[16];
+        snprintf(crops_v, sizeof crops_v, "%d", crops);
         const char *extra[] = {"checkpoint", ckpt, "dataset", cfg.data_path, "split", split_s,
-                               "subset", subset_s, "head", astrom3_head_name(head), "loss", loss_s};
+                               "subset", subset_s, "head", astrom3_head_name(head), "loss", loss_s,
+                               "crops", crops_v};
         if (mkdir(out_dir, 0775) != 0 && errno != EEXIST) {
             fprintf(stderr, "astromm eval: error: cannot create %s: %s\n", out_dir, strerror(errno));
             rc = 1;
         }
         snprintf(path, sizeof path, "%s/metrics.json", out_dir);
-        if (!rc && confusion_write_json(&conf, &rep, names, path, extra, 6, &err)) rc = 1;
+        if (!rc && confusion_write_json(&conf, &rep, names, path, extra, 7, &err)) rc = 1;
         snprintf(path, sizeof path, "%s/confusion.csv", out_dir);
         if (!rc && confusion_write_csv(&conf, names, path, &err)) rc = 1;
         if (rc && err.msg[0]) fprintf(stderr, "astromm eval: error: %s\n", err.msg);
@@ -287,6 +340,8 @@ int cmd_eval(int argc, char **argv) {
     free(rows.label);
     free(rows.pred);
     free(rows.prob);
+    free(acc);
+    free(meta3);
     confusion_free(&conf);
     free(send);
     free(recv);

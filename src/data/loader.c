@@ -110,8 +110,10 @@ static int fill_slot(struct Loader *l, Slot *s, AmError *err) {
         p->shard = ds_locate(l->ds, p->index, &p->local);
         const int64_t len = l->sh[p->shard].info.offsets[p->local + 1] - l->sh[p->shard].info.offsets[p->local];
         if (len > L) {
-            if (l->cfg.crop == LOADER_CROP_CENTER) {
+            if (l->cfg.crop == LOADER_CROP_CENTER || (l->cfg.crop == LOADER_CROP_SPREAD && l->cfg.crop_count <= 1)) {
                 p->lc_start = lc_center_start((int)len, L);
+            } else if (l->cfg.crop == LOADER_CROP_SPREAD) {
+                p->lc_start = (int)((len - L) * (int64_t)l->cfg.crop_index / (l->cfg.crop_count - 1));
             } else {
                 const AmRng r = am_rng(l->cfg.seed, (uint64_t)s->epoch, RNG_CROP, 0);
                 p->lc_start = am_rng_below(&r, (uint64_t)p->index, (uint32_t)(len - L + 1));
@@ -375,6 +377,8 @@ int loader_open(const char *path, Comm *comm, const LoaderConfig *cfg, Loader **
         return am_error_set(err, "loader: global batch %d must be a positive multiple of the %d ranks",
                             cfg->global_batch, P);
     if (cfg->seq_len < 1) return am_error_set(err, "loader: seq_len %d must be positive", cfg->seq_len);
+    if (cfg->crop == LOADER_CROP_SPREAD && (cfg->crop_count < 1 || cfg->crop_index < 0 || cfg->crop_index >= cfg->crop_count))
+        return am_error_set(err, "loader: crop window %d of %d", cfg->crop_index, cfg->crop_count);
     struct Loader *l = am_calloc(1, sizeof *l, "loader");
     l->cfg = *cfg;
     l->comm = comm;

@@ -47,7 +47,9 @@
 #include "models/astrom3.h"
 #include "mpi/comm.h"
 
-enum { LOADER_CROP_RANDOM = 0, LOADER_CROP_CENTER = 1 };
+// SPREAD: window crop_index of crop_count evenly spaced ones, start =
+// floor(j (n - L) / (K - 1)) (K = 1: the centred window); for test-time averaging.
+enum { LOADER_CROP_RANDOM = 0, LOADER_CROP_CENTER = 1, LOADER_CROP_SPREAD = 2 };
 enum { LOADER_ANY_SPLIT = -1 };
 enum { LOADER_IO_AUTO = 0, LOADER_IO_HDF5 = 1 };
 
@@ -63,6 +65,7 @@ typedef struct {
     int shuffle;        // 1: new permutation each epoch; 0: dataset order
     int drop_last;      // 1: drop the last partial batch; 0: pad it (valid = 0)
     int crop;           // LOADER_CROP_*
+    int crop_index, crop_count;  // LOADER_CROP_SPREAD: window j of K
     int prefetch;       // 1: read the next batch in the background
     int io;             // LOADER_IO_AUTO (direct MPI-IO where possible) or LOADER_IO_HDF5
 } LoaderConfig;

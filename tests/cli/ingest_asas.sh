@@ -9,7 +9,8 @@
 #  - class lists: the manifest's own names (--classes manifest), an explicit list,
 #    the training dataset's list with --stats-from;
 #  - 2 and 3 ranks under mpirun give the 1-rank dataset exactly;
-#  - fine-tuning with a class absent from training: never predicted, also by eval.
+#  - fine-tuning with a class absent from training: never predicted, also by eval;
+#  - eval --crops (test-time averaging over windows): 1 rank == 2 ranks.
 # Skips (exit 77) without ../shared/data.
 AM=$1
 CSV=../shared/data/asas/lightcurves.csv.gz
@@ -167,5 +168,12 @@ names = [c.decode() if isinstance(c, bytes) else c for c in h5py.File(sys.argv[2
 rows = list(csv.DictReader(open(sys.argv[1])))
 sys.exit(0 if rows and all(r["predicted"] != sys.argv[3] and r["predicted"] in names for r in rows) else 1)
 PY
+# Test-time averaging over 3 windows: same predictions on 1 and 2 ranks; bad K refused.
+OMP_NUM_THREADS=1 "$AM" eval --run "$T/ftw" --split train --crops 3 --out "$T/ev3a" >"$T/out10" 2>&1
+OMP_NUM_THREADS=1 mpirun -np 2 "$AM" eval --run "$T/ftw" --split train --crops 3 --out "$T/ev3b" >>"$T/out10" 2>&1
+check "--crops 3: written, recorded" grep -q '"crops": "3"' "$T/ev3a/metrics.json"
+check "--crops 3: 1 rank == 2 ranks" cmp -s "$T/ev3a/predictions.csv" "$T/ev3b/predictions.csv"
+"$AM" eval --run "$T/ftw" --crops 0 >"$T/out11" 2>&1
+check "--crops 0 refused (exit 2)" [ $? -eq 2 ]
 echo "ingest_asas: $fail failed"
 [ "$fail" -eq 0 ]
