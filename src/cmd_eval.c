@@ -172,6 +172,7 @@ int cmd_eval(int argc, char **argv) {
     loader_config_defaults(&lc);
     lc.global_batch = cfg.batch_size;
     lc.seq_len = cfg.model.seq_len;
+    lc.photo_in = cfg.model.photo_in;
     lc.seed = cfg.seed;
     lc.split = split;
     lc.subset_bits = subset;

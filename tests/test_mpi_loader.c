@@ -143,12 +143,15 @@ static void check_row(const LoaderConfig *c, const LoaderBatch *lb, int k, int64
     for (int j = 0; j < DS_META_COLS; j++) bad += m[j] != (o->has[2] ? (o->meta[j] - g_mm[j]) / g_ms[j] : 0.0f);
     EXPECT(bad == 0, "object %lld: %d metadata values differ", (long long)idx, bad);
 
-    const float *x = lb->batch.photometry + (size_t)k * L * LC_CHANNELS, *mk = lb->batch.photometry_mask + (size_t)k * L;
+    const int CH = c->photo_in;
+    const float *x = lb->batch.photometry + (size_t)k * L * CH, *mk = lb->batch.photometry_mask + (size_t)k * L;
     const int n = o->has[0] ? o->lc.n : 0;
     int start = 0;
     if (n > L) {
-        if (c->crop == LOADER_CROP_CENTER) {
+        if (c->crop == LOADER_CROP_CENTER || (c->crop == LOADER_CROP_SPREAD && c->crop_count <= 1)) {
             start = (n - L) / 2;
+        } else if (c->crop == LOADER_CROP_SPREAD) {
+            start = (int)((int64_t)(n - L) * c->crop_index / (c->crop_count - 1));
         } else {
             const AmRng r = am_rng(c->seed, (uint64_t)epoch, RNG_CROP, 0);
             start = (int)am_rng_below(&r, (uint64_t)idx, (uint32_t)(n - L + 1));
@@ -158,9 +161,14 @@ static void check_row(const LoaderConfig *c, const LoaderBatch *lb, int k, int64
     for (int t = 0; t < L; t++) {
         const int live = t < n - start && t < L;
         bad += mk[t] != (live ? 1.0f : 0.0f);
-        for (int ch = 0; ch < LC_CHANNELS; ch++) {
+        for (int ch = 0; ch < CH; ch++) {
             float want = 0.0f;
-            if (live) {
+            if (live && ch >= LC_CHANNELS) {  // sin, cos of the phase at the period (photo column 1, log10 days)
+                const double P = pow(10.0, (double)o->photo[1]);
+                const double ph = 2 * 3.14159265358979323846 *
+                                  fmod((double)o->lc.t01[start + t] * (double)o->lc.dt * 365.0 / P, 1.0);
+                want = isfinite(P) ? (float)(ch == LC_CHANNELS ? sin(ph) : cos(ph)) : 0.0f;
+            } else if (live) {
                 const int s = start + t;
                 switch (ch) {
                     case 0: want = o->lc.t01[s]; break;
@@ -171,7 +179,7 @@ static void check_row(const LoaderConfig *c, const LoaderBatch *lb, int k, int64
                     default: want = isnan(o->photo[ch - 3]) ? 0.0f : (o->photo[ch - 3] - g_pm[ch - 3]) / g_ps[ch - 3];
                 }
             }
-            bad += x[t * LC_CHANNELS + ch] != want;
+            bad += x[t * CH + ch] != want;
         }
     }
     EXPECT(bad == 0, "object %lld (n %d, start %d): %d photometry values differ", (long long)idx, n, start, bad);
@@ -371,6 +379,13 @@ int main(int argc, char **argv) {
     e.split = LOADER_ANY_SPLIT;
     e.subset_bits = DS_SUB50;
     check_epoch(g_dir, &e, 5);
+    // Phase channels (model.photo_in 11) and the evenly spaced windows of eval --crops.
+    LoaderConfig ph = d;
+    ph.photo_in = LC_CHANNELS_PHASE;
+    check_epoch(g_file, &ph, 0);
+    ph.crop = LOADER_CROP_SPREAD;
+    ph.crop_count = 3;
+    for (ph.crop_index = 0; ph.crop_index < 3; ph.crop_index++) check_epoch(g_dir, &ph, 0);
 
     // Different epochs / seeds give different orders (the contract above holds
     // for both, so compare the permutations themselves).
@@ -398,6 +413,14 @@ int main(int argc, char **argv) {
     bad.global_batch = 0;
     check_error(g_file, &bad, "positive multiple");
     check_error("/nonexistent/astromm.h5", &c, "/nonexistent/astromm.h5");
+    bad = c;
+    bad.photo_in = 10;
+    check_error(g_file, &bad, "model.photo_in 10");
+    bad = c;
+    bad.crop = LOADER_CROP_SPREAD;
+    bad.crop_count = 2;
+    bad.crop_index = 2;
+    check_error(g_file, &bad, "crop window 2 of 2");
     bad = c;
     bad.global_batch = 128 * g_size;
     check_error(g_file, &bad, "fewer than one global batch");

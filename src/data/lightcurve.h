@@ -53,6 +53,10 @@ typedef int (*LcCallback)(int64_t id, const LightCurve *lc, void *user);
 int lc_read_asas_csv(const char *path, LcCallback cb, void *user, AmError *err);
 
 #define LC_CHANNELS 9
+// Optional input layout: the 9 channels, then sin and cos of 2 pi phase at the
+// object's period (photo column period), phase = frac((t - t_min) / P) with
+// t - t_min = t01 * dt * 365 days; 0 on padded steps and without a period.
+#define LC_CHANNELS_PHASE 11
 
 typedef struct {
     float *t01, *flux_n, *err_n;

@@ -32,6 +32,7 @@ void loader_config_defaults(LoaderConfig *c) {
     c->shuffle = 1;
     c->drop_last = 1;
     c->crop = LOADER_CROP_RANDOM;
+    c->photo_in = LC_CHANNELS;
     c->prefetch = 1;
 }
 
@@ -131,7 +132,8 @@ static int fill_slot(struct Loader *l, Slot *s, AmError *err) {
     hsize_t *st = malloc(2 * (size_t)n * sizeof *st), *ct = st + n;
     float **dst = malloc((size_t)n * sizeof *dst);
     CHECK(st && dst, "out of memory (loader selection)");
-    const size_t spec_el = 3 * (size_t)SPEC_LEN, ph_el = (size_t)L * LC_CHANNELS;
+    const int CH = l->cfg.photo_in;
+    const size_t spec_el = 3 * (size_t)SPEC_LEN, ph_el = (size_t)L * CH;
     size_t spec_pos = 0, lc_pos = 0;
     int rc = 0;
     for (int sh = 0; sh < l->n_sh && !rc; sh++) {
@@ -234,8 +236,21 @@ static int fill_slot(struct Loader *l, Slot *s, AmError *err) {
             }
             const LcNorm nm = {.t01 = t, .flux_n = f, .err_n = e, .n = p->lc_len,
                                .log10_mad = o.lc.log10_mad, .dt = o.lc.dt};
-            CHECK(lc_to_tensor(&nm, photo_z, L, 0, x, mk) == 0, "loader: light-curve window of %d > %d steps",
+            float *x9 = CH == LC_CHANNELS ? x : l->lc_tmp + 3 * (size_t)L;
+            CHECK(lc_to_tensor(&nm, photo_z, L, 0, x9, mk) == 0, "loader: light-curve window of %d > %d steps",
                   p->lc_len, L);
+            if (CH == LC_CHANNELS_PHASE) {
+                const double period = pow(10.0, (double)o.photo[l->period_col]);  // raw log10 days
+                for (int j = L - 1; j >= 0; j--) {  // widen the rows from 9 to 11 channels
+                    float *row = x + (size_t)j * CH;
+                    memcpy(row, x9 + (size_t)j * LC_CHANNELS, LC_CHANNELS * sizeof *row);
+                    double ph = 0;
+                    const int has = j < p->lc_len && isfinite(period) && period > 0;
+                    if (has) ph = 2 * 3.14159265358979323846 * fmod((double)t[j] * (double)o.lc.dt * 365.0 / period, 1.0);
+                    row[LC_CHANNELS] = has ? (float)sin(ph) : 0.0f;
+                    row[LC_CHANNELS + 1] = has ? (float)cos(ph) : 0.0f;
+                }
+            }
         } else {
             memset(x, 0, ph_el * sizeof *x);
             memset(mk, 0, (size_t)L * sizeof *mk);
@@ -311,7 +326,7 @@ static int agree(struct Loader *l, int rc, AmError *err, const char *what) {
 
 static void slot_alloc(struct Loader *l, Slot *s) {
     const size_t n = (size_t)l->local_n, L = (size_t)l->cfg.seq_len;
-    s->phot = am_aligned_alloc(n * L * LC_CHANNELS * sizeof(float), "loader photometry");
+    s->phot = am_aligned_alloc(n * L * (size_t)l->cfg.photo_in * sizeof(float), "loader photometry");
     s->mask = am_aligned_alloc(n * L * sizeof(float), "loader mask");
     s->spec = am_aligned_alloc(n * 3 * SPEC_LEN * sizeof(float), "loader spectra");
     s->meta = am_aligned_alloc(n * DS_META_COLS * sizeof(float), "loader metadata");
@@ -377,6 +392,9 @@ int loader_open(const char *path, Comm *comm, const LoaderConfig *cfg, Loader **
         return am_error_set(err, "loader: global batch %d must be a positive multiple of the %d ranks",
                             cfg->global_batch, P);
     if (cfg->seq_len < 1) return am_error_set(err, "loader: seq_len %d must be positive", cfg->seq_len);
+    if (cfg->photo_in != LC_CHANNELS && cfg->photo_in != LC_CHANNELS_PHASE)
+        return am_error_set(err, "loader: model.photo_in %d: %d (AstroM3's channels) or %d (with the phase at the "
+                                 "period)", cfg->photo_in, LC_CHANNELS, LC_CHANNELS_PHASE);
     if (cfg->crop == LOADER_CROP_SPREAD && (cfg->crop_count < 1 || cfg->crop_index < 0 || cfg->crop_index >= cfg->crop_count))
         return am_error_set(err, "loader: crop window %d of %d", cfg->crop_index, cfg->crop_count);
     struct Loader *l = am_calloc(1, sizeof *l, "loader");
@@ -424,7 +442,8 @@ int loader_open(const char *path, Comm *comm, const LoaderConfig *cfg, Loader **
     l->plan = am_malloc(n * sizeof *l->plan, "loader plan");
     l->spec_stage = am_aligned_alloc(n * 3 * SPEC_LEN * sizeof(float), "loader staging");
     l->lc_stage = am_aligned_alloc(n * L * DS_LC_VALUES * sizeof(float), "loader staging");
-    l->lc_tmp = am_malloc(3 * L * sizeof(float), "loader staging");
+    l->lc_tmp = am_malloc((3 + LC_CHANNELS) * L * sizeof(float), "loader staging");  // t, f, e; 9-channel rows
+    l->period_col = photo_column_index("period");
     slot_alloc(l, &l->slot[0]);
     slot_alloc(l, &l->slot[1]);
     *out = l;

@@ -66,6 +66,7 @@ typedef struct {
     int drop_last;      // 1: drop the last partial batch; 0: pad it (valid = 0)
     int crop;           // LOADER_CROP_*
     int crop_index, crop_count;  // LOADER_CROP_SPREAD: window j of K
+    int photo_in;       // LC_CHANNELS (AstroM3, default) or LC_CHANNELS_PHASE (+ phase sin, cos)
     int prefetch;       // 1: read the next batch in the background
     int io;             // LOADER_IO_AUTO (direct MPI-IO where possible) or LOADER_IO_HDF5
 } LoaderConfig;

@@ -63,6 +63,7 @@ struct Loader {
     int64_t *perm, perm_epoch;
     RowPlan *plan;
     float *spec_stage, *lc_stage, *lc_tmp;
+    int period_col;  // photo column of log10 period (phase channels)
     size_t lc_stage_cap;
     hid_t dxpl;
     // main thread

@@ -67,7 +67,8 @@ int embed_run(const RunConfig *cfg, Comm *comm, const EmbedOptions *opt) {
         if (!rank) fprintf(stderr, "astromm embed: %s: data.path is not set (the dataset to embed)\n", cfg->source);
         return 2;
     }
-    if (mc->spec_len != SPEC_LEN || mc->spec_in != 3 || mc->meta_in != DS_META_COLS || mc->photo_in != LC_CHANNELS) {
+    if (mc->spec_len != SPEC_LEN || mc->spec_in != 3 || mc->meta_in != DS_META_COLS ||
+        (mc->photo_in != LC_CHANNELS && mc->photo_in != LC_CHANNELS_PHASE)) {
         if (!rank)
             fprintf(stderr, "astromm embed: %s: the dataset format fixes model.spec_len = %d, spec_in = 3, "
                     "meta_in = %d, photo_in = %d\n", cfg->source, SPEC_LEN, DS_META_COLS, LC_CHANNELS);
@@ -87,6 +88,7 @@ int embed_run(const RunConfig *cfg, Comm *comm, const EmbedOptions *opt) {
     loader_config_defaults(&lc);
     lc.global_batch = opt->batch * P;
     lc.seq_len = mc->seq_len;
+    lc.photo_in = mc->photo_in;
     lc.seed = cfg->seed;
     lc.split = opt->split;
     lc.require_all = 0;

@@ -24,6 +24,7 @@ void task_loader_configs(int kind, const RunConfig *c, LoaderConfig *train, Load
     loader_config_defaults(train);
     train->global_batch = c->batch_size;
     train->seq_len = c->model.seq_len;
+    train->photo_in = c->model.photo_in;
     train->seed = c->seed;
     train->split = DS_SPLIT_TRAIN;
     train->drop_last = c->drop_last;

@@ -247,10 +247,11 @@ static int setup(Trainer *T, const RunConfig *cfg, Comm *comm, int kind) {
         return TRAIN_BAD_CONFIG;
     }
     const ModelConfig *mc = &cfg->model;
-    if (mc->spec_len != SPEC_LEN || mc->spec_in != 3 || mc->meta_in != DS_META_COLS || mc->photo_in != LC_CHANNELS) {
+    if (mc->spec_len != SPEC_LEN || mc->spec_in != 3 || mc->meta_in != DS_META_COLS ||
+        (mc->photo_in != LC_CHANNELS && mc->photo_in != LC_CHANNELS_PHASE)) {
         trainer_say(T, stderr, "error: %s: the dataset format fixes model.spec_len = %d, model.spec_in = 3, model.meta_in = %d "
-            "and model.photo_in = %d (got %d, %d, %d, %d)", cfg->source, SPEC_LEN, DS_META_COLS, LC_CHANNELS,
-            mc->spec_len, mc->spec_in, mc->meta_in, mc->photo_in);
+            "and model.photo_in = %d (or %d: with the phase at the period) (got %d, %d, %d, %d)", cfg->source, SPEC_LEN,
+            DS_META_COLS, LC_CHANNELS, LC_CHANNELS_PHASE, mc->spec_len, mc->spec_in, mc->meta_in, mc->photo_in);
         return TRAIN_BAD_CONFIG;
     }
     T->local_b = cfg->batch_size / T->size;
