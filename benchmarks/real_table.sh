@@ -10,19 +10,25 @@
 # Prints one line per run and a table of mean ± std over folds × seeds; writes the
 # table to $WORK/table.md. Usage:
 #   benchmarks/real_table.sh [SEEDS=3] [WORK=runs/real_table] [BUILD=build]
-# Env: EPOCHS (30), FEATURES ("auto off"), RF=0 skips the forest.
+# Env: EPOCHS (30); VARIANTS ("auto off"): each is --features auto|off, optionally
+# with ":phase" (model.photo_in = 11, the phase channels); CROPS ("1 5"): every
+# fine-tuned model is evaluated with eval --crops K for each K; RF=0 skips the forest.
+# Runs already evaluated in WORK are kept (delete WORK to start over).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seeds=${1:-3}; work=${2:-runs/real_table}; build=${3:-build}
-epochs=${EPOCHS:-30}; modes=${FEATURES:-auto off}
+epochs=${EPOCHS:-30}; variants=${VARIANTS:-auto off}; crops_list=${CROPS:-1 5}
 data=../shared/data/asas
 [ -f "$data/lightcurves.csv.gz" ] || { echo "real_table.sh: $data not found" >&2; exit 1; }
 AM=$build/astromm; PY=/usr/bin/python3
 mkdir -p "$work"
-echo "real_table: $(date -u +%FT%TZ), commit $(git rev-parse --short HEAD), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "real_table: $(date -u +%FT%TZ), commit $(git rev-parse --short HEAD), $(getconf _NPROCESSORS_ONLN) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 $PY benchmarks/baseline_rf.py folds --catalog "$data/catalog.csv" --out "$work/folds.csv"
 
-for mode in $modes; do
+for variant in $variants; do
+  mode=${variant%%:*}; photo_in=9
+  [ "$variant" != "${variant%:phase}" ] && photo_in=11
+  tag=${variant/:/-}
   for k in 0 1 2 3 4; do
     $PY - "$work/folds.csv" "$data/catalog.csv" "$work/m$k.csv" "$k" <<'PY'
 import csv, sys
@@ -35,13 +41,14 @@ with open(sys.argv[3], "w") as f:
         split = "train" if fo is None else "test" if fo == k else "val" if fo == (k + 1) % 5 else "train"
         f.write(f"{r['id']},{r['class']},asas:{r['id']},{split}\n")
 PY
-    "$AM" ingest --manifest "$work/m$k.csv" --asas-csv "$data/lightcurves.csv.gz" --features "$mode" \
-      --out "$work/d_${mode}_$k.h5" > "$work/ingest_${mode}_$k.log" 2>&1
+    [ -f "$work/d_${mode}_$k.h5" ] || "$AM" ingest --manifest "$work/m$k.csv" --asas-csv "$data/lightcurves.csv.gz" \
+      --features "$mode" --out "$work/d_${mode}_$k.h5" > "$work/ingest_${mode}_$k.log" 2>&1
     for s in $(seq "$seeds"); do
-      run="$work/ft_${mode}_${k}_$s"
+      run="$work/ft_${tag}_${k}_$s"
+      if [ ! -f "$run/eval/metrics.json" ]; then
       rm -rf "$run"
       cat > "$work/ft.cfg" <<CFG
-model = { seq_len = 100; d_model = 32; n_heads = 2; d_ff = 64; n_layers = 2;
+model = { seq_len = 100; d_model = 32; n_heads = 2; d_ff = 64; n_layers = 2; photo_in = $photo_in;
           spec_channels = [32, 32, 16, 16]; meta_hidden = 64; proj_dim = 64; };
 run = { seed = $s; dir = "$run"; };
 data = { path = "$work/d_${mode}_$k.h5"; };
@@ -50,9 +57,14 @@ checkpoint = { keep_last = 1; };
 CFG
       "$AM" finetune "$work/ft.cfg" --head photometry > "$run.log" 2>&1
       "$AM" eval --run "$run" --split test --out "$run/eval" > "$run.eval.log" 2>&1
-      $PY -c "
-import json; d = json.load(open('$run/eval/metrics.json'))
-print(f'astromm features=$mode fold $k seed $s: n {d[\"n\"]} accuracy {100*d[\"accuracy\"]:.1f} balanced {100*d[\"balanced_accuracy\"]:.1f}')"
+      fi
+      for K in $crops_list; do
+        ev="$run/eval"; [ "$K" = 1 ] || ev="$run/eval_c$K"
+        [ -f "$ev/metrics.json" ] || "$AM" eval --run "$run" --split test --crops "$K" --out "$ev" > "$ev.log" 2>&1
+        $PY -c "
+import json; d = json.load(open('$ev/metrics.json'))
+print(f'astromm $tag crops $K fold $k seed $s: n {d[\"n\"]} accuracy {100*d[\"accuracy\"]:.1f} balanced {100*d[\"balanced_accuracy\"]:.1f}')"
+      done
     done
   done
 done
@@ -64,21 +76,25 @@ if [ "${RF:-1}" != 0 ]; then
     --out "$work/rf.json"
 fi
 
-$PY - "$work" "$seeds" "$modes" <<'PY' | tee "$work/table.md"
+$PY - "$work" "$seeds" "$variants" "$crops_list" <<'PY' | tee "$work/table.md"
 import glob, json, os, sys
 import numpy as np
-work, seeds, modes = sys.argv[1], int(sys.argv[2]), sys.argv[3].split()
+work, seeds, variants, crops = sys.argv[1], int(sys.argv[2]), sys.argv[3].split(), sys.argv[4].split()
 order = ["EW", "EA", "RRAB", "RRC", "M", "DSCT"]
 rows = []
-for mode in modes:
-    ms = [json.load(open(p)) for p in sorted(glob.glob(f"{work}/ft_{mode}_*_*/eval/metrics.json"))]
-    if not ms:
-        continue
-    acc = [m["accuracy"] for m in ms]
-    bal = [m["balanced_accuracy"] for m in ms]
-    rec = {c: [m["per_class"][c]["recall"] for m in ms if m["per_class"][c]["support"] > 0] for c in order}
-    rows.append((f"astromm finetune --head photometry, photo columns {'computed (--features auto)' if mode == 'auto' else 'absent (--features off)'}",
-                 acc, bal, rec, len(ms)))
+for variant in variants:
+    tag, mode = variant.replace(":", "-"), variant.split(":")[0]
+    for K in crops:
+        ev = "eval" if K == "1" else f"eval_c{K}"
+        ms = [json.load(open(p)) for p in sorted(glob.glob(f"{work}/ft_{tag}_[0-9]_*/{ev}/metrics.json"))]
+        if not ms:
+            continue
+        acc = [m["accuracy"] for m in ms]
+        bal = [m["balanced_accuracy"] for m in ms]
+        rec = {c: [m["per_class"][c]["recall"] for m in ms if m["per_class"][c]["support"] > 0] for c in order}
+        name = ("astromm, photo columns " + ("computed" if mode == "auto" else "absent") +
+                (", phase channels" if variant.endswith(":phase") else "") + f", {K} window{'s' if K != '1' else ''}")
+        rows.append((name, acc, bal, rec, len(ms)))
 if os.path.exists(f"{work}/rf.json"):
     r = json.load(open(f"{work}/rf.json"))
     rows.append(("random forest, classic features (benchmarks/baseline_rf.py)",
