@@ -3,3 +3,4 @@
 set_tests_properties(test_lightcurve PROPERTIES SKIP_RETURN_CODE 77)
 set_tests_properties(test_spectrum PROPERTIES SKIP_RETURN_CODE 77)
 set_tests_properties(test_ingest PROPERTIES SKIP_RETURN_CODE 77)
+set_tests_properties(test_periodogram_asas PROPERTIES SKIP_RETURN_CODE 77)
