@@ -11,8 +11,11 @@
 # table to $WORK/table.md. Usage:
 #   benchmarks/real_table.sh [SEEDS=3] [WORK=runs/real_table] [BUILD=build]
 # Env: EPOCHS (30); VARIANTS ("auto off"): each is --features auto|off, optionally
-# with ":phase" (model.photo_in = 11, the phase channels); CROPS ("1 5"): every
-# fine-tuned model is evaluated with eval --crops K for each K; RF=0 skips the forest.
+# with ":phase" (model.photo_in = 11, the phase channels) and ":sub50|sub25|sub10"
+# (finetune --subset: the AstroM3 label budgets of the training and validation
+# folds); CROPS ("1 5"): every fine-tuned model is evaluated with eval --crops K
+# for each K; BUDGETS ("1.0"): the forest's label fractions per class (0.5, 0.25,
+# 0.1 match sub50/25/10); RF=0 skips the forest.
 # Runs already evaluated in WORK are kept (delete WORK to start over).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,9 +29,10 @@ echo "real_table: $(date -u +%FT%TZ), commit $(git rev-parse --short HEAD), $(ge
 $PY benchmarks/baseline_rf.py folds --catalog "$data/catalog.csv" --out "$work/folds.csv"
 
 for variant in $variants; do
-  mode=${variant%%:*}; photo_in=9
-  [ "$variant" != "${variant%:phase}" ] && photo_in=11
-  tag=${variant/:/-}
+  mode=${variant%%:*}; photo_in=9; subset=full
+  case "$variant" in *:phase*) photo_in=11;; esac
+  case "$variant" in *:sub50*) subset=sub50;; *:sub25*) subset=sub25;; *:sub10*) subset=sub10;; esac
+  tag=${variant//:/-}
   for k in 0 1 2 3 4; do
     $PY - "$work/folds.csv" "$data/catalog.csv" "$work/m$k.csv" "$k" <<'PY'
 import csv, sys
@@ -55,7 +59,7 @@ data = { path = "$work/d_${mode}_$k.h5"; };
 train = { batch_size = 32; epochs = $epochs; lr = 3e-3; warmup_epochs = 2; early_stop_patience = 8; };
 checkpoint = { keep_last = 1; };
 CFG
-      "$AM" finetune "$work/ft.cfg" --head photometry > "$run.log" 2>&1
+      "$AM" finetune "$work/ft.cfg" --head photometry --subset "$subset" > "$run.log" 2>&1
       "$AM" eval --run "$run" --split test --out "$run/eval" > "$run.eval.log" 2>&1
       fi
       for K in $crops_list; do
@@ -72,14 +76,17 @@ done
 if [ "${RF:-1}" != 0 ]; then
   [ -f "$work/rf_features.csv" ] || $PY benchmarks/baseline_rf.py features --lightcurves "$data/lightcurves.csv.gz" \
     --ids "$work/folds.csv" --out "$work/rf_features.csv"
-  $PY benchmarks/baseline_rf.py cv --features "$work/rf_features.csv" --folds "$work/folds.csv" --seeds "$seeds" \
-    --out "$work/rf.json"
+  for b in ${BUDGETS:-1.0}; do
+    out="$work/rf.json"; [ "$b" = 1.0 ] || out="$work/rf_b$b.json"
+    $PY benchmarks/baseline_rf.py cv --features "$work/rf_features.csv" --folds "$work/folds.csv" --seeds "$seeds" \
+      --budget "$b" --out "$out"
+  done
 fi
 
-$PY - "$work" "$seeds" "$variants" "$crops_list" <<'PY' | tee "$work/table.md"
+$PY - "$work" "$seeds" "$variants" "$crops_list" "${BUDGETS:-1.0}" <<'PY' | tee "$work/table.md"
 import glob, json, os, sys
 import numpy as np
-work, seeds, variants, crops = sys.argv[1], int(sys.argv[2]), sys.argv[3].split(), sys.argv[4].split()
+work, seeds, variants, crops, budgets = sys.argv[1], int(sys.argv[2]), sys.argv[3].split(), sys.argv[4].split(), sys.argv[5].split()
 order = ["EW", "EA", "RRAB", "RRC", "M", "DSCT"]
 rows = []
 for variant in variants:
@@ -92,12 +99,17 @@ for variant in variants:
         acc = [m["accuracy"] for m in ms]
         bal = [m["balanced_accuracy"] for m in ms]
         rec = {c: [m["per_class"][c]["recall"] for m in ms if m["per_class"][c]["support"] > 0] for c in order}
+        sub = next((x for x in variant.split(":") if x.startswith("sub")), "")
         name = ("astromm, photo columns " + ("computed" if mode == "auto" else "absent") +
-                (", phase channels" if variant.endswith(":phase") else "") + f", {K} window{'s' if K != '1' else ''}")
+                (", phase channels" if ":phase" in variant else "") + (f", {sub}" if sub else "") +
+                f", {K} window{'s' if K != '1' else ''}")
         rows.append((name, acc, bal, rec, len(ms)))
-if os.path.exists(f"{work}/rf.json"):
-    r = json.load(open(f"{work}/rf.json"))
-    rows.append(("random forest, classic features (benchmarks/baseline_rf.py)",
+for b in budgets:
+    path = f"{work}/rf.json" if b == "1.0" else f"{work}/rf_b{b}.json"
+    if not os.path.exists(path):
+        continue
+    r = json.load(open(path))
+    rows.append(("random forest, classic features (benchmarks/baseline_rf.py)" + ("" if b == "1.0" else f", {b} of the labels"),
                  [x["accuracy"] for x in r["runs"]], [x["balanced_accuracy"] for x in r["runs"]],
                  {c: [x["recall"][c] for x in r["runs"]] for c in order}, len(r["runs"])))
 print("| model | runs | accuracy | balanced accuracy | recall " + " / ".join(order) + " |")
