@@ -14,6 +14,8 @@ Usage (from the repository root, /usr/bin/python3):
   benchmarks/baseline_rf.py features --lightcurves L.csv.gz --ids folds.csv --out F.csv [--workers N]
       Features of every object of the folds file (cached by the caller: ~1.5 s a curve).
   benchmarks/baseline_rf.py cv --features F.csv --folds folds.csv [--seeds 3] [--budget 1.0] --out R.json
+      (F.csv: this script's features, or any id + feature columns table, such as
+      astromm ingest --features-out)
       For each fold k: train on the other folds (a fraction --budget of each class, at
       least one object), test on fold k; per seed. Writes accuracy, balanced accuracy
       and per-class recall per fold and seed, and prints the means.
@@ -122,7 +124,12 @@ def cmd_cv(a):
     from sklearn.ensemble import RandomForestClassifier
     from sklearn.metrics import accuracy_score, balanced_accuracy_score, recall_score
     folds = {int(r["id"]): (r["class"], int(r["fold"])) for r in csv.DictReader(open(a.folds))}
-    feats = {int(r["id"]): [float(r[k]) for k in FEATURES] for r in csv.DictReader(open(a.features))}
+    rd = csv.DictReader(open(a.features))
+    # This script's features, or any table with an id column (e.g. astromm ingest
+    # --features-out: every column, its period as log10).
+    cols = FEATURES if all(k in rd.fieldnames for k in FEATURES) else [k for k in rd.fieldnames if k != "id"]
+    val = lambda r, k: math.log10(float(r[k])) if k == "period" else float(r[k])
+    feats = {int(r["id"]): [val(r, k) for k in cols] for r in rd}
     ids = sorted(i for i in folds if i in feats)
     X = np.array([feats[i] for i in ids])
     y = np.array([folds[i][0] for i in ids])

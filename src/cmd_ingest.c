@@ -14,7 +14,8 @@
 static void ingest_usage(FILE *f) {
     fprintf(f, "usage: astromm ingest --manifest M.csv --out D.h5 [--asas-csv F]... [--catalog C.csv] [--seed S]\n"
                "                      [--features auto|always|off] [--period-min DAYS] [--period-max DAYS]\n"
-               "                      [--classes astrom3|manifest|NAME,NAME,...] [--stats-from TRAIN.h5]\n\n"
+               "                      [--classes astrom3|manifest|NAME,NAME,...] [--stats-from TRAIN.h5]\n"
+               "                      [--features-out F.csv]\n\n"
                "Builds an astromm dataset (docs/data-format.md) from the objects listed in the\n"
                "manifest CSV, columns: id, class (a class of --classes or empty = unlabelled),\n"
                "lightcurve (ASAS-SN text file, or asas:<id> = object <id> of the ASAS CSV\n"
@@ -30,6 +31,8 @@ static void ingest_usage(FILE *f) {
                "the default): Lomb-Scargle period between --period-min (default 0.05) and\n"
                "--period-max (default 1000) days, 5-95 percentile amplitude. --features\n"
                "always computes them for every curve, off never (docs/data-format.md).\n"
+               "--features-out writes every computed feature (period, amplitude, Lafler-Kinman,\n"
+               "LS power and FAP, Fourier, moments) as CSV, one row per object.\n"
                "Features run on all OpenMP threads (OMP_NUM_THREADS), and on every rank under\n"
                "mpirun (curves shared out; rank 0 writes; the same dataset for any rank count).\n"
                "--classes: the dataset's class list, label = position: astrom3 (default: the\n"
@@ -64,7 +67,8 @@ static int parse_seed(const char *s, long long *out) {
 }
 
 int cmd_ingest(int argc, char **argv) {
-    const char *manifest = NULL, *out = NULL, *catalog = NULL, *stats_from = NULL, *classes = NULL;
+    const char *manifest = NULL, *out = NULL, *catalog = NULL, *stats_from = NULL, *classes = NULL,
+               *features_out = NULL;
     enum { MAX_ASAS = 256 };
     const char *asas[MAX_ASAS];
     int n_asas = 0;
@@ -81,7 +85,7 @@ int cmd_ingest(int argc, char **argv) {
         if (!strcmp(a, "--manifest") || !strcmp(a, "--out") || !strcmp(a, "--asas-csv") || !strcmp(a, "--catalog") ||
             !strcmp(a, "--seed") || !strcmp(a, "--features") || !strcmp(a, "--period-min") ||
             !strcmp(a, "--period-max") || !strcmp(a, "--stats-from") ||
-            !strcmp(a, "--classes")) {
+            !strcmp(a, "--classes") || !strcmp(a, "--features-out")) {
             if (i + 1 >= argc) return fprintf(stderr, "astromm ingest: %s needs a value\n", a), 2;
             const char *v = argv[++i];
             if (!strcmp(a, "--manifest")) manifest = v;
@@ -93,6 +97,7 @@ int cmd_ingest(int argc, char **argv) {
             }
             else if (!strcmp(a, "--stats-from")) stats_from = v;
             else if (!strcmp(a, "--classes")) classes = v;
+            else if (!strcmp(a, "--features-out")) features_out = v;
             else if (!strcmp(a, "--catalog")) catalog = v;
             else if (!strcmp(a, "--features")) {
                 if (!strcmp(v, "auto")) features = INGEST_FEATURES_AUTO;
@@ -122,7 +127,7 @@ int cmd_ingest(int argc, char **argv) {
     // Under mpirun the ranks share the light-curve features; rank 0 writes.
     Comm *comm = comm_init(&argc, &argv);
     IngestOptions o = {manifest, out,      asas, n_asas, catalog, (uint64_t)seed, stderr, features, &ls, stats_from,
-                       classes,  comm};
+                       classes,  comm,     features_out};
     static IngestSummary s;
     AmError err;
     int rc = ingest_run(&o, &s, &err);
@@ -162,6 +167,7 @@ int cmd_ingest(int argc, char **argv) {
         printf("%s\n", line);
         fprintf(stderr, "astromm ingest: %s\n", line);
     }
+    if (s.features_written) printf("features table: %s (%lld rows)\n", features_out, (long long)s.features_written);
     if (s.stats_copied) printf("statistics: copied from %s\n", stats_from);
     if (s.stats_fallback) printf("note: no training object has metadata; its stored statistics are mean 0, std 1\n");
     printf("%.2f s\n", secs);

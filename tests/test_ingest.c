@@ -168,7 +168,7 @@ int main(void) {
     FILE *log = tmpfile();
     REQUIRE(log, "tmpfile");
     const char *asas_files[1] = {ASAS_CSV};
-    IngestOptions o = {manifest, out, asas_files, 1, META_CSV, 42, log, INGEST_FEATURES_AUTO, NULL, NULL, NULL, NULL};
+    IngestOptions o = {manifest, out, asas_files, 1, META_CSV, 42, log, INGEST_FEATURES_AUTO, NULL, NULL, NULL, NULL, NULL};
     IngestSummary s;
     int rc = ingest_run(&o, &s, &err);
     char *text = slurp(log);

@@ -15,6 +15,7 @@
 #include "data/metadata.h"
 #include "data/spectrum.h"
 #include "data/splits.h"
+#include "io/text_out.h"
 #include "mpi/comm.h"
 
 const char *const INGEST_CLASSES[INGEST_N_CLASSES] = {"EW", "SR", "EA", "RRAB", "EB", "ROT", "RRC", "HADS", "M", "DSCT"};
@@ -456,6 +457,10 @@ int ingest_run(const IngestOptions *o, IngestSummary *summary, AmError *err) {
         rc = am_error_set(err, "ingest: bad features mode %d", o->features);
         goto done;
     }
+    if (o->features_out && o->features == INGEST_FEATURES_OFF) {
+        rc = am_error_set(err, "ingest: a features table (%s) needs features (auto or always), not off", o->features_out);
+        goto done;
+    }
 
     // Statistics of another dataset: read first, so a bad path fails before the work.
     float from_stats[2][DS_META_COLS + DS_PHOTO_COLS];
@@ -748,8 +753,32 @@ int ingest_run(const IngestOptions *o, IngestSummary *summary, AmError *err) {
             for (int m = 0; m < DS_N_MOD; m++) S->modality_count[m] += ob.has[m];
         }
     }
+    // The computed features table, committed only with the dataset.
+    TextOut fo = {0};
+    int fo_open = 0;
+    if (!rc && o->features_out) {
+        if ((rc = text_out_open(&fo, o->features_out, err)) == 0) {
+            fo_open = 1;
+            fprintf(fo.f, "id");
+            for (int c = 0; c < LCF_N; c++) fprintf(fo.f, ",%s", LCF_NAMES[c]);
+            fputc('\n', fo.f);
+            for (int k = 0; k < nw; k++) {
+                const Row *r = &rows[wrow[k]];
+                if (!r->has_lc || !r->need_feat) continue;
+                const Features *f = r->asas_slot >= 0 ? &slots[r->asas_slot].feat : &r->feat;
+                fprintf(fo.f, "%lld", (long long)r->id);
+                for (int c = 0; c < LCF_N; c++) fprintf(fo.f, ",%.17g", f->v[c]);
+                fputc('\n', fo.f);
+                S->features_written++;
+            }
+        }
+    }
     rc = ds_writer_finish(w, rc, &st, err);
     w = NULL;
+    if (fo_open) {
+        if (rc) text_out_abort(&fo);
+        else if ((rc = text_out_commit(&fo, err))) S->features_written = 0;
+    }
     if (rc) {
         S->written = 0;
         memset(S->class_count, 0, sizeof S->class_count);

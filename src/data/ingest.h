@@ -76,6 +76,10 @@ typedef struct {
     // Ranks sharing the feature computation (every rank calls ingest_run with the
     // same options; rank 0 alone reports skips and writes the dataset). NULL = serial.
     struct Comm *comm;
+    // CSV of the computed features (header id + LCF_NAMES, one row per written object
+    // whose features were computed: every curve with ALWAYS), written atomically and
+    // only when the dataset is. NULL = none.
+    const char *features_out;
 } IngestOptions;
 
 // Photo columns (amplitude, log10 period, lksl_statistic) of an object with a
@@ -113,6 +117,7 @@ typedef struct {
     int64_t features_computed;             // curves whose features were computed
     int64_t features_used;                 // written objects whose photo columns are computed
     int64_t lc_missing;                    // asas:<id> rows whose id no ASAS CSV holds
+    int64_t features_written;              // rows of the features_out table
     int stats_copied;                      // 1: statistics from stats_from
 } IngestSummary;
 

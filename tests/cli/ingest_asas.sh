@@ -10,7 +10,8 @@
 #    the training dataset's list with --stats-from;
 #  - 2 and 3 ranks under mpirun give the 1-rank dataset exactly;
 #  - fine-tuning with a class absent from training: never predicted, also by eval;
-#  - eval --crops (test-time averaging over windows): 1 rank == 2 ranks.
+#  - eval --crops (test-time averaging over windows): 1 rank == 2 ranks;
+#  - --features-out: the computed features as CSV, only with the dataset.
 # Skips (exit 77) without ../shared/data.
 AM=$1
 CSV=../shared/data/asas/lightcurves.csv.gz
@@ -62,6 +63,29 @@ PY
 check "--features off: NaN photo columns" "$PY" -c "
 import sys, h5py, numpy as np
 sys.exit(0 if np.isnan(h5py.File('$T/off.h5','r')['/photometry/photo_columns'][:]).all() else 1)"
+
+# The features table: one row per curve, the photo columns' values; none without the dataset.
+"$AM" ingest --manifest "$T/m.csv" --asas-csv "$T/a.csv" --asas-csv "$T/b.csv" --features always \
+  --features-out "$T/feat.csv" --out "$T/fa.h5" >"$T/outf" 2>&1
+check "features table written" grep -q "features table: $T/feat.csv (12 rows)" "$T/outf"
+check "features table = photo columns" "$PY" - "$T/feat.csv" "$T/fa.h5" <<'PY'
+import csv, math, sys, h5py, numpy as np
+rows = {int(r["id"]): r for r in csv.DictReader(open(sys.argv[1]))}
+f = h5py.File(sys.argv[2], "r")
+ids, p = f["/id"][:], f["/photometry/photo_columns"][:]
+ok = len(rows) == 12 and len(next(iter(rows.values()))) == 19
+for i, pc in zip(ids, p):
+    r = rows[int(i)]
+    ok &= pc[0] == np.float32(float(r["amplitude"])) and pc[1] == np.float32(math.log10(float(r["period"])))
+    ok &= pc[2] == np.float32(float(r["lksl_statistic"]))
+sys.exit(0 if ok else 1)
+PY
+"$AM" ingest --manifest "$T/m.csv" --asas-csv "$T/a.csv" --features always --features-out "$T/feat2.csv" \
+  --out "$T/nodir/x.h5" >/dev/null 2>&1
+check "no features table without the dataset" [ ! -e "$T/feat2.csv" ]
+"$AM" ingest --manifest "$T/m.csv" --asas-csv "$T/a.csv" --features off --features-out "$T/feat3.csv" \
+  --out "$T/y.h5" >"$T/outf3" 2>&1
+check "--features off with a table refused" grep -q "needs features" "$T/outf3"
 
 # The same ingest on 2 and 3 ranks (features shared out curve by curve): identical
 # photo columns, statistics and skip reports; one writer.
