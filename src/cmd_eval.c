@@ -143,13 +143,15 @@ int cmd_eval(int argc, char **argv) {
     RunConfig cfg;
     if (cli_load_config(&a, &cfg, "eval")) return 2;
 
-    // Which head the checkpoint carries (written by astromm finetune).
+    // Which head the checkpoint carries and which classes it may predict (written
+    // by astromm finetune; class_live: '1'/'0' per class, absent in older checkpoints).
     AmError err = {{0}};
     StFile *sf = NULL;
     if (st_open(&sf, ckpt, &err)) return fprintf(stderr, "astromm eval: error: %s\n", err.msg), 1;
     const int head = head_from_name(st_meta(sf, "head"));
-    char task[32];
+    char task[32], class_live[4097];
     snprintf(task, sizeof task, "%s", st_meta(sf, "task") ? st_meta(sf, "task") : "unknown");
+    snprintf(class_live, sizeof class_live, "%s", st_meta(sf, "class_live") ? st_meta(sf, "class_live") : "");
     st_close(sf);
     if (strcmp(task, "classify") || head == HEAD_NONE) {
         fprintf(stderr, "astromm eval: error: %s has no classifier head (task %s); fine-tune first "
@@ -215,20 +217,12 @@ int cmd_eval(int argc, char **argv) {
     }
     ClsStep cs;
     cls_step_init(&cs, &m, comm, b, 1);
-    {  // classes the fine-tuning run had no example of are never predicted
-        StFile *ckf = NULL;
-        AmError se;
-        if (st_open(&ckf, ckpt, &se) == 0) {
-            const char *live = st_meta(ckf, "class_live");
-            if (live && (int)strlen(live) == C) {
-                uint8_t *lv = malloc((size_t)C);
-                int any = 0;
-                for (int c = 0; c < C; c++) any |= lv[c] = live[c] == '1';
-                if (any) cls_step_set_live(&cs, lv);
-                free(lv);
-            }
-            st_close(ckf);
-        }
+    if ((int)strlen(class_live) == C) {  // classes the fine-tuning run had no example of are never predicted
+        uint8_t *lv = malloc((size_t)C);
+        int any = 0;
+        for (int c = 0; c < C; c++) any |= lv[c] = class_live[c] == '1';
+        if (any) cls_step_set_live(&cs, lv);
+        free(lv);
     }
     DeviceBatch dev;
     device_batch_alloc(&dev, &cfg.model, b);

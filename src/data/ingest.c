@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "data/dataset.h"
+#include "data/feature_queue.h"
 #include "data/lc_features.h"
 #include "data/lightcurve.h"
 #include "data/metadata.h"
@@ -21,13 +22,6 @@
 const char *const INGEST_CLASSES[INGEST_N_CLASSES] = {"EW", "SR", "EA", "RRAB", "EB", "ROT", "RRC", "HADS", "M", "DSCT"};
 const char *const INGEST_SKIP_NAMES[INGEST_N_SKIP] = {"bad row", "unknown class", "bad light curve", "bad spectrum",
                                                       "no modality"};
-
-// Computed light-curve features of one curve (lc_features.h).
-typedef struct {
-    double v[LCF_N];
-    int failed;
-    char why[520];
-} Features;
 
 typedef struct {
     int line;
@@ -55,78 +49,6 @@ typedef struct {
     int need_feat;
     Features feat;
 } AsasSlot;
-
-// ------------------------------------------------------------------ features
-// Curves wait here (copied) until FEAT_CHUNK of them are in hand, then every
-// thread takes curves from the chunk: memory stays bounded however many curves
-// a survey file streams, and the periodograms run in parallel.
-#define FEAT_CHUNK 512
-typedef struct {
-    LightCurve raw[FEAT_CHUNK];
-    Features *out[FEAT_CHUNK];
-    int n;
-    const LsOptions *ls;
-    int64_t computed;
-    Comm *comm;  // NULL: this process computes every curve
-} FeatQueue;
-
-// Curve i of a chunk is computed by rank i % W (all ranks queue the same curves:
-// they read the same inputs), on all its threads; then every rank gets every
-// result (a sum where only the owner is non-zero, exact) and the owner's
-// message for a failed curve. Results do not depend on W.
-static void feat_flush(FeatQueue *q) {
-    if (!q->n) return;
-    const int R = q->comm ? comm_rank(q->comm) : 0, W = q->comm ? comm_size(q->comm) : 1;
-#pragma omp parallel
-    {
-        LsWork *w = ls_work_new();
-#pragma omp for schedule(dynamic, 1)
-        for (int i = 0; i < q->n; i++) {
-            if (i % W != R) continue;
-            Features *f = q->out[i];
-            LightCurve mag = {0};
-            AmError e;
-            if (!w) f->failed = 1, snprintf(f->why, sizeof f->why, "features: out of memory");
-            else if (lcf_magnitudes(&q->raw[i], &mag, &e) || lcf_compute(&mag, q->ls, w, f->v, &e))
-                f->failed = 1, snprintf(f->why, sizeof f->why, "%s", e.msg);
-            lc_free(&mag);
-        }
-        ls_work_free(w);
-    }
-    for (int i = 0; i < q->n; i++) lc_free(&q->raw[i]);
-    if (W > 1) {
-        const size_t per = LCF_N + 1;
-        double *buf = am_calloc((size_t)q->n * per, sizeof *buf, "ingest feature exchange");
-        for (int i = R; i < q->n; i += W) {
-            memcpy(buf + (size_t)i * per, q->out[i]->v, LCF_N * sizeof(double));
-            buf[(size_t)i * per + LCF_N] = q->out[i]->failed;
-        }
-        comm_allreduce_sum_host(q->comm, buf, (size_t)q->n * per);
-        for (int i = 0; i < q->n; i++) {
-            Features *f = q->out[i];
-            memcpy(f->v, buf + (size_t)i * per, LCF_N * sizeof(double));
-            f->failed = buf[(size_t)i * per + LCF_N] != 0;
-            if (f->failed) comm_broadcast(q->comm, f->why, sizeof f->why, i % W);
-        }
-        free(buf);
-    }
-    q->computed += q->n;
-    q->n = 0;
-}
-
-static void feat_push(FeatQueue *q, const LightCurve *lc, Features *out) {
-    LightCurve *c = &q->raw[q->n];
-    size_t sz = (size_t)(lc->n > 0 ? lc->n : 1) * sizeof(double);
-    c->t = am_malloc(sz, "ingest feature curve");
-    c->flux = am_malloc(sz, "ingest feature curve");
-    c->err = am_malloc(sz, "ingest feature curve");
-    memcpy(c->t, lc->t, (size_t)lc->n * sizeof(double));
-    memcpy(c->flux, lc->flux, (size_t)lc->n * sizeof(double));
-    memcpy(c->err, lc->err, (size_t)lc->n * sizeof(double));
-    c->n = lc->n;
-    q->out[q->n++] = out;
-    if (q->n == FEAT_CHUNK) feat_flush(q);
-}
 
 static void row_skip(Row *r, int reason, const char *fmt, ...) AM_PRINTF(3, 4);
 static void row_skip(Row *r, int reason, const char *fmt, ...) {
@@ -249,7 +171,7 @@ static int asas_cb(int64_t id, const LightCurve *lc, void *user) {
         s->failed = 1;
         snprintf(s->why, sizeof s->why, "normalised light curve has a non-finite value");
     } else if (s->need_feat) {
-        feat_push(c->feat, lc, &s->feat);
+        feat_queue_push(c->feat, lc, &s->feat);
     }
     return c->found == c->n;  // stop once every requested id is in hand
 }
@@ -556,7 +478,7 @@ int ingest_run(const IngestOptions *o, IngestSummary *summary, AmError *err) {
         AsasCtx ctx = {slots, n_slots, 0, fq};
         for (int fi = 0; fi < o->n_asas_csv && ctx.found < n_slots; fi++)
             if ((rc = lc_read_asas_csv(o->asas_csv[fi], asas_cb, &ctx, err))) goto done;
-        feat_flush(fq);
+        feat_queue_flush(fq);
         for (int i = 0; i < n; i++) {
             Row *r = &rows[i];
             if (r->skip >= 0 || r->asas_slot < 0) continue;
@@ -591,7 +513,7 @@ int ingest_run(const IngestOptions *o, IngestSummary *summary, AmError *err) {
                 row_skip(r, INGEST_SKIP_LIGHTCURVE, "light curve %s: non-finite normalised value", r->lc_path);
             else {
                 r->has_lc = 1;
-                if (r->need_feat) feat_push(fq, &lc, &r->feat);
+                if (r->need_feat) feat_queue_push(fq, &lc, &r->feat);
             }
             lc_free(&lc);
         } else if (r->asas_slot >= 0) {
@@ -602,7 +524,7 @@ int ingest_run(const IngestOptions *o, IngestSummary *summary, AmError *err) {
         if (r->skip < 0 && !r->has_lc && !r->spec_path && r->meta_row < 0)
             row_skip(r, INGEST_SKIP_EMPTY, "no light curve, spectrum or catalogue row");
     }
-    feat_flush(fq);
+    feat_queue_flush(fq);
     for (int i = 0; i < n; i++) {
         Row *r = &rows[i];
         if (r->skip < 0 && r->lc_path && r->need_feat && r->feat.failed)
@@ -684,23 +606,12 @@ int ingest_run(const IngestOptions *o, IngestSummary *summary, AmError *err) {
             S->features_used++;
         }
     }
+    uint8_t *use = am_calloc((size_t)nw, 1, "ingest photo rows");
     for (int c = 0; c < PHOTO_N; c++) {
-        double sum = 0, ss = 0;
-        int64_t cnt = 0;
-        for (int k = 0; k < nw; k++) {
-            double v = wphoto[(size_t)k * PHOTO_N + c];
-            if (wsplit[k] == DS_SPLIT_TRAIN && isfinite(v)) sum += v, cnt++;
-        }
-        double mean = cnt ? sum / (double)cnt : 0;
-        for (int k = 0; k < nw; k++) {
-            double v = wphoto[(size_t)k * PHOTO_N + c];
-            if (wsplit[k] == DS_SPLIT_TRAIN && isfinite(v)) ss += (v - mean) * (v - mean);
-        }
-        double sd = cnt ? sqrt(ss / (double)cnt) : 1;
-        st.photo_mean[c] = mean;
-        st.photo_std[c] = sd > 0 ? sd : 1;
-        st.photo_std_zero[c] = !(sd > 0);
+        for (int k = 0; k < nw; k++) use[k] = wsplit[k] == DS_SPLIT_TRAIN && isfinite(wphoto[(size_t)k * PHOTO_N + c]);
+        meta_column_stats(wphoto + c, nw, PHOTO_N, use, &st.photo_mean[c], &st.photo_std[c], &st.photo_std_zero[c]);
     }
+    free(use);
     if (o->stats_from) {
         for (int c = 0; c < META_N; c++) st.meta_mean[c] = from_stats[0][c], st.meta_std[c] = from_stats[1][c];
         for (int c = 0; c < PHOTO_N; c++)
@@ -804,7 +715,7 @@ done:
     free(wrow);
     free(spec);
     free(wphoto);
-    for (int i = 0; i < fq->n; i++) lc_free(&fq->raw[i]);  // left queued by a fatal error
+    feat_queue_discard(fq);  // curves left queued by a fatal error
     free(fq);
     return rc;
 }

@@ -265,21 +265,28 @@ void meta_transform(MetaTable *t) {
     }
 }
 
-static void col_stats(const double *x, int n, int stride, const uint8_t *is_train, int n_train, double *mean,
-                      double *std, uint8_t *zero) {
+int meta_column_stats(const double *x, int n, int stride, const uint8_t *use, double *mean, double *std,
+                      uint8_t *zero) {
+    int n_use = 0;
+    for (int r = 0; r < n; r++) n_use += use[r] != 0;
+    if (n_use == 0) {
+        *mean = 0, *std = 1, *zero = 0;
+        return 0;
+    }
     double s = 0;
     for (int r = 0; r < n; r++)
-        if (is_train[r]) s += x[(size_t)r * (size_t)stride];
-    double mu = s / n_train, ss = 0;
+        if (use[r]) s += x[(size_t)r * (size_t)stride];
+    double mu = s / n_use, ss = 0;
     for (int r = 0; r < n; r++)
-        if (is_train[r]) {
+        if (use[r]) {
             double d = x[(size_t)r * (size_t)stride] - mu;
             ss += d * d;
         }
-    double sd = sqrt(ss / n_train);
+    double sd = sqrt(ss / n_use);
     *mean = mu;
     *zero = sd == 0.0;
     *std = sd == 0.0 ? 1.0 : sd;
+    return n_use;
 }
 
 int meta_fit_stats(const MetaTable *t, const uint8_t *is_train, MetaStats *stats) {
@@ -289,11 +296,11 @@ int meta_fit_stats(const MetaTable *t, const uint8_t *is_train, MetaStats *stats
     memset(stats, 0, sizeof *stats);
     stats->n_train = n_train;
     for (int c = 0; c < META_N; c++)
-        col_stats(t->meta + c, t->n, META_N, is_train, n_train, &stats->meta_mean[c], &stats->meta_std[c],
-                  &stats->meta_std_zero[c]);
+        meta_column_stats(t->meta + c, t->n, META_N, is_train, &stats->meta_mean[c], &stats->meta_std[c],
+                          &stats->meta_std_zero[c]);
     for (int c = 0; c < PHOTO_N; c++)
-        col_stats(t->photo + c, t->n, PHOTO_N, is_train, n_train, &stats->photo_mean[c], &stats->photo_std[c],
-                  &stats->photo_std_zero[c]);
+        meta_column_stats(t->photo + c, t->n, PHOTO_N, is_train, &stats->photo_mean[c], &stats->photo_std[c],
+                          &stats->photo_std_zero[c]);
     return 0;
 }
 

@@ -76,6 +76,12 @@ void meta_transform(MetaTable *t);
 // 0 on success; 1 (stats untouched) when no row is a training row.
 int meta_fit_stats(const MetaTable *t, const uint8_t *is_train, MetaStats *stats);
 
+// One column: x[r * stride] over the rows with use[r] != 0, the same statistics
+// (mean, population std; std 0 -> 1 with *zero set). Returns the rows used; with
+// none, mean 0, std 1.
+int meta_column_stats(const double *x, int n, int stride, const uint8_t *use, double *mean, double *std,
+                      uint8_t *zero);
+
 void meta_apply_stats(MetaTable *t, const MetaStats *stats);
 
 #endif
