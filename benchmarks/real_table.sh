@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # astromm against the classic random-forest pipeline on the real dev ASAS light curves
 # (issue 14), side by side on the same stratified 5-fold cross-validation:
-#  - astromm: ingest (photo columns computed from the curves: --features auto, or
-#    --features off for the ablation), `finetune --head photometry` from scratch
+#  - astromm: ingest (photo columns and the lc_* metadata columns computed from the
+#    curves: --features auto, or --features off for the ablation), `finetune` from scratch
 #    (a quickstart-size model), `eval` on the test fold; fold k is the test set,
 #    fold k+1 the validation set (best checkpoint), the other three train;
 #  - the forest: benchmarks/baseline_rf.py (astropy periods, numpy features, 500
@@ -11,7 +11,8 @@
 # table to $WORK/table.md. Usage:
 #   benchmarks/real_table.sh [SEEDS=3] [WORK=runs/real_table] [BUILD=build]
 # Env: EPOCHS (30); VARIANTS ("auto off"): each is --features auto|off, optionally
-# with ":phase" (model.photo_in = 11, the phase channels) and ":sub50|sub25|sub10"
+# with ":phase" (model.photo_in = 11, the phase channels), ":meta" (--head metadata:
+# the computed lc_* columns) or ":pm" (--head photometry+metadata), and ":sub50|sub25|sub10"
 # (finetune --subset: the AstroM3 label budgets of the training and validation
 # folds); CROPS ("1 5"): every fine-tuned model is evaluated with eval --crops K
 # for each K; BUDGETS ("1.0"): the forest's label fractions per class (0.5, 0.25,
@@ -29,8 +30,9 @@ echo "real_table: $(date -u +%FT%TZ), commit $(git rev-parse --short HEAD), $(ge
 $PY benchmarks/baseline_rf.py folds --catalog "$data/catalog.csv" --out "$work/folds.csv"
 
 for variant in $variants; do
-  mode=${variant%%:*}; photo_in=9; subset=full
+  mode=${variant%%:*}; photo_in=9; subset=full; head=photometry
   case "$variant" in *:phase*) photo_in=11;; esac
+  case "$variant" in *:meta*) head=metadata;; *:pm*) head=photometry+metadata;; esac
   case "$variant" in *:sub50*) subset=sub50;; *:sub25*) subset=sub25;; *:sub10*) subset=sub10;; esac
   tag=${variant//:/-}
   for k in 0 1 2 3 4; do
@@ -47,19 +49,20 @@ with open(sys.argv[3], "w") as f:
 PY
     [ -f "$work/d_${mode}_$k.h5" ] || "$AM" ingest --manifest "$work/m$k.csv" --asas-csv "$data/lightcurves.csv.gz" \
       --features "$mode" --out "$work/d_${mode}_$k.h5" > "$work/ingest_${mode}_$k.log" 2>&1
+    meta_in=$($PY -c "import h5py, sys; print(h5py.File(sys.argv[1], 'r')['metadata/raw'].shape[1])" "$work/d_${mode}_$k.h5")
     for s in $(seq "$seeds"); do
       run="$work/ft_${tag}_${k}_$s"
       if [ ! -f "$run/eval/metrics.json" ]; then
       rm -rf "$run"
       cat > "$work/ft.cfg" <<CFG
-model = { seq_len = 100; d_model = 32; n_heads = 2; d_ff = 64; n_layers = 2; photo_in = $photo_in;
+model = { seq_len = 100; d_model = 32; n_heads = 2; d_ff = 64; n_layers = 2; photo_in = $photo_in; meta_in = $meta_in;
           spec_channels = [32, 32, 16, 16]; meta_hidden = 64; proj_dim = 64; };
 run = { seed = $s; dir = "$run"; };
 data = { path = "$work/d_${mode}_$k.h5"; };
 train = { batch_size = 32; epochs = $epochs; lr = 3e-3; warmup_epochs = 2; early_stop_patience = 8; };
 checkpoint = { keep_last = 1; };
 CFG
-      "$AM" finetune "$work/ft.cfg" --head photometry --subset "$subset" > "$run.log" 2>&1
+      "$AM" finetune "$work/ft.cfg" --head "$head" --subset "$subset" > "$run.log" 2>&1
       "$AM" eval --run "$run" --split test --out "$run/eval" > "$run.eval.log" 2>&1
       fi
       for K in $crops_list; do
@@ -100,7 +103,8 @@ for variant in variants:
         bal = [m["balanced_accuracy"] for m in ms]
         rec = {c: [m["per_class"][c]["recall"] for m in ms if m["per_class"][c]["support"] > 0] for c in order}
         sub = next((x for x in variant.split(":") if x.startswith("sub")), "")
-        name = ("astromm, photo columns " + ("computed" if mode == "auto" else "absent") +
+        head = "metadata" if ":meta" in variant else "photometry+metadata" if ":pm" in variant else "photometry"
+        name = (f"astromm {head} head, photo columns " + ("computed" if mode == "auto" else "absent") +
                 (", phase channels" if ":phase" in variant else "") + (f", {sub}" if sub else "") +
                 f", {K} window{'s' if K != '1' else ''}")
         rows.append((name, acc, bal, rec, len(ms)))

@@ -40,14 +40,6 @@ static void help(void) {
            "  predictions.csv  id,label,predicted,probability per object\n");
 }
 
-static int head_from_name(const char *s) {
-    if (!s) return HEAD_NONE;
-    if (!strcmp(s, "photometry")) return HEAD_PHOTOMETRY;
-    if (!strcmp(s, "spectra")) return HEAD_SPECTRA;
-    if (!strcmp(s, "metadata")) return HEAD_METADATA;
-    if (!strcmp(s, "all")) return HEAD_ALL;
-    return HEAD_NONE;
-}
 
 typedef struct {
     int64_t *id;
@@ -148,7 +140,7 @@ int cmd_eval(int argc, char **argv) {
     AmError err = {{0}};
     StFile *sf = NULL;
     if (st_open(&sf, ckpt, &err)) return fprintf(stderr, "astromm eval: error: %s\n", err.msg), 1;
-    const int head = head_from_name(st_meta(sf, "head"));
+    const int head = astrom3_head_from_name(st_meta(sf, "head"));
     char task[32], class_live[4097];
     snprintf(task, sizeof task, "%s", st_meta(sf, "task") ? st_meta(sf, "task") : "unknown");
     snprintf(class_live, sizeof class_live, "%s", st_meta(sf, "class_live") ? st_meta(sf, "class_live") : "");
@@ -179,7 +171,7 @@ int cmd_eval(int argc, char **argv) {
     lc.split = split;
     lc.subset_bits = subset;
     lc.require_all = 0;
-    lc.require_mask = head == HEAD_ALL ? 7 : 1 << head;
+    lc.require_mask = astrom3_head_mask(head);
     lc.labelled_only = 1;
     lc.shuffle = 0;
     lc.drop_last = 0;
@@ -191,6 +183,13 @@ int cmd_eval(int argc, char **argv) {
         if (rank == 0) fprintf(stderr, "astromm eval: error: %s\n", err.msg);
         comm_finalize(comm);
         return 1;
+    }
+    if (loader_check_model_inputs(l, cfg.model.spec_len, cfg.model.spec_in, cfg.model.meta_in, cfg.model.photo_in,
+                                  &err)) {
+        if (rank == 0) fprintf(stderr, "astromm eval: %s: %s\n", cfg.source, err.msg);
+        loader_close(l);
+        comm_finalize(comm);
+        return 2;
     }
     const int b = cfg.batch_size / P, C = cfg.model.n_classes;
     AstroM3 m;

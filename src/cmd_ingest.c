@@ -167,6 +167,9 @@ int cmd_ingest(int argc, char **argv) {
         printf("%s\n", line);
         fprintf(stderr, "astromm ingest: %s\n", line);
     }
+    if (s.meta_feature_cols)
+        printf("metadata: %d columns, %d of them computed from the light curves (lc_*, docs/data-format.md)\n",
+               s.meta_cols, s.meta_feature_cols);
     if (s.features_written) printf("features table: %s (%lld rows)\n", features_out, (long long)s.features_written);
     if (s.stats_copied) printf("statistics: copied from %s\n", stats_from);
     if (s.stats_fallback) printf("note: no training object has metadata; its stored statistics are mean 0, std 1\n");

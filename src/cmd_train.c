@@ -20,7 +20,7 @@ static void help_train(void) {
 }
 
 static void help_finetune(void) {
-    printf("usage: [mpirun -np N] astromm finetune CONFIG [--head photometry|spectra|metadata|all]\n"
+    printf("usage: [mpirun -np N] astromm finetune CONFIG [--head photometry|spectra|metadata|all|photometry+metadata]\n"
            "           [--init CLIP_CHECKPOINT] [--subset full|sub50|sub25|sub10] [--freeze]\n"
            "           [--set key=value]... [--threads N] [--resume]\n\n"
            "Fine-tunes an AstroM3 classifier on the labelled objects of data.path: from scratch,\n"

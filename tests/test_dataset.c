@@ -380,6 +380,45 @@ int main(void) {
     ds_writer_abort(w);
     EXPECT(access(fpath, F_OK) != 0 && no_tmp_files(), "abort left files");
 
+    // Another metadata width: named columns round-trip, statistics of that width;
+    // bad column sets are refused.
+    {
+        static const char *const names[5] = {"lc_a", "lc_b", "lc_c", "lc_d", "lc_e"};
+        const float mm[5] = {1, 2, 3, 4, 5}, ms[5] = {2, 2, 2, 2, 2};
+        REQUIRE(ds_writer_open(fpath, 3, CLASSES, 10, &w, &err) == 0, "open: %s", err.msg);
+        const char *dup[2] = {"x", "x"};
+        EXPECT(ds_writer_set_meta_columns(w, dup, 2, &err) != 0 && strstr(err.msg, "twice"), "duplicate: %s", err.msg);
+        EXPECT(ds_writer_set_meta_columns(w, names, DS_META_MAX + 1, &err) != 0, "65 columns accepted");
+        REQUIRE(ds_writer_set_meta_columns(w, names, 5, &err) == 0, "set columns: %s", err.msg);
+        for (int i = 0; i < 3; i++) {
+            make_obj(i, &b);
+            b.o.has[DS_MOD_META] = 1;
+            for (int c = 0; c < DS_META_MAX; c++) b.o.meta[c] = c < 5 ? (float)(10 * i + c) : -1.0f;
+            EXPECT(ds_writer_add(w, &b.o, &err) == 0, "add: %s", err.msg);
+        }
+        EXPECT(ds_writer_set_meta_columns(w, names, 4, &err) != 0 && strstr(err.msg, "before the first"),
+               "columns changed after an object: %s", err.msg);
+        EXPECT(ds_writer_set_stats(w, mm, ms, g_pm, g_ps, &err) == 0, "stats: %s", err.msg);
+        REQUIRE(ds_writer_close(w, &err) == 0, "close: %s", err.msg);
+        Dataset *ds = NULL;
+        REQUIRE(ds_open(fpath, &ds, &err) == 0, "open narrow: %s", err.msg);
+        EXPECT(ds_meta_cols(ds) == 5, "meta cols %d", ds_meta_cols(ds));
+        for (int c = 0; c < 5 && ds_meta_cols(ds) == 5; c++)
+            EXPECT(!strcmp(ds_meta_names(ds)[c], names[c]), "column %d named %s", c, ds_meta_names(ds)[c]);
+        const float *gm, *gs;
+        ds_stats(ds, &gm, &gs, NULL, NULL);
+        EXPECT(!memcmp(gm, mm, sizeof mm) && !memcmp(gs, ms, sizeof ms), "narrow statistics differ");
+        DsObject o;
+        for (int i = 0; i < 3; i++) {
+            REQUIRE(ds_get(ds, i, &o, &err) == 0, "get: %s", err.msg);
+            int ok = 1;
+            for (int c = 0; c < DS_META_MAX; c++) ok &= o.meta[c] == (c < 5 ? (float)(10 * i + c) : 0.0f);
+            EXPECT(ok, "object %d: narrow metadata row differs", i);
+        }
+        ds_close(ds);
+        remove(fpath);
+    }
+
     snprintf(cmd, sizeof cmd, "rm -rf %s", g_dir);
     if (system(cmd) != 0) fprintf(stderr, "warning: could not remove %s\n", g_dir);
     return tu_finish("test_dataset");

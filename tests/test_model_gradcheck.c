@@ -219,7 +219,7 @@ int main(void) {
         clip_loss_free(&clip);
         astrom3_free(&m);
     }
-    for (int head = HEAD_PHOTOMETRY; head <= HEAD_ALL; head++) {
+    for (int head = HEAD_PHOTOMETRY; head <= HEAD_LAST; head++) {
         AstroM3 m;
         astrom3_create_with_head(&m, &c, B, head);
         init_alive(&m, 2);
@@ -234,10 +234,15 @@ int main(void) {
             const ParamInfo *info = &m.params.info[t];
             if (!info->trainable || strstr(info->name, "key_projection.bias") || strstr(info->name, "logit_scale"))
                 continue;
-            const int used = !strncmp(info->name, "classifier", 10) || head == HEAD_ALL ||
-                             !strncmp(info->name, head == HEAD_PHOTOMETRY ? "photometry_encoder"
-                                                  : head == HEAD_SPECTRA   ? "spectra_encoder"
-                                                                           : "metadata_encoder", 15);
+            // The classifier; the encoders of the head's modalities; their
+            // projections too for a fused head.
+            static const char *const mods[3] = {"photometry_", "spectra_", "metadata_"};
+            const int mask = astrom3_head_mask(head);
+            int used = !strncmp(info->name, "classifier", 10);
+            for (int i = 0; i < 3; i++)
+                if (mask & 1 << i && !strncmp(info->name, mods[i], strlen(mods[i])) &&
+                    (astrom3_head_fused(head) || strstr(info->name, "_encoder.")))
+                    used = 1;
             const double s = op_sumsq(params_grad(&m.params, t), info->numel);
             EXPECT(used ? s > 0 : s == 0, "%s: %s gradient %s", what, info->name,
                    used ? "missing" : "should be zero (not on the head's path)");

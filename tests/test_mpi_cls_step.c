@@ -151,6 +151,7 @@ int main(int argc, char **argv) {
     run_case(comm, HEAD_ALL, 0);
     run_case(comm, HEAD_SPECTRA, 0);
     run_case(comm, HEAD_PHOTOMETRY, 1);
+    run_case(comm, HEAD_PHOTOMETRY_METADATA, 0);
     run_case_w(comm, HEAD_ALL, 0, 1);
     run_case_w(comm, HEAD_METADATA, 1, 1);
     return mpi_finish(comm, "test_mpi_cls_step");

@@ -130,7 +130,7 @@ static const Key keys[] = {
     {"train.early_stop_patience", K_INT, F(early_stop_patience), 0, 1e7, NULL},
     {"train.loss_scope", K_ENUM, F(loss_scope), 0, 0, "global|local"},
     {"train.bucket_mb", K_FLOAT, F(bucket_mb), 0.001, 1 << 16, NULL},
-    {"finetune.head", K_ENUM, F(head), 0, 0, "photometry|spectra|metadata|all"},
+    {"finetune.head", K_ENUM, F(head), 0, 0, "photometry|spectra|metadata|all|photometry+metadata"},
     {"finetune.init", K_STR, F(init), 0, 0, NULL},
     {"finetune.freeze", K_BOOL, F(freeze), 0, 1, NULL},
     {"finetune.subset", K_ENUM, F(subset), 0, 0, "full|sub50|sub25|sub10"},

@@ -34,7 +34,7 @@ typedef struct {
     char loss_scope[16];    // "global" | "local"
     float bucket_mb;
     // finetune (astromm finetune)
-    char head[16];          // "photometry" | "spectra" | "metadata" | "all"
+    char head[24];          // "photometry" | "spectra" | "metadata" | "all" | "photometry+metadata"
     char init[1024];        // CLIP checkpoint to start from ("" = from scratch)
     int freeze;             // train the classifier only (linear probe)
     char subset[16];        // "full" | "sub50" | "sub25" | "sub10"

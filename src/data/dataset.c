@@ -33,7 +33,9 @@ struct Dataset {
     int64_t n;
     char **classes;
     int n_classes;
-    float meta_mean[DS_META_COLS], meta_std[DS_META_COLS], photo_mean[DS_PHOTO_COLS], photo_std[DS_PHOTO_COLS];
+    int meta_cols;       // width of /metadata/raw, the same in every shard
+    char **meta_names;   // [meta_cols]
+    float meta_mean[DS_META_MAX], meta_std[DS_META_MAX], photo_mean[DS_PHOTO_COLS], photo_std[DS_PHOTO_COLS];
     float *spec_buf, *vals_buf, *lc_buf;
     size_t lc_cap;
 };
@@ -214,13 +216,59 @@ static int shard_open(Dataset *ds, DsShard *s, const char *path, AmError *err) {
     s->has = malloc(un * DS_N_MOD);
     s->scalars = malloc(un * 2 * sizeof(float));
     s->photo = malloc(un * DS_PHOTO_COLS * sizeof(float));
-    s->meta = malloc(un * DS_META_COLS * sizeof(float));
+    // Metadata width: /metadata/raw's second extent, named by /metadata's attribute
+    // "columns" (a file without it holds the 34 AstroM3 columns).
+    hsize_t mgot[2] = {0, 0};
+    const int64_t many[2] = {n, -1};
+    hid_t dmeta = open_checked(s->file, path, "metadata/raw", H5T_FLOAT, 2, many, mgot, err);
+    if (dmeta < 0) return -1;
+    h5_close_id(&dmeta);
+    if (mgot[1] < 1 || mgot[1] > DS_META_MAX)
+        return am_error_set(err, "%s: /metadata/raw has %llu columns, this reader allows 1 .. %d", path,
+                            (unsigned long long)mgot[1], DS_META_MAX);
+    const int mc = (int)mgot[1];
+    char **mnames = NULL;
+    int nmn = 0;
+    htri_t has_names = H5Aexists_by_name(s->file, "metadata", "columns", H5P_DEFAULT);
+    if (has_names > 0) {
+        hid_t g = H5Gopen2(s->file, "metadata", H5P_DEFAULT);
+        int gbad = g < 0 || h5_read_str_attr(g, path, "metadata", "columns", &mnames, &nmn, err);
+        if (g < 0) h5_fail(err, path, "cannot open group /metadata");
+        h5_close_id(&g);
+        if (gbad) return -1;
+        if (nmn != mc) {
+            h5_free_strs(mnames, nmn);
+            return am_error_set(err, "%s: /metadata attribute columns names %d columns, /metadata/raw has %d", path,
+                                nmn, mc);
+        }
+    } else {
+        H5Eclear2(H5E_DEFAULT);
+        if (mc != DS_META_COLS)
+            return am_error_set(err, "%s: /metadata/raw has %d columns but /metadata has no attribute columns "
+                                "naming them", path, mc);
+    }
+    if (!ds->meta_names) {
+        ds->meta_cols = mc;
+        if (!mnames) {
+            mnames = am_calloc(DS_META_COLS, sizeof *mnames, "metadata column names");
+            for (int c = 0; c < DS_META_COLS; c++) mnames[c] = am_strdup(META_COLUMNS[c], "metadata column name");
+        }
+        ds->meta_names = mnames;
+    } else {
+        int same = mc == ds->meta_cols;
+        for (int c = 0; same && mnames && c < mc; c++) same = !strcmp(mnames[c], ds->meta_names[c]);
+        for (int c = 0; same && !mnames && c < mc; c++) same = !strcmp(META_COLUMNS[c], ds->meta_names[c]);
+        h5_free_strs(mnames, nmn);
+        if (!same) return am_error_set(err, "%s: metadata columns differ from %s", path, ds->sh[0].path);
+    }
+    s->meta = malloc(un * (size_t)mc * sizeof(float));
     if (!s->ids || !s->offsets || !s->labels || !s->split || !s->subset || !s->has || !s->scalars || !s->photo ||
         !s->meta)
         return am_error_set(err, "%s: out of memory for the %lld objects of /n_objects", path, (long long)n);
-    int64_t d1[1] = {n}, dh[2] = {n, DS_N_MOD}, ds2[2] = {n, 2}, dp[2] = {n, DS_PHOTO_COLS}, dm[2] = {n, DS_META_COLS},
-            doff[1] = {n + 1}, dsm[1] = {DS_META_COLS}, dsp[1] = {DS_PHOTO_COLS};
-    float sm[2][DS_META_COLS], sp[2][DS_PHOTO_COLS];
+    int64_t d1[1] = {n}, dh[2] = {n, DS_N_MOD}, ds2[2] = {n, 2}, dp[2] = {n, DS_PHOTO_COLS}, dm[2] = {n, mc},
+            doff[1] = {n + 1}, dsm[1] = {mc}, dsp[1] = {DS_PHOTO_COLS};
+    float sm[2][DS_META_MAX], sp[2][DS_PHOTO_COLS];
+    const size_t msz = (size_t)mc * sizeof(float);
     if (read_whole(s->file, path, "id", H5T_INTEGER, H5T_NATIVE_INT64, 1, d1, s->ids, err) ||
         read_whole(s->file, path, "label", H5T_INTEGER, H5T_NATIVE_INT32, 1, d1, s->labels, err) ||
         read_whole(s->file, path, "split", H5T_INTEGER, H5T_NATIVE_UINT8, 1, d1, s->split, err) ||
@@ -243,11 +291,11 @@ static int shard_open(Dataset *ds, DsShard *s, const char *path, AmError *err) {
     if (check_stats_split(s->file, path, "metadata", err) || check_stats_split(s->file, path, "photometry", err))
         return -1;
     if (ds->n_sh == 0) {
-        memcpy(ds->meta_mean, sm[0], sizeof ds->meta_mean);
-        memcpy(ds->meta_std, sm[1], sizeof ds->meta_std);
+        memcpy(ds->meta_mean, sm[0], msz);
+        memcpy(ds->meta_std, sm[1], msz);
         memcpy(ds->photo_mean, sp[0], sizeof ds->photo_mean);
         memcpy(ds->photo_std, sp[1], sizeof ds->photo_std);
-    } else if (memcmp(ds->meta_mean, sm[0], sizeof sm[0]) || memcmp(ds->meta_std, sm[1], sizeof sm[1]) ||
+    } else if (memcmp(ds->meta_mean, sm[0], msz) || memcmp(ds->meta_std, sm[1], msz) ||
                memcmp(ds->photo_mean, sp[0], sizeof sp[0]) || memcmp(ds->photo_std, sp[1], sizeof sp[1])) {
         return am_error_set(err, "%s: normalisation statistics differ from %s", path, ds->sh[0].path);
     }
@@ -288,6 +336,7 @@ static void dataset_free(Dataset *ds) {
     for (int i = 0; i < ds->n_sh; i++) shard_free(&ds->sh[i]);
     free(ds->sh);
     h5_free_strs(ds->classes, ds->n_classes);
+    h5_free_strs(ds->meta_names, ds->meta_cols);
     free(ds->spec_buf);
     free(ds->vals_buf);
     free(ds->lc_buf);
@@ -383,7 +432,7 @@ void ds_get_small(const Dataset *ds, int64_t index, DsObject *o) {
     o->subset = s->subset[i];
     memcpy(o->has, s->has + i * DS_N_MOD, DS_N_MOD);
     memcpy(o->photo, s->photo + i * DS_PHOTO_COLS, sizeof o->photo);
-    memcpy(o->meta, s->meta + i * DS_META_COLS, sizeof o->meta);
+    memcpy(o->meta, s->meta + i * ds->meta_cols, (size_t)ds->meta_cols * sizeof(float));
     o->lc.log10_mad = s->scalars[2 * i];
     o->lc.dt = s->scalars[2 * i + 1];
     o->lc.n = (int)(s->offsets[i + 1] - s->offsets[i]);
@@ -480,6 +529,9 @@ int ds_classes(const Dataset *ds, const char *const **names, int *n_classes) {
     *n_classes = ds->n_classes;
     return 0;
 }
+
+int ds_meta_cols(const Dataset *ds) { return ds->meta_cols; }
+const char *const *ds_meta_names(const Dataset *ds) { return (const char *const *)ds->meta_names; }
 
 void ds_stats(const Dataset *ds, const float **meta_mean, const float **meta_std, const float **photo_mean,
               const float **photo_std) {

@@ -28,7 +28,8 @@
 
 #define DS_FORMAT "astromm-dataset"
 #define DS_VERSION 1
-#define DS_META_COLS 34
+#define DS_META_COLS 34            // AstroM3's catalogue columns: the default metadata width
+#define DS_META_MAX META_MAX_COLS  // widest metadata a dataset may store
 #define DS_PHOTO_COLS 4
 #define DS_LC_VALUES 3  // per step: t01, flux_n, err_n
 
@@ -47,7 +48,7 @@ typedef struct {
     LcNorm lc;
     float photo[DS_PHOTO_COLS];  // raw photo columns (amplitude, log10 period, lksl, rfr)
     const float *spectrum;       // [3 * SPEC_LEN] or NULL when has[DS_MOD_SPEC] == 0
-    float meta[DS_META_COLS];    // raw (transformed, not z-scored) metadata
+    float meta[DS_META_MAX];     // raw (transformed, not z-scored) metadata, ds_meta_cols of them
 } DsObject;
 
 typedef struct DsWriter DsWriter;
@@ -59,9 +60,14 @@ int ds_writer_open(const char *path, int64_t n_objects, const char *const classe
 // For an absent modality the stored photo/meta rows are NaN and the spectrum is
 // left unwritten (reads as zeros).
 int ds_writer_add(DsWriter *w, const DsObject *obj, AmError *err);
-// Training-split statistics: metadata mean/std [34], photo-column mean/std [4]
-// (population std). Must be called before ds_writer_close. Values must be finite.
-int ds_writer_set_stats(DsWriter *w, const float meta_mean[DS_META_COLS], const float meta_std[DS_META_COLS],
+// The metadata columns (names, in model input order; 1 .. DS_META_MAX, unique,
+// non-empty): before the first ds_writer_add. Default: the 34 AstroM3 columns
+// (META_COLUMNS).
+int ds_writer_set_meta_columns(DsWriter *w, const char *const names[], int n, AmError *err);
+// Training-split statistics: metadata mean/std [metadata columns], photo-column
+// mean/std [4] (population std). Must be called before ds_writer_close. Values
+// must be finite.
+int ds_writer_set_stats(DsWriter *w, const float meta_mean[], const float meta_std[],
                         const float photo_mean[DS_PHOTO_COLS], const float photo_std[DS_PHOTO_COLS],
                         AmError *err);
 // Finishes and renames into place, or (on any error, now or earlier) removes the
@@ -80,6 +86,10 @@ int ds_open(const char *path, Dataset **out, AmError *err);
 int64_t ds_count(const Dataset *ds);
 // Class names in label order.
 int ds_classes(const Dataset *ds, const char *const **names, int *n_classes);
+// Metadata width (1 .. DS_META_MAX) and column names.
+int ds_meta_cols(const Dataset *ds);
+const char *const *ds_meta_names(const Dataset *ds);
+// meta_mean / meta_std have ds_meta_cols entries.
 void ds_stats(const Dataset *ds, const float **meta_mean, const float **meta_std, const float **photo_mean,
               const float **photo_std);
 // Fills *out; its lc arrays and spectrum point into buffers owned by ds, valid

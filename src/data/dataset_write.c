@@ -26,11 +26,13 @@ struct DsWriter {
     char *vals_path;
     int64_t n, added, total;
     int n_classes, have_stats, failed;
+    int meta_cols;       // width of /metadata/raw (DS_META_COLS unless set)
+    char **meta_names;   // [meta_cols] /metadata attribute "columns"
     int64_t *ids, *offsets;
     int32_t *labels;
     uint8_t *split, *subset, *has;
     float *scalars, *photo, *meta;
-    float stats_meta[2][DS_META_COLS], stats_photo[2][DS_PHOTO_COLS];
+    float stats_meta[2][DS_META_MAX], stats_photo[2][DS_PHOTO_COLS];
     float *vals;
     size_t vals_cap;
 };
@@ -52,6 +54,9 @@ static void writer_free(DsWriter *w) {
     free(w->scalars);
     free(w->photo);
     free(w->meta);
+    if (w->meta_names)
+        for (int c = 0; c < w->meta_cols; c++) free(w->meta_names[c]);
+    free(w->meta_names);
     free(w->vals);
     free(w);
 }
@@ -108,6 +113,9 @@ static int ds_writer_open_impl(const char *path, int64_t n, const char *const cl
     w->has = am_calloc(un * DS_N_MOD, 1, "has");
     w->scalars = am_calloc(un * 2, sizeof(float), "scalars");
     w->photo = am_calloc(un * DS_PHOTO_COLS, sizeof(float), "photo");
+    w->meta_cols = DS_META_COLS;
+    w->meta_names = am_calloc(DS_META_COLS, sizeof *w->meta_names, "metadata column names");
+    for (int c = 0; c < DS_META_COLS; c++) w->meta_names[c] = am_strdup(META_COLUMNS[c], "metadata column name");
     w->meta = am_calloc(un * DS_META_COLS, sizeof(float), "meta");
 
     hid_t g = -1;
@@ -218,8 +226,8 @@ static int ds_writer_add_impl(DsWriter *w, const DsObject *o, AmError *err) {
     w->scalars[2 * i + 1] = o->has[DS_MOD_PHOT] ? o->lc.dt : NAN;
     for (int c = 0; c < DS_PHOTO_COLS; c++)
         w->photo[(size_t)i * DS_PHOTO_COLS + c] = o->has[DS_MOD_PHOT] ? o->photo[c] : NAN;
-    for (int c = 0; c < DS_META_COLS; c++)
-        w->meta[(size_t)i * DS_META_COLS + c] = o->has[DS_MOD_META] ? o->meta[c] : NAN;
+    for (int c = 0; c < w->meta_cols; c++)
+        w->meta[(size_t)i * w->meta_cols + c] = o->has[DS_MOD_META] ? o->meta[c] : NAN;
     w->total += n;
     w->offsets[i + 1] = w->total;
     w->added++;
@@ -284,8 +292,8 @@ static int ds_writer_close_impl(DsWriter *w, AmError *err) {
         return -1;
     }
     hsize_t n = (hsize_t)w->n;
-    hsize_t d1[1] = {n}, dh[2] = {n, DS_N_MOD}, ds2[2] = {n, 2}, dp[2] = {n, DS_PHOTO_COLS}, dm[2] = {n, DS_META_COLS},
-            doff[1] = {n + 1}, dsm[1] = {DS_META_COLS}, dsp[1] = {DS_PHOTO_COLS};
+    hsize_t d1[1] = {n}, dh[2] = {n, DS_N_MOD}, ds2[2] = {n, 2}, dp[2] = {n, DS_PHOTO_COLS}, dm[2] = {n, (hsize_t)w->meta_cols},
+            doff[1] = {n + 1}, dsm[1] = {(hsize_t)w->meta_cols}, dsp[1] = {DS_PHOTO_COLS};
     const char *train = "train";
     struct {
         const char *name;
@@ -324,10 +332,11 @@ static int ds_writer_close_impl(DsWriter *w, AmError *err) {
     const char *sgroups[] = {"photometry", "metadata"};
     for (int k = 0; k < 2; k++) {
         hid_t g = H5Gopen2(w->file, sgroups[k], H5P_DEFAULT);
-        int ok = g >= 0 && h5_write_str_attr(g, "stats_split", &train, -1) >= 0;
+        int ok = g >= 0 && h5_write_str_attr(g, "stats_split", &train, -1) >= 0 &&
+                 (k == 0 || h5_write_str_attr(g, "columns", (const char *const *)w->meta_names, w->meta_cols) >= 0);
         h5_close_id(&g);
         if (!ok) {
-            h5_fail(err, w->tmp, "cannot write stats_split attribute");
+            h5_fail(err, w->tmp, "cannot write the stats_split / columns attributes");
             writer_discard(w);
             return -1;
         }
@@ -366,16 +375,36 @@ int ds_writer_add(DsWriter *w, const DsObject *obj, AmError *err) {
     return rc;
 }
 
-int ds_writer_set_stats(DsWriter *w, const float meta_mean[DS_META_COLS], const float meta_std[DS_META_COLS],
+int ds_writer_set_meta_columns(DsWriter *w, const char *const names[], int n, AmError *err) {
+    if (w->added) return am_error_set(err, "%s: metadata columns must be set before the first object", w->path);
+    if (n < 1 || n > DS_META_MAX)
+        return am_error_set(err, "%s: %d metadata columns, this format allows 1 .. %d", w->path, n, DS_META_MAX);
+    for (int c = 0; c < n; c++) {
+        if (!names[c] || !names[c][0]) return am_error_set(err, "%s: metadata column %d has an empty name", w->path, c);
+        for (int d = 0; d < c; d++)
+            if (!strcmp(names[c], names[d]))
+                return am_error_set(err, "%s: metadata column \"%s\" named twice", w->path, names[c]);
+    }
+    for (int c = 0; c < w->meta_cols; c++) free(w->meta_names[c]);
+    free(w->meta_names);
+    free(w->meta);
+    w->meta_cols = n;
+    w->meta_names = am_calloc((size_t)n, sizeof *w->meta_names, "metadata column names");
+    for (int c = 0; c < n; c++) w->meta_names[c] = am_strdup(names[c], "metadata column name");
+    w->meta = am_calloc((size_t)w->n * (size_t)n, sizeof(float), "meta");
+    return 0;
+}
+
+int ds_writer_set_stats(DsWriter *w, const float meta_mean[], const float meta_std[],
                         const float photo_mean[DS_PHOTO_COLS], const float photo_std[DS_PHOTO_COLS], AmError *err) {
-    for (int c = 0; c < DS_META_COLS; c++)
+    for (int c = 0; c < w->meta_cols; c++)
         if (!isfinite(meta_mean[c]) || !isfinite(meta_std[c]))
             return am_error_set(err, "%s: metadata statistics for column %d are not finite", w->path, c);
     for (int c = 0; c < DS_PHOTO_COLS; c++)
         if (!isfinite(photo_mean[c]) || !isfinite(photo_std[c]))
             return am_error_set(err, "%s: photo-column statistics for column %d are not finite", w->path, c);
-    memcpy(w->stats_meta[0], meta_mean, sizeof w->stats_meta[0]);
-    memcpy(w->stats_meta[1], meta_std, sizeof w->stats_meta[1]);
+    memcpy(w->stats_meta[0], meta_mean, (size_t)w->meta_cols * sizeof(float));
+    memcpy(w->stats_meta[1], meta_std, (size_t)w->meta_cols * sizeof(float));
     memcpy(w->stats_photo[0], photo_mean, sizeof w->stats_photo[0]);
     memcpy(w->stats_photo[1], photo_std, sizeof w->stats_photo[1]);
     w->have_stats = 1;
@@ -402,8 +431,8 @@ void ds_writer_abort(DsWriter *w) {
 
 int ds_writer_finish(DsWriter *w, int rc, const MetaStats *st, AmError *err) {
     if (!rc) {
-        float mm[DS_META_COLS], ms[DS_META_COLS], pm[DS_PHOTO_COLS], ps[DS_PHOTO_COLS];
-        for (int c = 0; c < DS_META_COLS; c++) mm[c] = (float)st->meta_mean[c], ms[c] = (float)st->meta_std[c];
+        float mm[DS_META_MAX], ms[DS_META_MAX], pm[DS_PHOTO_COLS], ps[DS_PHOTO_COLS];
+        for (int c = 0; c < w->meta_cols; c++) mm[c] = (float)st->meta_mean[c], ms[c] = (float)st->meta_std[c];
         for (int c = 0; c < DS_PHOTO_COLS; c++) pm[c] = (float)st->photo_mean[c], ps[c] = (float)st->photo_std[c];
         rc = ds_writer_set_stats(w, mm, ms, pm, ps, err);
     }

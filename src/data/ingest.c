@@ -361,15 +361,16 @@ int ingest_run(const IngestOptions *o, IngestSummary *summary, AmError *err) {
     int n = 0, rc;
     AsasSlot *slots = NULL;
     int n_slots = 0;
-    MetaTable cat = {0}, mt = {0};
+    MetaTable cat = {0};
     IdIdx *cat_idx = NULL, *ids = NULL;
     int64_t *wid = NULL;
     int32_t *wlab = NULL;
-    uint8_t *wsplit = NULL, *wsub = NULL, *is_train = NULL;
+    uint8_t *wsplit = NULL, *wsub = NULL;
     int *wrow = NULL;
     float *spec = am_calloc(3 * SPEC_LEN, sizeof *spec, "ingest spectrum");
     DsWriter *w = NULL;
-    double *wphoto = NULL;
+    double *wphoto = NULL, *wmeta = NULL;
+    uint8_t *whas_meta = NULL, *use = NULL;
     LsOptions ls = o->ls ? *o->ls : ls_default_options();
     FeatQueue *fq = am_calloc(1, sizeof *fq, "ingest feature queue");
     fq->ls = &ls;
@@ -384,8 +385,27 @@ int ingest_run(const IngestOptions *o, IngestSummary *summary, AmError *err) {
         goto done;
     }
 
+    // Metadata layout: the catalogue's 34 columns (with a catalogue), then the
+    // computed light-curve columns LCF_META_NAMES when every curve gets features
+    // (features always, or auto without a catalogue). Neither: the default 34
+    // columns, and no object has metadata.
+    const int meta_cat = o->catalog != NULL;
+    const int meta_feat =
+        o->features == INGEST_FEATURES_ALWAYS || (o->features == INGEST_FEATURES_AUTO && !o->catalog);
+    const int feat0 = meta_cat ? META_N : 0;
+    int n_meta = feat0 + (meta_feat ? LCF_META_N : 0);
+    const char *meta_names[META_MAX_COLS];
+    for (int c = 0; c < feat0; c++) meta_names[c] = META_COLUMNS[c];
+    for (int c = feat0; c < n_meta; c++) meta_names[c] = LCF_META_NAMES[c - feat0];
+    if (!n_meta) {
+        n_meta = META_N;
+        for (int c = 0; c < META_N; c++) meta_names[c] = META_COLUMNS[c];
+    }
+    S->meta_cols = n_meta;
+    S->meta_feature_cols = meta_feat ? LCF_META_N : 0;
+
     // Statistics of another dataset: read first, so a bad path fails before the work.
-    float from_stats[2][DS_META_COLS + DS_PHOTO_COLS];
+    float from_meta[2][DS_META_MAX], from_photo[2][DS_PHOTO_COLS];
     static char from_classes[INGEST_MAX_CLASSES][INGEST_CLASS_NAME_MAX + 1];
     int n_from_classes = 0;
     if (o->stats_from && o->classes) {
@@ -399,11 +419,22 @@ int ingest_run(const IngestOptions *o, IngestSummary *summary, AmError *err) {
             rc = am_error_set(err, "--stats-from: %s", e.msg);
             goto done;
         }
+        // The same metadata columns, or the copied statistics would z-score the wrong ones.
+        const int sm = ds_meta_cols(src);
+        const char *const *sn = ds_meta_names(src);
+        int same = sm == n_meta;
+        for (int c = 0; same && c < n_meta; c++) same = !strcmp(sn[c], meta_names[c]);
+        if (!same) {
+            rc = am_error_set(err, "--stats-from %s: its %d metadata columns (%s, ...) differ from the %d this ingest "
+                              "writes (%s, ...); hint: use the same --catalog and --features as for that dataset",
+                              o->stats_from, sm, sn[0], n_meta, meta_names[0]);
+            ds_close(src);
+            goto done;
+        }
         const float *mm, *ms, *pm, *ps;
         ds_stats(src, &mm, &ms, &pm, &ps);
-        for (int c = 0; c < DS_META_COLS; c++) from_stats[0][c] = mm[c], from_stats[1][c] = ms[c];
-        for (int c = 0; c < DS_PHOTO_COLS; c++)
-            from_stats[0][DS_META_COLS + c] = pm[c], from_stats[1][DS_META_COLS + c] = ps[c];
+        for (int c = 0; c < n_meta; c++) from_meta[0][c] = mm[c], from_meta[1][c] = ms[c];
+        for (int c = 0; c < DS_PHOTO_COLS; c++) from_photo[0][c] = pm[c], from_photo[1][c] = ps[c];
         const char *const *cn;
         ds_classes(src, &cn, &n_from_classes);
         for (int k = 0; k < n_from_classes && k < INGEST_MAX_CLASSES; k++)
@@ -553,7 +584,6 @@ int ingest_run(const IngestOptions *o, IngestSummary *summary, AmError *err) {
     wlab = am_calloc((size_t)nw, sizeof *wlab, "ingest labels");
     wsplit = am_calloc((size_t)nw, 1, "ingest splits");
     wsub = am_calloc((size_t)nw, 1, "ingest subsets");
-    is_train = am_calloc((size_t)nw, 1, "ingest train flags");
     wrow = am_calloc((size_t)nw, sizeof *wrow, "ingest rows");
     for (int i = 0, k = 0; i < n; i++)
         if (rows[i].skip < 0) wrow[k] = i, wid[k] = rows[i].id, wlab[k] = rows[i].label, k++;
@@ -564,28 +594,32 @@ int ingest_run(const IngestOptions *o, IngestSummary *summary, AmError *err) {
         rc = am_error_set(err, "%s: out of memory computing subsets", o->out);
         goto done;
     }
+    // Metadata rows: an object has metadata when it has every part of the layout
+    // (its catalogue row; its computed features). Statistics: over the training
+    // objects with metadata, column by column (mean 0 / std 1 when there is none).
     MetaStats st;
-    int nm = 0;
-    for (int k = 0; k < nw; k++) nm += rows[wrow[k]].meta_row >= 0;
-    if (nm) {
-        mt.n = nm;
-        mt.id = am_calloc((size_t)nm, sizeof *mt.id, "ingest meta ids");
-        mt.meta = am_calloc((size_t)nm * META_N, sizeof *mt.meta, "ingest meta");
-        mt.photo = am_calloc((size_t)nm * PHOTO_N, sizeof *mt.photo, "ingest photo");
-        for (int k = 0, j = 0; k < nw; k++) {
-            int m = rows[wrow[k]].meta_row;
-            if (m < 0) continue;
-            mt.id[j] = cat.id[m];
-            memcpy(mt.meta + (size_t)j * META_N, cat.meta + (size_t)m * META_N, META_N * sizeof(double));
-            memcpy(mt.photo + (size_t)j * PHOTO_N, cat.photo + (size_t)m * PHOTO_N, PHOTO_N * sizeof(double));
-            is_train[j] = wsplit[k] == DS_SPLIT_TRAIN;
-            j++;
+    memset(&st, 0, sizeof st);
+    wmeta = am_calloc((size_t)nw * (size_t)n_meta, sizeof *wmeta, "ingest metadata");
+    whas_meta = am_calloc((size_t)nw, 1, "ingest metadata flags");
+    use = am_calloc((size_t)nw, 1, "ingest statistics rows");
+    int n_train_meta = 0;
+    for (int k = 0; k < nw; k++) {
+        const Row *r = &rows[wrow[k]];
+        double *m = wmeta + (size_t)k * n_meta;
+        int has = (meta_cat || meta_feat) && (!meta_cat || r->meta_row >= 0) && (!meta_feat || (r->has_lc && r->need_feat));
+        if (has && meta_cat) memcpy(m, cat.meta + (size_t)r->meta_row * META_N, META_N * sizeof(double));
+        if (has && meta_feat) {
+            AmError e;  // cannot fail: lcf_compute refused curves whose columns are not finite
+            const Features *f = r->asas_slot >= 0 ? &slots[r->asas_slot].feat : &r->feat;
+            has = lcf_meta_values(f->v, m + feat0, &e) == 0;
         }
+        whas_meta[k] = (uint8_t)has;
+        use[k] = has && wsplit[k] == DS_SPLIT_TRAIN;
+        n_train_meta += use[k];
     }
-    if (!nm || meta_fit_stats(&mt, is_train, &st)) {
-        S->stats_fallback = 1;
-        for (int c = 0; c < META_N; c++) st.meta_mean[c] = 0, st.meta_std[c] = 1;
-    }
+    for (int c = 0; c < n_meta; c++)
+        meta_column_stats(wmeta + c, nw, n_meta, use, &st.meta_mean[c], &st.meta_std[c], &st.meta_std_zero[c]);
+    S->stats_fallback = n_train_meta == 0;
     // Photo columns of every written object with a light curve: the catalogue's,
     // or the computed features' (amplitude, log10 period, Lafler-Kinman; rfr_score
     // stays NaN, which the loader feeds as 0). Statistics: over the training
@@ -606,16 +640,13 @@ int ingest_run(const IngestOptions *o, IngestSummary *summary, AmError *err) {
             S->features_used++;
         }
     }
-    uint8_t *use = am_calloc((size_t)nw, 1, "ingest photo rows");
     for (int c = 0; c < PHOTO_N; c++) {
         for (int k = 0; k < nw; k++) use[k] = wsplit[k] == DS_SPLIT_TRAIN && isfinite(wphoto[(size_t)k * PHOTO_N + c]);
         meta_column_stats(wphoto + c, nw, PHOTO_N, use, &st.photo_mean[c], &st.photo_std[c], &st.photo_std_zero[c]);
     }
-    free(use);
     if (o->stats_from) {
-        for (int c = 0; c < META_N; c++) st.meta_mean[c] = from_stats[0][c], st.meta_std[c] = from_stats[1][c];
-        for (int c = 0; c < PHOTO_N; c++)
-            st.photo_mean[c] = from_stats[0][META_N + c], st.photo_std[c] = from_stats[1][META_N + c];
+        for (int c = 0; c < n_meta; c++) st.meta_mean[c] = from_meta[0][c], st.meta_std[c] = from_meta[1][c];
+        for (int c = 0; c < PHOTO_N; c++) st.photo_mean[c] = from_photo[0][c], st.photo_std[c] = from_photo[1][c];
         S->stats_fallback = 0;
         S->stats_copied = 1;
     }
@@ -628,7 +659,9 @@ int ingest_run(const IngestOptions *o, IngestSummary *summary, AmError *err) {
         rc = am_error_set(err, "%s: --classes manifest: no object has a class", o->manifest);
         goto done;
     }
-    if ((rc = ds_writer_open(o->out, nw, class_ptr, S->n_classes, &w, err))) goto done;
+    if ((rc = ds_writer_open(o->out, nw, class_ptr, S->n_classes, &w, err)) ||
+        (rc = ds_writer_set_meta_columns(w, meta_names, n_meta, err)))
+        goto done;
     for (int k = 0; k < nw && !rc; k++) {
         Row *r = &rows[wrow[k]];
         DsObject ob;
@@ -651,9 +684,9 @@ int ingest_run(const IngestOptions *o, IngestSummary *summary, AmError *err) {
             ob.spectrum = spec;
         }
         for (int c = 0; c < DS_PHOTO_COLS; c++) ob.photo[c] = (float)wphoto[(size_t)k * PHOTO_N + c];
-        if (r->meta_row >= 0) {
+        if (whas_meta[k]) {
             ob.has[DS_MOD_META] = 1;
-            for (int c = 0; c < DS_META_COLS; c++) ob.meta[c] = (float)cat.meta[(size_t)r->meta_row * META_N + c];
+            for (int c = 0; c < n_meta; c++) ob.meta[c] = (float)wmeta[(size_t)k * n_meta + c];
         }
         rc = ds_writer_add(w, &ob, err);
         if (!rc) {
@@ -704,17 +737,18 @@ done:
     free(slots);
     free_rows(rows, n);
     meta_free(&cat);
-    meta_free(&mt);
     free(cat_idx);
     free(ids);
     free(wid);
     free(wlab);
     free(wsplit);
     free(wsub);
-    free(is_train);
     free(wrow);
     free(spec);
     free(wphoto);
+    free(wmeta);
+    free(whas_meta);
+    free(use);
     feat_queue_discard(fq);  // curves left queued by a fatal error
     free(fq);
     return rc;

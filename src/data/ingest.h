@@ -118,6 +118,8 @@ typedef struct {
     int64_t features_used;                 // written objects whose photo columns are computed
     int64_t lc_missing;                    // asas:<id> rows whose id no ASAS CSV holds
     int64_t features_written;              // rows of the features_out table
+    int meta_cols;                         // metadata columns written (ds_meta_cols)
+    int meta_feature_cols;                 // of which computed from the light curves (LCF_META_NAMES)
     int stats_copied;                      // 1: statistics from stats_from
 } IngestSummary;
 

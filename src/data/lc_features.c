@@ -13,6 +13,34 @@ const char *const LCF_NAMES[LCF_N] = {
     "fourier_phi31_cos", "fourier_phi31_sin", "std",             "skew",              "kurtosis",
     "beyond1std",      "stetson_k",         "eta"};
 
+const char *const LCF_META_NAMES[LCF_META_N] = {
+    "lc_ls_power",          "lc_log10_significance", "lc_log10_fourier_a1",  "lc_log10_fourier_r21",
+    "lc_log10_fourier_r31", "lc_fourier_phi21_cos",  "lc_fourier_phi21_sin", "lc_fourier_phi31_cos",
+    "lc_fourier_phi31_sin", "lc_log10_std",          "lc_asinh_skew",        "lc_asinh_kurtosis",
+    "lc_beyond1std",        "lc_stetson_k",          "lc_log10_eta"};
+
+int lcf_meta_values(const double v[LCF_N], double out[LCF_META_N], AmError *err) {
+    for (int c = 0; c < LCF_META_N; c++) {
+        const int k = LCF_META_FIRST + c;
+        double x = v[k];
+        switch (k) {
+        case LCF_LS_LOG10_FAP: x = log10(1.0 - x); break;
+        case LCF_FOURIER_A1:
+        case LCF_FOURIER_R21:
+        case LCF_FOURIER_R31: x = log10(fmax(x, 1e-4)); break;
+        case LCF_STD:
+        case LCF_ETA: x = log10(x); break;
+        case LCF_SKEW:
+        case LCF_KURTOSIS: x = asinh(x); break;
+        default: break;
+        }
+        if (!isfinite(x)) return am_error_set(err, "features: metadata column %s is not finite (%s = %g)",
+                                              LCF_META_NAMES[c], LCF_NAMES[k], v[k]);
+        out[c] = x;
+    }
+    return 0;
+}
+
 // LAPACK (OpenBLAS carries it): least squares by QR. The trailing size_t is the
 // hidden length of the Fortran character argument.
 extern void dgels_(const char *trans, const int *m, const int *n, const int *nrhs, double *a, const int *lda,
@@ -209,5 +237,6 @@ int lcf_compute(const LightCurve *c, const LsOptions *o, LsWork *w, double out[L
     out[LCF_FOURIER_PHI31_SIN] = sin(p31);
     for (int k = 0; k < LCF_N; k++)
         if (!isfinite(out[k])) return am_error_set(err, "features: %s is not finite", LCF_NAMES[k]);
-    return 0;
+    double meta[LCF_META_N];  // a curve is refused here rather than as a metadata row later
+    return lcf_meta_values(out, meta, err);
 }

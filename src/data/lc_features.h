@@ -30,7 +30,8 @@
 //   eta             von Neumann ratio: sum (m_{i+1} - m_i)^2 / ((N-1) var), time order
 // The first three fill AstroM3's photo columns amplitude, period and
 // lksl_statistic (photo column rfr_score, an ASAS-SN classifier output, has no
-// light-curve equivalent); the rest are the extra metadata columns.
+// light-curve equivalent); the rest are the extra metadata columns
+// (LCF_META_NAMES, through lcf_meta_values).
 #ifndef ASTROMM_DATA_LC_FEATURES_H
 #define ASTROMM_DATA_LC_FEATURES_H
 
@@ -60,6 +61,24 @@ enum {
     LCF_N
 };
 extern const char *const LCF_NAMES[LCF_N];
+
+// The metadata columns made from features LCF_LS_POWER .. LCF_ETA, in that
+// order, each transformed so a z-score suits it (heavy tails compressed, an
+// MLP sees comparable scales; docs/data-format.md lists them):
+//   lc_ls_power                 ls_power
+//   lc_log10_significance       log10(1 - ls_log10_fap): 0 for FAP 1, ~2.9 at 1e-800
+//   lc_log10_fourier_a1/_r21/_r31   log10(max(x, 1e-4))
+//   lc_fourier_phi21_cos .. phi31_sin   as they are (already in -1 .. 1)
+//   lc_log10_std                log10(std)
+//   lc_asinh_skew, lc_asinh_kurtosis   asinh(x)
+//   lc_beyond1std, lc_stetson_k  as they are
+//   lc_log10_eta                log10(eta)
+#define LCF_META_FIRST LCF_LS_POWER
+#define LCF_META_N (LCF_N - LCF_META_FIRST)
+extern const char *const LCF_META_NAMES[LCF_META_N];
+// out[LCF_META_N] from the features v[LCF_N] of lcf_compute (all finite). 0, or
+// non-zero with err set when a transformed value is not finite.
+int lcf_meta_values(const double v[LCF_N], double out[LCF_META_N], AmError *err);
 
 // Fewest observations (with flux > 0) features are computed from.
 #define LCF_MIN_POINTS 12

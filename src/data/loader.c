@@ -86,7 +86,7 @@ static int check_row_finite(const struct Loader *l, const RowPlan *p, const DsOb
     } else if (lc_raw && !(isfinite(o->lc.log10_mad) && isfinite(o->lc.dt))) {
         what = "light curve", field = "log10_mad/dt", at = isfinite(o->lc.log10_mad) ? 1 : 0;
         bad = at ? o->lc.dt : o->lc.log10_mad;
-    } else if (o->has[DS_MOD_META] && (at = first_nonfinite(o->meta, DS_META_COLS)) >= 0) {
+    } else if (o->has[DS_MOD_META] && (at = first_nonfinite(o->meta, (size_t)l->meta_cols)) >= 0) {
         what = "metadata", field = "/metadata/raw", bad = o->meta[at];
     }
     if (!what) return 0;
@@ -255,8 +255,8 @@ static int fill_slot(struct Loader *l, Slot *s, AmError *err) {
             memset(x, 0, ph_el * sizeof *x);
             memset(mk, 0, (size_t)L * sizeof *mk);
         }
-        float *m = s->meta + (size_t)k * DS_META_COLS;
-        for (int c = 0; c < DS_META_COLS; c++)
+        float *m = s->meta + (size_t)k * (size_t)l->meta_cols;
+        for (int c = 0; c < l->meta_cols; c++)
             m[c] = o.has[DS_MOD_META] ? (o.meta[c] - l->meta_mean[c]) / l->meta_std[c] : 0.0f;
     }
     return 0;
@@ -329,7 +329,7 @@ static void slot_alloc(struct Loader *l, Slot *s) {
     s->phot = am_aligned_alloc(n * L * (size_t)l->cfg.photo_in * sizeof(float), "loader photometry");
     s->mask = am_aligned_alloc(n * L * sizeof(float), "loader mask");
     s->spec = am_aligned_alloc(n * 3 * SPEC_LEN * sizeof(float), "loader spectra");
-    s->meta = am_aligned_alloc(n * DS_META_COLS * sizeof(float), "loader metadata");
+    s->meta = am_aligned_alloc(n * (size_t)l->meta_cols * sizeof(float), "loader metadata");
     s->labels = am_malloc(n * sizeof *s->labels, "loader labels");
     s->index = am_malloc(n * sizeof *s->index, "loader index");
     s->ids = am_malloc(n * sizeof *s->ids, "loader ids");
@@ -375,12 +375,12 @@ static int select_objects(struct Loader *l, AmError *err) {
         return am_error_set(err, "%s: %lld selected objects are fewer than one global batch of %lld with drop_last; "
                             "use a smaller batch or drop_last = false", l->path, (long long)l->n_sel, (long long)B);
     ds_stats(l->ds, &l->meta_mean, &l->meta_std, &l->photo_mean, &l->photo_std);
-    for (int c = 0; c < DS_META_COLS + DS_PHOTO_COLS; c++) {
-        const float sd = c < DS_META_COLS ? l->meta_std[c] : l->photo_std[c - DS_META_COLS];
+    const int M = l->meta_cols;
+    for (int c = 0; c < M + DS_PHOTO_COLS; c++) {
+        const float sd = c < M ? l->meta_std[c] : l->photo_std[c - M];
         if (!(sd > 0.0f) || sd > 3e38f)
             return am_error_set(err, "%s: %s[%d] = %g is not a positive finite standard deviation", l->path,
-                                c < DS_META_COLS ? "/metadata/std" : "/photometry/photo_std",
-                                c < DS_META_COLS ? c : c - DS_META_COLS, (double)sd);
+                                c < M ? "/metadata/std" : "/photometry/photo_std", c < M ? c : c - M, (double)sd);
     }
     return 0;
 }
@@ -425,6 +425,7 @@ int loader_open(const char *path, Comm *comm, const LoaderConfig *cfg, Loader **
         l->sh[i].fd = -1;
         ds_shard_info(l->ds, i, &l->sh[i].info);
     }
+    l->meta_cols = ds_meta_cols(l->ds);
     int rc = select_objects(l, &j.err);  // same data on every rank: same outcome
     if (!rc) {
         j.stage = 1;
@@ -484,6 +485,21 @@ void loader_class_counts(const Loader *l, int64_t *counts) {
     }
 }
 int64_t loader_batches_per_epoch(const Loader *l) { return l->n_batches; }
+int loader_meta_cols(const Loader *l) { return l->meta_cols; }
+
+int loader_check_model_inputs(const Loader *l, int spec_len, int spec_in, int meta_in, int photo_in, AmError *err) {
+    if (spec_len != SPEC_LEN || spec_in != 3)
+        return am_error_set(err, "the dataset format fixes model.spec_len = %d and model.spec_in = 3 (got %d, %d)",
+                            SPEC_LEN, spec_len, spec_in);
+    if (photo_in != LC_CHANNELS && photo_in != LC_CHANNELS_PHASE)
+        return am_error_set(err, "model.photo_in = %d: the loader delivers %d channels (or %d: with the phase at the "
+                            "period)", photo_in, LC_CHANNELS, LC_CHANNELS_PHASE);
+    if (l && meta_in != l->meta_cols)
+        return am_error_set(err, "the dataset %s has %d metadata columns but model.meta_in is %d; hint: --set "
+                            "model.meta_in=%d", l->path, l->meta_cols, meta_in, l->meta_cols);
+    return 0;
+}
+
 int loader_n_classes(const Loader *l) { return l->n_classes; }
 const char *const *loader_class_names(const Loader *l) { return l->classes; }
 

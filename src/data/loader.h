@@ -76,7 +76,7 @@ void loader_config_defaults(LoaderConfig *c);
 
 typedef struct {
     Batch batch;            // local rows: photometry [n, seq_len, 9], mask [n, seq_len],
-                            // spectra [n, 3, 2575], metadata [n, 34], labels [n]
+                            // spectra [n, 3, 2575], metadata [n, loader_meta_cols], labels [n]
     const int64_t *index;   // [n] dataset index of each row
     const int64_t *ids;     // [n] object ids
     const uint8_t *has;     // [n, 3] modality presence
@@ -94,6 +94,13 @@ int loader_open(const char *path, Comm *comm, const LoaderConfig *cfg, Loader **
 int64_t loader_size(const Loader *l);
 int64_t loader_batches_per_epoch(const Loader *l);
 int loader_n_classes(const Loader *l);
+// The dataset's metadata width (ds_meta_cols): the model's meta_in must match.
+int loader_meta_cols(const Loader *l);
+// A model's input widths against what this loader delivers: 0, or non-zero with
+// err naming the dataset, the key and the value to set (--set model.meta_in=N).
+// l == NULL: only what the format fixes (spectra, photometry channels), before
+// any data is opened.
+int loader_check_model_inputs(const Loader *l, int spec_len, int spec_in, int meta_in, int photo_in, AmError *err);
 // counts[c] = selected objects with label c (c < loader_n_classes); no I/O.
 void loader_class_counts(const Loader *l, int64_t *counts);
 const char *const *loader_class_names(const Loader *l);

@@ -72,6 +72,7 @@ struct Loader {
     int ready;            // slot index holding a prefetched batch for (epoch, step), or -1
     LoaderStats stats;
     const float *meta_mean, *meta_std, *photo_mean, *photo_std;
+    int meta_cols;  // ds_meta_cols: the batch's metadata width
     const char *const *classes;
     int n_classes;
 };

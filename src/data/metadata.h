@@ -41,6 +41,7 @@
 #define META_N 34
 #define PHOTO_N 4
 #define META_N_MAGS 11
+#define META_MAX_COLS 64  // metadata columns with extra (computed) ones: dataset.h DS_META_MAX
 
 extern const char *const META_COLUMNS[META_N];    // model input order
 extern const char *const PHOTO_COLUMNS[PHOTO_N];  // amplitude, period, lksl_statistic, rfr_score
@@ -58,9 +59,9 @@ typedef struct {
 } MetaTable;
 
 typedef struct {
-    double meta_mean[META_N], meta_std[META_N];
+    double meta_mean[META_MAX_COLS], meta_std[META_MAX_COLS];  // first META_N from meta_fit_stats
     double photo_mean[PHOTO_N], photo_std[PHOTO_N];
-    uint8_t meta_std_zero[META_N], photo_std_zero[PHOTO_N];  // 1 where the std was 0 (replaced by 1)
+    uint8_t meta_std_zero[META_MAX_COLS], photo_std_zero[PHOTO_N];  // 1 where the std was 0 (replaced by 1)
     int n_train;
 } MetaStats;
 

@@ -67,11 +67,8 @@ int embed_run(const RunConfig *cfg, Comm *comm, const EmbedOptions *opt) {
         if (!rank) fprintf(stderr, "astromm embed: %s: data.path is not set (the dataset to embed)\n", cfg->source);
         return 2;
     }
-    if (mc->spec_len != SPEC_LEN || mc->spec_in != 3 || mc->meta_in != DS_META_COLS ||
-        (mc->photo_in != LC_CHANNELS && mc->photo_in != LC_CHANNELS_PHASE)) {
-        if (!rank)
-            fprintf(stderr, "astromm embed: %s: the dataset format fixes model.spec_len = %d, spec_in = 3, "
-                    "meta_in = %d, photo_in = %d\n", cfg->source, SPEC_LEN, DS_META_COLS, LC_CHANNELS);
+    if (loader_check_model_inputs(NULL, mc->spec_len, mc->spec_in, mc->meta_in, mc->photo_in, &err)) {
+        if (!rank) fprintf(stderr, "astromm embed: %s: %s\n", cfg->source, err.msg);
         return 2;
     }
     if (opt->batch < 1) {
@@ -100,6 +97,10 @@ int embed_run(const RunConfig *cfg, Comm *comm, const EmbedOptions *opt) {
     rc = loader_open(cfg->data_path, comm, &lc, &L, &err);
     if (rc && !rank) fprintf(stderr, "astromm embed: error: %s\n", err.msg);
     if (any(comm, rc)) return loader_close(L), free(splits), 1;
+    if (loader_check_model_inputs(L, mc->spec_len, mc->spec_in, mc->meta_in, mc->photo_in, &err)) {
+        if (!rank) fprintf(stderr, "astromm embed: %s: %s\n", cfg->source, err.msg);
+        return loader_close(L), free(splits), 2;
+    }
     const int64_t N = loader_size(L);
     if (N < 1) {
         if (!rank)

@@ -17,7 +17,7 @@ void astrom3_create_with_head(AstroM3 *m, const ModelConfig *cfg, int max_batch,
     char err[256];
     CHECK(!model_config_validate(cfg, err, sizeof err), "invalid model config: %s", err);
     CHECK(max_batch >= 1, "batch size must be >= 1 (got %d)", max_batch);
-    CHECK(head >= HEAD_NONE && head <= HEAD_ALL, "unknown classifier head %d", head);
+    CHECK(head >= HEAD_NONE && head <= HEAD_LAST, "unknown classifier head %d", head);
     *m = (AstroM3){0};
     m->cfg = *cfg;
     m->head = head;
@@ -40,7 +40,7 @@ void astrom3_create_with_head(AstroM3 *m, const ModelConfig *cfg, int max_batch,
         m->proj_b[i] = params_add(ps, name, 1, (int64_t[]){cfg->proj_dim}, 1, 0, bound);
     }
     if (head != HEAD_NONE) {
-        m->head_in = head == HEAD_ALL ? cfg->proj_dim : m->enc_dim[head];
+        m->head_in = astrom3_head_fused(head) ? cfg->proj_dim : m->enc_dim[head];
         const float bound = 1.0f / sqrtf((float)m->head_in);
         m->head_w = params_add(ps, "classifier.weight", 2, (int64_t[]){cfg->n_classes, m->head_in}, 1, 0, bound);
         m->head_b = params_add(ps, "classifier.bias", 1, (int64_t[]){cfg->n_classes}, 1, 0, bound);
@@ -62,7 +62,7 @@ void astrom3_create_with_head(AstroM3 *m, const ModelConfig *cfg, int max_batch,
     }
     if (head != HEAD_NONE) {
         m->logits = arena_floats(a, B * (size_t)cfg->n_classes);
-        if (head == HEAD_ALL) {
+        if (astrom3_head_fused(head)) {
             m->head_x = arena_floats(a, B * D);
             m->g_head_x = arena_floats(a, B * D);
         }
@@ -79,14 +79,21 @@ void astrom3_free(AstroM3 *m) {
 void astrom3_init(AstroM3 *m, uint64_t seed) { params_init(&m->params, seed); }
 
 void astrom3_embed_forward(AstroM3 *m, const Batch *b, const StepCtx *ctx) {
+    astrom3_embed_forward_masked(m, b, ctx, 7);
+}
+
+void astrom3_embed_forward_masked(AstroM3 *m, const Batch *b, const StepCtx *ctx, int mask) {
     const ParamStore *ps = &m->params;
     const int B = b->n, D = m->cfg.proj_dim;
     m->batch = B;
-    m->enc_out[MOD_PHOTOMETRY] =
-        photometry_encoder_forward(&m->photo, ps, b->photometry, b->photometry_mask, B, ctx);
-    m->enc_out[MOD_SPECTRA] = spectra_encoder_forward(&m->spec, ps, b->spectra, B, ctx);
-    m->enc_out[MOD_METADATA] = metadata_encoder_forward(&m->meta, ps, b->metadata, B, ctx);
+    if (mask & 1 << MOD_PHOTOMETRY)
+        m->enc_out[MOD_PHOTOMETRY] =
+            photometry_encoder_forward(&m->photo, ps, b->photometry, b->photometry_mask, B, ctx);
+    if (mask & 1 << MOD_SPECTRA) m->enc_out[MOD_SPECTRA] = spectra_encoder_forward(&m->spec, ps, b->spectra, B, ctx);
+    if (mask & 1 << MOD_METADATA)
+        m->enc_out[MOD_METADATA] = metadata_encoder_forward(&m->meta, ps, b->metadata, B, ctx);
     for (int i = 0; i < 3; i++) {
+        if (!(mask & 1 << i)) continue;
         op_linear_forward(m->proj[i], m->enc_out[i], params_data(ps, m->proj_w[i]),
                           params_data(ps, m->proj_b[i]), B, m->enc_dim[i], D);
         op_l2norm_forward(m->emb[i], m->norm[i], m->proj[i], B, D);
@@ -103,9 +110,14 @@ void astrom3_embed_backward(AstroM3 *m) { astrom3_embed_backward_hooked(m, NULL,
 // are final when its hook runs. The groups touch disjoint gradients, so the
 // order changes no result.
 void astrom3_embed_backward_hooked(AstroM3 *m, AstroM3GradReady ready, void *user) {
+    astrom3_embed_backward_masked(m, 7, ready, user);
+}
+
+void astrom3_embed_backward_masked(AstroM3 *m, int mask, AstroM3GradReady ready, void *user) {
     const ParamStore *ps = &m->params;
     const int B = m->batch, D = m->cfg.proj_dim;
     for (int i = 0; i < 3; i++) {
+        if (!(mask & 1 << i)) continue;
         ops_zero(m->g_proj[i], (size_t)B * D);
         op_l2norm_backward(m->g_proj[i], m->g_emb[i], m->emb[i], m->norm[i], B, D);
         ops_zero(m->g_enc[i], (size_t)B * (size_t)m->enc_dim[i]);

@@ -15,8 +15,11 @@
 
 enum { MOD_PHOTOMETRY = 0, MOD_SPECTRA = 1, MOD_METADATA = 2, MOD_ALL = 3 };
 // Classifier head: none (CLIP pre-training) or which input it classifies from.
+// The fused heads (HEAD_ALL; HEAD_PHOTOMETRY_METADATA, for surveys without
+// spectra) average the normalised projections of their modalities.
 enum { HEAD_NONE = -1, HEAD_PHOTOMETRY = MOD_PHOTOMETRY, HEAD_SPECTRA = MOD_SPECTRA,
-       HEAD_METADATA = MOD_METADATA, HEAD_ALL = MOD_ALL };
+       HEAD_METADATA = MOD_METADATA, HEAD_ALL = MOD_ALL, HEAD_PHOTOMETRY_METADATA = 4 };
+#define HEAD_LAST HEAD_PHOTOMETRY_METADATA
 
 // One local batch, host memory, row-major.
 typedef struct {
@@ -52,7 +55,8 @@ typedef struct {
 void astrom3_create(AstroM3 *m, const ModelConfig *cfg, int max_batch);
 // The same plus a classifier head: single-modality heads classify straight from
 // the encoder output (25600, 1184 or 512 features, no projection), as the
-// reference; HEAD_ALL averages the three normalised projections -> Linear(proj, classes).
+// reference; the fused heads average their modalities' normalised projections ->
+// Linear(proj, classes).
 void astrom3_create_with_head(AstroM3 *m, const ModelConfig *cfg, int max_batch, int head);
 void astrom3_free(AstroM3 *m);
 // Parameters from the Philox init rule (bounds 1/sqrt(fan_in), LayerNorm 1/0,
@@ -61,6 +65,8 @@ void astrom3_init(AstroM3 *m, uint64_t seed);
 
 // Encoders + projections + L2 normalisation: fills m->emb[mod] for every modality.
 void astrom3_embed_forward(AstroM3 *m, const Batch *b, const StepCtx *ctx);
+// Only the modalities of mask (bits 1 << MOD_*); the others' buffers are untouched.
+void astrom3_embed_forward_masked(AstroM3 *m, const Batch *b, const StepCtx *ctx, int mask);
 // Backward from m->g_emb[mod] (the caller accumulates into them after zeroing
 // with astrom3_zero_emb_grad); accumulates parameter gradients.
 void astrom3_embed_backward(AstroM3 *m);
@@ -72,6 +78,8 @@ void astrom3_embed_backward(AstroM3 *m);
 enum { ASTROM3_PART_PROJ = 0, ASTROM3_PART_ENCODER = 1 };
 typedef void (*AstroM3GradReady)(void *user, int mod, int part);
 void astrom3_embed_backward_hooked(AstroM3 *m, AstroM3GradReady ready, void *user);
+// Only the modalities of mask (after astrom3_embed_forward_masked with that mask).
+void astrom3_embed_backward_masked(AstroM3 *m, int mask, AstroM3GradReady ready, void *user);
 void astrom3_zero_emb_grad(AstroM3 *m);
 // The three log-space logit scales (ps, sm, mp) and their gradients.
 void astrom3_log_scales(const AstroM3 *m, float out[3]);
@@ -82,6 +90,13 @@ void astrom3_add_log_scale_grad(AstroM3 *m, const float g[3]);
 float *astrom3_classify_forward(AstroM3 *m, const Batch *b, const StepCtx *ctx);
 // dlogits [B, n_classes]; accumulates parameter gradients.
 void astrom3_classify_backward(AstroM3 *m, const float *dlogits);
+// "photometry", "spectra", "metadata", "all", "photometry+metadata"; "none".
 const char *astrom3_head_name(int head);
+// The head of a name above; HEAD_NONE for NULL or an unknown name.
+int astrom3_head_from_name(const char *name);
+// Modalities a head reads, bits 1 << MOD_*.
+int astrom3_head_mask(int head);
+// 1 for the heads that average projections (more than one modality).
+int astrom3_head_fused(int head);
 
 #endif

@@ -1,5 +1,6 @@
 // Classifier heads of AstroM3 for fine-tuning with labels.
 #include <stdio.h>
+#include <string.h>
 
 #include "models/astrom3.h"
 #include "nn/ops.h"
@@ -10,9 +11,28 @@ const char *astrom3_head_name(int head) {
     case HEAD_SPECTRA: return "spectra";
     case HEAD_METADATA: return "metadata";
     case HEAD_ALL: return "all";
+    case HEAD_PHOTOMETRY_METADATA: return "photometry+metadata";
     default: return "none";
     }
 }
+
+int astrom3_head_from_name(const char *name) {
+    if (!name) return HEAD_NONE;
+    for (int h = 0; h <= HEAD_LAST; h++)
+        if (!strcmp(name, astrom3_head_name(h))) return h;
+    return HEAD_NONE;
+}
+
+int astrom3_head_mask(int head) {
+    switch (head) {
+    case HEAD_ALL: return 7;
+    case HEAD_PHOTOMETRY_METADATA: return 1 << MOD_PHOTOMETRY | 1 << MOD_METADATA;
+    case HEAD_NONE: return 0;
+    default: return 1 << head;
+    }
+}
+
+int astrom3_head_fused(int head) { return head == HEAD_ALL || head == HEAD_PHOTOMETRY_METADATA; }
 
 static const float *encoder_forward(AstroM3 *m, int mod, const Batch *b, const StepCtx *ctx) {
     const ParamStore *ps = &m->params;
@@ -39,13 +59,20 @@ float *astrom3_classify_forward(AstroM3 *m, const Batch *b, const StepCtx *ctx) 
     const int B = b->n, D = m->cfg.proj_dim;
     m->batch = B;
     const float *x;
-    if (m->head == HEAD_ALL) {
-        astrom3_embed_forward(m, b, ctx);
-        // Mean of the three normalised projections.
+    if (astrom3_head_fused(m->head)) {
+        // Mean of the head's normalised projections (modality order).
+        const int mask = astrom3_head_mask(m->head);
+        astrom3_embed_forward_masked(m, b, ctx, mask);
         const size_t n = (size_t)B * (size_t)D;
-        op_add(m->head_x, m->emb[0], m->emb[1], n);
-        op_axpy(m->head_x, 1.0f, m->emb[2], n);
-        op_scale(m->head_x, 1.0f / 3.0f, n);
+        int k = 0, first = -1;
+        for (int i = 0; i < 3; i++) {
+            if (!(mask & 1 << i)) continue;
+            if (k == 1) op_add(m->head_x, m->emb[first], m->emb[i], n);
+            else if (k > 1) op_axpy(m->head_x, 1.0f, m->emb[i], n);
+            if (first < 0) first = i;
+            k++;
+        }
+        op_scale(m->head_x, 1.0f / (float)k, n);
         x = m->head_x;
     } else {
         x = m->enc_out[m->head] = encoder_forward(m, m->head, b, ctx);
@@ -58,14 +85,17 @@ float *astrom3_classify_forward(AstroM3 *m, const Batch *b, const StepCtx *ctx) 
 void astrom3_classify_backward(AstroM3 *m, const float *dlogits) {
     const ParamStore *ps = &m->params;
     const int B = m->batch, C = m->cfg.n_classes;
-    if (m->head == HEAD_ALL) {
+    if (astrom3_head_fused(m->head)) {
+        const int mask = astrom3_head_mask(m->head);
+        const int k = (mask & 1) + (mask >> 1 & 1) + (mask >> 2 & 1);
         const size_t n = (size_t)B * (size_t)m->cfg.proj_dim;
         ops_zero(m->g_head_x, n);
         op_linear_backward(m->g_head_x, params_grad(ps, m->head_w), params_grad(ps, m->head_b),
                            dlogits, m->head_x, params_data(ps, m->head_w), B, m->head_in, C);
         astrom3_zero_emb_grad(m);
-        for (int i = 0; i < 3; i++) op_axpy(m->g_emb[i], 1.0f / 3.0f, m->g_head_x, n);
-        astrom3_embed_backward(m);
+        for (int i = 0; i < 3; i++)
+            if (mask & 1 << i) op_axpy(m->g_emb[i], 1.0f / (float)k, m->g_head_x, n);
+        astrom3_embed_backward_masked(m, mask, NULL, NULL);
         return;
     }
     const int mod = m->head;

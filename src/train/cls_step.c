@@ -20,9 +20,10 @@ static int head_uses(const AstroM3 *m, const char *name, int freeze) {
     if (freeze) return 0;
     static const char *const enc[3] = {"photometry_encoder.", "spectra_encoder.", "metadata_encoder."};
     static const char *const proj[3] = {"photometry_proj.", "spectra_proj.", "metadata_proj."};
+    const int mask = astrom3_head_mask(m->head), fused = astrom3_head_fused(m->head);
     for (int i = 0; i < 3; i++) {
-        if (m->head != HEAD_ALL && m->head != i) continue;
-        if (starts_with(name, enc[i]) || (m->head == HEAD_ALL && starts_with(name, proj[i]))) return 1;
+        if (!(mask & 1 << i)) continue;
+        if (starts_with(name, enc[i]) || (fused && starts_with(name, proj[i]))) return 1;
     }
     return 0;
 }

@@ -6,13 +6,6 @@
 #include "data/dataset.h"
 #include "loss/clip.h"
 
-static int head_of(const char *name) {
-    if (!strcmp(name, "photometry")) return HEAD_PHOTOMETRY;
-    if (!strcmp(name, "spectra")) return HEAD_SPECTRA;
-    if (!strcmp(name, "metadata")) return HEAD_METADATA;
-    return HEAD_ALL;
-}
-
 static int subset_bits(const char *name) {
     if (!strcmp(name, "sub50")) return DS_SUB50;
     if (!strcmp(name, "sub25")) return DS_SUB25;
@@ -32,9 +25,9 @@ void task_loader_configs(int kind, const RunConfig *c, LoaderConfig *train, Load
     if (kind == TASK_CLASSIFY) {
         // Labelled objects that have what the head reads; the limited-label
         // subsets apply to training and validation alike.
-        const int head = head_of(c->head);
+        const int head = astrom3_head_from_name(c->head);
         train->require_all = 0;
-        train->require_mask = head == HEAD_ALL ? 7 : 1 << head;
+        train->require_mask = astrom3_head_mask(head);
         train->labelled_only = 1;
         train->subset_bits = subset_bits(c->subset);
     }
@@ -67,7 +60,7 @@ int task_setup(TrainTask *t, int kind, const RunConfig *c, Comm *comm, int local
     t->name = "classify";
     t->acc_name = "accuracy";
     t->acc_key = "acc";
-    astrom3_create_with_head(&t->m, &c->model, local_b, head_of(c->head));
+    astrom3_create_with_head(&t->m, &c->model, local_b, astrom3_head_from_name(c->head));
     astrom3_init(&t->m, c->seed);
     if (c->init[0] && params_load_except(&t->m.params, c->init, "classifier.", err)) {
         astrom3_free(&t->m);

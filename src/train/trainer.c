@@ -214,6 +214,11 @@ static int open_loaders(Trainer *T) {
         trainer_say(T, stderr, "error: validation data: %s", err.msg);
         return TRAIN_ERROR;
     }
+    const ModelConfig *mc = &c->model;
+    if (loader_check_model_inputs(T->train, mc->spec_len, mc->spec_in, mc->meta_in, mc->photo_in, &err)) {
+        trainer_say(T, stderr, "error: %s: %s", c->source, err.msg);
+        return TRAIN_BAD_CONFIG;
+    }
     // A label outside the head would stop the run at its first batch; say it now.
     if (T->kind == TASK_CLASSIFY && loader_n_classes(T->train) != c->model.n_classes) {
         trainer_say(T, stderr, "error: %s: the dataset %s has %d classes but model.n_classes is %d; hint: --set "
@@ -246,12 +251,10 @@ static int setup(Trainer *T, const RunConfig *cfg, Comm *comm, int kind) {
             cfg->batch_size, T->size);
         return TRAIN_BAD_CONFIG;
     }
-    const ModelConfig *mc = &cfg->model;
-    if (mc->spec_len != SPEC_LEN || mc->spec_in != 3 || mc->meta_in != DS_META_COLS ||
-        (mc->photo_in != LC_CHANNELS && mc->photo_in != LC_CHANNELS_PHASE)) {
-        trainer_say(T, stderr, "error: %s: the dataset format fixes model.spec_len = %d, model.spec_in = 3, model.meta_in = %d "
-            "and model.photo_in = %d (or %d: with the phase at the period) (got %d, %d, %d, %d)", cfg->source, SPEC_LEN,
-            DS_META_COLS, LC_CHANNELS, LC_CHANNELS_PHASE, mc->spec_len, mc->spec_in, mc->meta_in, mc->photo_in);
+    AmError ferr;
+    if (loader_check_model_inputs(NULL, cfg->model.spec_len, cfg->model.spec_in, cfg->model.meta_in,
+                                  cfg->model.photo_in, &ferr)) {
+        trainer_say(T, stderr, "error: %s: %s", cfg->source, ferr.msg);
         return TRAIN_BAD_CONFIG;
     }
     T->local_b = cfg->batch_size / T->size;
@@ -422,7 +425,7 @@ static int train_epoch(Trainer *T, int *done) {
             return TRAIN_ERROR;
         }
         if (T->step == fault_nan_step() && T->rank == 0)  // testing knob, see fault_nan_step
-            for (size_t i = 0; i < (size_t)lb.n * DS_META_COLS; i++) ((float *)lb.batch.metadata)[i] = NAN;
+            for (size_t i = 0; i < (size_t)lb.n * (size_t)loader_meta_cols(T->train); i++) ((float *)lb.batch.metadata)[i] = NAN;
         Batch db = device_batch_upload(&T->dev, &lb.batch);
         const double t_data = am_now_s() - t0;
         t0 = am_now_s();
