@@ -12,7 +12,10 @@
 #   benchmarks/real_table.sh [SEEDS=3] [WORK=runs/real_table] [BUILD=build]
 # Env: EPOCHS (30); VARIANTS ("auto off"): each is --features auto|off, optionally
 # with ":phase" (model.photo_in = 11, the phase channels), ":meta" (--head metadata:
-# the computed lc_* columns) or ":pm" (--head photometry+metadata), and ":sub50|sub25|sub10"
+# the computed lc_* columns) or ":pm" (--head photometry+metadata), ":clip" (CLIP
+# pre-training of photometry <-> lc_* metadata on the fold's training split, labelled
+# and unlabelled curves, train.modalities = photometry+metadata, CLIP_EPOCHS (100);
+# then finetune --init from it), and ":sub50|sub25|sub10"
 # (finetune --subset: the AstroM3 label budgets of the training and validation
 # folds); CROPS ("1 5"): every fine-tuned model is evaluated with eval --crops K
 # for each K; BUDGETS ("1.0"): the forest's label fractions per class (0.5, 0.25,
@@ -54,6 +57,24 @@ PY
       run="$work/ft_${tag}_${k}_$s"
       if [ ! -f "$run/eval/metrics.json" ]; then
       rm -rf "$run"
+      init=()
+      case "$variant" in *:clip*)
+        clip="$work/clip_${mode}_p${photo_in}_${k}_$s"
+        if [ ! -f "$clip/best/model.safetensors" ]; then
+          rm -rf "$clip"
+          cat > "$work/clip.cfg" <<CFG
+model = { seq_len = 100; d_model = 32; n_heads = 2; d_ff = 64; n_layers = 2; photo_in = $photo_in; meta_in = $meta_in;
+          spec_channels = [32, 32, 16, 16]; meta_hidden = 64; proj_dim = 64; };
+run = { seed = $s; dir = "$clip"; };
+data = { path = "$work/d_${mode}_$k.h5"; };
+train = { batch_size = 64; epochs = ${CLIP_EPOCHS:-100}; lr = 1e-3; warmup_epochs = 2; early_stop_patience = 10;
+          modalities = "photometry+metadata"; };
+checkpoint = { keep_last = 1; };
+CFG
+          "$AM" train "$work/clip.cfg" > "$clip.log" 2>&1
+        fi
+        init=(--init "$clip/best/model.safetensors");;
+      esac
       cat > "$work/ft.cfg" <<CFG
 model = { seq_len = 100; d_model = 32; n_heads = 2; d_ff = 64; n_layers = 2; photo_in = $photo_in; meta_in = $meta_in;
           spec_channels = [32, 32, 16, 16]; meta_hidden = 64; proj_dim = 64; };
@@ -62,7 +83,7 @@ data = { path = "$work/d_${mode}_$k.h5"; };
 train = { batch_size = 32; epochs = $epochs; lr = 3e-3; warmup_epochs = 2; early_stop_patience = 8; };
 checkpoint = { keep_last = 1; };
 CFG
-      "$AM" finetune "$work/ft.cfg" --head "$head" --subset "$subset" > "$run.log" 2>&1
+      "$AM" finetune "$work/ft.cfg" --head "$head" --subset "$subset" "${init[@]}" > "$run.log" 2>&1
       "$AM" eval --run "$run" --split test --out "$run/eval" > "$run.eval.log" 2>&1
       fi
       for K in $crops_list; do
@@ -104,7 +125,8 @@ for variant in variants:
         rec = {c: [m["per_class"][c]["recall"] for m in ms if m["per_class"][c]["support"] > 0] for c in order}
         sub = next((x for x in variant.split(":") if x.startswith("sub")), "")
         head = "metadata" if ":meta" in variant else "photometry+metadata" if ":pm" in variant else "photometry"
-        name = (f"astromm {head} head, photo columns " + ("computed" if mode == "auto" else "absent") +
+        name = (f"astromm {head} head" + (", CLIP pre-trained" if ":clip" in variant else ", from scratch") +
+                ", photo columns " + ("computed" if mode == "auto" else "absent") +
                 (", phase channels" if ":phase" in variant else "") + (f", {sub}" if sub else "") +
                 f", {K} window{'s' if K != '1' else ''}")
         rows.append((name, acc, bal, rec, len(ms)))

@@ -198,23 +198,36 @@ int main(void) {
     make_inputs(&in, &c, B);
     const StepCtx ctx = {.seed = 3, .step = 7, .sample_offset = 0, .training = 1};
 
-    {  // CLIP loss, logit scales inside the clamp so their gradient is live
+    // CLIP loss, logit scales inside the clamp so their gradient is live: all three
+    // modalities, then photometry + metadata only (pair MP; train.modalities).
+    for (int mask = 7; mask >= 5; mask -= 2) {
         AstroM3 m;
         astrom3_create(&m, &c, B);
         init_alive(&m, 1);
         set_log_scales(&m, logf(10.0f));
         ClipLoss clip;
         clip_loss_init(&clip, B, B, c.proj_dim);
+        clip_loss_set_modalities(&clip, mask);
         Objective o = {&m, &clip, &in.b, ctx, NULL};
-        check_model("clip", &m, &o, B);
-        // Every trainable tensor must receive gradient from the CLIP loss.
+        check_model(mask == 7 ? "clip" : "clip photometry+metadata", &m, &o, B);
         objective_grad(&o);
+        if (mask == 5) {
+            const float pm = clip.loss;
+            clip_loss_set_modalities(&clip, 7);
+            objective_value(&o);
+            EXPECT(pm == clip.loss_pair[CLIP_MP], "clip photometry+metadata: loss %.8g is not pair MP's %.8g", pm,
+                   clip.loss_pair[CLIP_MP]);
+        }
+        // Every trainable tensor must receive gradient from the CLIP loss, but the
+        // spectra ones (and the scales of pairs PS, SM) when spectra are left out.
         for (int t = 0; t < m.params.n; t++) {
             const ParamInfo *info = &m.params.info[t];
             if (!info->trainable) continue;
+            const int out = mask == 5 && (!strncmp(info->name, "spectra_", 8) || t == m.logit_scale[CLIP_PS] ||
+                                          t == m.logit_scale[CLIP_SM]);
             double s = op_sumsq(params_grad(&m.params, t), info->numel);
-            EXPECT(s > 0 || strstr(info->name, "key_projection.bias"),
-                   "clip: %s receives no gradient", info->name);
+            EXPECT(out ? s == 0 : s > 0 || strstr(info->name, "key_projection.bias"), "clip 0x%x: %s %s", mask,
+                   info->name, out ? "has gradient" : "receives no gradient");
         }
         clip_loss_free(&clip);
         astrom3_free(&m);

@@ -16,7 +16,10 @@
 //     gradients averaged over ranks; at 1 rank == global scope exactly; at
 //     more ranks its loss differs from the global one.
 // Cases: n_global 8 and 12 (divisible by 1, 2, 4); logit scales {log 10,
-// log 20, log 5} and the initial log 100 (clamp boundary, saturated softmax).
+// log 20, log 5} and the initial log 100 (clamp boundary, saturated softmax);
+// all three modalities, then photometry + metadata only (train.modalities: only
+// pair MP counts, the spectra tensors get exactly zero gradient and are not in
+// the trained ranges).
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -41,6 +44,7 @@
 #define TOL_BUCKET 1e-6  // bucketings at 4 ranks: only the all-reduce order differs
 
 static int g_rank, g_size;
+static int g_mask = 7;  // modalities of the loss (DistStepOptions.modalities)
 
 // max |a - b| / (max(max |b|, scale) + atol / tol): <= tol when every
 // |a - b| <= tol * max(max |b|, scale) + atol.
@@ -122,7 +126,7 @@ static void set_log_scales(AstroM3 *m, const float ls[3]) {
 static DistStepResult run_dist(Comm *c, AstroM3 *m, int b, const Batch *lb, const StepCtx *ctx,
                                DistLossScope scope, size_t bucket_bytes, float **grads) {
     DistStep d;
-    const DistStepOptions opt = {scope, bucket_bytes};
+    const DistStepOptions opt = {scope, bucket_bytes, g_mask};
     dist_step_init(&d, m, c, b, &opt);
     DistStepResult r = dist_step_forward_backward(&d, lb, ctx);
     dist_step_free(&d);
@@ -135,8 +139,8 @@ static void run_case(Comm *c, int n_global, const float ls[3], uint64_t seed, ui
     const int64_t base = 1000 + (int64_t)seed;  // global index of the batch's first sample
     const ModelConfig cfg = tiny_model_config();
     char tag[128];
-    snprintf(tag, sizeof tag, "W=%d n=%d ls={%.3g,%.3g,%.3g} rank %d", W, n_global, ls[0],
-             ls[1], ls[2], g_rank);
+    snprintf(tag, sizeof tag, "W=%d n=%d ls={%.3g,%.3g,%.3g} modalities 0x%x rank %d", W, n_global, ls[0],
+             ls[1], ls[2], g_mask, g_rank);
 
     AstroM3 m;
     astrom3_create(&m, &cfg, n_global);
@@ -158,6 +162,7 @@ static void run_case(Comm *c, int n_global, const float ls[3], uint64_t seed, ui
     // ---- single-process reference on the whole global batch
     ClipLoss ref;
     clip_loss_init(&ref, n_global, n_global, cfg.proj_dim);
+    clip_loss_set_modalities(&ref, g_mask);
     const float loss_ref = clip_forward_backward(&m, &ref, &gb, &ctx);
     const int correct_ref = clip_loss_correct(&ref);
     float *g_ref = grads_copy(&m);
@@ -180,6 +185,28 @@ static void run_case(Comm *c, int n_global, const float ls[3], uint64_t seed, ui
            "%s: default 25 MiB buckets: %d buckets, %d early (want 1, 0)", tag, ra.n_buckets,
            ra.buckets_early);
     const double worst = check_grads(&m, g_a, g_ref, tag);
+    if (g_mask == 5) {
+        // Only pair MP: the other pairs add nothing; spectra tensors get exactly 0
+        // and stay out of the trained ranges.
+        EXPECT(ra.loss_pair[CLIP_PS] == 0 && ra.loss_pair[CLIP_SM] == 0 && ra.loss_pair[CLIP_MP] > 0,
+               "%s: pair losses %g %g %g", tag, ra.loss_pair[0], ra.loss_pair[1], ra.loss_pair[2]);
+        DistStep d;
+        const DistStepOptions o = {DIST_LOSS_GLOBAL, 0, g_mask};
+        dist_step_init(&d, &m, c, b, &o);
+        size_t rg[16][2];
+        const int nr = dist_step_trainable_ranges(&d, rg, 16);
+        dist_step_free(&d);
+        for (int t = 0; t < m.params.n; t++) {
+            const ParamInfo *pi = &m.params.info[t];
+            if (!pi->trainable) continue;
+            const int spec = !strncmp(pi->name, "spectra_", 8) || t == m.logit_scale[CLIP_PS] ||
+                             t == m.logit_scale[CLIP_SM];
+            int in = 0;
+            for (int r = 0; r < nr; r++) in |= pi->offset >= rg[r][0] && pi->offset < rg[r][0] + rg[r][1];
+            EXPECT(in == !spec, "%s: %s %s the trained ranges", tag, pi->name, in ? "in" : "not in");
+            if (spec) EXPECT(amax_of(g_a + pi->offset, pi->numel) == 0, "%s: %s has gradient", tag, pi->name);
+        }
+    }
 
     // ---- bucketings
     const DistStepResult rb = run_dist(c, &m, b, &lb, &ctx, DIST_LOSS_GLOBAL, 64, &g_b);
@@ -213,6 +240,7 @@ static void run_case(Comm *c, int n_global, const float ls[3], uint64_t seed, ui
     const DistStepResult re = run_dist(c, &m, b, &lb, &ctx, DIST_LOSS_LOCAL, 0, &g_e);
     ClipLoss lref;
     clip_loss_init(&lref, b, b, cfg.proj_dim);
+    clip_loss_set_modalities(&lref, g_mask);
     StepCtx lctx = ctx;
     lctx.sample_offset = base + (int64_t)g_rank * b;
     double lstats[2] = {clip_forward_backward(&m, &lref, &lb, &lctx), clip_loss_correct(&lref)};
@@ -303,6 +331,8 @@ int main(int argc, char **argv) {
     uint64_t seed = 11;
     for (int s = 0; s < 2; s++)
         for (int i = 0; i < 2; i++, seed++) run_case(c, ns[i], scales[s], seed, 3 + seed);
+    g_mask = 5;  // photometry + metadata
+    for (int i = 0; i < 2; i++, seed++) run_case(c, ns[i], scales[0], seed, 3 + seed);
 
     return mpi_finish(c, "test_mpi_train_step");
 }

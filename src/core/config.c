@@ -50,6 +50,7 @@ void run_config_defaults(RunConfig *c) {
     c->freeze = 0;
     snprintf(c->subset, sizeof c->subset, "full");
     snprintf(c->class_weights, sizeof c->class_weights, "none");
+    snprintf(c->modalities, sizeof c->modalities, "all");
     c->checkpoint_every = 0;
     c->keep_last = 3;
     snprintf(c->source, sizeof c->source, "(defaults)");
@@ -130,6 +131,7 @@ static const Key keys[] = {
     {"train.early_stop_patience", K_INT, F(early_stop_patience), 0, 1e7, NULL},
     {"train.loss_scope", K_ENUM, F(loss_scope), 0, 0, "global|local"},
     {"train.bucket_mb", K_FLOAT, F(bucket_mb), 0.001, 1 << 16, NULL},
+    {"train.modalities", K_ENUM, F(modalities), 0, 0, "all|photometry+metadata|photometry+spectra|spectra+metadata"},
     {"finetune.head", K_ENUM, F(head), 0, 0, "photometry|spectra|metadata|all|photometry+metadata"},
     {"finetune.init", K_STR, F(init), 0, 0, NULL},
     {"finetune.freeze", K_BOOL, F(freeze), 0, 1, NULL},

@@ -33,6 +33,7 @@ typedef struct {
     int plateau_patience, early_stop_patience;
     char loss_scope[16];    // "global" | "local"
     float bucket_mb;
+    char modalities[24];    // CLIP: "all" | "photometry+metadata" | "photometry+spectra" | "spectra+metadata"
     // finetune (astromm finetune)
     char head[24];          // "photometry" | "spectra" | "metadata" | "all" | "photometry+metadata"
     char init[1024];        // CLIP checkpoint to start from ("" = from scratch)

@@ -18,7 +18,7 @@ float clip_logit_scale(float log_scale, int *live) {
 void clip_loss_init(ClipLoss *c, int max_local, int max_global, int dim) {
     CHECK(max_local >= 1 && max_global >= max_local && dim >= 1,
           "clip loss sizes: local %d, global %d, dim %d", max_local, max_global, dim);
-    *c = (ClipLoss){.max_local = max_local, .max_global = max_global, .dim = dim};
+    *c = (ClipLoss){.max_local = max_local, .max_global = max_global, .dim = dim, .mod_mask = 7};
     const size_t n = (size_t)max_local * (size_t)max_global;
     for (int p = 0; p < 3; p++)
         for (int d = 0; d < 2; d++) {
@@ -42,6 +42,16 @@ void clip_loss_free(ClipLoss *c) {
     *c = (ClipLoss){0};
 }
 
+void clip_loss_set_modalities(ClipLoss *c, int mask) {
+    const int bits = (mask & 1) + (mask >> 1 & 1) + (mask >> 2 & 1);
+    CHECK(mask >= 0 && mask <= 7 && bits >= 2, "clip loss: modalities 0x%x: need at least two of P, S, M", mask);
+    c->mod_mask = mask;
+}
+
+int clip_pair_active(const ClipLoss *c, int p) {
+    return (c->mod_mask >> pair_a[p] & 1) && (c->mod_mask >> pair_b[p] & 1);
+}
+
 float clip_loss_forward(ClipLoss *c, const float *P, const float *S, const float *M,
                         int n_global, int row0, int b, const float log_scale[3]) {
     CHECK(b >= 1 && b <= c->max_local && n_global <= c->max_global && row0 >= 0 &&
@@ -61,6 +71,7 @@ float clip_loss_forward(ClipLoss *c, const float *P, const float *S, const float
     for (int p = 0; p < 3; p++) {
         c->scale[p] = clip_logit_scale(log_scale[p], &c->scale_live[p]);
         c->loss_pair[p] = 0.0f;
+        if (!clip_pair_active(c, p)) continue;
         for (int dir = 0; dir < 2; dir++) {
             const float *own = c->emb[dir ? pair_b[p] : pair_a[p]] + (size_t)row0 * D;
             const float *all = c->emb[dir ? pair_a[p] : pair_b[p]];
@@ -80,6 +91,7 @@ void clip_loss_backward(ClipLoss *c, float *dP, float *dS, float *dM, float *dlo
     const int b = c->b, n = c->n_global;
     const size_t nb = (size_t)b * (size_t)n, D = (size_t)c->dim;
     for (int p = 0; p < 3; p++) {
+        if (!clip_pair_active(c, p)) continue;
         double dscale = 0.0;
         for (int dir = 0; dir < 2; dir++) {
             const int ia = dir ? pair_b[p] : pair_a[p], ib = dir ? pair_a[p] : pair_b[p];
@@ -101,13 +113,15 @@ void clip_loss_backward(ClipLoss *c, float *dP, float *dS, float *dM, float *dlo
 int clip_loss_correct(const ClipLoss *c) {
     const int b = c->b, n = c->n_global;
     const size_t nb = (size_t)b * (size_t)n;
-    // Sum of the six probability matrices, on the host (evaluation only).
+    // Sum of the (six) probability matrices of the counted pairs, on the host (evaluation only).
     float *sum = am_calloc(nb, sizeof(float), "clip accuracy"), *tmp = am_malloc(nb * sizeof(float), "clip accuracy");
-    for (int p = 0; p < 3; p++)
+    for (int p = 0; p < 3; p++) {
+        if (!clip_pair_active(c, p)) continue;
         for (int d = 0; d < 2; d++) {
             ops_to_host(tmp, c->probs[p][d], nb * sizeof(float));
             for (size_t k = 0; k < nb; k++) sum[k] += tmp[k];
         }
+    }
     int correct = 0;
     for (int i = 0; i < b; i++) {
         int best = 0;

@@ -7,7 +7,10 @@
 //   dir 1: logits = s * A_own B^T  [b, n_global], CE against labels row0 + i
 //   dir 2: logits = s * B_own A^T  [b, n_global], CE against labels row0 + i
 // pair loss = mean CE dir 1 + mean CE dir 2 (means over the b own rows), total =
-// sum of the three pairs. With one rank (row0 = 0, b = n_global) this is exactly
+// sum of the pairs. Pre-training on fewer modalities (a survey without spectra)
+// keeps only the pairs whose two modalities are in mod_mask (clip_loss_set_modalities;
+// default all three): the others add no loss, no gradient and no vote to the
+// accuracy. With one rank (row0 = 0, b = n_global) this is exactly
 // the reference loss. With W ranks, the gradients for *all* rows are returned:
 // summing them over ranks (reduce-scatter) and averaging parameter gradients
 // (all-reduce mean) reproduces the single-process gradient.
@@ -30,10 +33,15 @@ typedef struct {
     int scale_live[3];   // 1 when the clamp is inactive (gradient flows)
     const float *emb[3]; // P, S, M of the last forward
     float loss_pair[3], loss;
+    int mod_mask;        // modalities (bits 1 << MOD_*: P 1, S 2, M 4) whose pairs count
 } ClipLoss;
 
 void clip_loss_init(ClipLoss *c, int max_local, int max_global, int dim);
 void clip_loss_free(ClipLoss *c);
+// Only the pairs among the modalities of mask (at least two of P 1, S 2, M 4).
+void clip_loss_set_modalities(ClipLoss *c, int mask);
+// 1 when pair p (CLIP_PS, CLIP_SM, CLIP_MP) counts.
+int clip_pair_active(const ClipLoss *c, int p);
 // Returns the total loss of the own rows.
 float clip_loss_forward(ClipLoss *c, const float *P, const float *S, const float *M,
                         int n_global, int row0, int b, const float log_scale[3]);

@@ -96,6 +96,9 @@ const char *astrom3_head_name(int head);
 int astrom3_head_from_name(const char *name);
 // Modalities a head reads, bits 1 << MOD_*.
 int astrom3_head_mask(int head);
+// Modalities of a name: "all" 7, "photometry+metadata", "photometry+spectra",
+// "spectra+metadata" (bits 1 << MOD_*); 0 for NULL or an unknown name.
+int astrom3_modalities_from_name(const char *name);
 // 1 for the heads that average projections (more than one modality).
 int astrom3_head_fused(int head);
 

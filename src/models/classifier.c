@@ -32,6 +32,15 @@ int astrom3_head_mask(int head) {
     }
 }
 
+int astrom3_modalities_from_name(const char *name) {
+    static const char *const names[4] = {"all", "photometry+metadata", "photometry+spectra", "spectra+metadata"};
+    static const int masks[4] = {7, 1 << MOD_PHOTOMETRY | 1 << MOD_METADATA, 1 << MOD_PHOTOMETRY | 1 << MOD_SPECTRA,
+                                 1 << MOD_SPECTRA | 1 << MOD_METADATA};
+    for (int i = 0; name && i < 4; i++)
+        if (!strcmp(name, names[i])) return masks[i];
+    return 0;
+}
+
 int astrom3_head_fused(int head) { return head == HEAD_ALL || head == HEAD_PHOTOMETRY_METADATA; }
 
 static const float *encoder_forward(AstroM3 *m, int mod, const Batch *b, const StepCtx *ctx) {

@@ -34,7 +34,7 @@ static int tensor_group(const char *name) {
 }
 
 void dist_step_init(DistStep *d, AstroM3 *m, Comm *comm, int max_local, const DistStepOptions *opt) {
-    const DistStepOptions def = {DIST_LOSS_GLOBAL, 0};
+    const DistStepOptions def = {DIST_LOSS_GLOBAL, 0, 0};
     if (!opt) opt = &def;
     CHECK(opt->scope == DIST_LOSS_GLOBAL || opt->scope == DIST_LOSS_LOCAL,
           "dist_step_init: unknown loss scope %d", (int)opt->scope);
@@ -51,6 +51,8 @@ void dist_step_init(DistStep *d, AstroM3 *m, Comm *comm, int max_local, const Di
     d->dim = m->cfg.proj_dim;
     const int max_global = d->scope == DIST_LOSS_GLOBAL ? d->size * max_local : max_local;
     clip_loss_init(&d->loss, max_local, max_global, d->dim);
+    d->mod_mask = opt->modalities ? opt->modalities : 7;
+    clip_loss_set_modalities(&d->loss, d->mod_mask);
     if (d->scope == DIST_LOSS_GLOBAL) {
         const size_t n = (size_t)max_global * (size_t)d->dim * sizeof(float);
         for (int i = 0; i < 3; i++) {
@@ -82,6 +84,29 @@ void dist_step_init(DistStep *d, AstroM3 *m, Comm *comm, int max_local, const Di
         const size_t k0 = p->offset / per, k1 = (p->offset + p->numel - 1) / per;
         for (size_t k = k0; k <= k1; k++) d->buckets[k].groups |= 1u << d->group_of[t];
     }
+}
+
+int dist_step_trainable_ranges(const DistStep *d, size_t ranges[][2], int max_ranges) {
+    const ParamStore *ps = &d->m->params;
+    int n = 0;
+    for (int t = 0; t < ps->n; t++) {
+        const ParamInfo *p = &ps->info[t];
+        if (!p->trainable || p->numel == 0) continue;
+        const int g = d->group_of[t];
+        int used = g == GROUP_START ? 1 : d->mod_mask >> ((g - 1) / 2) & 1;
+        for (int q = 0; q < 3; q++)  // a logit scale counts with its pair
+            if (t == d->m->logit_scale[q]) used = clip_pair_active(&d->loss, q);
+        if (!used) continue;
+        if (n && ranges[n - 1][0] + ranges[n - 1][1] == p->offset) {
+            ranges[n - 1][1] += p->numel;
+            continue;
+        }
+        CHECK(n < max_ranges, "more than %d trained ranges", max_ranges);
+        ranges[n][0] = p->offset;
+        ranges[n][1] = p->numel;
+        n++;
+    }
+    return n;
 }
 
 void dist_step_free(DistStep *d) {
@@ -150,7 +175,8 @@ DistStepResult dist_step_forward_backward(DistStep *d, const Batch *b, const Ste
     params_zero_grad(&m->params);
     StepCtx lctx = *ctx;
     lctx.sample_offset = ctx->sample_offset + (int64_t)d->rank * n;
-    astrom3_embed_forward(m, b, &lctx);
+    const int mask = d->mod_mask;
+    astrom3_embed_forward_masked(m, b, &lctx, mask);
     float log_scale[3], dlog_scale[3] = {0, 0, 0};
     astrom3_log_scales(m, log_scale);
     astrom3_zero_emb_grad(m);
@@ -160,15 +186,18 @@ DistStepResult dist_step_forward_backward(DistStep *d, const Batch *b, const Ste
     if (d->scope == DIST_LOSS_GLOBAL) {
         n_global = W * n;
         t0 = am_now_s();
-        for (int i = 0; i < 3; i++) comm_allgather(c, m->emb[i], d->gathered[i], nd);
+        for (int i = 0; i < 3; i++)
+            if (mask & 1 << i) comm_allgather(c, m->emb[i], d->gathered[i], nd);
         d->comm_s += am_now_s() - t0;
         value = clip_loss_forward(&d->loss, d->gathered[MOD_PHOTOMETRY], d->gathered[MOD_SPECTRA],
                                   d->gathered[MOD_METADATA], n_global, d->rank * n, n, log_scale);
-        for (int i = 0; i < 3; i++) ops_zero(d->g_gathered[i], (size_t)n_global * D);
+        for (int i = 0; i < 3; i++)
+            if (mask & 1 << i) ops_zero(d->g_gathered[i], (size_t)n_global * D);
         clip_loss_backward(&d->loss, d->g_gathered[MOD_PHOTOMETRY], d->g_gathered[MOD_SPECTRA],
                            d->g_gathered[MOD_METADATA], dlog_scale);
         t0 = am_now_s();
-        for (int i = 0; i < 3; i++) comm_reduce_scatter_sum(c, d->g_gathered[i], m->g_emb[i], nd);
+        for (int i = 0; i < 3; i++)
+            if (mask & 1 << i) comm_reduce_scatter_sum(c, d->g_gathered[i], m->g_emb[i], nd);
         d->comm_s += am_now_s() - t0;
     } else {
         n_global = W * n;
@@ -189,7 +218,13 @@ DistStepResult dist_step_forward_backward(DistStep *d, const Batch *b, const Ste
     d->launched = 0;
     d->early = 0;
     on_group_ready(d, GROUP_START);
-    astrom3_embed_backward_hooked(m, grad_ready_cb, d);
+    // A modality outside the loss has zero gradients, final now.
+    for (int i = 0; i < 3; i++)
+        if (!(mask & 1 << i)) {
+            on_group_ready(d, 1 + 2 * i + ASTROM3_PART_PROJ);
+            on_group_ready(d, 1 + 2 * i + ASTROM3_PART_ENCODER);
+        }
+    astrom3_embed_backward_masked(m, mask, grad_ready_cb, d);
     t0 = am_now_s();
     launch_ready(d);  // none left unless a group never reported (defensive)
     for (int k = 0; k < d->n_buckets; k++) {
@@ -214,14 +249,15 @@ DistStepResult dist_step_evaluate(DistStep *d, const Batch *b, const StepCtx *ct
     StepCtx lctx = *ctx;
     lctx.sample_offset = ctx->sample_offset + (int64_t)d->rank * n;
     lctx.training = 0;
-    astrom3_embed_forward(m, b, &lctx);
+    astrom3_embed_forward_masked(m, b, &lctx, d->mod_mask);
     float log_scale[3];
     astrom3_log_scales(m, log_scale);
     float value;
     double t0 = am_now_s();
     d->comm_s = 0;
     if (d->scope == DIST_LOSS_GLOBAL) {
-        for (int i = 0; i < 3; i++) comm_allgather(c, m->emb[i], d->gathered[i], nd);
+        for (int i = 0; i < 3; i++)
+            if (d->mod_mask & 1 << i) comm_allgather(c, m->emb[i], d->gathered[i], nd);
         d->comm_s += am_now_s() - t0;
         value = clip_loss_forward(&d->loss, d->gathered[MOD_PHOTOMETRY], d->gathered[MOD_SPECTRA],
                                   d->gathered[MOD_METADATA], W * n, d->rank * n, n, log_scale);

@@ -49,6 +49,7 @@ typedef enum { DIST_LOSS_GLOBAL = 0, DIST_LOSS_LOCAL = 1 } DistLossScope;
 typedef struct {
     DistLossScope scope;
     size_t bucket_bytes;  // 0: DIST_BUCKET_BYTES_DEFAULT; at least one float per bucket
+    int modalities;       // bits 1 << MOD_* whose pairs form the loss (>= 2 of them); 0: all three
 } DistStepOptions;
 
 typedef struct {
@@ -68,6 +69,7 @@ typedef struct {
     Comm *comm;
     DistLossScope scope;
     int rank, size, max_local, dim;
+    int mod_mask;         // modalities of the loss (DistStepOptions.modalities)
     ClipLoss loss;
     float *gathered[3];   // [size*max_local, dim] embeddings (global scope)
     float *g_gathered[3]; // their gradients
@@ -83,6 +85,11 @@ typedef struct {
 // allocates the gathered buffers and the loss for local batches up to max_local.
 void dist_step_init(DistStep *d, AstroM3 *m, Comm *comm, int max_local, const DistStepOptions *opt);
 void dist_step_free(DistStep *d);
+// Float ranges [offset, length) of the tensors the loss trains (merged where
+// adjacent): everything with all three modalities; else the encoders and
+// projections of the loss's modalities and the logit scales of its pairs (the
+// rest would only be decayed by the optimiser).
+int dist_step_trainable_ranges(const DistStep *d, size_t ranges[][2], int max_ranges);
 // Forward + backward of the local batch (b->n samples, equal on every rank, at
 // most max_local). ctx->sample_offset is the global index of the first sample
 // of the *global* batch (rank r's samples start at sample_offset + r*b->n).

@@ -22,6 +22,11 @@ void task_loader_configs(int kind, const RunConfig *c, LoaderConfig *train, Load
     train->split = DS_SPLIT_TRAIN;
     train->drop_last = c->drop_last;
     train->prefetch = c->prefetch;
+    if (kind == TASK_CLIP && astrom3_modalities_from_name(c->modalities) != 7) {
+        // Pre-training on some of the modalities: the objects that have those.
+        train->require_all = 0;
+        train->require_mask = astrom3_modalities_from_name(c->modalities);
+    }
     if (kind == TASK_CLASSIFY) {
         // Labelled objects that have what the head reads; the limited-label
         // subsets apply to training and validation alike.
@@ -49,12 +54,18 @@ int task_setup(TrainTask *t, int kind, const RunConfig *c, Comm *comm, int local
         t->acc_key = "clip_acc";
         astrom3_create(&t->m, &c->model, local_b);
         astrom3_init(&t->m, c->seed);
+        const int mask = astrom3_modalities_from_name(c->modalities);
         const DistStepOptions o = {.scope = strcmp(c->loss_scope, "local") ? DIST_LOSS_GLOBAL : DIST_LOSS_LOCAL,
-                                   .bucket_bytes = (size_t)(c->bucket_mb * 1048576.0)};
+                                   .bucket_bytes = (size_t)(c->bucket_mb * 1048576.0),
+                                   .modalities = mask};
         dist_step_init(&t->dist, &t->m, comm, local_b, &o);
-        t->ranges[0][0] = 0;
-        t->ranges[0][1] = t->m.params.n_train_floats;
-        t->n_ranges = 1;
+        if (mask == 7) {
+            t->ranges[0][0] = 0;
+            t->ranges[0][1] = t->m.params.n_train_floats;
+            t->n_ranges = 1;
+        } else {
+            t->n_ranges = dist_step_trainable_ranges(&t->dist, t->ranges, CLS_MAX_RANGES);
+        }
         return 0;
     }
     t->name = "classify";
