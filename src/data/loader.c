@@ -366,9 +366,12 @@ static int select_objects(struct Loader *l, AmError *err) {
         l->sel[l->n_sel++] = i;
     }
     if (l->n_sel == 0)
-        return am_error_set(err, "%s: no object matches the selection (split %d, subset bits %d%s%s)", l->path,
-                            l->cfg.split, l->cfg.subset_bits, l->cfg.require_all ? ", all modalities" : "",
-                            l->cfg.labelled_only ? ", labelled" : "");
+        return am_error_set(err, "%s: no object matches the selection (split %d, subset bits %d%s%s, modality "
+                            "mask %d)%s", l->path, l->cfg.split, l->cfg.subset_bits,
+                            l->cfg.require_all ? ", all modalities" : "", l->cfg.labelled_only ? ", labelled" : "",
+                            l->cfg.require_mask,
+                            l->cfg.require_all ? "; hint: a dataset without some modality can pre-train on the others "
+                                                 "(train.modalities, e.g. \"photometry+metadata\")" : "");
     const int64_t B = l->cfg.global_batch;
     l->n_batches = l->cfg.drop_last ? l->n_sel / B : (l->n_sel + B - 1) / B;
     if (l->n_batches == 0)
