@@ -15,7 +15,7 @@ static void ingest_usage(FILE *f) {
     fprintf(f, "usage: astromm ingest --manifest M.csv --out D.h5 [--asas-csv F]... [--catalog C.csv] [--seed S]\n"
                "                      [--features auto|always|off] [--period-min DAYS] [--period-max DAYS]\n"
                "                      [--classes astrom3|manifest|NAME,NAME,...] [--stats-from TRAIN.h5]\n"
-               "                      [--features-out F.csv]\n\n"
+               "                      [--features-out F.csv] [--meta-csv T.csv --meta-columns A,B,... [--meta-id COL]]\n\n"
                "Builds an astromm dataset (docs/data-format.md) from the objects listed in the\n"
                "manifest CSV, columns: id, class (a class of --classes or empty = unlabelled),\n"
                "lightcurve (ASAS-SN text file, or asas:<id> = object <id> of the ASAS CSV\n"
@@ -31,6 +31,10 @@ static void ingest_usage(FILE *f) {
                "the default): Lomb-Scargle period between --period-min (default 0.05) and\n"
                "--period-max (default 1000) days, 5-95 percentile amplitude. --features\n"
                "always computes them for every curve, off never (docs/data-format.md).\n"
+               "--meta-csv adds named numeric columns of another table (matched on column\n"
+               "--meta-id, default id) as metadata columns, for surveys whose catalogue gives\n"
+               "features rather than light curves (e.g. LINEAR's colours, log period, amplitude);\n"
+               "they follow the catalogue's and the computed lc_* columns.\n"
                "--features-out writes every computed feature (period, amplitude, Lafler-Kinman,\n"
                "LS power and FAP, Fourier, moments) as CSV, one row per object.\n"
                "Features run on all OpenMP threads (OMP_NUM_THREADS), and on every rank under\n"
@@ -68,7 +72,7 @@ static int parse_seed(const char *s, long long *out) {
 
 int cmd_ingest(int argc, char **argv) {
     const char *manifest = NULL, *out = NULL, *catalog = NULL, *stats_from = NULL, *classes = NULL,
-               *features_out = NULL;
+               *features_out = NULL, *meta_csv = NULL, *meta_columns = NULL, *meta_id = NULL;
     enum { MAX_ASAS = 256 };
     const char *asas[MAX_ASAS];
     int n_asas = 0;
@@ -85,7 +89,8 @@ int cmd_ingest(int argc, char **argv) {
         if (!strcmp(a, "--manifest") || !strcmp(a, "--out") || !strcmp(a, "--asas-csv") || !strcmp(a, "--catalog") ||
             !strcmp(a, "--seed") || !strcmp(a, "--features") || !strcmp(a, "--period-min") ||
             !strcmp(a, "--period-max") || !strcmp(a, "--stats-from") ||
-            !strcmp(a, "--classes") || !strcmp(a, "--features-out")) {
+            !strcmp(a, "--classes") || !strcmp(a, "--features-out") || !strcmp(a, "--meta-csv") ||
+            !strcmp(a, "--meta-columns") || !strcmp(a, "--meta-id")) {
             if (i + 1 >= argc) return fprintf(stderr, "astromm ingest: %s needs a value\n", a), 2;
             const char *v = argv[++i];
             if (!strcmp(a, "--manifest")) manifest = v;
@@ -99,6 +104,9 @@ int cmd_ingest(int argc, char **argv) {
             else if (!strcmp(a, "--classes")) classes = v;
             else if (!strcmp(a, "--features-out")) features_out = v;
             else if (!strcmp(a, "--catalog")) catalog = v;
+            else if (!strcmp(a, "--meta-csv")) meta_csv = v;
+            else if (!strcmp(a, "--meta-columns")) meta_columns = v;
+            else if (!strcmp(a, "--meta-id")) meta_id = v;
             else if (!strcmp(a, "--features")) {
                 if (!strcmp(v, "auto")) features = INGEST_FEATURES_AUTO;
                 else if (!strcmp(v, "always")) features = INGEST_FEATURES_ALWAYS;
@@ -118,6 +126,9 @@ int cmd_ingest(int argc, char **argv) {
         ingest_usage(stderr);
         return 2;
     }
+    if (!meta_csv != !meta_columns)
+        return fprintf(stderr, "astromm ingest: --meta-csv and --meta-columns go together\n"), 2;
+    if (meta_id && !meta_csv) return fprintf(stderr, "astromm ingest: --meta-id needs --meta-csv\n"), 2;
     if (!(pmin < pmax))
         return fprintf(stderr, "astromm ingest: --period-min %g must be below --period-max %g\n", pmin, pmax), 2;
     ls.f_min = 1 / pmax;
@@ -127,7 +138,7 @@ int cmd_ingest(int argc, char **argv) {
     // Under mpirun the ranks share the light-curve features; rank 0 writes.
     Comm *comm = comm_init(&argc, &argv);
     IngestOptions o = {manifest, out,      asas, n_asas, catalog, (uint64_t)seed, stderr, features, &ls, stats_from,
-                       classes,  comm,     features_out};
+                       classes,  comm,     features_out, meta_csv, meta_columns, meta_id};
     static IngestSummary s;
     AmError err;
     int rc = ingest_run(&o, &s, &err);
@@ -167,9 +178,10 @@ int cmd_ingest(int argc, char **argv) {
         printf("%s\n", line);
         fprintf(stderr, "astromm ingest: %s\n", line);
     }
-    if (s.meta_feature_cols)
-        printf("metadata: %d columns, %d of them computed from the light curves (lc_*, docs/data-format.md)\n",
-               s.meta_cols, s.meta_feature_cols);
+    if (s.meta_feature_cols || s.meta_table_cols)
+        printf("metadata: %d columns: %d from the catalogue, %d computed from the light curves (lc_*, "
+               "docs/data-format.md), %d from %s\n", s.meta_cols, s.meta_cols - s.meta_feature_cols - s.meta_table_cols,
+               s.meta_feature_cols, s.meta_table_cols, meta_csv ? meta_csv : "no table");
     if (s.features_written) printf("features table: %s (%lld rows)\n", features_out, (long long)s.features_written);
     if (s.stats_copied) printf("statistics: copied from %s\n", stats_from);
     if (s.stats_fallback) printf("note: no training object has metadata; its stored statistics are mean 0, std 1\n");

@@ -50,3 +50,8 @@ add_test(NAME cli_ingest_asas COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/inges
          WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
 set_tests_properties(cli_ingest_asas PROPERTIES LABELS "cli;mpi;quick" TIMEOUT 300 PROCESSORS 2 SKIP_RETURN_CODE 77
   PASS_REGULAR_EXPRESSION "ingest_asas: 0 failed" FAIL_REGULAR_EXPRESSION "FAIL:")
+# A survey of features without light curves (real LINEAR rows) as metadata columns.
+add_test(NAME cli_ingest_table COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/ingest_table.sh ${AM}
+         WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+set_tests_properties(cli_ingest_table PROPERTIES LABELS "cli;quick" TIMEOUT 300 SKIP_RETURN_CODE 77
+  PASS_REGULAR_EXPRESSION "ingest_table: 0 failed" FAIL_REGULAR_EXPRESSION "FAIL:")

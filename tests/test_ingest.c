@@ -168,7 +168,7 @@ int main(void) {
     FILE *log = tmpfile();
     REQUIRE(log, "tmpfile");
     const char *asas_files[1] = {ASAS_CSV};
-    IngestOptions o = {manifest, out, asas_files, 1, META_CSV, 42, log, INGEST_FEATURES_AUTO, NULL, NULL, NULL, NULL, NULL};
+    IngestOptions o = {manifest, out, asas_files, 1, META_CSV, 42, log, INGEST_FEATURES_AUTO, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
     IngestSummary s;
     int rc = ingest_run(&o, &s, &err);
     char *text = slurp(log);
@@ -193,7 +193,7 @@ int main(void) {
         int line;
         const char *id, *what;
     } bad[] = {{10, "910", "nope.fits"}, {11, "911", "fake.fits"}, {12, "912", "unknown class 'XYZ'"},
-               {13, "913", "asas:1: id not in"}, {14, "914", "no light curve, spectrum or catalogue row"},
+               {13, "913", "asas:1: id not in"}, {14, "914", "no light curve, spectrum, catalogue or metadata-table row"},
                {15, NULL, "duplicate id (first on line 5)"}};
     for (size_t b = 0; b < sizeof bad / sizeof *bad; b++) {
         char want[512];

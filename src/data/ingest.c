@@ -35,6 +35,7 @@ typedef struct {
     LcNorm lc;      // text-file curve (owned)
     int has_lc;
     int meta_row;   // catalogue row, -1 when absent
+    int tab_row;    // row of the metadata table (meta_csv), -1 when absent
     int skip;       // -1: ok, else INGEST_SKIP_*
     char why[600];
     int need_feat;  // photo columns come from computed features
@@ -245,6 +246,7 @@ static int read_manifest(const char *path, Row **rows_out, int *n_out, AmError *
         r->split = -1;
         r->asas_slot = -1;
         r->meta_row = -1;
+        r->tab_row = -1;
         r->skip = -1;
         snprintf(r->id_txt, sizeof r->id_txt, "?");
         int nf = split_fields(line, fields, 256);
@@ -362,7 +364,9 @@ int ingest_run(const IngestOptions *o, IngestSummary *summary, AmError *err) {
     AsasSlot *slots = NULL;
     int n_slots = 0;
     MetaTable cat = {0};
-    IdIdx *cat_idx = NULL, *ids = NULL;
+    IdIdx *cat_idx = NULL, *ids = NULL, *tab_idx = NULL;
+    MetaColumns tab = {0};
+    char *tab_buf = NULL;
     int64_t *wid = NULL;
     int32_t *wlab = NULL;
     uint8_t *wsplit = NULL, *wsub = NULL;
@@ -385,24 +389,58 @@ int ingest_run(const IngestOptions *o, IngestSummary *summary, AmError *err) {
         goto done;
     }
 
+    if ((rc = read_manifest(o->manifest, &rows, &n, err))) goto done;
+    S->rows = n;
+
     // Metadata layout: the catalogue's 34 columns (with a catalogue), then the
     // computed light-curve columns LCF_META_NAMES when every curve gets features
-    // (features always, or auto without a catalogue). Neither: the default 34
-    // columns, and no object has metadata.
+    // (features always, or auto without a catalogue; and the manifest lists
+    // curves), then the named columns of
+    // the metadata table. None of them: the default 34 columns, and no object has
+    // metadata.
     const int meta_cat = o->catalog != NULL;
+    int any_curve = 0;
+    for (int i = 0; i < n; i++) any_curve |= rows[i].lc_path || rows[i].asas_slot >= 0;
     const int meta_feat =
-        o->features == INGEST_FEATURES_ALWAYS || (o->features == INGEST_FEATURES_AUTO && !o->catalog);
-    const int feat0 = meta_cat ? META_N : 0;
-    int n_meta = feat0 + (meta_feat ? LCF_META_N : 0);
+        any_curve && (o->features == INGEST_FEATURES_ALWAYS || (o->features == INGEST_FEATURES_AUTO && !o->catalog));
+    const int feat0 = meta_cat ? META_N : 0, tab0 = feat0 + (meta_feat ? LCF_META_N : 0);
     const char *meta_names[META_MAX_COLS];
+    int n_meta = tab0, k_tab = 0;
     for (int c = 0; c < feat0; c++) meta_names[c] = META_COLUMNS[c];
-    for (int c = feat0; c < n_meta; c++) meta_names[c] = LCF_META_NAMES[c - feat0];
+    for (int c = feat0; c < tab0; c++) meta_names[c] = LCF_META_NAMES[c - feat0];
+    if (o->meta_csv) {
+        if (!o->meta_columns || !*o->meta_columns) {
+            rc = am_error_set(err, "ingest: a metadata table (%s) needs its column names", o->meta_csv);
+            goto done;
+        }
+        tab_buf = am_strdup(o->meta_columns, "metadata table columns");
+        for (char *save = NULL, *t = strtok_r(tab_buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+            while (*t == ' ') t++;
+            for (char *e = t + strlen(t); e > t && e[-1] == ' ';) *--e = '\0';
+            if (!*t || n_meta == META_MAX_COLS) {
+                rc = am_error_set(err, "ingest: --meta-columns '%s': %s", o->meta_columns,
+                                  *t ? "more metadata columns than a dataset holds (64 with the others)"
+                                     : "an empty column name");
+                goto done;
+            }
+            for (int c = 0; c < n_meta; c++)
+                if (!strcmp(meta_names[c], t)) {
+                    rc = am_error_set(err, "ingest: --meta-columns: '%s' named twice (or clashes with a catalogue "
+                                      "or lc_* column)", t);
+                    goto done;
+                }
+            meta_names[n_meta++] = t;
+            k_tab++;
+        }
+    }
+    const int meta_tab = k_tab > 0;
     if (!n_meta) {
         n_meta = META_N;
         for (int c = 0; c < META_N; c++) meta_names[c] = META_COLUMNS[c];
     }
     S->meta_cols = n_meta;
     S->meta_feature_cols = meta_feat ? LCF_META_N : 0;
+    S->meta_table_cols = k_tab;
 
     // Statistics of another dataset: read first, so a bad path fails before the work.
     float from_meta[2][DS_META_MAX], from_photo[2][DS_PHOTO_COLS];
@@ -443,8 +481,6 @@ int ingest_run(const IngestOptions *o, IngestSummary *summary, AmError *err) {
         ds_close(src);
     }
 
-    if ((rc = read_manifest(o->manifest, &rows, &n, err))) goto done;
-    S->rows = n;
     if ((rc = set_classes(o, (const char(*)[INGEST_CLASS_NAME_MAX + 1])from_classes, n_from_classes, rows, n, S, err)))
         goto done;
 
@@ -477,6 +513,22 @@ int ingest_run(const IngestOptions *o, IngestSummary *summary, AmError *err) {
                 rc = am_error_set(err, "%s: duplicate id %lld in the catalogue", o->catalog, (long long)cat_idx[i].id);
                 goto done;
             }
+    }
+
+    // Metadata table.
+    if (meta_tab) {
+        const char *idc = o->meta_id ? o->meta_id : "id";
+        if ((rc = meta_read_columns(o->meta_csv, idc, meta_names + tab0, k_tab, &tab, err))) goto done;
+        tab_idx = am_calloc((size_t)tab.n, sizeof *tab_idx, "ingest metadata table index");
+        for (int i = 0; i < tab.n; i++) tab_idx[i].id = tab.id[i], tab_idx[i].idx = i;
+        qsort(tab_idx, (size_t)tab.n, sizeof *tab_idx, cmp_ididx);
+        for (int i = 1; i < tab.n; i++)
+            if (tab_idx[i].id == tab_idx[i - 1].id) {
+                rc = am_error_set(err, "%s: duplicate %s %lld (lines %ld and %ld)", o->meta_csv, idc,
+                                  (long long)tab_idx[i].id, tab.line[tab_idx[i - 1].idx], tab.line[tab_idx[i].idx]);
+                goto done;
+            }
+        for (int i = 0; i < n; i++) rows[i].tab_row = find_id(tab_idx, tab.n, rows[i].id);
     }
 
     // Which objects take their photo columns from computed features.
@@ -552,8 +604,8 @@ int ingest_run(const IngestOptions *o, IngestSummary *summary, AmError *err) {
         }
         if (r->skip < 0 && r->spec_path && load_spectrum(r->spec_path, spec, &e))
             row_skip(r, INGEST_SKIP_SPECTRUM, "spectrum: %s", e.msg);
-        if (r->skip < 0 && !r->has_lc && !r->spec_path && r->meta_row < 0)
-            row_skip(r, INGEST_SKIP_EMPTY, "no light curve, spectrum or catalogue row");
+        if (r->skip < 0 && !r->has_lc && !r->spec_path && r->meta_row < 0 && r->tab_row < 0)
+            row_skip(r, INGEST_SKIP_EMPTY, "no light curve, spectrum, catalogue or metadata-table row");
     }
     feat_queue_flush(fq);
     for (int i = 0; i < n; i++) {
@@ -606,13 +658,15 @@ int ingest_run(const IngestOptions *o, IngestSummary *summary, AmError *err) {
     for (int k = 0; k < nw; k++) {
         const Row *r = &rows[wrow[k]];
         double *m = wmeta + (size_t)k * n_meta;
-        int has = (meta_cat || meta_feat) && (!meta_cat || r->meta_row >= 0) && (!meta_feat || (r->has_lc && r->need_feat));
+        int has = (meta_cat || meta_feat || meta_tab) && (!meta_cat || r->meta_row >= 0) &&
+                  (!meta_feat || (r->has_lc && r->need_feat)) && (!meta_tab || r->tab_row >= 0);
         if (has && meta_cat) memcpy(m, cat.meta + (size_t)r->meta_row * META_N, META_N * sizeof(double));
         if (has && meta_feat) {
             AmError e;  // cannot fail: lcf_compute refused curves whose columns are not finite
             const Features *f = r->asas_slot >= 0 ? &slots[r->asas_slot].feat : &r->feat;
             has = lcf_meta_values(f->v, m + feat0, &e) == 0;
         }
+        if (has && meta_tab) memcpy(m + tab0, tab.v + (size_t)r->tab_row * k_tab, (size_t)k_tab * sizeof(double));
         whas_meta[k] = (uint8_t)has;
         use[k] = has && wsplit[k] == DS_SPLIT_TRAIN;
         n_train_meta += use[k];
@@ -738,6 +792,9 @@ done:
     free_rows(rows, n);
     meta_free(&cat);
     free(cat_idx);
+    free(tab_idx);
+    free(tab_buf);
+    meta_columns_free(&tab);
     free(ids);
     free(wid);
     free(wlab);

@@ -80,6 +80,12 @@ typedef struct {
     // whose features were computed: every curve with ALWAYS), written atomically and
     // only when the dataset is. NULL = none.
     const char *features_out;
+    // Extra metadata columns from a table: CSV meta_csv, columns meta_columns
+    // (comma-separated names), rows matched on column meta_id (NULL = "id"); read
+    // with meta_read_columns (every value a finite number). They follow the
+    // catalogue's and the computed lc_* columns; an object has metadata only with
+    // a row here. NULL = none.
+    const char *meta_csv, *meta_columns, *meta_id;
 } IngestOptions;
 
 // Photo columns (amplitude, log10 period, lksl_statistic) of an object with a
@@ -120,6 +126,7 @@ typedef struct {
     int64_t features_written;              // rows of the features_out table
     int meta_cols;                         // metadata columns written (ds_meta_cols)
     int meta_feature_cols;                 // of which computed from the light curves (LCF_META_NAMES)
+    int meta_table_cols;                   // of which from IngestOptions.meta_csv
     int stats_copied;                      // 1: statistics from stats_from
 } IngestSummary;
 

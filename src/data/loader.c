@@ -178,7 +178,10 @@ static int fill_slot(struct Loader *l, Slot *s, AmError *err) {
             }
             lc_pos += (size_t)p->lc_len;
         }
-        if (S->fh != MPI_FILE_NULL) {
+        if (S->info.offsets[S->info.n] == 0) {
+            // No light curve in the shard (a metadata-only survey): nothing to read,
+            // and the same on every rank, so no rank waits in a collective.
+        } else if (S->fh != MPI_FILE_NULL) {
             loader_advise_runs(S->fd, S->off_vals, st, ct, runs, DS_LC_VALUES * sizeof(float));
             rc = loader_read_direct(l, s, S->fh, S->off_vals, "/photometry/values", S->info.path, st, ct, runs,
                              DS_LC_VALUES * sizeof(float), NULL, l->lc_stage + first_lc * DS_LC_VALUES, err);

@@ -29,7 +29,6 @@ const char *const META_MAG_COLUMNS[META_N_MAGS] = {
     "k_mag",     "w1_mag",          "w2_mag",           "w3_mag",           "w4_mag",
 };
 
-#define N_REQ (1 + META_N + PHOTO_N)  // id, metadata, photo
 
 int meta_column_index(const char *name) {
     for (int i = 0; i < META_N; i++)
@@ -128,21 +127,29 @@ static int parse_i64(const char *s, int64_t *out) {
 }
 
 // ------------------------------------------------------------------ reader
-int meta_read_csv(const char *path, MetaTable *out, AmError *err) {
+void meta_columns_free(MetaColumns *t) {
+    if (!t) return;
+    free(t->id);
+    free(t->v);
+    free(t->line);
+    memset(t, 0, sizeof *t);
+}
+
+int meta_read_columns(const char *path, const char *id_column, const char *const *names, int k, MetaColumns *out,
+                      AmError *err) {
     memset(out, 0, sizeof *out);
     TextReader r;
     if (text_open(&r, path, err)) return 1;
-
-    const char *req_name[N_REQ];
-    req_name[0] = "id";
-    for (int i = 0; i < META_N; i++) req_name[1 + i] = META_COLUMNS[i];
-    for (int i = 0; i < PHOTO_N; i++) req_name[1 + META_N + i] = PHOTO_COLUMNS[i];
-    int req_pos[N_REQ];  // field index of each required column
-    for (int i = 0; i < N_REQ; i++) req_pos[i] = -1;
-
+    int *pos = calloc((size_t)k + 1, sizeof *pos);  // field index of the id, then of each column
     char **f = NULL;
     int fcap = 0, ncols = 0, cap = 0, rc = 1;
-    MetaTable t = {0};
+    MetaColumns t = {0};
+    t.k = k;
+    if (!pos) {
+        am_error_set(err, "%s: out of memory", path);
+        goto done;
+    }
+    for (int i = 0; i <= k; i++) pos[i] = -1;
 
     // header: first non-blank line
     int got;
@@ -163,12 +170,12 @@ int meta_read_csv(const char *path, MetaTable *out, AmError *err) {
                 am_error_set(err, "%s:%ld: duplicate column '%.60s' in header", path, r.line, f[c]);
                 goto done;
             }
-        for (int i = 0; i < N_REQ; i++)
-            if (strcmp(f[c], req_name[i]) == 0) req_pos[i] = c;
+        for (int i = 0; i <= k; i++)
+            if (strcmp(f[c], i ? names[i - 1] : id_column) == 0) pos[i] = c;
     }
-    for (int i = 0; i < N_REQ; i++)
-        if (req_pos[i] < 0) {
-            am_error_set(err, "%s: missing required column '%s' in header", path, req_name[i]);
+    for (int i = 0; i <= k; i++)
+        if (pos[i] < 0) {
+            am_error_set(err, "%s: missing required column '%s' in header", path, i ? names[i - 1] : id_column);
             goto done;
         }
 
@@ -198,39 +205,27 @@ int meta_read_csv(const char *path, MetaTable *out, AmError *err) {
             int nc = cap ? 2 * cap : 256;
             int64_t *ni = realloc(t.id, (size_t)nc * sizeof *ni);
             if (ni) t.id = ni;
-            double *nm = realloc(t.meta, (size_t)nc * META_N * sizeof *nm);
-            if (nm) t.meta = nm;
-            double *np_ = realloc(t.photo, (size_t)nc * PHOTO_N * sizeof *np_);
-            if (np_) t.photo = np_;
-            if (!ni || !nm || !np_) {
+            double *nv = realloc(t.v, (size_t)nc * (size_t)(k ? k : 1) * sizeof *nv);
+            if (nv) t.v = nv;
+            long *nl = realloc(t.line, (size_t)nc * sizeof *nl);
+            if (nl) t.line = nl;
+            if (!ni || !nv || !nl) {
                 am_error_set(err, "%s:%ld: out of memory", path, r.line);
                 goto done;
             }
             cap = nc;
         }
-        if (parse_i64(f[req_pos[0]], &t.id[t.n])) {
-            am_error_set(err, "%s:%ld: column id: not an integer: '%.40s'", path, r.line, f[req_pos[0]]);
+        if (parse_i64(f[pos[0]], &t.id[t.n])) {
+            am_error_set(err, "%s:%ld: column %s: not an integer: '%.40s'", path, r.line, id_column, f[pos[0]]);
             goto done;
         }
-        for (int i = 1; i < N_REQ; i++) {
-            double v = 0;
-            if (parse_double(f[req_pos[i]], &v)) {
-                am_error_set(err, "%s:%ld: column %s: not a finite number: '%.40s'", path, r.line, req_name[i],
-                             f[req_pos[i]]);
+        for (int i = 1; i <= k; i++)
+            if (parse_double(f[pos[i]], &t.v[(size_t)t.n * k + (size_t)(i - 1)])) {
+                am_error_set(err, "%s:%ld: column %s: not a finite number: '%.40s'", path, r.line, names[i - 1],
+                             f[pos[i]]);
                 goto done;
             }
-            if (i <= META_N) {
-                t.meta[(size_t)t.n * META_N + (size_t)(i - 1)] = v;
-            } else {
-                int k = i - 1 - META_N;
-                if (k == 1 && !(v > 0)) {
-                    am_error_set(err, "%s:%ld: column period: must be > 0 (log10 is taken): '%.40s'", path,
-                                 r.line, f[req_pos[i]]);
-                    goto done;
-                }
-                t.photo[(size_t)t.n * PHOTO_N + (size_t)k] = v;
-            }
-        }
+        t.line[t.n] = r.line;
         t.n++;
     }
     if (t.n == 0) {
@@ -241,10 +236,45 @@ int meta_read_csv(const char *path, MetaTable *out, AmError *err) {
     memset(&t, 0, sizeof t);
     rc = 0;
 done:
-    meta_free(&t);
+    meta_columns_free(&t);
+    free(pos);
     free(f);
     text_close(&r);
     return rc;
+}
+
+int meta_read_csv(const char *path, MetaTable *out, AmError *err) {
+    memset(out, 0, sizeof *out);
+    const char *names[META_N + PHOTO_N];
+    for (int i = 0; i < META_N; i++) names[i] = META_COLUMNS[i];
+    for (int i = 0; i < PHOTO_N; i++) names[META_N + i] = PHOTO_COLUMNS[i];
+    MetaColumns c;
+    if (meta_read_columns(path, "id", names, META_N + PHOTO_N, &c, err)) return 1;
+    const int K = META_N + PHOTO_N, ip = META_N + 1;  // period
+    for (int r = 0; r < c.n; r++)
+        if (!(c.v[(size_t)r * K + ip] > 0)) {
+            am_error_set(err, "%s:%ld: column period: must be > 0 (log10 is taken): '%.17g'", path, c.line[r],
+                         c.v[(size_t)r * K + ip]);
+            meta_columns_free(&c);
+            return 1;
+        }
+    MetaTable t = {.n = c.n, .id = c.id};
+    t.meta = malloc((size_t)c.n * META_N * sizeof *t.meta);
+    t.photo = malloc((size_t)c.n * PHOTO_N * sizeof *t.photo);
+    if (!t.meta || !t.photo) {
+        free(t.meta);
+        free(t.photo);
+        meta_columns_free(&c);
+        return am_error_set(err, "%s: out of memory", path);
+    }
+    for (int r = 0; r < c.n; r++) {
+        memcpy(t.meta + (size_t)r * META_N, c.v + (size_t)r * K, META_N * sizeof(double));
+        memcpy(t.photo + (size_t)r * PHOTO_N, c.v + (size_t)r * K + META_N, PHOTO_N * sizeof(double));
+    }
+    c.id = NULL;  // moved into t
+    meta_columns_free(&c);
+    *out = t;
+    return 0;
 }
 
 // ------------------------------------------------------------------ preprocessing

@@ -67,6 +67,19 @@ typedef struct {
 
 void meta_free(MetaTable *t);  // frees the arrays and zeroes *t (NULL-safe)
 
+// Named numeric columns of a CSV file (the same rules and errors as the
+// catalogue: header by name, any order, extra columns ignored, every value a
+// finite number, "file:line: column NAME: ..."), with an integer id column.
+typedef struct {
+    int n, k;       // rows (file order), columns
+    int64_t *id;    // [n]
+    double *v;      // [n * k], row-major, in the order asked for
+    long *line;     // [n] physical line of each row
+} MetaColumns;
+int meta_read_columns(const char *path, const char *id_column, const char *const *names, int k, MetaColumns *out,
+                      AmError *err);
+void meta_columns_free(MetaColumns *t);  // NULL-safe
+
 // 0 on success; non-zero with err filled (and *out zeroed) on failure.
 int meta_read_csv(const char *path, MetaTable *out, AmError *err);
 
