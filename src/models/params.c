@@ -94,6 +94,23 @@ void params_init(ParamStore *ps, uint64_t seed) {
     free(host);
 }
 
+int params_ranges(const ParamStore *ps, const unsigned char *keep, size_t ranges[][2], int max_ranges) {
+    int n = 0;
+    for (int t = 0; t < ps->n; t++) {
+        const ParamInfo *p = &ps->info[t];
+        if (!p->trainable || p->numel == 0 || !keep[t]) continue;
+        if (n && ranges[n - 1][0] + ranges[n - 1][1] == p->offset) {
+            ranges[n - 1][1] += p->numel;
+            continue;
+        }
+        CHECK(n < max_ranges, "more than %d trained ranges", max_ranges);
+        ranges[n][0] = p->offset;
+        ranges[n][1] = p->numel;
+        n++;
+    }
+    return n;
+}
+
 void params_zero_grad(ParamStore *ps) { ops_zero(ps->grad, ps->n_train_floats); }
 
 void params_free(ParamStore *ps) {

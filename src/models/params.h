@@ -57,6 +57,10 @@ int params_find(const ParamStore *ps, const char *name);  // -1 when absent
 // Fill every trainable tensor from the Philox init rule (stream = init_index).
 void params_init(ParamStore *ps, uint64_t seed);
 void params_zero_grad(ParamStore *ps);
+// Float ranges [offset, length) of the trainable tensors t with keep[t] != 0
+// (in registration order, merged where adjacent; at most max_ranges). Returns
+// how many.
+int params_ranges(const ParamStore *ps, const unsigned char *keep, size_t ranges[][2], int max_ranges);
 void params_free(ParamStore *ps);
 // Declares a model property (key, value: < 32 bytes) that params_save writes as
 // checkpoint metadata and params_load checks: a checkpoint that records another

@@ -31,19 +31,10 @@ static int head_uses(const AstroM3 *m, const char *name, int freeze) {
 int cls_trainable_ranges(const AstroM3 *m, int freeze, size_t ranges[][2], int max_ranges) {
     CHECK(m->head != HEAD_NONE, "classification needs a model with a classifier head");
     const ParamStore *ps = &m->params;
-    int n = 0;
-    for (int i = 0; i < ps->n; i++) {
-        const ParamInfo *p = &ps->info[i];
-        if (!p->trainable || !head_uses(m, p->name, freeze)) continue;
-        if (n && ranges[n - 1][0] + ranges[n - 1][1] == p->offset) {
-            ranges[n - 1][1] += p->numel;
-            continue;
-        }
-        CHECK(n < max_ranges, "more than %d trainable ranges", max_ranges);
-        ranges[n][0] = p->offset;
-        ranges[n][1] = p->numel;
-        n++;
-    }
+    unsigned char *keep = am_calloc((size_t)(ps->n ? ps->n : 1), 1, "trained tensors");
+    for (int t = 0; t < ps->n; t++) keep[t] = (unsigned char)head_uses(m, ps->info[t].name, freeze);
+    const int n = params_ranges(ps, keep, ranges, max_ranges);
+    free(keep);
     return n;
 }
 

@@ -88,24 +88,15 @@ void dist_step_init(DistStep *d, AstroM3 *m, Comm *comm, int max_local, const Di
 
 int dist_step_trainable_ranges(const DistStep *d, size_t ranges[][2], int max_ranges) {
     const ParamStore *ps = &d->m->params;
-    int n = 0;
+    unsigned char *keep = am_calloc((size_t)(ps->n ? ps->n : 1), 1, "trained tensors");
     for (int t = 0; t < ps->n; t++) {
-        const ParamInfo *p = &ps->info[t];
-        if (!p->trainable || p->numel == 0) continue;
         const int g = d->group_of[t];
-        int used = g == GROUP_START ? 1 : d->mod_mask >> ((g - 1) / 2) & 1;
+        keep[t] = g == GROUP_START ? 1 : (unsigned char)(d->mod_mask >> ((g - 1) / 2) & 1);
         for (int q = 0; q < 3; q++)  // a logit scale counts with its pair
-            if (t == d->m->logit_scale[q]) used = clip_pair_active(&d->loss, q);
-        if (!used) continue;
-        if (n && ranges[n - 1][0] + ranges[n - 1][1] == p->offset) {
-            ranges[n - 1][1] += p->numel;
-            continue;
-        }
-        CHECK(n < max_ranges, "more than %d trained ranges", max_ranges);
-        ranges[n][0] = p->offset;
-        ranges[n][1] = p->numel;
-        n++;
+            if (t == d->m->logit_scale[q]) keep[t] = (unsigned char)clip_pair_active(&d->loss, q);
     }
+    const int n = params_ranges(ps, keep, ranges, max_ranges);
+    free(keep);
     return n;
 }
 
