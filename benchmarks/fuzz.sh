@@ -25,6 +25,18 @@ export LSAN_OPTIONS=suppressions=$PWD/tests/lsan_suppressions.txt:print_suppress
 mkdir -p $B/logs
 echo "fuzz.sh: ${secs} s per target, $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg), $(clang --version | head -1)"
 printf '%-12s %12s %8s %6s %8s  %s\n' target executions exec/s cov corpus result
+# Prints a failed target's report (from a few lines before the first error line,
+# without ASan's allocation warnings) and, up to 16 KiB, its input as base64.
+show_failure() {
+  local t=$1 log=$2 art=$3 at
+  local report; report=$(grep -v 'failed to allocate' "$log")
+  at=$(grep -n -m1 -E 'ERROR|deadly signal|property violated|\*\*\*' <<<"$report" | cut -d: -f1)
+  sed -n "$(( ${at:-1} > 5 ? ${at:-1} - 5 : 1 )),\$p" <<<"$report" | head -50 | sed "s/^/  $t| /"
+  if [ -n "$art" ] && [ -f "$art" ] && [ "$(stat -c %s "$art")" -le 16384 ]; then
+    echo "  $t| input (base64, $(stat -c %s "$art") bytes; base64 -d > in && $B/fuzz/fuzz_$t in):"
+    base64 -w 100 "$art" | sed "s/^/  $t| /"
+  fi
+}
 failed=0
 for t in "${targets[@]}"; do
   mkdir -p $B/corpus/$t $B/artifacts/$t
@@ -49,6 +61,10 @@ for t in "${targets[@]}"; do
     result="FAILED (exit $rc): $(grep -m1 -oE '(ERROR|WARNING): [A-Za-z]+: [^(]*|runtime error: .*|property violated: .*' $B/logs/$t.log || echo see log); input ${art:-none}"
   fi
   printf '%-12s %12s %8s %6s %8s  %s\n' "$t" "${execs:-?}" "${rate:-?}" "${cov:-?}" "$(ls $B/corpus/$t | wc -l)" "$result"
+  # A CI log is often all there is of a failure: show the report (stack) and,
+  # when small, the input itself, so the next person can replay it
+  # (base64 -d > in; build-fuzz/fuzz/fuzz_<name> in).
+  [ $rc -eq 0 ] || show_failure "$t" "$B/logs/$t.log" "${art:-}"
   # A crashed target leaves its input file (tests/fuzz/fuzz_util.h) behind.
   for f in /dev/shm/astromm_fuzz_* /tmp/astromm_fuzz_*; do
     [ -e "$f" ] || continue
