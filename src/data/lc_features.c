@@ -14,6 +14,7 @@ const char *const LCF_NAMES[LCF_N] = {
     "beyond1std",      "stetson_k",         "eta"};
 
 const char *const LCF_META_NAMES[LCF_META_N] = {
+    "lc_log10_period",      "lc_log10_amplitude",    "lc_lksl_statistic",
     "lc_ls_power",          "lc_log10_significance", "lc_log10_fourier_a1",  "lc_log10_fourier_r21",
     "lc_log10_fourier_r31", "lc_fourier_phi21_cos",  "lc_fourier_phi21_sin", "lc_fourier_phi31_cos",
     "lc_fourier_phi31_sin", "lc_log10_std",          "lc_asinh_skew",        "lc_asinh_kurtosis",
@@ -24,6 +25,8 @@ int lcf_meta_values(const double v[LCF_N], double out[LCF_META_N], AmError *err)
         const int k = LCF_META_FIRST + c;
         double x = v[k];
         switch (k) {
+        case LCF_PERIOD: x = log10(x); break;
+        case LCF_AMPLITUDE: x = log10(fmax(x, 1e-3)); break;
         case LCF_LS_LOG10_FAP: x = log10(1.0 - x); break;
         case LCF_FOURIER_A1:
         case LCF_FOURIER_R21:

@@ -30,8 +30,10 @@
 //   eta             von Neumann ratio: sum (m_{i+1} - m_i)^2 / ((N-1) var), time order
 // The first three fill AstroM3's photo columns amplitude, period and
 // lksl_statistic (photo column rfr_score, an ASAS-SN classifier output, has no
-// light-curve equivalent); the rest are the extra metadata columns
-// (LCF_META_NAMES, through lcf_meta_values).
+// light-curve equivalent). All of them, those three included, are the metadata
+// columns (LCF_META_NAMES, through lcf_meta_values): the metadata view is then
+// the whole classic feature set, as a random forest gets it, and a metadata
+// head needs no photometry to see the period.
 #ifndef ASTROMM_DATA_LC_FEATURES_H
 #define ASTROMM_DATA_LC_FEATURES_H
 
@@ -62,9 +64,12 @@ enum {
 };
 extern const char *const LCF_NAMES[LCF_N];
 
-// The metadata columns made from features LCF_LS_POWER .. LCF_ETA, in that
+// The metadata columns made from features LCF_PERIOD .. LCF_ETA, in that
 // order, each transformed so a z-score suits it (heavy tails compressed, an
 // MLP sees comparable scales; docs/data-format.md lists them):
+//   lc_log10_period             log10(period), as the photo column
+//   lc_log10_amplitude          log10(max(amplitude, 1e-3))
+//   lc_lksl_statistic           as it is
 //   lc_ls_power                 ls_power
 //   lc_log10_significance       log10(1 - ls_log10_fap): 0 for FAP 1, ~2.9 at 1e-800
 //   lc_log10_fourier_a1/_r21/_r31   log10(max(x, 1e-4))
@@ -73,7 +78,7 @@ extern const char *const LCF_NAMES[LCF_N];
 //   lc_asinh_skew, lc_asinh_kurtosis   asinh(x)
 //   lc_beyond1std, lc_stetson_k  as they are
 //   lc_log10_eta                log10(eta)
-#define LCF_META_FIRST LCF_LS_POWER
+#define LCF_META_FIRST LCF_PERIOD
 #define LCF_META_N (LCF_N - LCF_META_FIRST)
 extern const char *const LCF_META_NAMES[LCF_META_N];
 // out[LCF_META_N] from the features v[LCF_N] of lcf_compute (all finite). 0, or

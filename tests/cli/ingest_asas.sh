@@ -151,18 +151,24 @@ a, b = h5py.File('$T/cls.h5','r').attrs['classes'], h5py.File('$T/clsb.h5','r').
 sys.exit(0 if list(a) == list(b) else 1)"
 "$AM" ingest --manifest "$T/mc.csv" --asas-csv "$T/a.csv" --stats-from "$T/cls.h5" --classes manifest --out "$T/x.h5" >"$T/out6" 2>&1
 check "--classes with --stats-from refused" grep -q "not both" "$T/out6"
-# The computed light-curve features as metadata (no catalogue, features auto): 15 lc_*
+# The computed light-curve features as metadata (no catalogue, features auto): 18 lc_*
 # columns, every object with a curve has them, z-scored over the training split.
-check "metadata: the 15 lc_* columns, present, training statistics" "$PY" - "$T/cls.h5" <<'PY'
+check "metadata: the 18 lc_* columns, present, training statistics" "$PY" - "$T/cls.h5" <<'PY'
 import sys, h5py, numpy as np
 f = h5py.File(sys.argv[1], "r")
 names = [n.decode() if isinstance(n, bytes) else n for n in f["metadata"].attrs["columns"]]
 raw, has, split = f["metadata/raw"][:], f["has"][:], f["split"][:]
 tr = (split == 0) & (has[:, 2] == 1)
-ok = (len(names) == 15 and all(n.startswith("lc_") for n in names) and raw.shape[1] == 15 and
+ok = (len(names) == 18 and all(n.startswith("lc_") for n in names) and raw.shape[1] == 18 and
       (has[:, 2] == has[:, 0]).all() and np.isfinite(raw[has[:, 2] == 1]).all() and
       np.allclose(f["metadata/mean"][:], raw[tr].astype(np.float64).mean(0), rtol=1e-5, atol=1e-6) and
       np.allclose(f["metadata/std"][:], raw[tr].astype(np.float64).std(0), rtol=1e-4, atol=1e-6))
+# The first three are the photo columns' features: log10 period as the photo column,
+# log10 amplitude, the Lafler-Kinman statistic as it is.
+pc, m = f["photometry/photo_columns"][:], has[:, 2] == 1
+ok = ok and names[:3] == ["lc_log10_period", "lc_log10_amplitude", "lc_lksl_statistic"] and \
+     np.allclose(raw[m, 0], pc[m, 1], atol=1e-6) and np.allclose(10 ** raw[m, 1], np.maximum(pc[m, 0], 1e-3), rtol=1e-5) and \
+     np.allclose(raw[m, 2], pc[m, 2], atol=1e-6)
 sys.exit(0 if ok else 1)
 PY
 "$AM" ingest --manifest "$T/mc.csv" --asas-csv "$T/a.csv" --features off --stats-from "$T/cls.h5" --out "$T/x.h5" \
@@ -170,7 +176,7 @@ PY
 check "--stats-from with other metadata columns refused, with the fix" grep -q "metadata columns .* differ.*same --catalog and --features" "$T/out6b"
 # Fine-tuning a 10-class head on a 6-class dataset is refused at set-up, with the fix.
 cat > "$T/ft.cfg" <<CFG
-model = { seq_len = 32; d_model = 16; n_heads = 2; d_ff = 32; n_layers = 1; meta_in = 15;
+model = { seq_len = 32; d_model = 16; n_heads = 2; d_ff = 32; n_layers = 1; meta_in = 18;
           spec_channels = [4, 4, 4, 4]; meta_hidden = 16; proj_dim = 16; };
 data = { path = "$T/cls.h5"; };
 train = { batch_size = 4; epochs = 1; };
@@ -182,7 +188,7 @@ nc=$("$PY" -c "import h5py; print(len(h5py.File('$T/cls.h5','r').attrs['classes'
 check "class-count mismatch refused (exit $rc)" [ $rc -ne 0 ]
 check "... naming both counts and the fix" grep -q "has $nc classes but model.n_classes is 10; hint: --set model.n_classes=$nc" "$T/out7"
 OMP_NUM_THREADS=1 "$AM" finetune "$T/ft.cfg" --head photometry --set model.meta_in=34 --set model.n_classes=$nc >"$T/out7b" 2>&1
-check "metadata-width mismatch refused, with the fix" grep -q "has 15 metadata columns but model.meta_in is 34; hint: --set model.meta_in=15" "$T/out7b"
+check "metadata-width mismatch refused, with the fix" grep -q "has 18 metadata columns but model.meta_in is 34; hint: --set model.meta_in=18" "$T/out7b"
 # Fine-tuning (the fused photometry+metadata head) with a class absent from training and
 # balanced weights; eval never predicts it.
 "$PY" - "$T/mc.csv" "$T/mcs.csv" <<'PY'
@@ -241,7 +247,7 @@ with open(sys.argv[2], "w") as f:
 PY
 "$AM" ingest --manifest "$T/mclip.csv" --asas-csv "$CSV" --out "$T/clip.h5" >/dev/null 2>&1
 cat > "$T/clip.cfg" <<CFG
-model = { seq_len = 32; d_model = 16; n_heads = 2; d_ff = 32; n_layers = 1; meta_in = 15;
+model = { seq_len = 32; d_model = 16; n_heads = 2; d_ff = 32; n_layers = 1; meta_in = 18;
           spec_channels = [4, 4, 4, 4]; meta_hidden = 16; proj_dim = 16; };
 data = { path = "$T/clip.h5"; };
 train = { batch_size = 8; epochs = 2; };
