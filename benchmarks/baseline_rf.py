@@ -19,6 +19,15 @@ Usage (from the repository root, /usr/bin/python3):
       For each fold k: train on the other folds (a fraction --budget of each class, at
       least one object), test on fold k; per seed. Writes accuracy, balanced accuracy
       and per-class recall per fold and seed, and prints the means.
+  benchmarks/baseline_rf.py manifest --folds folds.csv --catalog C.csv --fold k --out m.csv [--lightcurve-prefix asas:]
+      astromm's manifest for fold k (id,class[,lightcurve],split): fold k is the test set,
+      fold k+1 the validation set, the rest (and the catalogue's objects in no fold, i.e.
+      unlabelled) train.
+  benchmarks/baseline_rf.py table [--order A,B,...] --row "NAME=GLOB" ... 
+      The markdown table of the benchmarks: one row per NAME whose GLOB matches astromm
+      eval metrics.json files or one forest result (cv --out); mean ± std over runs of
+      accuracy and balanced accuracy, mean recall per class (--order, default: the
+      classes of the first row by support). Rows that match nothing are left out.
 """
 import argparse
 import csv
@@ -160,6 +169,50 @@ def cmd_cv(a):
           f"({len(runs)} runs)")
 
 
+def cmd_manifest(a):
+    folds = {r["id"]: int(r["fold"]) for r in csv.DictReader(open(a.folds))}
+    k = len(set(folds.values()))
+    with open(a.out, "w") as f:
+        f.write("id,class" + (",lightcurve" if a.lightcurve_prefix else "") + ",split\n")
+        for r in csv.DictReader(open(a.catalog)):
+            fo = folds.get(r["id"])
+            split = "train" if fo is None else "test" if fo == a.fold else "val" if fo == (a.fold + 1) % k else "train"
+            lc = f",{a.lightcurve_prefix}{r['id']}" if a.lightcurve_prefix else ""
+            f.write(f"{r['id']},{r['class']}{lc},{split}\n")
+
+
+def cmd_table(a):
+    import glob
+    rows, order = [], a.order.split(",") if a.order else None
+    for spec in a.row:
+        name, pattern = spec.split("=", 1)
+        paths = sorted(glob.glob(pattern))
+        if not paths:
+            continue
+        if len(paths) == 1 and "runs" in json.load(open(paths[0])):  # a forest: cv --out
+            r = json.load(open(paths[0]))
+            runs = [(x["accuracy"], x["balanced_accuracy"], x["recall"]) for x in r["runs"]]
+            support = None
+        else:  # astromm eval metrics.json files
+            ms = [json.load(open(p)) for p in paths]
+            runs = [(m["accuracy"], m["balanced_accuracy"],
+                     {c: v["recall"] for c, v in m["per_class"].items() if v["support"] > 0}) for m in ms]
+            support = {c: v["support"] for c, v in ms[0]["per_class"].items()}
+        if order is None:
+            order = sorted(support, key=lambda c: -support[c]) if support else sorted(runs[0][2])
+        rows.append((name, runs))
+    if order is None:
+        return
+    print("| model | runs | accuracy | balanced accuracy | recall " + " / ".join(order) + " |")
+    print("|---|---|---|---|---|")
+    for name, runs in rows:
+        acc, bal = [x[0] for x in runs], [x[1] for x in runs]
+        rec = {c: [x[2][c] for x in runs if c in x[2]] for c in order}
+        rs = " / ".join(f"{100 * np.mean(rec[c]):.0f}" if rec[c] else "-" for c in order)
+        print(f"| {name} | {len(runs)} | {100 * np.mean(acc):.1f} ± {100 * np.std(acc):.1f} % | "
+              f"{100 * np.mean(bal):.1f} ± {100 * np.std(bal):.1f} % | {rs} |")
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -180,8 +233,17 @@ def main():
     c.add_argument("--budget", type=float, default=1.0)
     c.add_argument("--jobs", type=int, default=multiprocessing.cpu_count())
     c.add_argument("--out", required=True)
+    m = sub.add_parser("manifest")
+    m.add_argument("--folds", required=True)
+    m.add_argument("--catalog", required=True)
+    m.add_argument("--fold", type=int, required=True)
+    m.add_argument("--out", required=True)
+    m.add_argument("--lightcurve-prefix", default="")
+    t = sub.add_parser("table")
+    t.add_argument("--order", default="")
+    t.add_argument("--row", action="append", default=[])
     a = p.parse_args()
-    {"folds": cmd_folds, "features": cmd_features, "cv": cmd_cv}[a.cmd](a)
+    {"folds": cmd_folds, "features": cmd_features, "cv": cmd_cv, "manifest": cmd_manifest, "table": cmd_table}[a.cmd](a)
 
 
 if __name__ == "__main__":

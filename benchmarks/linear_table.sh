@@ -42,15 +42,8 @@ PY
 $PY benchmarks/baseline_rf.py folds --catalog "$work/catalog.csv" --out "$work/folds.csv"
 
 for k in 0 1 2 3 4; do
-  $PY - "$work/folds.csv" "$work/m$k.csv" "$k" <<'PY'
-import csv, sys
-k = int(sys.argv[3])
-with open(sys.argv[2], "w") as f:
-    f.write("id,class,split\n")
-    for r in csv.DictReader(open(sys.argv[1])):
-        fo = int(r["fold"])
-        f.write(f"{r['id']},{r['class']},{'test' if fo == k else 'val' if fo == (k + 1) % 5 else 'train'}\n")
-PY
+  $PY benchmarks/baseline_rf.py manifest --folds "$work/folds.csv" --catalog "$work/catalog.csv" --fold "$k" \
+    --out "$work/m$k.csv"
   [ -f "$work/d_$k.h5" ] || "$AM" ingest --manifest "$work/m$k.csv" --meta-csv "$data" --meta-id LINEARobjectID \
     --meta-columns "$cols" --out "$work/d_$k.h5" > "$work/ingest_$k.log" 2>&1
   for subset in $subsets; do
@@ -83,30 +76,10 @@ for b in $budgets; do
     --budget "$b" --out "$out"
 done
 
-$PY - "$work" "$subsets" "$budgets" <<'PY' | tee "$work/table.md"
-import glob, json, os, sys
-import numpy as np
-work, subsets, budgets = sys.argv[1], sys.argv[2].split(), sys.argv[3].split()
-order = ["RRAB", "EW", "RRC", "EA", "DSCT"]
-rows = []
-for sub in subsets:
-    ms = [json.load(open(p)) for p in sorted(glob.glob(f"{work}/ft_{sub}_[0-9]_*/eval/metrics.json"))]
-    if ms:
-        rows.append((f"astromm metadata head, from scratch, {sub}", [m["accuracy"] for m in ms],
-                     [m["balanced_accuracy"] for m in ms],
-                     {c: [m["per_class"][c]["recall"] for m in ms if m["per_class"][c]["support"] > 0] for c in order},
-                     len(ms)))
-for b in budgets:
-    path = f"{work}/rf.json" if b == "1.0" else f"{work}/rf_b{b}.json"
-    if os.path.exists(path):
-        r = json.load(open(path))
-        rows.append(("random forest, the same nine features" + ("" if b == "1.0" else f", {b} of the labels"),
-                     [x["accuracy"] for x in r["runs"]], [x["balanced_accuracy"] for x in r["runs"]],
-                     {c: [x["recall"][c] for x in r["runs"]] for c in order}, len(r["runs"])))
-print("| model | runs | accuracy | balanced accuracy | recall " + " / ".join(order) + " |")
-print("|---|---|---|---|---|")
-for name, acc, bal, rec, n in rows:
-    rs = " / ".join(f"{100 * np.mean(rec[c]):.0f}" for c in order)
-    print(f"| {name} | {n} | {100 * np.mean(acc):.1f} ± {100 * np.std(acc):.1f} % | "
-          f"{100 * np.mean(bal):.1f} ± {100 * np.std(bal):.1f} % | {rs} |")
-PY
+rows=()
+for subset in $subsets; do rows+=(--row "astromm metadata head, from scratch, $subset=$work/ft_${subset}_[0-9]_*/eval/metrics.json"); done
+for b in $budgets; do
+  if [ "$b" = 1.0 ]; then rows+=(--row "random forest, the same nine features=$work/rf.json")
+  else rows+=(--row "random forest, the same nine features, $b of the labels=$work/rf_b$b.json"); fi
+done
+$PY benchmarks/baseline_rf.py table --order RRAB,EW,RRC,EA,DSCT "${rows[@]}" | tee "$work/table.md"

@@ -39,17 +39,8 @@ for variant in $variants; do
   case "$variant" in *:sub50*) subset=sub50;; *:sub25*) subset=sub25;; *:sub10*) subset=sub10;; esac
   tag=${variant//:/-}
   for k in 0 1 2 3 4; do
-    $PY - "$work/folds.csv" "$data/catalog.csv" "$work/m$k.csv" "$k" <<'PY'
-import csv, sys
-folds = {r["id"]: int(r["fold"]) for r in csv.DictReader(open(sys.argv[1]))}
-k = int(sys.argv[4])
-with open(sys.argv[3], "w") as f:
-    f.write("id,class,lightcurve,split\n")
-    for r in csv.DictReader(open(sys.argv[2])):
-        fo = folds.get(r["id"])
-        split = "train" if fo is None else "test" if fo == k else "val" if fo == (k + 1) % 5 else "train"
-        f.write(f"{r['id']},{r['class']},asas:{r['id']},{split}\n")
-PY
+    $PY benchmarks/baseline_rf.py manifest --folds "$work/folds.csv" --catalog "$data/catalog.csv" --fold "$k" \
+      --lightcurve-prefix asas: --out "$work/m$k.csv"
     [ -f "$work/d_${mode}_$k.h5" ] || "$AM" ingest --manifest "$work/m$k.csv" --asas-csv "$data/lightcurves.csv.gz" \
       --features "$mode" --out "$work/d_${mode}_$k.h5" > "$work/ingest_${mode}_$k.log" 2>&1
     meta_in=$($PY -c "import h5py, sys; print(h5py.File(sys.argv[1], 'r')['metadata/raw'].shape[1])" "$work/d_${mode}_$k.h5")
@@ -107,41 +98,21 @@ if [ "${RF:-1}" != 0 ]; then
   done
 fi
 
-$PY - "$work" "$seeds" "$variants" "$crops_list" "${BUDGETS:-1.0}" <<'PY' | tee "$work/table.md"
-import glob, json, os, sys
-import numpy as np
-work, seeds, variants, crops, budgets = sys.argv[1], int(sys.argv[2]), sys.argv[3].split(), sys.argv[4].split(), sys.argv[5].split()
-order = ["EW", "EA", "RRAB", "RRC", "M", "DSCT"]
-rows = []
-for variant in variants:
-    tag, mode = variant.replace(":", "-"), variant.split(":")[0]
-    for K in crops:
-        ev = "eval" if K == "1" else f"eval_c{K}"
-        ms = [json.load(open(p)) for p in sorted(glob.glob(f"{work}/ft_{tag}_[0-9]_*/{ev}/metrics.json"))]
-        if not ms:
-            continue
-        acc = [m["accuracy"] for m in ms]
-        bal = [m["balanced_accuracy"] for m in ms]
-        rec = {c: [m["per_class"][c]["recall"] for m in ms if m["per_class"][c]["support"] > 0] for c in order}
-        sub = next((x for x in variant.split(":") if x.startswith("sub")), "")
-        head = "metadata" if ":meta" in variant else "photometry+metadata" if ":pm" in variant else "photometry"
-        name = (f"astromm {head} head" + (", CLIP pre-trained" if ":clip" in variant else ", from scratch") +
-                ", photo columns " + ("computed" if mode == "auto" else "absent") +
-                (", phase channels" if ":phase" in variant else "") + (f", {sub}" if sub else "") +
-                f", {K} window{'s' if K != '1' else ''}")
-        rows.append((name, acc, bal, rec, len(ms)))
-for b in budgets:
-    path = f"{work}/rf.json" if b == "1.0" else f"{work}/rf_b{b}.json"
-    if not os.path.exists(path):
-        continue
-    r = json.load(open(path))
-    rows.append(("random forest, classic features (benchmarks/baseline_rf.py)" + ("" if b == "1.0" else f", {b} of the labels"),
-                 [x["accuracy"] for x in r["runs"]], [x["balanced_accuracy"] for x in r["runs"]],
-                 {c: [x["recall"][c] for x in r["runs"]] for c in order}, len(r["runs"])))
-print("| model | runs | accuracy | balanced accuracy | recall " + " / ".join(order) + " |")
-print("|---|---|---|---|---|")
-for name, acc, bal, rec, n in rows:
-    rs = " / ".join(f"{100 * np.mean(rec[c]):.0f}" for c in order)
-    print(f"| {name} | {n} | {100 * np.mean(acc):.1f} ± {100 * np.std(acc):.1f} % | "
-          f"{100 * np.mean(bal):.1f} ± {100 * np.std(bal):.1f} % | {rs} |")
-PY
+rows=()
+for variant in $variants; do
+  name="astromm photometry head"
+  case "$variant" in *:meta*) name="astromm metadata head";; *:pm*) name="astromm photometry+metadata head";; esac
+  case "$variant" in *:clip*) name+=", CLIP pre-trained";; *) name+=", from scratch";; esac
+  case "$variant" in off*) name+=", photo columns absent";; *) name+=", photo columns computed";; esac
+  case "$variant" in *:phase*) name+=", phase channels";; esac
+  case "$variant" in *:sub50*) name+=", sub50";; *:sub25*) name+=", sub25";; *:sub10*) name+=", sub10";; esac
+  for K in $crops_list; do
+    ev=eval; [ "$K" = 1 ] || ev=eval_c$K
+    rows+=(--row "$name, $K window$([ "$K" = 1 ] || echo s)=$work/ft_${variant//:/-}_[0-9]_*/$ev/metrics.json")
+  done
+done
+for b in ${BUDGETS:-1.0}; do
+  if [ "$b" = 1.0 ]; then rows+=(--row "random forest, classic features (benchmarks/baseline_rf.py)=$work/rf.json")
+  else rows+=(--row "random forest, classic features (benchmarks/baseline_rf.py), $b of the labels=$work/rf_b$b.json"); fi
+done
+$PY benchmarks/baseline_rf.py table --order EW,EA,RRAB,RRC,M,DSCT "${rows[@]}" | tee "$work/table.md"
