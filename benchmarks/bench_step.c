@@ -49,19 +49,18 @@ int main(int argc, char **argv) {
         fprintf(stderr, "bench_step: need --batch >= 1, --steps >= 1, --warmup >= 0\n");
         return 2;
     }
+    // --device and --precision are run.device and run.precision: the config
+    // parser checks them and names the key when one is wrong.
     RunConfig cfg;
-    run_config_defaults(&cfg);
+    char set_device[64], set_precision[64], err[512];
+    snprintf(set_device, sizeof set_device, "run.device=\"%.40s\"", device);
+    snprintf(set_precision, sizeof set_precision, "run.precision=\"%.40s\"", precision);
+    const char *const sets[2] = {set_device, set_precision};
+    if (run_config_load(&cfg, NULL, sets, 2, err, sizeof err)) {
+        fprintf(stderr, "bench_step: %s\n", err);
+        return 2;
+    }
     cfg.threads = threads;
-    if (strcmp(device, "cpu") && strcmp(device, "cuda") && strcmp(device, "auto")) {
-        fprintf(stderr, "bench_step: --device must be cpu, cuda or auto\n");
-        return 2;
-    }
-    snprintf(cfg.device, sizeof cfg.device, "%s", device);
-    if (strcmp(precision, "fp32") && strcmp(precision, "tf32") && strcmp(precision, "bf16")) {
-        fprintf(stderr, "bench_step: --precision must be fp32, tf32 or bf16\n");
-        return 2;
-    }
-    snprintf(cfg.precision, sizeof cfg.precision, "%s", precision);
     cli_select_device(&cfg, NULL);
     AstroM3 m;
     astrom3_create(&m, &cfg.model, batch);

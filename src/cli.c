@@ -68,7 +68,7 @@ int cli_reject_unknown(const CliArgs *a, const char *cmd, const char *const *all
 
 void cli_select_device(const RunConfig *c, Comm *comm) {
     ops_init(c->threads);
-    const int want_cuda = !strcmp(c->device, "cuda") || (!strcmp(c->device, "auto") && ops_cuda_available());
+    const int want_cuda = c->device == RUN_DEVICE_CUDA || (c->device == RUN_DEVICE_AUTO && ops_cuda_available());
     const int n_gpus = want_cuda ? ops_cuda_device_count() : 0;
     ops_set_device(want_cuda ? OPS_CUDA : OPS_CPU, comm && n_gpus > 0 ? comm_local_rank(comm) % n_gpus : 0);
     if (want_cuda && comm) {
@@ -88,10 +88,13 @@ void cli_select_device(const RunConfig *c, Comm *comm) {
                             "slower)\n", comm_local_size(comm), n_gpus);
         }
     }
-    const OpsPrecision p = !strcmp(c->precision, "bf16") ? OPS_BF16 : !strcmp(c->precision, "tf32") ? OPS_TF32 : OPS_FP32;
+    const OpsPrecision p = c->precision == RUN_PRECISION_BF16   ? OPS_BF16
+                           : c->precision == RUN_PRECISION_TF32 ? OPS_TF32
+                                                                : OPS_FP32;
     if (p != OPS_FP32 && !want_cuda) {
         fprintf(stderr, "astromm: error: %s: run.precision = \"%s\" needs the CUDA device (run.device = \"%s\" "
-                        "resolved to the CPU, which computes in fp32)\n", c->source, c->precision, c->device);
+                        "resolved to the CPU, which computes in fp32)\n", c->source, run_config_value_name("run.precision", c->precision),
+                run_config_value_name("run.device", c->device));
         exit(2);
     }
     if (p != OPS_FP32) ops_set_precision(p);  // fp32: leaves ASTROMM_TF32=1 (environment) in effect

@@ -140,12 +140,12 @@ int cmd_eval(int argc, char **argv) {
     AmError err = {{0}};
     StFile *sf = NULL;
     if (st_open(&sf, ckpt, &err)) return fprintf(stderr, "astromm eval: error: %s\n", err.msg), 1;
-    const int head = astrom3_head_from_name(st_meta(sf, "head"));
+    const int head = modality_mask_from_name(st_meta(sf, "head"));  // 0: none
     char task[32], class_live[4097];
     snprintf(task, sizeof task, "%s", st_meta(sf, "task") ? st_meta(sf, "task") : "unknown");
     snprintf(class_live, sizeof class_live, "%s", st_meta(sf, "class_live") ? st_meta(sf, "class_live") : "");
     st_close(sf);
-    if (strcmp(task, "classify") || head == HEAD_NONE) {
+    if (strcmp(task, "classify") || !head) {
         fprintf(stderr, "astromm eval: error: %s has no classifier head (task %s); fine-tune first "
                         "(astromm finetune --init %s)\n", ckpt, task, ckpt);
         return 2;
@@ -171,7 +171,7 @@ int cmd_eval(int argc, char **argv) {
     lc.split = split;
     lc.subset_bits = subset;
     lc.require_all = 0;
-    lc.require_mask = astrom3_head_mask(head);
+    lc.require_mask = head;
     lc.labelled_only = 1;
     lc.shuffle = 0;
     lc.drop_last = 0;
@@ -306,7 +306,7 @@ int cmd_eval(int argc, char **argv) {
         char crops_v[16];
         snprintf(crops_v, sizeof crops_v, "%d", crops);
         const char *extra[] = {"checkpoint", ckpt, "dataset", cfg.data_path, "split", split_s,
-                               "subset", subset_s, "head", astrom3_head_name(head), "loss", loss_s,
+                               "subset", subset_s, "head", modality_mask_name(head), "loss", loss_s,
                                "crops", crops_v};
         if (mkdir(out_dir, 0775) != 0 && errno != EEXIST) {
             fprintf(stderr, "astromm eval: error: cannot create %s: %s\n", out_dir, strerror(errno));
@@ -321,7 +321,7 @@ int cmd_eval(int argc, char **argv) {
         if (!rc) rc = write_predictions(&rows, names, path);
         if (!rc) {
             printf("astromm eval: %s split%s%s, head %s: %lld objects, accuracy %.4f, balanced accuracy %.4f, "
-                   "macro F1 %.4f -> %s/\n", split_s, subset ? " " : "", subset ? subset_s : "", astrom3_head_name(head),
+                   "macro F1 %.4f -> %s/\n", split_s, subset ? " " : "", subset ? subset_s : "", modality_mask_name(head),
                    (long long)rep.total, rep.accuracy, rep.balanced_accuracy, rep.macro_f1, out_dir);
             for (int k = 0; k < C; k++)
                 printf("  %-6s precision %.3f recall %.3f f1 %.3f support %lld\n", names[k], rep.precision[k],

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "core/clock.h"
+#include "core/modality.h"
 #include "cli.h"
 #include "data/dataset_h5.h"
 #include "eval/pca.h"
@@ -73,12 +74,8 @@ static int read_all(hid_t ds, hid_t mtype, void *buf, const char *file, const ch
     return 0;
 }
 
-static int has_column(const char *name) {
-    if (!strcmp(name, "photometry")) return 0;
-    if (!strcmp(name, "spectra")) return 1;
-    if (!strcmp(name, "metadata")) return 2;
-    return -1;  // fused (or another name): rows with any modality
-}
+// The has[] column of an embedding's modality; -1 for fused (rows with any modality).
+static int has_column(const char *name) { return modality_from_name(name); }
 
 static int load_input(const char *file, const char *name, MapInput *in, AmError *err) {
     memset(in, 0, sizeof *in);

@@ -86,7 +86,7 @@ int cmd_outliers(int argc, char **argv) {
         }
         if (n == 0)
             fprintf(stderr, "astromm outliers: warning: no labelled %s objects with %s embeddings\n",
-                    emb_split_name(split), emb_names[m]);
+                    emb_split_name(split), emb_slot_name(m));
         const int64_t kk = n < k ? n : k;
         outliers_write_csv(f, &s, m, r, kk, first);
         if (jf) {

@@ -171,7 +171,7 @@ static int setup(const CliArgs *a, EmbSet *s, SearchOptions *o, int64_t **qrows,
         }
         if (!emb_row_has(s, r, o->query_mod)) {
             say("astromm search: object %lld has no %s data (/has in %s)\n", (long long)ids[i],
-                    emb_names[o->query_mod], path);
+                    emb_slot_name(o->query_mod), path);
             goto done;
         }
     }
@@ -203,7 +203,7 @@ int cmd_search(int argc, char **argv) {
         const int64_t nt = search_topk(&s, qrows, nq, &o, comm, hits);
         if (rank == 0) {
             if (nt == 0)
-                fprintf(stderr, "astromm search: warning: no targets with %s data%s%s\n", emb_names[o.target_mod],
+                fprintf(stderr, "astromm search: warning: no targets with %s data%s%s\n", emb_slot_name(o.target_mod),
                         o.target_split >= 0 ? " in split " : "", o.target_split >= 0 ? emb_split_name(o.target_split) : "");
             const char *out = cli_option(&a, "--out");
             TextOut t;

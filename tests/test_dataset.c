@@ -33,11 +33,11 @@ static void make_obj(int i, ObjBuf *b) {
     o->label = i == 3 ? -1 : i % 10;
     o->split = (uint8_t)(i % 3);
     o->subset = (uint8_t)(i % 8);
-    o->has[DS_MOD_PHOT] = i != 7;
-    o->has[DS_MOD_SPEC] = i % 3 != 1;
-    o->has[DS_MOD_META] = i != 4;
+    o->has[MOD_PHOTOMETRY] = i != 7;
+    o->has[MOD_SPECTRA] = i % 3 != 1;
+    o->has[MOD_METADATA] = i != 4;
     int n = 1 + (i * 13) % 60;  // ragged: 1 .. 60 steps
-    if (o->has[DS_MOD_PHOT]) {
+    if (o->has[MOD_PHOTOMETRY]) {
         for (int k = 0; k < n; k++) {
             b->t[k] = n > 1 ? (float)k / (float)(n - 1) : 0.0f;
             b->f[k] = sinf((float)(i + k));
@@ -51,11 +51,11 @@ static void make_obj(int i, ObjBuf *b) {
         o->lc.dt = 3.25f + (float)i;
         for (int c = 0; c < DS_PHOTO_COLS; c++) o->photo[c] = (float)(i * 10 + c) + 0.5f;
     }
-    if (o->has[DS_MOD_SPEC]) {
+    if (o->has[MOD_SPECTRA]) {
         for (int k = 0; k < 3 * SPEC_LEN; k++) b->spec[k] = (float)i + 1e-3f * (float)k;
         o->spectrum = b->spec;
     }
-    if (o->has[DS_MOD_META])
+    if (o->has[MOD_METADATA])
         for (int c = 0; c < DS_META_COLS; c++) o->meta[c] = (float)(i * 100 + c) * 0.25f;
 }
 
@@ -106,7 +106,7 @@ static void check_obj(const DsObject *got, int i) {
                    memcmp(got->lc.err_n, x->lc.err_n, sz) == 0,
                "obj %d light curve differs", i);
     }
-    if (x->has[DS_MOD_PHOT]) {
+    if (x->has[MOD_PHOTOMETRY]) {
         EXPECT(got->lc.log10_mad == x->lc.log10_mad && got->lc.dt == x->lc.dt, "obj %d scalars", i);
         EXPECT(memcmp(got->photo, x->photo, sizeof x->photo) == 0, "obj %d photo", i);
     } else {
@@ -117,7 +117,7 @@ static void check_obj(const DsObject *got, int i) {
     } else {
         EXPECT(got->spectrum == NULL, "obj %d spectrum should be absent", i);
     }
-    if (x->has[DS_MOD_META])
+    if (x->has[MOD_METADATA])
         EXPECT(memcmp(got->meta, x->meta, sizeof x->meta) == 0, "obj %d meta", i);
     else
         EXPECT(isnan(got->meta[0]) && isnan(got->meta[33]), "obj %d absent meta not NaN", i);
@@ -392,7 +392,7 @@ int main(void) {
         REQUIRE(ds_writer_set_meta_columns(w, names, 5, &err) == 0, "set columns: %s", err.msg);
         for (int i = 0; i < 3; i++) {
             make_obj(i, &b);
-            b.o.has[DS_MOD_META] = 1;
+            b.o.has[MOD_METADATA] = 1;
             for (int c = 0; c < DS_META_MAX; c++) b.o.meta[c] = c < 5 ? (float)(10 * i + c) : -1.0f;
             EXPECT(ds_writer_add(w, &b.o, &err) == 0, "add: %s", err.msg);
         }

@@ -200,7 +200,7 @@ int main(void) {
 
     // CLIP loss, logit scales inside the clamp so their gradient is live: all three
     // modalities, then photometry + metadata only (pair MP; train.modalities).
-    for (int mask = 7; mask >= 5; mask -= 2) {
+    for (int mask = MOD_MASK_ALL; mask >= 5; mask -= 2) {  // all, then photometry+metadata
         AstroM3 m;
         astrom3_create(&m, &c, B);
         init_alive(&m, 1);
@@ -209,7 +209,7 @@ int main(void) {
         clip_loss_init(&clip, B, B, c.proj_dim);
         clip_loss_set_modalities(&clip, mask);
         Objective o = {&m, &clip, &in.b, ctx, NULL};
-        check_model(mask == 7 ? "clip" : "clip photometry+metadata", &m, &o, B);
+        check_model(mask == MOD_MASK_ALL ? "clip" : "clip photometry+metadata", &m, &o, B);
         objective_grad(&o);
         if (mask == 5) {
             const float pm = clip.loss;
@@ -232,14 +232,18 @@ int main(void) {
         clip_loss_free(&clip);
         astrom3_free(&m);
     }
-    for (int head = HEAD_PHOTOMETRY; head <= HEAD_LAST; head++) {
+    // The heads finetune.head offers: each modality alone, all, photometry+metadata.
+    static const int heads[] = {MOD_BIT(MOD_PHOTOMETRY), MOD_BIT(MOD_SPECTRA), MOD_BIT(MOD_METADATA), MOD_MASK_ALL,
+                                MOD_BIT(MOD_PHOTOMETRY) | MOD_BIT(MOD_METADATA)};
+    for (size_t h = 0; h < sizeof heads / sizeof *heads; h++) {
+        const int head = heads[h];
         AstroM3 m;
         astrom3_create_with_head(&m, &c, B, head);
         init_alive(&m, 2);
         float probs[64];
         Objective o = {&m, NULL, &in.b, ctx, probs};
         char what[64];
-        snprintf(what, sizeof what, "head %s", astrom3_head_name(head));
+        snprintf(what, sizeof what, "head %s", modality_mask_name(head));
         check_model(what, &m, &o, B);
         // Every tensor on the head's path must receive gradient.
         objective_grad(&o);
@@ -249,11 +253,10 @@ int main(void) {
                 continue;
             // The classifier; the encoders of the head's modalities; their
             // projections too for a fused head.
-            static const char *const mods[3] = {"photometry_", "spectra_", "metadata_"};
-            const int mask = astrom3_head_mask(head);
             int used = !strncmp(info->name, "classifier", 10);
-            for (int i = 0; i < 3; i++)
-                if (mask & 1 << i && !strncmp(info->name, mods[i], strlen(mods[i])) &&
+            for (int i = 0; i < MOD_COUNT; i++)
+                if (head & MOD_BIT(i) && !strncmp(info->name, modality_name(i), strlen(modality_name(i))) &&
+                    info->name[strlen(modality_name(i))] == '_' &&
                     (astrom3_head_fused(head) || strstr(info->name, "_encoder.")))
                     used = 1;
             const double s = op_sumsq(params_grad(&m.params, t), info->numel);

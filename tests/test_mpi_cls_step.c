@@ -148,11 +148,11 @@ static void run_case(Comm *comm, int head, int freeze) { run_case_w(comm, head, 
 int main(int argc, char **argv) {
     Comm *comm = comm_init(&argc, &argv);
     ops_init(1);
-    run_case(comm, HEAD_ALL, 0);
-    run_case(comm, HEAD_SPECTRA, 0);
-    run_case(comm, HEAD_PHOTOMETRY, 1);
-    run_case(comm, HEAD_PHOTOMETRY_METADATA, 0);
-    run_case_w(comm, HEAD_ALL, 0, 1);
-    run_case_w(comm, HEAD_METADATA, 1, 1);
+    run_case(comm, MOD_MASK_ALL, 0);
+    run_case(comm, MOD_BIT(MOD_SPECTRA), 0);
+    run_case(comm, MOD_BIT(MOD_PHOTOMETRY), 1);
+    run_case(comm, MOD_BIT(MOD_PHOTOMETRY) | MOD_BIT(MOD_METADATA), 0);
+    run_case_w(comm, MOD_MASK_ALL, 0, 1);
+    run_case_w(comm, MOD_BIT(MOD_METADATA), 1, 1);
     return mpi_finish(comm, "test_mpi_cls_step");
 }

@@ -50,10 +50,10 @@ static void make_obj(int i, Obj *b) {
     o->label = i % 17 == 5 ? -1 : i % 10;
     o->split = (uint8_t)(i % 10 < 8 ? DS_SPLIT_TRAIN : i % 10 == 8 ? DS_SPLIT_VAL : DS_SPLIT_TEST);
     o->subset = (uint8_t)(i % 3 == 0 ? DS_SUB50 : 0);
-    o->has[DS_MOD_PHOT] = i % 11 != 3;
-    o->has[DS_MOD_SPEC] = i % 7 != 2;
-    o->has[DS_MOD_META] = i % 13 != 6;
-    if (o->has[DS_MOD_PHOT]) {
+    o->has[MOD_PHOTOMETRY] = i % 11 != 3;
+    o->has[MOD_SPECTRA] = i % 7 != 2;
+    o->has[MOD_METADATA] = i % 13 != 6;
+    if (o->has[MOD_PHOTOMETRY]) {
         const int n = lc_len(i);
         for (int k = 0; k < n; k++) {
             b->t[k] = (float)k / (float)n;
@@ -66,11 +66,11 @@ static void make_obj(int i, Obj *b) {
         if (i % 17 == 3)  // a curve without catalogue photo columns (ingest without --catalog)
             for (int c = 0; c < DS_PHOTO_COLS; c++) o->photo[c] = NAN;
     }
-    if (o->has[DS_MOD_SPEC]) {
+    if (o->has[MOD_SPECTRA]) {
         for (int k = 0; k < 3 * SPEC_LEN; k++) b->spec[k] = (float)i + 1e-4f * (float)k;
         o->spectrum = b->spec;
     }
-    if (o->has[DS_MOD_META])
+    if (o->has[MOD_METADATA])
         for (int c = 0; c < DS_META_COLS; c++) o->meta[c] = 0.01f * (float)i + 0.5f * (float)c;
 }
 

@@ -44,7 +44,7 @@
 #define TOL_BUCKET 1e-6  // bucketings at 4 ranks: only the all-reduce order differs
 
 static int g_rank, g_size;
-static int g_mask = 7;  // modalities of the loss (DistStepOptions.modalities)
+static int g_mask = MOD_MASK_ALL;  // modalities of the loss (DistStepOptions.modalities)
 
 // max |a - b| / (max(max |b|, scale) + atol / tol): <= tol when every
 // |a - b| <= tol * max(max |b|, scale) + atol.

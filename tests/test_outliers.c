@@ -61,14 +61,14 @@ int main(void) {
     make(&s);
     double c[6];
     int64_t cnt[3];
-    outliers_centroids(&s, EMB_PHOTOMETRY, c, cnt);
+    outliers_centroids(&s, MOD_PHOTOMETRY, c, cnt);
     EXPECT(cnt[0] == 2 && cnt[1] == 1 && cnt[2] == 0, "training counts %lld %lld %lld", (long long)cnt[0],
            (long long)cnt[1], (long long)cnt[2]);
     EXPECT(c[0] == 0.5 && c[1] == 0.5 && c[2] == -1 && c[3] == 0, "centroids (%g,%g) (%g,%g)", c[0], c[1], c[2], c[3]);
     // the metadata modality has M's training row 3 -> a third centroid (0,0) of norm 0 is not used
     AmError err = {{0}};
     OutlierRow *r = NULL;
-    int64_t n = outliers_rank(&s, EMB_PHOTOMETRY, DS_SPLIT_TEST, &r, &err);
+    int64_t n = outliers_rank(&s, MOD_PHOTOMETRY, DS_SPLIT_TEST, &r, &err);
     REQUIRE(n == 4, "eligible test rows: %lld (%s)", (long long)n, err.msg);
     const int64_t rows[4] = {5, 10, 6, 4};
     const double score[4] = {1.0, 1.0, 0.4, 1.0 - 1.0 / sqrt(2.0)};
@@ -80,7 +80,7 @@ int main(void) {
     }
     EXPECT(fabs(r[0].cos_predicted - 1.0 / sqrt(2.0)) < 1e-12, "cos to the predicted centroid %g", r[0].cos_predicted);
     FILE *f = tmpfile();
-    outliers_write_csv(f, &s, EMB_PHOTOMETRY, r, 2, 1);
+    outliers_write_csv(f, &s, MOD_PHOTOMETRY, r, 2, 1);
     rewind(f);
     char line[256];
     EXPECT(fgets(line, sizeof line, f) && !strcmp(line, "modality,rank,id,label,predicted,score\n"), "header %s", line);
@@ -89,7 +89,7 @@ int main(void) {
     EXPECT(!fgets(line, sizeof line, f), "k = 2 lines only");
     fclose(f);
     f = tmpfile();
-    outliers_write_json(f, &s, EMB_PHOTOMETRY, r, 1);
+    outliers_write_json(f, &s, MOD_PHOTOMETRY, r, 1);
     rewind(f);
     char buf[512] = {0};
     EXPECT(fread(buf, 1, sizeof buf - 1, f) > 0 && strstr(buf, "\"id\": 505") && strstr(buf, "\"predicted\": \"EW\""),
@@ -98,12 +98,12 @@ int main(void) {
     free(r);
 
     // all splits: the val row 8 (EW at (-1,0): cos c_EW = -1/sqrt2) scores highest
-    n = outliers_rank(&s, EMB_PHOTOMETRY, -1, &r, &err);
+    n = outliers_rank(&s, MOD_PHOTOMETRY, -1, &r, &err);
     EXPECT(n == 8 && r[0].row == 8 && fabs(r[0].score - (1 + 1 / sqrt(2.0))) < 1e-12 && r[0].predicted == 1,
            "all splits: n %lld, first row %lld score %g", (long long)n, (long long)r[0].row, r[0].score);
     free(r);
     // spectra: row 9 lacks it (and M has no centroid anyway); M's training row 3 has spectra at (0,0)
-    n = outliers_rank(&s, EMB_SPECTRA, DS_SPLIT_TEST, &r, &err);
+    n = outliers_rank(&s, MOD_SPECTRA, DS_SPLIT_TEST, &r, &err);
     EXPECT(n == 4, "spectra rows %lld", (long long)n);
     free(r);
     // no training rows -> error naming the modality

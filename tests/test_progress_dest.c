@@ -15,7 +15,7 @@
 // Resolves `mode` in a child whose stdout-equivalent stream is the pty `tty_path`,
 // while this process (the child's parent, standing in for mpirun) has parent_fd
 // as its stdout. Returns the child's answer.
-static int resolve_in_child(const char *mode, const char *tty_path, int parent_fd, int under_launcher) {
+static int resolve_in_child(int mode, const char *tty_path, int parent_fd, int under_launcher) {
     fflush(stdout);
     const int saved = dup(1);
     REQUIRE(saved >= 0 && dup2(parent_fd, 1) == 1, "dup2");
@@ -50,25 +50,25 @@ int main(void) {
     REQUIRE(tty_fd >= 0 && log_fd >= 0, "open %s / log", tty);
 
     // Forced modes.
-    EXPECT(progress_dest_resolve("off", stdout) == PROGRESS_OFF, "off");
-    EXPECT(progress_dest_resolve("lines", stdout) == PROGRESS_LINES, "lines");
-    EXPECT(progress_dest_resolve("tty", stdout) == PROGRESS_TTY, "tty");
-    EXPECT(progress_dest_resolve("auto", NULL) == PROGRESS_OFF, "no stream");
+    EXPECT(progress_dest_resolve(RUN_PROGRESS_OFF, stdout) == PROGRESS_OFF, "off");
+    EXPECT(progress_dest_resolve(RUN_PROGRESS_LINES, stdout) == PROGRESS_LINES, "lines");
+    EXPECT(progress_dest_resolve(RUN_PROGRESS_TTY, stdout) == PROGRESS_TTY, "tty");
+    EXPECT(progress_dest_resolve(RUN_PROGRESS_AUTO, NULL) == PROGRESS_OFF, "no stream");
     // A file or pipe is never a terminal.
     FILE *file = fdopen(dup(log_fd), "w");
-    EXPECT(progress_dest_resolve("auto", file) == PROGRESS_LINES, "auto, stdout a file");
+    EXPECT(progress_dest_resolve(RUN_PROGRESS_AUTO, file) == PROGRESS_LINES, "auto, stdout a file");
     fclose(file);
     // auto on a terminal, no launcher: in place.
-    int r = resolve_in_child("auto", tty, log_fd, 0);
+    int r = resolve_in_child(RUN_PROGRESS_AUTO, tty, log_fd, 0);
     EXPECT(r == PROGRESS_TTY, "auto, a terminal, no launcher: got %d", r);
     // Under mpirun: the rank's pty, but the launcher writes to a file -> lines.
-    r = resolve_in_child("auto", tty, log_fd, 1);
+    r = resolve_in_child(RUN_PROGRESS_AUTO, tty, log_fd, 1);
     EXPECT(r == PROGRESS_LINES, "auto under mpirun, launcher output to a file: got %d", r);
     // Under mpirun run from a terminal: in place.
-    r = resolve_in_child("auto", tty, tty_fd, 1);
+    r = resolve_in_child(RUN_PROGRESS_AUTO, tty, tty_fd, 1);
     EXPECT(r == PROGRESS_TTY, "auto under mpirun, launcher on a terminal: got %d", r);
     // Forcing lines on a terminal.
-    r = resolve_in_child("lines", tty, tty_fd, 1);
+    r = resolve_in_child(RUN_PROGRESS_LINES, tty, tty_fd, 1);
     EXPECT(r == PROGRESS_LINES, "lines forced: got %d", r);
 
     close(tty_fd);

@@ -57,7 +57,7 @@ static ModelConfig fixture_config(const StFile *f) {
     const char *layout = st_meta(f, "attention_layout");
     REQUIRE(layout && (!strcmp(layout, "astrom3") || !strcmp(layout, "standard")),
             "fixture metadata 'attention_layout' missing or unknown (regenerate with make_reference.py)");
-    snprintf(c.attention_layout, sizeof c.attention_layout, "%s", layout);
+    c.attention_layout = !strcmp(layout, "standard") ? ATTENTION_LAYOUT_STANDARD : ATTENTION_LAYOUT_ASTROM3;
     c.seq_len = meta_int(f, "seq_len");
     c.photo_in = meta_int(f, "photo_in");
     c.d_model = meta_int(f, "d_model");

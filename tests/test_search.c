@@ -112,7 +112,7 @@ static void test_roundtrip(Comm *comm) {
            !memcmp(a.split, b.split, (size_t)a.n) && !memcmp(a.has, b.has, (size_t)a.n * 3) &&
            !memcmp(a.index, b.index, (size_t)a.n * 8), "per-object arrays round trip");
     for (int m = 0; m < EMB_N; m++)
-        EXPECT(!memcmp(a.emb[m], b.emb[m], (size_t)a.n * a.dim * 4), "embeddings/%s round trip", emb_names[m]);
+        EXPECT(!memcmp(a.emb[m], b.emb[m], (size_t)a.n * a.dim * 4), "embeddings/%s round trip", emb_slot_name(m));
     EXPECT(emb_find_id(&b, 1000 + 7 * 5) == 5 && emb_find_id(&b, 3) == -1, "find id");
     b.id[20] = b.id[9];  // duplicate id: the first row wins
     const int64_t want_ids[4] = {1000 + 7 * 36, 3, b.id[9], 1000};
@@ -121,8 +121,8 @@ static void test_roundtrip(Comm *comm) {
     EXPECT(rows[0] == 36 && rows[1] == -1 && rows[2] == 9 && rows[3] == 0, "find ids: %lld %lld %lld %lld",
            (long long)rows[0], (long long)rows[1], (long long)rows[2], (long long)rows[3]);
     emb_free(&b);
-    REQUIRE(!emb_read_some(path, 1u << EMB_SPECTRA, &b, &err), "read some: %s", err.msg);
-    EXPECT(b.emb[EMB_SPECTRA] && !b.emb[EMB_PHOTOMETRY] && !b.emb[EMB_FUSED] && b.id, "only spectra loaded");
+    REQUIRE(!emb_read_some(path, 1u << MOD_SPECTRA, &b, &err), "read some: %s", err.msg);
+    EXPECT(b.emb[MOD_SPECTRA] && !b.emb[MOD_PHOTOMETRY] && !b.emb[EMB_FUSED] && b.id, "only spectra loaded");
     EXPECT(access(path, F_OK) == 0, "file in place");
     char tmp[256];
     snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
@@ -171,7 +171,7 @@ static void test_read_errors(void) {
     fclose(txt);
     EXPECT(emb_read(p, &s, &err) && strstr(err.msg, "not an HDF5 file"), "not HDF5: %s", err.msg);
     remove(p);
-    EXPECT(emb_modality_parse("spectra", 0) == EMB_SPECTRA && emb_modality_parse("lightcurve", 0) == -1 &&
+    EXPECT(emb_modality_parse("spectra", 0) == MOD_SPECTRA && emb_modality_parse("lightcurve", 0) == -1 &&
            emb_modality_parse("all", 0) == -1 && emb_modality_parse("all", 1) == -2, "modality names");
     EXPECT(emb_split_parse("val") == DS_SPLIT_VAL && emb_split_parse("all") == -1 && emb_split_parse("x") == -2,
            "split names");

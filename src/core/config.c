@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "core/config_literal.h"
+#include "core/modality.h"
 
 void run_config_defaults(RunConfig *c) {
     memset(c, 0, sizeof *c);
@@ -18,25 +19,25 @@ void run_config_defaults(RunConfig *c) {
     c->seed = 42;
     // The GPU when one is usable (the CUDA path passed its GPU tests on an H200,
     // benchmarks/results/gpu.md), else the CPU.
-    snprintf(c->device, sizeof c->device, "auto");
-    snprintf(c->precision, sizeof c->precision, "fp32");
+    c->device = RUN_DEVICE_AUTO;
+    c->precision = RUN_PRECISION_FP32;
     c->threads = 0;
     snprintf(c->run_dir, sizeof c->run_dir, "runs/astrom3");
     c->hang_timeout = 45.0f;
-    snprintf(c->progress, sizeof c->progress, "auto");
+    c->progress = RUN_PROGRESS_AUTO;
     c->prefetch = 1;
     c->drop_last = 1;
     c->batch_size = 64;
     c->epochs = 100;
     c->max_steps = 0;
-    snprintf(c->optimizer, sizeof c->optimizer, "adam");
+    c->optimizer = TRAIN_OPTIMIZER_ADAM;
     c->lr = 3.92e-3f;
     c->beta1 = 0.926f;
     c->beta2 = 0.999f;
     c->eps = 1e-8f;
     c->weight_decay = 4.67e-3f;
     c->clip_norm = 45.0f;
-    snprintf(c->schedule, sizeof c->schedule, "plateau");
+    c->schedule = TRAIN_SCHEDULE_PLATEAU;
     c->warmup_epochs = 10;
     c->warmup_start_factor = 1e-5f;
     c->plateau_factor = 0.1125f;
@@ -44,21 +45,23 @@ void run_config_defaults(RunConfig *c) {
     c->plateau_patience = 3;
     c->min_lr = 0.0f;
     c->early_stop_patience = 6;
-    snprintf(c->loss_scope, sizeof c->loss_scope, "global");
+    c->loss_scope = TRAIN_LOSS_GLOBAL;
     c->bucket_mb = 25.0f;
-    snprintf(c->head, sizeof c->head, "all");
+    c->head = MOD_MASK_ALL;
     c->freeze = 0;
-    snprintf(c->subset, sizeof c->subset, "full");
-    snprintf(c->class_weights, sizeof c->class_weights, "none");
-    snprintf(c->modalities, sizeof c->modalities, "all");
+    c->subset = FINETUNE_SUBSET_FULL;
+    c->class_weights = FINETUNE_WEIGHTS_NONE;
+    c->modalities = MOD_MASK_ALL;
     c->checkpoint_every = 0;
     c->keep_last = 3;
     snprintf(c->source, sizeof c->source, "(defaults)");
 }
 
-// K_STR: free text (paths); K_ENUM: one of the '|'-separated words in `choices`;
-// K_BOOL: true/false (or 0/1), stored as int.
-typedef enum { K_INT, K_FLOAT, K_U64, K_INT4, K_STR, K_ENUM, K_BOOL } KeyType;
+// K_STR: free text (paths); K_ENUM: one of the '|'-separated words in `choices`,
+// stored as its index (an int; the enums of config.h name them); K_MODS: a set
+// of modalities named as in core/modality.h, one of `choices`, stored as its
+// mask (an int); K_BOOL: true/false (or 0/1), stored as int.
+typedef enum { K_INT, K_FLOAT, K_U64, K_INT4, K_STR, K_ENUM, K_MODS, K_BOOL } KeyType;
 typedef struct {
     const char *path;
     KeyType type;
@@ -100,7 +103,7 @@ static const Key keys[] = {
     {"model.dropout_spectra", K_FLOAT, F(model.p_spec), 0, 0.999, NULL},
     {"model.dropout_metadata", K_FLOAT, F(model.p_meta), 0, 0.999, NULL},
     {"model.dropout_embedding", K_FLOAT, F(model.p_embed), 0, 0.999, NULL},
-    {"model.attention_layout", K_ENUM, F(model.attention_layout), 0, 0, "astrom3|standard"},
+    {"model.attention_layout", K_ENUM, F(model.attention_layout), 0, 0, "astrom3|standard"},  // ATTENTION_LAYOUT_*
     {"run.seed", K_U64, F(seed), 0, 18446744073709551615.0, NULL},  // 2^64-1 (exact: the literal is parsed)
     {"run.device", K_ENUM, F(device), 0, 0, "auto|cpu|cuda"},
     {"run.precision", K_ENUM, F(precision), 0, 0, "fp32|tf32|bf16"},
@@ -131,8 +134,8 @@ static const Key keys[] = {
     {"train.early_stop_patience", K_INT, F(early_stop_patience), 0, 1e7, NULL},
     {"train.loss_scope", K_ENUM, F(loss_scope), 0, 0, "global|local"},
     {"train.bucket_mb", K_FLOAT, F(bucket_mb), 0.001, 1 << 16, NULL},
-    {"train.modalities", K_ENUM, F(modalities), 0, 0, "all|photometry+metadata|photometry+spectra|spectra+metadata"},
-    {"finetune.head", K_ENUM, F(head), 0, 0, "photometry|spectra|metadata|all|photometry+metadata"},
+    {"train.modalities", K_MODS, F(modalities), 0, 0, "all|photometry+metadata|photometry+spectra|spectra+metadata"},
+    {"finetune.head", K_MODS, F(head), 0, 0, "photometry|spectra|metadata|all|photometry+metadata"},
     {"finetune.init", K_STR, F(init), 0, 0, NULL},
     {"finetune.freeze", K_BOOL, F(freeze), 0, 1, NULL},
     {"finetune.subset", K_ENUM, F(subset), 0, 0, "full|sub50|sub25|sub10"},
@@ -187,15 +190,38 @@ static int read_number(const config_setting_t *s, int want_int, NumberCursor *cu
     return 0;
 }
 
-static int enum_has(const char *choices, const char *v) {
+// The index of v among the '|'-separated words of choices; -1 when absent.
+static int enum_index(const char *choices, const char *v) {
     const size_t n = strlen(v);
-    for (const char *p = choices; *p;) {
+    int i = 0;
+    for (const char *p = choices; *p; i++) {
         const char *bar = strchr(p, '|');
         const size_t len = bar ? (size_t)(bar - p) : strlen(p);
-        if (len == n && strncmp(p, v, n) == 0) return 1;
+        if (len == n && strncmp(p, v, n) == 0) return i;
         p += len + (bar ? 1 : 0);
     }
-    return 0;
+    return -1;
+}
+
+// Word `index` of choices into out (size out_len); "?" when there is none.
+static const char *enum_word(const char *choices, int index, char *out, size_t out_len) {
+    int i = 0;
+    for (const char *p = choices; *p; i++) {
+        const char *bar = strchr(p, '|');
+        const size_t len = bar ? (size_t)(bar - p) : strlen(p);
+        if (i == index && len < out_len) {
+            memcpy(out, p, len);
+            out[len] = 0;
+            return out;
+        }
+        p += len + (bar ? 1 : 0);
+    }
+    return "?";
+}
+
+// The text of a K_ENUM or K_MODS value (static for K_MODS; in buf for K_ENUM).
+static const char *key_value_text(const Key *k, int v, char *buf, size_t len) {
+    return k->type == K_MODS ? modality_mask_name(v) : enum_word(k->choices, v, buf, len);
 }
 
 static int out_of_range(const Key *k, long double v, const char *where, char *err, int err_len) {
@@ -224,12 +250,17 @@ static int apply(RunConfig *c, const Key *k, const config_setting_t *s_, NumberC
     char *base = (char *)c + k->offset;
     long double v;
     int r;
-    if (k->type == K_STR || k->type == K_ENUM) {
+    if (k->type == K_STR || k->type == K_ENUM || k->type == K_MODS) {
         const char *text = config_setting_type(s_) == CONFIG_TYPE_STRING ? config_setting_get_string(s_) : NULL;
         if (!text) return snprintf(err, (size_t)err_len, "%s: %s must be a string (in double quotes)", where, k->path), 1;
-        if (k->type == K_ENUM && !enum_has(k->choices, text))
-            return snprintf(err, (size_t)err_len, "%s: %s must be one of %s (got \"%s\")", where, k->path, k->choices,
-                            text), 1;
+        if (k->type != K_STR) {
+            const int index = enum_index(k->choices, text);
+            if (index < 0)
+                return snprintf(err, (size_t)err_len, "%s: %s must be one of %s (got \"%s\")", where, k->path,
+                                k->choices, text), 1;
+            *(int *)base = k->type == K_MODS ? modality_mask_from_name(text) : index;
+            return 0;
+        }
         if (strlen(text) >= k->size)
             return snprintf(err, (size_t)err_len, "%s: %s is longer than %zu characters", where, k->path, k->size - 1), 1;
         snprintf(base, k->size, "%s", text);
@@ -398,7 +429,7 @@ int run_config_load(RunConfig *c, const char *path, const char *const *sets, int
     if (c->min_lr > c->lr)
         return snprintf(err, (size_t)err_len, "%s: train.min_lr (%g) must not exceed train.lr (%g)", c->source,
                         (double)c->min_lr, (double)c->lr), 1;
-    if (!strcmp(c->schedule, "cosine") && c->warmup_epochs >= c->epochs)
+    if (c->schedule == TRAIN_SCHEDULE_COSINE && c->warmup_epochs >= c->epochs)
         return snprintf(err, (size_t)err_len, "%s: the cosine schedule needs train.epochs (%d) > train.warmup_epochs (%d)",
                         c->source, c->epochs, c->warmup_epochs), 1;
     return 0;
@@ -421,8 +452,13 @@ static void write_config(const RunConfig *c, FILE *f, int for_hash) {
         case K_BOOL: fprintf(f, "  %s = %s;\n", dot + 1, *(const int *)base ? "true" : "false"); break;
         case K_U64: fprintf(f, "  %s = %lluL;\n", dot + 1, (unsigned long long)*(const uint64_t *)base); break;
         case K_FLOAT: fprintf(f, "  %s = %.9g;\n", dot + 1, (double)*(const float *)base); break;
-        case K_STR:
-        case K_ENUM: {
+        case K_ENUM:
+        case K_MODS: {
+            char word[64];
+            fprintf(f, "  %s = \"%s\";\n", dot + 1, key_value_text(k, *(const int *)base, word, sizeof word));
+            break;
+        }
+        case K_STR: {
             fprintf(f, "  %s = \"", dot + 1);
             for (const char *p = base; *p; p++) fprintf(f, *p == '"' || *p == '\\' ? "\\%c" : "%c", *p);
             fprintf(f, "\";\n");
@@ -457,4 +493,12 @@ char *run_config_text(const RunConfig *c) {
         return NULL;
     }
     return buf;
+}
+
+const char *run_config_value_name(const char *key, int value) {
+    static char words[N_KEYS][32];  // one slot per key: the texts stay valid
+    for (size_t i = 0; i < N_KEYS; i++)
+        if (!strcmp(keys[i].path, key) && (keys[i].type == K_ENUM || keys[i].type == K_MODS))
+            return key_value_text(&keys[i], value, words[i], sizeof words[i]);
+    return "?";
 }

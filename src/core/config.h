@@ -8,16 +8,28 @@
 
 #include "models/model_config.h"
 
+// A key with a fixed set of values is stored as the index of its value in the
+// key's list of choices (config.c): these name the indices. The order is the
+// order of the choices there, so it is also what run_config_write prints.
+enum { RUN_DEVICE_AUTO = 0, RUN_DEVICE_CPU = 1, RUN_DEVICE_CUDA = 2 };            // run.device
+enum { RUN_PRECISION_FP32 = 0, RUN_PRECISION_TF32 = 1, RUN_PRECISION_BF16 = 2 };  // run.precision
+enum { RUN_PROGRESS_AUTO = 0, RUN_PROGRESS_TTY = 1, RUN_PROGRESS_LINES = 2, RUN_PROGRESS_OFF = 3 };
+enum { TRAIN_OPTIMIZER_ADAM = 0, TRAIN_OPTIMIZER_ADAMW = 1 };                     // train.optimizer
+enum { TRAIN_SCHEDULE_PLATEAU = 0, TRAIN_SCHEDULE_COSINE = 1 };                   // train.schedule
+enum { TRAIN_LOSS_GLOBAL = 0, TRAIN_LOSS_LOCAL = 1 };                             // train.loss_scope
+enum { FINETUNE_SUBSET_FULL = 0, FINETUNE_SUBSET_SUB50 = 1, FINETUNE_SUBSET_SUB25 = 2, FINETUNE_SUBSET_SUB10 = 3 };
+enum { FINETUNE_WEIGHTS_NONE = 0, FINETUNE_WEIGHTS_BALANCED = 1 };                // finetune.class_weights
+
 typedef struct {
     ModelConfig model;
     // run
     uint64_t seed;
-    char device[16];  // "auto" | "cpu" | "cuda"
-    char precision[16];  // GEMM arithmetic on CUDA: "fp32" | "tf32" | "bf16"
+    int device;             // RUN_DEVICE_*: "auto" | "cpu" | "cuda"
+    int precision;          // RUN_PRECISION_*: GEMM arithmetic on CUDA, "fp32" | "tf32" | "bf16"
     int threads;
     char run_dir[1024];     // where train writes config copy, metrics, checkpoints, log
     float hang_timeout;     // seconds without progress before the job is aborted
-    char progress[8];       // progress line: "auto" | "tty" ('\r' in place) | "lines" | "off"
+    int progress;           // RUN_PROGRESS_*: "auto" | "tty" ('\r' in place) | "lines" | "off"
     // data
     char data_path[1024];   // dataset file or shard directory (train)
     int prefetch, drop_last;
@@ -25,21 +37,21 @@ typedef struct {
     int batch_size;         // global batch (all ranks together)
     int epochs;
     int max_steps;          // 0 = no limit (smoke: its step count, default 10)
-    char optimizer[16];     // "adam" (L2, the reference) | "adamw"
+    int optimizer;          // TRAIN_OPTIMIZER_*: "adam" (L2, the reference) | "adamw"
     float lr, beta1, beta2, eps, weight_decay, clip_norm;
-    char schedule[16];      // "plateau" (reference) | "cosine"
+    int schedule;           // TRAIN_SCHEDULE_*: "plateau" (reference) | "cosine"
     int warmup_epochs;
     float warmup_start_factor, plateau_factor, plateau_threshold, min_lr;
     int plateau_patience, early_stop_patience;
-    char loss_scope[16];    // "global" | "local"
+    int loss_scope;         // TRAIN_LOSS_*: "global" | "local"
     float bucket_mb;
-    char modalities[24];    // CLIP: "all" | "photometry+metadata" | "photometry+spectra" | "spectra+metadata"
+    int modalities;         // CLIP, a modality mask (core/modality.h): "all" | "photometry+metadata" | ...
     // finetune (astromm finetune)
-    char head[24];          // "photometry" | "spectra" | "metadata" | "all" | "photometry+metadata"
+    int head;               // a modality mask: "photometry" | "spectra" | "metadata" | "all" | "photometry+metadata"
     char init[1024];        // CLIP checkpoint to start from ("" = from scratch)
     int freeze;             // train the classifier only (linear probe)
-    char subset[16];        // "full" | "sub50" | "sub25" | "sub10"
-    char class_weights[16]; // "none" | "balanced" (loss weights n / (C n_c) over the training objects)
+    int subset;             // FINETUNE_SUBSET_*: "full" | "sub50" | "sub25" | "sub10"
+    int class_weights;      // FINETUNE_WEIGHTS_*: "none" | "balanced" (loss weights n / (C n_c) over the training objects)
     // checkpoint
     int checkpoint_every;   // optimizer steps between checkpoints (0: epoch ends only)
     int keep_last;
@@ -56,5 +68,8 @@ int run_config_write(const RunConfig *c, const char *path, char *err, int err_le
 // The same text into a malloc'ed string, for hashing (keys marked not_hashed in
 // config.c left out); NULL on allocation failure.
 char *run_config_text(const RunConfig *c);
+// The text of an enumerated or modality-set value of a key ("train.schedule",
+// TRAIN_SCHEDULE_COSINE -> "cosine"), for messages; "?" for anything else.
+const char *run_config_value_name(const char *key, int value);
 
 #endif

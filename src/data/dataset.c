@@ -213,7 +213,7 @@ static int shard_open(Dataset *ds, DsShard *s, const char *path, AmError *err) {
     s->labels = malloc(un * sizeof *s->labels);
     s->split = malloc(un);
     s->subset = calloc(un, 1);
-    s->has = malloc(un * DS_N_MOD);
+    s->has = malloc(un * MOD_COUNT);
     s->scalars = malloc(un * 2 * sizeof(float));
     s->photo = malloc(un * DS_PHOTO_COLS * sizeof(float));
     // Metadata width: /metadata/raw's second extent, named by /metadata's attribute
@@ -265,7 +265,7 @@ static int shard_open(Dataset *ds, DsShard *s, const char *path, AmError *err) {
     if (!s->ids || !s->offsets || !s->labels || !s->split || !s->subset || !s->has || !s->scalars || !s->photo ||
         !s->meta)
         return am_error_set(err, "%s: out of memory for the %lld objects of /n_objects", path, (long long)n);
-    int64_t d1[1] = {n}, dh[2] = {n, DS_N_MOD}, ds2[2] = {n, 2}, dp[2] = {n, DS_PHOTO_COLS}, dm[2] = {n, mc},
+    int64_t d1[1] = {n}, dh[2] = {n, MOD_COUNT}, ds2[2] = {n, 2}, dp[2] = {n, DS_PHOTO_COLS}, dm[2] = {n, mc},
             doff[1] = {n + 1}, dsm[1] = {mc}, dsp[1] = {DS_PHOTO_COLS};
     float sm[2][DS_META_MAX], sp[2][DS_PHOTO_COLS];
     const size_t msz = (size_t)mc * sizeof(float);
@@ -314,10 +314,10 @@ static int shard_open(Dataset *ds, DsShard *s, const char *path, AmError *err) {
         int64_t len = s->offsets[i + 1] - s->offsets[i];
         if (len < 0 || len > INT32_MAX)
             return am_error_set(err, "%s: /photometry/offsets not non-decreasing at %lld", path, (long long)i);
-        for (int m = 0; m < DS_N_MOD; m++)
-            if (s->has[i * DS_N_MOD + m] > 1)
+        for (int m = 0; m < MOD_COUNT; m++)
+            if (s->has[i * MOD_COUNT + m] > 1)
                 return am_error_set(err, "%s: /has[%lld,%d] must be 0 or 1", path, (long long)i, m);
-        if (s->has[i * DS_N_MOD + DS_MOD_PHOT] ? len == 0 : len != 0)
+        if (s->has[i * MOD_COUNT + MOD_PHOTOMETRY] ? len == 0 : len != 0)
             return am_error_set(err, "%s: object %lld: /has[:,0] disagrees with /photometry/offsets", path,
                                 (long long)i);
         if (s->labels[i] < -1 || s->labels[i] >= ds->n_classes)
@@ -430,7 +430,7 @@ void ds_get_small(const Dataset *ds, int64_t index, DsObject *o) {
     o->label = s->labels[i];
     o->split = s->split[i];
     o->subset = s->subset[i];
-    memcpy(o->has, s->has + i * DS_N_MOD, DS_N_MOD);
+    memcpy(o->has, s->has + i * MOD_COUNT, MOD_COUNT);
     memcpy(o->photo, s->photo + i * DS_PHOTO_COLS, sizeof o->photo);
     memcpy(o->meta, s->meta + i * ds->meta_cols, (size_t)ds->meta_cols * sizeof(float));
     o->lc.log10_mad = s->scalars[2 * i];
@@ -499,7 +499,7 @@ static int ds_get_impl(Dataset *ds, int64_t index, DsObject *o, AmError *err) {
         o->lc.err_n = e;
         o->lc.n = (int)n;
     }
-    if (o->has[DS_MOD_SPEC]) {
+    if (o->has[MOD_SPECTRA]) {
         hsize_t st[3] = {(hsize_t)i, 0, 0}, ct[3] = {1, 3, SPEC_LEN};
         hid_t fs = -1, ms = -1;
         int ok = (fs = H5Dget_space(s->d_spec)) >= 0 &&

@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "core/error.h"
+#include "core/modality.h"
 #include "data/lightcurve.h"
 #include "data/metadata.h"
 #include "data/spectrum.h"
@@ -33,7 +34,7 @@
 #define DS_PHOTO_COLS 4
 #define DS_LC_VALUES 3  // per step: t01, flux_n, err_n
 
-enum { DS_MOD_PHOT = 0, DS_MOD_SPEC = 1, DS_MOD_META = 2, DS_N_MOD = 3 };
+// (has[] and per-modality counts are indexed by MOD_*, core/modality.h.)
 enum { DS_SPLIT_TRAIN = 0, DS_SPLIT_VAL = 1, DS_SPLIT_TEST = 2 };
 enum { DS_SUB50 = 1, DS_SUB25 = 2, DS_SUB10 = 4 };  // bits of DsObject.subset
 
@@ -42,12 +43,12 @@ typedef struct {
     int32_t label;           // 0 .. n_classes-1, or -1 (unlabelled)
     uint8_t split;           // DS_SPLIT_*
     uint8_t subset;          // DS_SUB* bits (limited-label subsets), 0 = none
-    uint8_t has[DS_N_MOD];   // modality presence, 0 or 1
+    uint8_t has[MOD_COUNT];   // modality presence, 0 or 1
     // Normalised light curve (whole, uncropped). lc.n == 0 and NULL arrays when
-    // has[DS_MOD_PHOT] == 0; lc.n >= 1 otherwise.
+    // has[MOD_PHOTOMETRY] == 0; lc.n >= 1 otherwise.
     LcNorm lc;
     float photo[DS_PHOTO_COLS];  // raw photo columns (amplitude, log10 period, lksl, rfr)
-    const float *spectrum;       // [3 * SPEC_LEN] or NULL when has[DS_MOD_SPEC] == 0
+    const float *spectrum;       // [3 * SPEC_LEN] or NULL when has[MOD_SPECTRA] == 0
     float meta[DS_META_MAX];     // raw (transformed, not z-scored) metadata, ds_meta_cols of them
 } DsObject;
 

@@ -110,7 +110,7 @@ static int ds_writer_open_impl(const char *path, int64_t n, const char *const cl
     w->labels = am_calloc(un, sizeof *w->labels, "labels");
     w->split = am_calloc(un, 1, "split");
     w->subset = am_calloc(un, 1, "subset");
-    w->has = am_calloc(un * DS_N_MOD, 1, "has");
+    w->has = am_calloc(un * MOD_COUNT, 1, "has");
     w->scalars = am_calloc(un * 2, sizeof(float), "scalars");
     w->photo = am_calloc(un * DS_PHOTO_COLS, sizeof(float), "photo");
     w->meta_cols = DS_META_COLS;
@@ -169,7 +169,7 @@ static int ds_writer_add_impl(DsWriter *w, const DsObject *o, AmError *err) {
     if (w->added >= w->n)
         return am_error_set(err, "%s: more objects added than n_objects = %lld", w->path, (long long)w->n);
     int64_t i = w->added;
-    for (int m = 0; m < DS_N_MOD; m++)
+    for (int m = 0; m < MOD_COUNT; m++)
         if (o->has[m] > 1) return am_error_set(err, "%s: object %lld: has[%d] must be 0 or 1", w->path, (long long)o->id, m);
     if (o->label < -1 || o->label >= w->n_classes)
         return am_error_set(err, "%s: object %lld: label %d outside -1 .. %d", w->path, (long long)o->id, o->label,
@@ -178,12 +178,12 @@ static int ds_writer_add_impl(DsWriter *w, const DsObject *o, AmError *err) {
         return am_error_set(err, "%s: object %lld: split %d outside 0 .. 2", w->path, (long long)o->id, o->split);
     if (o->subset > 7)
         return am_error_set(err, "%s: object %lld: subset bits 0x%x outside 0x7", w->path, (long long)o->id, o->subset);
-    int n = o->has[DS_MOD_PHOT] ? o->lc.n : 0;
-    if (o->has[DS_MOD_PHOT] && (n < 1 || !o->lc.t01 || !o->lc.flux_n || !o->lc.err_n))
+    int n = o->has[MOD_PHOTOMETRY] ? o->lc.n : 0;
+    if (o->has[MOD_PHOTOMETRY] && (n < 1 || !o->lc.t01 || !o->lc.flux_n || !o->lc.err_n))
         return am_error_set(err, "%s: object %lld: light curve marked present but empty", w->path, (long long)o->id);
-    if ((o->spectrum != NULL) != (o->has[DS_MOD_SPEC] != 0))
+    if ((o->spectrum != NULL) != (o->has[MOD_SPECTRA] != 0))
         return am_error_set(err, "%s: object %lld: spectrum pointer and has[%d] disagree", w->path, (long long)o->id,
-                            DS_MOD_SPEC);
+                            MOD_SPECTRA);
 
     if (n > 0) {
         size_t need = (size_t)n * DS_LC_VALUES;
@@ -221,13 +221,13 @@ static int ds_writer_add_impl(DsWriter *w, const DsObject *o, AmError *err) {
     w->labels[i] = o->label;
     w->split[i] = o->split;
     w->subset[i] = o->subset;
-    memcpy(w->has + (size_t)i * DS_N_MOD, o->has, DS_N_MOD);
-    w->scalars[2 * i] = o->has[DS_MOD_PHOT] ? o->lc.log10_mad : NAN;
-    w->scalars[2 * i + 1] = o->has[DS_MOD_PHOT] ? o->lc.dt : NAN;
+    memcpy(w->has + (size_t)i * MOD_COUNT, o->has, MOD_COUNT);
+    w->scalars[2 * i] = o->has[MOD_PHOTOMETRY] ? o->lc.log10_mad : NAN;
+    w->scalars[2 * i + 1] = o->has[MOD_PHOTOMETRY] ? o->lc.dt : NAN;
     for (int c = 0; c < DS_PHOTO_COLS; c++)
-        w->photo[(size_t)i * DS_PHOTO_COLS + c] = o->has[DS_MOD_PHOT] ? o->photo[c] : NAN;
+        w->photo[(size_t)i * DS_PHOTO_COLS + c] = o->has[MOD_PHOTOMETRY] ? o->photo[c] : NAN;
     for (int c = 0; c < w->meta_cols; c++)
-        w->meta[(size_t)i * w->meta_cols + c] = o->has[DS_MOD_META] ? o->meta[c] : NAN;
+        w->meta[(size_t)i * w->meta_cols + c] = o->has[MOD_METADATA] ? o->meta[c] : NAN;
     w->total += n;
     w->offsets[i + 1] = w->total;
     w->added++;
@@ -292,7 +292,7 @@ static int ds_writer_close_impl(DsWriter *w, AmError *err) {
         return -1;
     }
     hsize_t n = (hsize_t)w->n;
-    hsize_t d1[1] = {n}, dh[2] = {n, DS_N_MOD}, ds2[2] = {n, 2}, dp[2] = {n, DS_PHOTO_COLS}, dm[2] = {n, (hsize_t)w->meta_cols},
+    hsize_t d1[1] = {n}, dh[2] = {n, MOD_COUNT}, ds2[2] = {n, 2}, dp[2] = {n, DS_PHOTO_COLS}, dm[2] = {n, (hsize_t)w->meta_cols},
             doff[1] = {n + 1}, dsm[1] = {(hsize_t)w->meta_cols}, dsp[1] = {DS_PHOTO_COLS};
     const char *train = "train";
     struct {

@@ -725,7 +725,7 @@ int ingest_run(const IngestOptions *o, IngestSummary *summary, AmError *err) {
         ob.split = wsplit[k];
         ob.subset = wsub[k];
         if (r->has_lc) {
-            ob.has[DS_MOD_PHOT] = 1;
+            ob.has[MOD_PHOTOMETRY] = 1;
             ob.lc = r->asas_slot >= 0 ? slots[r->asas_slot].lc : r->lc;
         }
         if (r->spec_path) {
@@ -734,12 +734,12 @@ int ingest_run(const IngestOptions *o, IngestSummary *summary, AmError *err) {
                 rc = am_error_set(err, "%s: spectrum changed while ingesting: %s", o->out, e.msg);
                 break;
             }
-            ob.has[DS_MOD_SPEC] = 1;
+            ob.has[MOD_SPECTRA] = 1;
             ob.spectrum = spec;
         }
         for (int c = 0; c < DS_PHOTO_COLS; c++) ob.photo[c] = (float)wphoto[(size_t)k * PHOTO_N + c];
         if (whas_meta[k]) {
-            ob.has[DS_MOD_META] = 1;
+            ob.has[MOD_METADATA] = 1;
             for (int c = 0; c < n_meta; c++) ob.meta[c] = (float)wmeta[(size_t)k * n_meta + c];
         }
         rc = ds_writer_add(w, &ob, err);
@@ -748,7 +748,7 @@ int ingest_run(const IngestOptions *o, IngestSummary *summary, AmError *err) {
             if (ob.label >= 0) S->class_count[ob.label]++;
             else S->unlabelled++;
             S->split_count[ob.split]++;
-            for (int m = 0; m < DS_N_MOD; m++) S->modality_count[m] += ob.has[m];
+            for (int m = 0; m < MOD_COUNT; m++) S->modality_count[m] += ob.has[m];
         }
     }
     // The computed features table, committed only with the dataset.

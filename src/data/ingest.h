@@ -19,7 +19,7 @@
 // lightcurve, spectrum, class and split may be absent (all empty).
 //
 // Metadata: the optional catalogue (meta_read_csv) is matched by id; objects not
-// in it get has[DS_MOD_META] = 0. Photo columns (amplitude, period,
+// in it get has[MOD_METADATA] = 0. Photo columns (amplitude, period,
 // lksl_statistic, rfr_score) are stored with the light curve (NaN without one):
 // from the catalogue row or computed from the curve, see IngestOptions.features.
 // The stored metadata are meta_transform-ed but not z-scored; the statistics are

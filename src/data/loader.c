@@ -86,7 +86,7 @@ static int check_row_finite(const struct Loader *l, const RowPlan *p, const DsOb
     } else if (lc_raw && !(isfinite(o->lc.log10_mad) && isfinite(o->lc.dt))) {
         what = "light curve", field = "log10_mad/dt", at = isfinite(o->lc.log10_mad) ? 1 : 0;
         bad = at ? o->lc.dt : o->lc.log10_mad;
-    } else if (o->has[DS_MOD_META] && (at = first_nonfinite(o->meta, (size_t)l->meta_cols)) >= 0) {
+    } else if (o->has[MOD_METADATA] && (at = first_nonfinite(o->meta, (size_t)l->meta_cols)) >= 0) {
         what = "metadata", field = "/metadata/raw", bad = o->meta[at];
     }
     if (!what) return 0;
@@ -145,7 +145,7 @@ static int fill_slot(struct Loader *l, Slot *s, AmError *err) {
             if (p->shard != sh || p->dup) continue;
             DsObject o;
             ds_get_small(l->ds, p->index, &o);
-            if (!o.has[DS_MOD_SPEC]) continue;
+            if (!o.has[MOD_SPECTRA]) continue;
             dst[spec_pos - first_spec] = s->spec + (size_t)p->k * spec_el;
             if (runs && st[runs - 1] + ct[runs - 1] == (hsize_t)p->local)
                 ct[runs - 1]++;
@@ -205,14 +205,14 @@ static int fill_slot(struct Loader *l, Slot *s, AmError *err) {
         DsObject o;
         ds_get_small(l->ds, p->index, &o);
         if (!p->dup) {
-            spec_src = o.has[DS_MOD_SPEC] ? l->spec_stage + (spec_pos++) * spec_el : NULL;
+            spec_src = o.has[MOD_SPECTRA] ? l->spec_stage + (spec_pos++) * spec_el : NULL;
             lc_src = p->lc_len ? l->lc_stage + lc_pos * DS_LC_VALUES : NULL;
             lc_pos += (size_t)p->lc_len;
         }
         s->index[k] = p->index;
         s->ids[k] = o.id;
         s->labels[k] = o.label;
-        memcpy(s->has + (size_t)k * DS_N_MOD, o.has, DS_N_MOD);
+        memcpy(s->has + (size_t)k * MOD_COUNT, o.has, MOD_COUNT);
         float *sp = s->spec + (size_t)k * spec_el;
         if (spec_src && l->sh[p->shard].fh != MPI_FILE_NULL) {
             if (!p->dup)
@@ -260,7 +260,7 @@ static int fill_slot(struct Loader *l, Slot *s, AmError *err) {
         }
         float *m = s->meta + (size_t)k * (size_t)l->meta_cols;
         for (int c = 0; c < l->meta_cols; c++)
-            m[c] = o.has[DS_MOD_META] ? (o.meta[c] - l->meta_mean[c]) / l->meta_std[c] : 0.0f;
+            m[c] = o.has[MOD_METADATA] ? (o.meta[c] - l->meta_mean[c]) / l->meta_std[c] : 0.0f;
     }
     return 0;
 }
@@ -336,7 +336,7 @@ static void slot_alloc(struct Loader *l, Slot *s) {
     s->labels = am_malloc(n * sizeof *s->labels, "loader labels");
     s->index = am_malloc(n * sizeof *s->index, "loader index");
     s->ids = am_malloc(n * sizeof *s->ids, "loader ids");
-    s->has = am_malloc(n * DS_N_MOD, "loader has");
+    s->has = am_malloc(n * MOD_COUNT, "loader has");
     s->valid = am_malloc(n, "loader valid");
     s->l = l;
 }

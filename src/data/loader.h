@@ -60,7 +60,7 @@ typedef struct {
     int split;          // DS_SPLIT_* or LOADER_ANY_SPLIT
     int subset_bits;    // 0: all objects of the split; else objects with (subset & bits) != 0
     int require_all;    // only objects having all three modalities (CLIP pre-training)
-    int require_mask;   // only objects having every modality of this mask (bits 1 << DS_MOD_*); 0 = none
+    int require_mask;   // only objects having every modality of this mask (MOD_BIT(MOD_*), core/modality.h); 0 = none
     int labelled_only;  // only objects with label >= 0
     int shuffle;        // 1: new permutation each epoch; 0: dataset order
     int drop_last;      // 1: drop the last partial batch; 0: pad it (valid = 0)

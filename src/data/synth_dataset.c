@@ -321,7 +321,7 @@ int synth_dataset_write_ex(const char *path, int n, uint64_t seed, int balance, 
         o.label = labels[k];
         o.split = split[k];
         o.subset = subset[k];
-        o.has[DS_MOD_PHOT] = o.has[DS_MOD_SPEC] = o.has[DS_MOD_META] = 1;
+        o.has[MOD_PHOTOMETRY] = o.has[MOD_SPECTRA] = o.has[MOD_METADATA] = 1;
         for (int c = 0; c < DS_PHOTO_COLS; c++) o.photo[c] = (float)mt.photo[(size_t)k * PHOTO_N + c];
         for (int c = 0; c < DS_META_COLS; c++) o.meta[c] = (float)mt.meta[(size_t)k * META_N + c];
         rc = make_lightcurve(seed, k, &par[k], &o.lc, err);

@@ -14,12 +14,12 @@
 #include "data/dataset_h5.h"
 #include "mpi/comm_mpi.h"
 
-const char *const emb_names[EMB_N] = {"photometry", "spectra", "metadata", "fused"};
+const char *emb_slot_name(int slot) { return slot == EMB_FUSED ? "fused" : modality_name(slot); }
 
 int emb_modality_parse(const char *name, int allow_all) {
     if (!name) return -1;
     for (int i = 0; i < EMB_N; i++)
-        if (!strcmp(name, emb_names[i])) return i;
+        if (!strcmp(name, emb_slot_name(i))) return i;
     if (allow_all && !strcmp(name, "all")) return -2;
     return -1;
 }
@@ -57,11 +57,13 @@ static void fields(Field f[F_COUNT]) {
     f[F_ID] = (Field){"id", H5T_STD_I64LE, H5T_NATIVE_INT64, 0, 8};
     f[F_LABEL] = (Field){"label", H5T_STD_I32LE, H5T_NATIVE_INT32, 0, 4};
     f[F_SPLIT] = (Field){"split", H5T_STD_U8LE, H5T_NATIVE_UINT8, 0, 1};
-    f[F_HAS] = (Field){"has", H5T_STD_U8LE, H5T_NATIVE_UINT8, 3, 1};
+    f[F_HAS] = (Field){"has", H5T_STD_U8LE, H5T_NATIVE_UINT8, MOD_COUNT, 1};
     f[F_INDEX] = (Field){"index", H5T_STD_I64LE, H5T_NATIVE_INT64, 0, 8};
-    static const char *const paths[EMB_N] = {"embeddings/photometry", "embeddings/spectra", "embeddings/metadata",
-                                             "embeddings/fused"};
-    for (int m = 0; m < EMB_N; m++) f[F_EMB0 + m] = (Field){paths[m], H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, -1, 4};
+    static char paths[EMB_N][64];  // "embeddings/<slot>"; the same text on every call
+    for (int m = 0; m < EMB_N; m++) {
+        snprintf(paths[m], sizeof paths[m], "embeddings/%s", emb_slot_name(m));
+        f[F_EMB0 + m] = (Field){paths[m], H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, -1, 4};
+    }
 }
 
 static hsize_t field_cols(const Field *f, int dim) { return f->cols < 0 ? (hsize_t)dim : (hsize_t)f->cols; }
@@ -89,7 +91,8 @@ static int write_attrs(EmbWriter *w, const EmbFileInfo *info) {
     const int32_t version = EMB_VERSION, dim = info->dim;
     const int64_t n = info->n;
     const char *ck = info->checkpoint ? info->checkpoint : "", *ds = info->dataset ? info->dataset : "";
-    static const char *const mods[EMB_N] = {"photometry", "spectra", "metadata", "fused"};
+    const char *mods[EMB_N];
+    for (int m = 0; m < EMB_N; m++) mods[m] = emb_slot_name(m);
     if (h5_write_str_attr(w->file, "format", &fmt, -1)) return -1;
     if (h5_write_num_attr(w->file, "version", H5T_STD_I32LE, H5T_NATIVE_INT32, &version)) return -1;
     if (h5_write_num_attr(w->file, "n_objects", H5T_STD_I64LE, H5T_NATIVE_INT64, &n)) return -1;

@@ -20,16 +20,19 @@
 #include <stdint.h>
 
 #include "core/error.h"
+#include "core/modality.h"
 #include "mpi/comm.h"
 
 #define EMB_FORMAT "astromm-embeddings"
 #define EMB_VERSION 1
 
-enum { EMB_PHOTOMETRY = 0, EMB_SPECTRA = 1, EMB_METADATA = 2, EMB_FUSED = 3, EMB_N = 4 };
+// The embeddings of a file: one slot per modality (index MOD_*, core/modality.h),
+// then the fused embedding (the mean of an object's modalities).
+enum { EMB_FUSED = MOD_COUNT, EMB_N = MOD_COUNT + 1 };
 
-// "photometry", "spectra", "metadata", "fused": the dataset names under /embeddings.
-extern const char *const emb_names[EMB_N];
-// Index of a modality name (also accepts "all" -> -2 when allow_all); -1 when unknown.
+// The modality's name, or "fused": the dataset names under /embeddings.
+const char *emb_slot_name(int slot);
+// Slot of a name above (also accepts "all" -> -2 when allow_all); -1 when unknown.
 int emb_modality_parse(const char *name, int allow_all);
 // Split name -> DS_SPLIT_* (train/val/test), -1 for "all", -2 when unknown.
 int emb_split_parse(const char *name);

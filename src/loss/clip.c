@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "core/error.h"
+#include "core/modality.h"
 #include "nn/ops.h"
 
 static const int pair_a[3] = {0, 1, 2};  // ps: P,S  sm: S,M  mp: M,P
@@ -18,7 +19,7 @@ float clip_logit_scale(float log_scale, int *live) {
 void clip_loss_init(ClipLoss *c, int max_local, int max_global, int dim) {
     CHECK(max_local >= 1 && max_global >= max_local && dim >= 1,
           "clip loss sizes: local %d, global %d, dim %d", max_local, max_global, dim);
-    *c = (ClipLoss){.max_local = max_local, .max_global = max_global, .dim = dim, .mod_mask = 7};
+    *c = (ClipLoss){.max_local = max_local, .max_global = max_global, .dim = dim, .mod_mask = MOD_MASK_ALL};
     const size_t n = (size_t)max_local * (size_t)max_global;
     for (int p = 0; p < 3; p++)
         for (int d = 0; d < 2; d++) {
@@ -44,7 +45,7 @@ void clip_loss_free(ClipLoss *c) {
 
 void clip_loss_set_modalities(ClipLoss *c, int mask) {
     const int bits = (mask & 1) + (mask >> 1 & 1) + (mask >> 2 & 1);
-    CHECK(mask >= 0 && mask <= 7 && bits >= 2, "clip loss: modalities 0x%x: need at least two of P, S, M", mask);
+    CHECK(mask >= 0 && mask <= MOD_MASK_ALL && bits >= 2, "clip loss: modalities 0x%x: need at least two of P, S, M", mask);
     c->mod_mask = mask;
 }
 

@@ -7,19 +7,12 @@
 #include <stdint.h>
 
 #include "core/arena.h"
+#include "core/modality.h"
 #include "models/metadata.h"
 #include "models/model_config.h"
 #include "models/params.h"
 #include "models/photometry.h"
 #include "models/spectra.h"
-
-enum { MOD_PHOTOMETRY = 0, MOD_SPECTRA = 1, MOD_METADATA = 2, MOD_ALL = 3 };
-// Classifier head: none (CLIP pre-training) or which input it classifies from.
-// The fused heads (HEAD_ALL; HEAD_PHOTOMETRY_METADATA, for surveys without
-// spectra) average the normalised projections of their modalities.
-enum { HEAD_NONE = -1, HEAD_PHOTOMETRY = MOD_PHOTOMETRY, HEAD_SPECTRA = MOD_SPECTRA,
-       HEAD_METADATA = MOD_METADATA, HEAD_ALL = MOD_ALL, HEAD_PHOTOMETRY_METADATA = 4 };
-#define HEAD_LAST HEAD_PHOTOMETRY_METADATA
 
 // One local batch, host memory, row-major.
 typedef struct {
@@ -40,15 +33,18 @@ typedef struct {
     SpectraEncoder spec;
     MetadataEncoder meta;
     int logit_scale[3];            // ps, sm, mp
-    int proj_w[3], proj_b[3];      // photometry, spectra, metadata
-    int enc_dim[3];
-    const float *enc_out[3];       // encoder outputs of the last forward
-    float *proj[3], *emb[3], *norm[3];  // [B, proj_dim], [B, proj_dim], [B]
-    float *g_emb[3], *g_proj[3], *g_enc[3];
-    // classifier head (HEAD_NONE when absent): "classifier.weight" [n_classes, in]
-    int head, head_w, head_b, head_in;
+    int proj_w[MOD_COUNT], proj_b[MOD_COUNT];      // photometry, spectra, metadata
+    int enc_dim[MOD_COUNT];
+    const float *enc_out[MOD_COUNT];       // encoder outputs of the last forward
+    float *proj[MOD_COUNT], *emb[MOD_COUNT], *norm[MOD_COUNT];  // [B, proj_dim], [B, proj_dim], [B]
+    float *g_emb[MOD_COUNT], *g_proj[MOD_COUNT], *g_enc[MOD_COUNT];
+    // Classifier head: the modalities it reads (core/modality.h masks; 0 = no
+    // head, CLIP pre-training). A one-modality head classifies from that
+    // encoder's output; a head over several (fused) averages their normalised
+    // projections. "classifier.weight" [n_classes, head_in].
+    int head_mask, head_w, head_b, head_in;
     float *head_x, *logits, *g_head_x;  // head input [B, head_in] (the averaged
-                                        // embedding for HEAD_ALL), logits [B, n_classes]
+                                        // embedding of a fused head), logits [B, n_classes]
 } AstroM3;
 
 // Registers every tensor, allocates parameters and activations for max_batch.
@@ -57,7 +53,7 @@ void astrom3_create(AstroM3 *m, const ModelConfig *cfg, int max_batch);
 // the encoder output (25600, 1184 or 512 features, no projection), as the
 // reference; the fused heads average their modalities' normalised projections ->
 // Linear(proj, classes).
-void astrom3_create_with_head(AstroM3 *m, const ModelConfig *cfg, int max_batch, int head);
+void astrom3_create_with_head(AstroM3 *m, const ModelConfig *cfg, int max_batch, int head_mask);
 void astrom3_free(AstroM3 *m);
 // Parameters from the Philox init rule (bounds 1/sqrt(fan_in), LayerNorm 1/0,
 // logit scales log(100)).
@@ -65,7 +61,7 @@ void astrom3_init(AstroM3 *m, uint64_t seed);
 
 // Encoders + projections + L2 normalisation: fills m->emb[mod] for every modality.
 void astrom3_embed_forward(AstroM3 *m, const Batch *b, const StepCtx *ctx);
-// Only the modalities of mask (bits 1 << MOD_*); the others' buffers are untouched.
+// Only the modalities of mask (MOD_BIT(MOD_*)); the others' buffers are untouched.
 void astrom3_embed_forward_masked(AstroM3 *m, const Batch *b, const StepCtx *ctx, int mask);
 // Backward from m->g_emb[mod] (the caller accumulates into them after zeroing
 // with astrom3_zero_emb_grad); accumulates parameter gradients.
@@ -90,16 +86,7 @@ void astrom3_add_log_scale_grad(AstroM3 *m, const float g[3]);
 float *astrom3_classify_forward(AstroM3 *m, const Batch *b, const StepCtx *ctx);
 // dlogits [B, n_classes]; accumulates parameter gradients.
 void astrom3_classify_backward(AstroM3 *m, const float *dlogits);
-// "photometry", "spectra", "metadata", "all", "photometry+metadata"; "none".
-const char *astrom3_head_name(int head);
-// The head of a name above; HEAD_NONE for NULL or an unknown name.
-int astrom3_head_from_name(const char *name);
-// Modalities a head reads, bits 1 << MOD_*.
-int astrom3_head_mask(int head);
-// Modalities of a name: "all" 7, "photometry+metadata", "photometry+spectra",
-// "spectra+metadata" (bits 1 << MOD_*); 0 for NULL or an unknown name.
-int astrom3_modalities_from_name(const char *name);
 // 1 for the heads that average projections (more than one modality).
-int astrom3_head_fused(int head);
+int astrom3_head_fused(int head_mask);
 
 #endif

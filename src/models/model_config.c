@@ -11,11 +11,11 @@ void model_config_defaults(ModelConfig *c) {
         .meta_in = 34, .meta_hidden = 512,
         .proj_dim = 512, .n_classes = 10,
         .p_photo = 0.245f, .p_spec = 0.339f, .p_meta = 0.160f, .p_embed = 0.1f,
-        .attention_layout = "astrom3",
+        .attention_layout = ATTENTION_LAYOUT_ASTROM3,
     };
 }
 
-int model_attention_astrom3(const ModelConfig *c) { return strcmp(c->attention_layout, "standard") != 0; }
+int model_attention_astrom3(const ModelConfig *c) { return c->attention_layout != ATTENTION_LAYOUT_STANDARD; }
 
 static int spectra_final_len(const ModelConfig *c) {
     int len = c->spec_len;

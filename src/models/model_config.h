@@ -5,6 +5,8 @@
 
 #include <stdint.h>
 
+enum { ATTENTION_LAYOUT_ASTROM3 = 0, ATTENTION_LAYOUT_STANDARD = 1 };
+
 typedef struct {
     // photometry (Informer)
     int seq_len, photo_in, d_model, n_heads, d_ff, n_layers, factor, pe_max_len;
@@ -16,10 +18,11 @@ typedef struct {
     int proj_dim, n_classes;
     float p_photo, p_spec, p_meta;  // dropout probabilities
     float p_embed;                  // photometry token-embedding dropout (Informer: 0.1)
-    // How the Informer attention's heads are laid out before the out-projection:
-    // "astrom3" = the AstroM3 authors' code (context [B,H,L,D] viewed as
-    // [B,L,H*D] without transposing back), "standard" = [B,L,H,D] -> [B,L,H*D].
-    char attention_layout[16];
+    // How the Informer attention's heads are laid out before the out-projection
+    // (ATTENTION_LAYOUT_*): "astrom3" = the AstroM3 authors' code (context
+    // [B,H,L,D] viewed as [B,L,H*D] without transposing back), "standard" =
+    // [B,L,H,D] -> [B,L,H*D].
+    int attention_layout;
 } ModelConfig;
 // 1 when the photometry encoder uses the authors' heads-first view.
 int model_attention_astrom3(const ModelConfig *c);

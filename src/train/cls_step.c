@@ -20,7 +20,7 @@ static int head_uses(const AstroM3 *m, const char *name, int freeze) {
     if (freeze) return 0;
     static const char *const enc[3] = {"photometry_encoder.", "spectra_encoder.", "metadata_encoder."};
     static const char *const proj[3] = {"photometry_proj.", "spectra_proj.", "metadata_proj."};
-    const int mask = astrom3_head_mask(m->head), fused = astrom3_head_fused(m->head);
+    const int mask = m->head_mask, fused = astrom3_head_fused(m->head_mask);
     for (int i = 0; i < 3; i++) {
         if (!(mask & 1 << i)) continue;
         if (starts_with(name, enc[i]) || (fused && starts_with(name, proj[i]))) return 1;
@@ -29,7 +29,7 @@ static int head_uses(const AstroM3 *m, const char *name, int freeze) {
 }
 
 int cls_trainable_ranges(const AstroM3 *m, int freeze, size_t ranges[][2], int max_ranges) {
-    CHECK(m->head != HEAD_NONE, "classification needs a model with a classifier head");
+    CHECK(m->head_mask, "classification needs a model with a classifier head");
     const ParamStore *ps = &m->params;
     unsigned char *keep = am_calloc((size_t)(ps->n ? ps->n : 1), 1, "trained tensors");
     for (int t = 0; t < ps->n; t++) keep[t] = (unsigned char)head_uses(m, ps->info[t].name, freeze);
@@ -39,7 +39,7 @@ int cls_trainable_ranges(const AstroM3 *m, int freeze, size_t ranges[][2], int m
 }
 
 void cls_step_init(ClsStep *s, AstroM3 *m, Comm *comm, int max_local, int freeze) {
-    CHECK(m->head != HEAD_NONE, "cls_step: the model has no classifier head");
+    CHECK(m->head_mask, "cls_step: the model has no classifier head");
     CHECK(max_local >= 1 && max_local <= m->max_batch, "cls_step: local batch %d outside 1..%d", max_local,
           m->max_batch);
     memset(s, 0, sizeof *s);

@@ -51,7 +51,7 @@ void dist_step_init(DistStep *d, AstroM3 *m, Comm *comm, int max_local, const Di
     d->dim = m->cfg.proj_dim;
     const int max_global = d->scope == DIST_LOSS_GLOBAL ? d->size * max_local : max_local;
     clip_loss_init(&d->loss, max_local, max_global, d->dim);
-    d->mod_mask = opt->modalities ? opt->modalities : 7;
+    d->mod_mask = opt->modalities ? opt->modalities : MOD_MASK_ALL;
     clip_loss_set_modalities(&d->loss, d->mod_mask);
     if (d->scope == DIST_LOSS_GLOBAL) {
         const size_t n = (size_t)max_global * (size_t)d->dim * sizeof(float);

@@ -2,6 +2,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "train/progress_dest.h"
 
+
 #include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
@@ -24,10 +25,10 @@ static int pid_stdout_is_terminal(pid_t pid) {
     return !strncmp(target, "/dev/pts/", 9) || !strncmp(target, "/dev/tty", 8) || !strcmp(target, "/dev/console");
 }
 
-int progress_dest_resolve(const char *mode, FILE *out) {
-    if (!out || (mode && !strcmp(mode, "off"))) return PROGRESS_OFF;
-    if (mode && !strcmp(mode, "lines")) return PROGRESS_LINES;
-    if (mode && !strcmp(mode, "tty")) return PROGRESS_TTY;
+int progress_dest_resolve(int mode, FILE *out) {
+    if (!out || mode == RUN_PROGRESS_OFF) return PROGRESS_OFF;
+    if (mode == RUN_PROGRESS_LINES) return PROGRESS_LINES;
+    if (mode == RUN_PROGRESS_TTY) return PROGRESS_TTY;
     if (!isatty(fileno(out))) return PROGRESS_LINES;
     if (!env_set("OMPI_COMM_WORLD_SIZE") && !env_set("SLURM_JOB_ID") && !env_set("PMI_RANK") &&
         !env_set("PMIX_RANK"))

@@ -12,10 +12,12 @@
 
 #include <stdio.h>
 
+#include "core/config.h"
+
 enum { PROGRESS_OFF = 0, PROGRESS_LINES = 1, PROGRESS_TTY = 2 };
 
-// mode: "auto" | "tty" | "lines" | "off" (anything else: "auto"); out: the
+// mode: run.progress, RUN_PROGRESS_* (anything else: auto); out: the
 // stream the line goes to. Reads the environment and /proc (Linux).
-int progress_dest_resolve(const char *mode, FILE *out);
+int progress_dest_resolve(int mode, FILE *out);
 
 #endif

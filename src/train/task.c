@@ -6,11 +6,13 @@
 #include "data/dataset.h"
 #include "loss/clip.h"
 
-static int subset_bits(const char *name) {
-    if (!strcmp(name, "sub50")) return DS_SUB50;
-    if (!strcmp(name, "sub25")) return DS_SUB25;
-    if (!strcmp(name, "sub10")) return DS_SUB10;
-    return 0;
+static int subset_bits(int subset) {
+    switch (subset) {
+    case FINETUNE_SUBSET_SUB50: return DS_SUB50;
+    case FINETUNE_SUBSET_SUB25: return DS_SUB25;
+    case FINETUNE_SUBSET_SUB10: return DS_SUB10;
+    default: return 0;
+    }
 }
 
 void task_loader_configs(int kind, const RunConfig *c, LoaderConfig *train, LoaderConfig *val) {
@@ -22,17 +24,16 @@ void task_loader_configs(int kind, const RunConfig *c, LoaderConfig *train, Load
     train->split = DS_SPLIT_TRAIN;
     train->drop_last = c->drop_last;
     train->prefetch = c->prefetch;
-    if (kind == TASK_CLIP && astrom3_modalities_from_name(c->modalities) != 7) {
+    if (kind == TASK_CLIP && c->modalities != MOD_MASK_ALL) {
         // Pre-training on some of the modalities: the objects that have those.
         train->require_all = 0;
-        train->require_mask = astrom3_modalities_from_name(c->modalities);
+        train->require_mask = c->modalities;
     }
     if (kind == TASK_CLASSIFY) {
         // Labelled objects that have what the head reads; the limited-label
         // subsets apply to training and validation alike.
-        const int head = astrom3_head_from_name(c->head);
         train->require_all = 0;
-        train->require_mask = astrom3_head_mask(head);
+        train->require_mask = c->head;
         train->labelled_only = 1;
         train->subset_bits = subset_bits(c->subset);
     }
@@ -54,12 +55,12 @@ int task_setup(TrainTask *t, int kind, const RunConfig *c, Comm *comm, int local
         t->acc_key = "clip_acc";
         astrom3_create(&t->m, &c->model, local_b);
         astrom3_init(&t->m, c->seed);
-        const int mask = astrom3_modalities_from_name(c->modalities);
-        const DistStepOptions o = {.scope = strcmp(c->loss_scope, "local") ? DIST_LOSS_GLOBAL : DIST_LOSS_LOCAL,
+        const int mask = c->modalities;
+        const DistStepOptions o = {.scope = c->loss_scope == TRAIN_LOSS_LOCAL ? DIST_LOSS_LOCAL : DIST_LOSS_GLOBAL,
                                    .bucket_bytes = (size_t)(c->bucket_mb * 1048576.0),
                                    .modalities = mask};
         dist_step_init(&t->dist, &t->m, comm, local_b, &o);
-        if (mask == 7) {
+        if (mask == MOD_MASK_ALL) {
             t->ranges[0][0] = 0;
             t->ranges[0][1] = t->m.params.n_train_floats;
             t->n_ranges = 1;
@@ -71,7 +72,7 @@ int task_setup(TrainTask *t, int kind, const RunConfig *c, Comm *comm, int local
     t->name = "classify";
     t->acc_name = "accuracy";
     t->acc_key = "acc";
-    astrom3_create_with_head(&t->m, &c->model, local_b, astrom3_head_from_name(c->head));
+    astrom3_create_with_head(&t->m, &c->model, local_b, c->head);
     astrom3_init(&t->m, c->seed);
     if (c->init[0] && params_load_except(&t->m.params, c->init, "classifier.", err)) {
         astrom3_free(&t->m);
@@ -134,4 +135,4 @@ void task_log_fields(TrainTask *t, MetricsWriter *w, const TaskStats *st) {
     }
 }
 
-const char *task_head_name(const TrainTask *t) { return astrom3_head_name(t->m.head); }
+const char *task_head_name(const TrainTask *t) { return modality_mask_name(t->m.head_mask); }

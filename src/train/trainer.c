@@ -73,7 +73,7 @@ static uint64_t config_hash(const RunConfig *cfg, int kind) {
     run_config_defaults(&d);
     memcpy(h.run_dir, d.run_dir, sizeof h.run_dir);
     memcpy(h.data_path, d.data_path, sizeof h.data_path);
-    memcpy(h.device, d.device, sizeof h.device);
+    h.device = d.device;
     memcpy(h.source, d.source, sizeof h.source);
     memcpy(h.init, d.init, sizeof h.init);
     h.threads = d.threads;
@@ -100,13 +100,12 @@ static int all_finite(const float *x, size_t n) {
 
 // Which modality went non-finite first (embeddings, then parameter gradients).
 static void nonfinite_where(Trainer *T, char *out, size_t cap) {
-    static const char *const mods[3] = {"photometry", "spectra", "metadata"};
     const size_t ne = (size_t)T->local_b * (size_t)T->cfg->model.proj_dim;
     float *h = malloc(ne * sizeof *h);
-    for (int i = 0; i < 3 && h && T->m->head == HEAD_NONE; i++) {
+    for (int i = 0; i < MOD_COUNT && h && !T->m->head_mask; i++) {
         ops_to_host(h, T->m->emb[i], ne * sizeof *h);
         if (!all_finite(h, ne)) {
-            snprintf(out, cap, "%s embeddings", mods[i]);
+            snprintf(out, cap, "%s embeddings", modality_name(i));
             free(h);
             return;
         }
@@ -311,7 +310,7 @@ static int setup(Trainer *T, const RunConfig *cfg, Comm *comm, int kind) {
         const int C = cfg->model.n_classes;
         int64_t *counts = am_calloc((size_t)C, sizeof *counts, "class counts");
         loader_class_counts(T->train, counts);
-        cls_step_set_classes(&T->task.cls, counts, !strcmp(cfg->class_weights, "balanced"));
+        cls_step_set_classes(&T->task.cls, counts, cfg->class_weights == FINETUNE_WEIGHTS_BALANCED);
         const char *const *names = loader_class_names(T->train);
         char dead[1024] = "";
         size_t used = 0;
@@ -323,7 +322,7 @@ static int setup(Trainer *T, const RunConfig *cfg, Comm *comm, int kind) {
         T->class_live[C < (int)sizeof T->class_live - 1 ? C : 0] = 0;  // too many classes: not recorded
         if (used)
             trainer_say(T, stdout, "classes without a training example (never predicted): %s", dead);
-        if (!strcmp(cfg->class_weights, "balanced") && T->task.cls.weight) {
+        if (cfg->class_weights == FINETUNE_WEIGHTS_BALANCED && T->task.cls.weight) {
             char wl[1024] = "";
             size_t u = 0;
             for (int c = 0; c < C && u < sizeof wl - 80; c++)
@@ -338,7 +337,7 @@ static int setup(Trainer *T, const RunConfig *cfg, Comm *comm, int kind) {
             task_head_name(&T->task));
     device_batch_alloc(&T->dev, &cfg->model, T->local_b);
     T->n = T->m->params.n_train_floats;
-    if (!strcmp(cfg->optimizer, "adamw"))
+    if (cfg->optimizer == TRAIN_OPTIMIZER_ADAMW)
         adamw_init(&T->opt, T->n, cfg->lr, cfg->beta1, cfg->beta2, cfg->eps, cfg->weight_decay);
     else
         adam_init(&T->opt, T->n, cfg->lr, cfg->beta1, cfg->beta2, cfg->eps, cfg->weight_decay);
@@ -353,7 +352,7 @@ static int setup(Trainer *T, const RunConfig *cfg, Comm *comm, int kind) {
     sched_config_default(&sc, cfg->lr);
     sc.warmup_start_factor = cfg->warmup_start_factor;
     sc.warmup_epochs = cfg->warmup_epochs;
-    sc.kind = strcmp(cfg->schedule, "cosine") ? SCHED_PLATEAU : SCHED_COSINE;
+    sc.kind = cfg->schedule == TRAIN_SCHEDULE_COSINE ? SCHED_COSINE : SCHED_PLATEAU;
     sc.factor = cfg->plateau_factor;
     sc.patience = cfg->plateau_patience;
     sc.threshold = cfg->plateau_threshold;

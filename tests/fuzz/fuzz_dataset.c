@@ -200,7 +200,7 @@ static void build(hid_t f, Recipe *r, int64_t *n_out, int *nc_out) {
     if (take(r) == 255) offsets[take(r) % (MAX_N + 2)] = (int64_t)take_u64(r, 8);
     const int64_t rows = offsets[n] <= MAX_ROWS ? offsets[n] : MAX_ROWS;
 
-    const hsize_t d1[1] = {(hsize_t)n}, dh[2] = {(hsize_t)n, DS_N_MOD}, doff[1] = {(hsize_t)n + 1},
+    const hsize_t d1[1] = {(hsize_t)n}, dh[2] = {(hsize_t)n, MOD_COUNT}, doff[1] = {(hsize_t)n + 1},
                   ds2[2] = {(hsize_t)n, 2}, dp[2] = {(hsize_t)n, DS_PHOTO_COLS}, dsp[1] = {DS_PHOTO_COLS},
                   dm[2] = {(hsize_t)n, DS_META_COLS}, dsm[1] = {DS_META_COLS},
                   dv[2] = {(hsize_t)rows, DS_LC_VALUES};
@@ -280,8 +280,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             continue;
         }
         FZ_ASSERT(o.label >= -1 && o.label < n_classes && o.split <= DS_SPLIT_TEST);
-        FZ_ASSERT(o.has[DS_MOD_PHOT] ? o.lc.n >= 1 && o.lc.t01 : o.lc.n == 0);
-        FZ_ASSERT(o.has[DS_MOD_SPEC] ? o.spectrum != NULL : o.spectrum == NULL);
+        FZ_ASSERT(o.has[MOD_PHOTOMETRY] ? o.lc.n >= 1 && o.lc.t01 : o.lc.n == 0);
+        FZ_ASSERT(o.has[MOD_SPECTRA] ? o.spectrum != NULL : o.spectrum == NULL);
     }
     DsObject o;
     FZ_ASSERT(ds_get(ds, n, &o, &err) != 0 && ds_get(ds, -1, &o, &err) != 0);
