@@ -23,10 +23,14 @@ void astrom3_create_with_head(AstroM3 *m, const ModelConfig *cfg, int max_batch,
     m->head_mask = head_mask;
     m->max_batch = max_batch;
     ParamStore *ps = &m->params;
+    params_set_group(ps, ASTROM3_GROUP_LOGIT_SCALES);
     for (int i = 0; i < 3; i++)
         m->logit_scale[i] = params_add(ps, scale_names[i], 0, NULL, 1, logf(100.0f), 0.0f);
+    params_set_group(ps, astrom3_group(MOD_PHOTOMETRY, ASTROM3_PART_ENCODER));
     photometry_encoder_register(&m->photo, ps, cfg, "photometry_encoder.");
+    params_set_group(ps, astrom3_group(MOD_SPECTRA, ASTROM3_PART_ENCODER));
     spectra_encoder_register(&m->spec, ps, cfg, "spectra_encoder.");
+    params_set_group(ps, astrom3_group(MOD_METADATA, ASTROM3_PART_ENCODER));
     metadata_encoder_register(&m->meta, ps, cfg, "metadata_encoder.");
     m->enc_dim[MOD_PHOTOMETRY] = model_photometry_features(cfg);
     m->enc_dim[MOD_SPECTRA] = spectra_encoder_features(&m->spec);
@@ -34,6 +38,7 @@ void astrom3_create_with_head(AstroM3 *m, const ModelConfig *cfg, int max_batch,
     for (int i = 0; i < MOD_COUNT; i++) {
         char name[PARAM_NAME_MAX];
         const float bound = 1.0f / sqrtf((float)m->enc_dim[i]);
+        params_set_group(ps, astrom3_group(i, ASTROM3_PART_PROJ));
         params_name(name, "%s.weight", proj_names[i]);
         m->proj_w[i] = params_add(ps, name, 2, (int64_t[]){cfg->proj_dim, m->enc_dim[i]}, 1, 0, bound);
         params_name(name, "%s.bias", proj_names[i]);
@@ -42,6 +47,7 @@ void astrom3_create_with_head(AstroM3 *m, const ModelConfig *cfg, int max_batch,
     if (head_mask) {
         m->head_in = astrom3_head_fused(head_mask) ? cfg->proj_dim : m->enc_dim[modality_mask_single(head_mask)];
         const float bound = 1.0f / sqrtf((float)m->head_in);
+        params_set_group(ps, ASTROM3_GROUP_CLASSIFIER);
         m->head_w = params_add(ps, "classifier.weight", 2, (int64_t[]){cfg->n_classes, m->head_in}, 1, 0, bound);
         m->head_b = params_add(ps, "classifier.bias", 1, (int64_t[]){cfg->n_classes}, 1, 0, bound);
     }

@@ -63,6 +63,19 @@ void astrom3_init(AstroM3 *m, uint64_t seed);
 void astrom3_embed_forward(AstroM3 *m, const Batch *b, const StepCtx *ctx);
 // Only the modalities of mask (MOD_BIT(MOD_*)); the others' buffers are untouched.
 void astrom3_embed_forward_masked(AstroM3 *m, const Batch *b, const StepCtx *ctx, int mask);
+// The parameter groups of the model (params_set_group): the logit scales, the
+// classifier head, and per modality its projection and its encoder. The
+// backward reports a modality's groups final in the order projection, encoder
+// (astrom3_embed_backward_hooked); the scales' and the head's gradients are
+// final before it starts.
+enum { ASTROM3_GROUP_LOGIT_SCALES = 0, ASTROM3_GROUP_CLASSIFIER = 1 };
+#define ASTROM3_N_GROUPS (2 + 2 * MOD_COUNT)
+enum { ASTROM3_PART_PROJ = 0, ASTROM3_PART_ENCODER = 1 };
+static inline int astrom3_group(int mod, int part) { return 2 + 2 * mod + part; }
+// The modality of a group (-1 for the scales and the head) and its part.
+static inline int astrom3_group_modality(int group) { return group >= 2 ? (group - 2) / 2 : -1; }
+static inline int astrom3_group_part(int group) { return (group - 2) % 2; }
+
 // Backward from m->g_emb[mod] (the caller accumulates into them after zeroing
 // with astrom3_zero_emb_grad); accumulates parameter gradients.
 void astrom3_embed_backward(AstroM3 *m);
@@ -71,7 +84,6 @@ void astrom3_embed_backward(AstroM3 *m);
 // ASTROM3_PART_ENCODER after "<mod>_encoder.*" (mod = photometry, spectra,
 // metadata, in that order), so a data-parallel trainer can start all-reducing
 // them while the rest of the backward runs. ready may be NULL.
-enum { ASTROM3_PART_PROJ = 0, ASTROM3_PART_ENCODER = 1 };
 typedef void (*AstroM3GradReady)(void *user, int mod, int part);
 void astrom3_embed_backward_hooked(AstroM3 *m, AstroM3GradReady ready, void *user);
 // Only the modalities of mask (after astrom3_embed_forward_masked with that mask).

@@ -41,6 +41,7 @@ int params_add(ParamStore *ps, const char *name, int ndim, const int64_t *shape,
         p->numel *= (size_t)shape[d];
     }
     p->trainable = trainable;
+    p->group = ps->group_set ? ps->next_group : PARAM_GROUP_UNSET;
     p->init_offset = init_offset;
     p->init_bound = init_bound;
     if (trainable) {
@@ -53,6 +54,12 @@ int params_add(ParamStore *ps, const char *name, int ndim, const int64_t *shape,
         ps->n_buffer_floats += p->numel;
     }
     return ps->n++;
+}
+
+void params_set_group(ParamStore *ps, int g) {
+    CHECK(g >= 0, "params_set_group: group %d must be >= 0", g);
+    ps->next_group = g;
+    ps->group_set = 1;
 }
 
 void params_allocate(ParamStore *ps) {

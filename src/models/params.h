@@ -22,6 +22,7 @@ typedef struct {
     size_t offset;      // into data (trainable) or buffers (fixed)
     int trainable;
     int init_index;     // position among trainable tensors (Philox stream), -1 for buffers
+    int group;          // the model's group of the tensor (params_set_group), PARAM_GROUP_UNSET if none
     float init_offset;  // value = init_offset + (2u - 1) * init_bound
     float init_bound;
 } ParamInfo;
@@ -42,13 +43,23 @@ typedef struct {
     // when one is loaded (params_set_property).
     char prop_key[PARAM_MAX_PROPS][32], prop_val[PARAM_MAX_PROPS][32];
     int n_props;
+    int next_group;  // recorded by params_add (params_set_group); PARAM_GROUP_UNSET at first
+    int group_set;
 } ParamStore;
+
+#define PARAM_GROUP_UNSET (-1)
 
 // Formats a tensor name into out (PARAM_NAME_MAX bytes); dies if it would not fit.
 void params_name(char *out, const char *fmt, ...) AM_PRINTF(2, 3);
 // Register a tensor; returns its index. Shapes are given as up to 4 dims.
 int params_add(ParamStore *ps, const char *name, int ndim, const int64_t *shape, int trainable,
                float init_offset, float init_bound);
+// The tensors registered from now on belong to the model's group g (>= 0): a
+// model says here which tensors form one unit of its backward (a data-parallel
+// trainer all-reduces a group's gradients once the model reports it final; a
+// fine-tuner trains the groups a head uses), so no one infers the structure
+// from names. Tensors registered before any call have PARAM_GROUP_UNSET.
+void params_set_group(ParamStore *ps, int g);
 // Allocate data/grad/buffers once every tensor is registered.
 void params_allocate(ParamStore *ps);
 float *params_data(const ParamStore *ps, int idx);

@@ -12,27 +12,23 @@
 #include "core/error.h"
 #include "nn/ops.h"
 
-static int starts_with(const char *s, const char *prefix) { return strncmp(s, prefix, strlen(prefix)) == 0; }
-
-// Which tensors the head's forward uses (the rest never get a gradient).
-static int head_uses(const AstroM3 *m, const char *name, int freeze) {
-    if (starts_with(name, "classifier.")) return 1;
-    if (freeze) return 0;
-    static const char *const enc[3] = {"photometry_encoder.", "spectra_encoder.", "metadata_encoder."};
-    static const char *const proj[3] = {"photometry_proj.", "spectra_proj.", "metadata_proj."};
-    const int mask = m->head_mask, fused = astrom3_head_fused(m->head_mask);
-    for (int i = 0; i < 3; i++) {
-        if (!(mask & 1 << i)) continue;
-        if (starts_with(name, enc[i]) || (fused && starts_with(name, proj[i]))) return 1;
-    }
-    return 0;
+// Which tensors the head's forward uses (the rest never get a gradient), by the
+// model's parameter groups: the head; the encoders of its modalities; their
+// projections too when the head is fused.
+static int head_uses(const AstroM3 *m, const ParamInfo *p, int freeze) {
+    CHECK(p->group >= 0 && p->group < ASTROM3_N_GROUPS, "cls_step: parameter %s has no group (models/params.h)",
+          p->name);
+    if (p->group == ASTROM3_GROUP_CLASSIFIER) return 1;
+    const int mod = astrom3_group_modality(p->group);
+    if (freeze || mod < 0 || !(m->head_mask & MOD_BIT(mod))) return 0;
+    return astrom3_group_part(p->group) == ASTROM3_PART_ENCODER || astrom3_head_fused(m->head_mask);
 }
 
 int cls_trainable_ranges(const AstroM3 *m, int freeze, size_t ranges[][2], int max_ranges) {
     CHECK(m->head_mask, "classification needs a model with a classifier head");
     const ParamStore *ps = &m->params;
     unsigned char *keep = am_calloc((size_t)(ps->n ? ps->n : 1), 1, "trained tensors");
-    for (int t = 0; t < ps->n; t++) keep[t] = (unsigned char)head_uses(m, ps->info[t].name, freeze);
+    for (int t = 0; t < ps->n; t++) keep[t] = (unsigned char)head_uses(m, &ps->info[t], freeze);
     const int n = params_ranges(ps, keep, ranges, max_ranges);
     free(keep);
     return n;

@@ -8,11 +8,11 @@
 #include "core/error.h"
 #include "nn/ops.h"
 
-// Readiness groups of the parameter tensors: 0 = final before the backward
-// (logit scales, classifier head), 1 + 2*mod + part = the tensors of
-// astrom3_embed_backward_hooked's callback (mod, part).
-#define GROUP_START 0
-#define N_GROUPS 7
+// Readiness groups are the model's parameter groups (astrom3.h,
+// params_set_group): the logit scales and the classifier head are final before
+// the backward; astrom3_embed_backward_hooked reports the others (mod, part).
+#define N_GROUPS ASTROM3_N_GROUPS
+#define GROUPS_FINAL_AT_START (1u << ASTROM3_GROUP_LOGIT_SCALES | 1u << ASTROM3_GROUP_CLASSIFIER)
 
 struct DistBucket {
     size_t off, n;      // float range of the flat gradient buffer
@@ -21,16 +21,13 @@ struct DistBucket {
     CommRequest *req;
 };
 
-static const char *const mod_prefix[3] = {"photometry_", "spectra_", "metadata_"};
-
-static int tensor_group(const char *name) {
-    for (int mod = 0; mod < 3; mod++) {
-        const size_t len = strlen(mod_prefix[mod]);
-        if (strncmp(name, mod_prefix[mod], len)) continue;
-        if (!strncmp(name + len, "proj.", 5)) return 1 + 2 * mod + ASTROM3_PART_PROJ;
-        if (!strncmp(name + len, "encoder.", 8)) return 1 + 2 * mod + ASTROM3_PART_ENCODER;
-    }
-    return GROUP_START;
+// A tensor's group as the model registered it. A tensor without one would be
+// all-reduced at an arbitrary time, possibly before its gradient exists: refused.
+static int tensor_group(const ParamInfo *p) {
+    CHECK(p->group >= 0 && p->group < N_GROUPS,
+          "dist_step: parameter %s has no gradient group (%d): register it after params_set_group "
+          "(models/params.h)", p->name, p->group);
+    return p->group;
 }
 
 void dist_step_init(DistStep *d, AstroM3 *m, Comm *comm, int max_local, const DistStepOptions *opt) {
@@ -64,7 +61,7 @@ void dist_step_init(DistStep *d, AstroM3 *m, Comm *comm, int max_local, const Di
     // Tensor readiness groups and buckets over the flat gradient buffer.
     const ParamStore *ps = &m->params;
     d->group_of = am_calloc((size_t)(ps->n ? ps->n : 1), 1, "tensor groups");
-    for (int t = 0; t < ps->n; t++) d->group_of[t] = (uint8_t)tensor_group(ps->info[t].name);
+    for (int t = 0; t < ps->n; t++) d->group_of[t] = (uint8_t)tensor_group(&ps->info[t]);
     size_t per = (opt->bucket_bytes ? opt->bucket_bytes : DIST_BUCKET_BYTES_DEFAULT) / sizeof(float);
     if (per < 1) per = 1;
     const size_t total = ps->n_train_floats;
@@ -90,8 +87,8 @@ int dist_step_trainable_ranges(const DistStep *d, size_t ranges[][2], int max_ra
     const ParamStore *ps = &d->m->params;
     unsigned char *keep = am_calloc((size_t)(ps->n ? ps->n : 1), 1, "trained tensors");
     for (int t = 0; t < ps->n; t++) {
-        const int g = d->group_of[t];
-        keep[t] = g == GROUP_START ? 1 : (unsigned char)(d->mod_mask >> ((g - 1) / 2) & 1);
+        const int mod = astrom3_group_modality(d->group_of[t]);
+        keep[t] = mod < 0 ? 1 : (unsigned char)(d->mod_mask >> mod & 1);
         for (int q = 0; q < 3; q++)  // a logit scale counts with its pair
             if (t == d->m->logit_scale[q]) keep[t] = (unsigned char)clip_pair_active(&d->loss, q);
     }
@@ -135,7 +132,7 @@ static void on_group_ready(DistStep *d, int group) {
 }
 
 static void grad_ready_cb(void *user, int mod, int part) {
-    on_group_ready(user, 1 + 2 * mod + part);
+    on_group_ready(user, astrom3_group(mod, part));
 }
 
 // The global loss (mean of the rank losses), pair losses and accuracy count.
@@ -202,18 +199,19 @@ DistStepResult dist_step_forward_backward(DistStep *d, const Batch *b, const Ste
 
     // Backward with bucketed, overlapped gradient averaging.
     for (int k = 0; k < d->n_buckets; k++) {
-        d->buckets[k].pending = d->buckets[k].groups & ~1u;
+        d->buckets[k].pending = d->buckets[k].groups & ~GROUPS_FINAL_AT_START;
         d->buckets[k].req = NULL;
     }
     d->groups_done = 0;
     d->launched = 0;
     d->early = 0;
-    on_group_ready(d, GROUP_START);
+    on_group_ready(d, ASTROM3_GROUP_LOGIT_SCALES);
+    on_group_ready(d, ASTROM3_GROUP_CLASSIFIER);
     // A modality outside the loss has zero gradients, final now.
-    for (int i = 0; i < 3; i++)
-        if (!(mask & 1 << i)) {
-            on_group_ready(d, 1 + 2 * i + ASTROM3_PART_PROJ);
-            on_group_ready(d, 1 + 2 * i + ASTROM3_PART_ENCODER);
+    for (int i = 0; i < MOD_COUNT; i++)
+        if (!(mask & MOD_BIT(i))) {
+            on_group_ready(d, astrom3_group(i, ASTROM3_PART_PROJ));
+            on_group_ready(d, astrom3_group(i, ASTROM3_PART_ENCODER));
         }
     astrom3_embed_backward_masked(m, mask, grad_ready_cb, d);
     t0 = am_now_s();
