@@ -214,6 +214,42 @@ double comm_allreduce_sum_double(Comm *c, double v) {
     return out;
 }
 
+int comm_any_failed(Comm *c, int failed) { return comm_allreduce_sum_double(c, failed ? 1.0 : 0.0) > 0.0; }
+
+// Rows in pieces of at most max_count bytes (and at least one row): each piece
+// is gathered contiguously, then spread out to its rank's place.
+static void gather_rows(Comm *c, const void *send, void *recv, size_t row_bytes, size_t n_rows, int root) {
+    const size_t W = (size_t)c->size, total = row_bytes * n_rows;
+    const char *s = send;
+    char *r = recv;
+    if (total == 0) return;
+    size_t rows_per = c->max_count / row_bytes;
+    if (rows_per < 1) rows_per = 1;
+    CHECK(rows_per * row_bytes <= INT_MAX, "comm_gather_rows: a row of %zu bytes is too large for MPI", row_bytes);
+    const int all = root < 0, me_root = all || c->rank == root;
+    char *tmp = me_root ? am_malloc(W * min_sz(rows_per, n_rows) * row_bytes, "gather chunk buffer") : NULL;
+    for (size_t r0 = 0; r0 < n_rows; r0 += rows_per) {
+        const size_t len = min_sz(rows_per, n_rows - r0) * row_bytes;
+        if (all)
+            MPI_OK(c, MPI_Allgather(s + r0 * row_bytes, (int)len, MPI_BYTE, tmp, (int)len, MPI_BYTE, c->world), len);
+        else
+            MPI_OK(c, MPI_Gather(s + r0 * row_bytes, (int)len, MPI_BYTE, tmp, (int)len, MPI_BYTE, root, c->world),
+                   len);
+        if (me_root)
+            for (size_t k = 0; k < W; k++) memcpy(r + k * total + r0 * row_bytes, tmp + k * len, len);
+    }
+    free(tmp);
+}
+
+void comm_gather_rows(Comm *c, const void *send, void *recv, size_t row_bytes, size_t n_rows, int root) {
+    CHECK(root >= 0 && root < c->size, "comm_gather_rows: root %d is not a rank (size %d)", root, c->size);
+    gather_rows(c, send, recv, row_bytes, n_rows, root);
+}
+
+void comm_allgather_bytes(Comm *c, const void *send, void *recv, size_t bytes) {
+    gather_rows(c, send, recv, 1, bytes, -1);
+}
+
 void comm_allreduce_sum_host(Comm *c, double *buf, size_t n) {
     for (size_t off = 0; off < n; off += c->max_count) {
         const size_t len = min_sz(c->max_count, n - off);

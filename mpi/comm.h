@@ -41,6 +41,9 @@ void comm_allreduce_sum(Comm *c, float *buf, size_t n);
 void comm_allreduce_mean(Comm *c, float *buf, size_t n);
 // Sum over ranks of v (the same on every rank).
 double comm_allreduce_sum_double(Comm *c, double v);
+// 1 on every rank when any rank passed failed != 0, else 0: how the ranks agree
+// to stop together after a local error (the rank that failed reports it).
+int comm_any_failed(Comm *c, int failed);
 // buf[i] = sum over ranks of buf[i] for n host doubles, in place. Always MPI
 // (host memory, also after comm_enable_gpu): for small host-side statistics.
 void comm_allreduce_sum_host(Comm *c, double *buf, size_t n);
@@ -50,6 +53,12 @@ void comm_allgather(Comm *c, const float *send, float *recv, size_t n_per_rank);
 // recv_r[i] = sum over ranks k of send_k[r*n + i]: send holds size*n floats,
 // recv n floats; they must not overlap.
 void comm_reduce_scatter_sum(Comm *c, const float *send, float *recv, size_t n_per_rank);
+// Host rows of every rank, in rank order: rank r's n_rows rows of row_bytes
+// bytes land at recv + r * n_rows * row_bytes, on root only (recv may be NULL
+// elsewhere). Every rank passes the same n_rows and row_bytes. Always MPI.
+void comm_gather_rows(Comm *c, const void *send, void *recv, size_t row_bytes, size_t n_rows, int root);
+// The same to every rank: recv holds size * bytes bytes. Always MPI.
+void comm_allgather_bytes(Comm *c, const void *send, void *recv, size_t bytes);
 // Copies bytes bytes of root's buf to every rank's buf.
 void comm_broadcast(Comm *c, void *buf, size_t bytes, int root);
 void comm_barrier(Comm *c);

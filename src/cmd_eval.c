@@ -19,7 +19,7 @@
 #include "eval/confusion.h"
 #include "io/safetensors.h"
 #include "io/text_out.h"
-#include "mpi/comm_mpi.h"
+#include "mpi/comm.h"
 #include "nn/ops.h"
 #include "train/cls_step.h"
 
@@ -195,7 +195,7 @@ int cmd_eval(int argc, char **argv) {
     AstroM3 m;
     astrom3_create_with_head(&m, &cfg.model, b, head);
     rc = params_load(&m.params, ckpt, &err);
-    if (comm_allreduce_sum_double(comm, rc != 0) > 0) {
+    if (comm_any_failed(comm, rc)) {
         if (rc) fprintf(stderr, "astromm eval: rank %d: error: %s\n", rank, err.msg);
         astrom3_free(&m);
         loader_close(l);
@@ -225,7 +225,6 @@ int cmd_eval(int argc, char **argv) {
     }
     DeviceBatch dev;
     device_batch_alloc(&dev, &cfg.model, b);
-    MPI_Comm mc = comm_mpi_dup(comm);
     int32_t *pred = malloc((size_t)b * sizeof *pred);
     float *prob = malloc((size_t)b * C * sizeof *prob);
     // Per local row: id, label, valid, then the C class probabilities. Rank 0 sums
@@ -272,7 +271,7 @@ int cmd_eval(int argc, char **argv) {
                 q[2] = lb.valid[i];
                 for (int c = 0; c < C; c++) q[3 + c] = prob[(size_t)i * C + c];
             }
-            MPI_Gather(send, per * b, MPI_DOUBLE, recv, per * b, MPI_DOUBLE, 0, mc);
+            comm_gather_rows(comm, send, recv, (size_t)per * sizeof *send, (size_t)b, 0);
             if (rank == 0)
                 for (int i = 0; i < b * P; i++) {
                     const double *q = recv + (size_t)per * i;
@@ -329,7 +328,7 @@ int cmd_eval(int argc, char **argv) {
         }
         class_report_free(&rep);
     }
-    const int bad = comm_allreduce_sum_double(comm, rc != 0) > 0;
+    const int bad = comm_any_failed(comm, rc);
     free(rows.id);
     free(rows.label);
     free(rows.pred);
@@ -341,7 +340,6 @@ int cmd_eval(int argc, char **argv) {
     free(recv);
     free(pred);
     free(prob);
-    MPI_Comm_free(&mc);
     device_batch_free(&dev);
     cls_step_free(&cs);
     astrom3_free(&m);

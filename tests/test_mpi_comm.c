@@ -108,8 +108,37 @@ static void test_broadcast(Comm *c, size_t bytes, int root) {
     free(buf);
 }
 
+// Rows of row_bytes bytes: n_rows from every rank to root (comm_gather_rows)
+// and, as n_rows * row_bytes bytes, to every rank (comm_allgather_bytes).
+static unsigned char row_byte(int rank, size_t i) { return (unsigned char)((rank * 37 + i * 11 + 3) & 0xff); }
+
+static void test_gather_rows(Comm *c, size_t row_bytes, size_t n_rows, int root) {
+    const size_t n = row_bytes * n_rows, W = (size_t)g_size;
+    unsigned char *send = am_malloc(n + 1, "gather send"), *recv = am_malloc(W * n + 1, "gather recv");
+    for (size_t i = 0; i < n; i++) send[i] = row_byte(g_rank, i);
+    memset(recv, 0xAA, W * n);
+    comm_gather_rows(c, send, g_rank == root ? recv : NULL, row_bytes, n_rows, root);
+    size_t bad = 0;
+    for (size_t r = 0; g_rank == root && r < W; r++)
+        for (size_t i = 0; i < n; i++) bad += recv[r * n + i] != row_byte((int)r, i);
+    EXPECT(bad == 0, "gather_rows %zu x %zu bytes to root %d: %zu wrong bytes (rank %d)", n_rows, row_bytes, root,
+           bad, g_rank);
+    memset(recv, 0xAA, W * n);
+    comm_allgather_bytes(c, send, recv, n);
+    bad = 0;
+    for (size_t r = 0; r < W; r++)
+        for (size_t i = 0; i < n; i++) bad += recv[r * n + i] != row_byte((int)r, i);
+    EXPECT(bad == 0, "allgather_bytes %zu bytes: %zu wrong bytes (rank %d)", n, bad, g_rank);
+    EXPECT(comm_any_failed(c, g_rank == (int)(n % W)) == 1 && comm_any_failed(c, 0) == 0, "any_failed (rank %d)",
+           g_rank);
+    free(send);
+    free(recv);
+}
+
 static void test_all(Comm *c, const size_t *sizes, int nsizes) {
     for (int k = 0; k < nsizes; k++) {
+        test_gather_rows(c, 3, sizes[k], g_size - 1);
+        test_gather_rows(c, 40, sizes[k] % 50, 0);
         test_allreduce(c, sizes[k]);
         test_allgather(c, sizes[k]);
         test_reduce_scatter(c, sizes[k]);

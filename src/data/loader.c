@@ -308,21 +308,21 @@ static void open_job(void *arg) {
 // the first failing rank (rank 0 is the one that prints: a bad row on rank 3
 // must not be reported as "failed on another rank" only).
 static int agree(struct Loader *l, int rc, AmError *err, const char *what) {
-    const double bad = comm_allreduce_sum_double(l->comm, rc ? 1.0 : 0.0);
-    if (bad == 0) return 0;
+    if (!comm_any_failed(l->comm, rc)) return 0;
     const int size = comm_size(l->comm), rank = comm_rank(l->comm);
     double *failed = calloc((size_t)size, sizeof *failed);
     CHECK(failed, "out of memory (loader error exchange)");
     failed[rank] = rc ? 1.0 : 0.0;
     comm_allreduce_sum_host(l->comm, failed, (size_t)size);
-    int first = 0;
+    int first = 0, bad = 0;
     while (first < size - 1 && failed[first] == 0) first++;
+    for (int r = 0; r < size; r++) bad += failed[r] != 0;
     free(failed);
     if (!rc) am_error_set(err, "%s: %s failed", l->path, what);
     comm_broadcast(l->comm, err->msg, sizeof err->msg, first);
     if (size > 1 && bad > 1) {
         const size_t len = strlen(err->msg);
-        snprintf(err->msg + len, sizeof err->msg - len, " (and on %.0f more rank(s))", bad - 1);
+        snprintf(err->msg + len, sizeof err->msg - len, " (and on %d more rank(s))", bad - 1);
     }
     return -1;
 }

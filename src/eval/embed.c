@@ -16,7 +16,6 @@
 #include "nn/ops.h"
 
 // 1 when any rank passes a non-zero rc.
-static int any(Comm *c, int rc) { return comm_allreduce_sum_double(c, rc ? 1.0 : 0.0) > 0.0; }
 
 // Split of every dataset object (the loader does not hand it out).
 static int dataset_splits(const char *path, uint8_t **out, int64_t *n, AmError *err) {
@@ -79,7 +78,7 @@ int embed_run(const RunConfig *cfg, Comm *comm, const EmbedOptions *opt) {
     int64_t n_ds = 0;
     int rc = dataset_splits(cfg->data_path, &splits, &n_ds, &err);
     if (rc) fprintf(stderr, "astromm embed: error: %s\n", err.msg);
-    if (any(comm, rc)) return free(splits), 1;
+    if (comm_any_failed(comm, rc)) return free(splits), 1;
 
     LoaderConfig lc;
     loader_config_defaults(&lc);
@@ -96,7 +95,7 @@ int embed_run(const RunConfig *cfg, Comm *comm, const EmbedOptions *opt) {
     Loader *L = NULL;
     rc = loader_open(cfg->data_path, comm, &lc, &L, &err);
     if (rc && !rank) fprintf(stderr, "astromm embed: error: %s\n", err.msg);
-    if (any(comm, rc)) return loader_close(L), free(splits), 1;
+    if (comm_any_failed(comm, rc)) return loader_close(L), free(splits), 1;
     if (loader_check_model_inputs(L, mc->spec_len, mc->spec_in, mc->meta_in, mc->photo_in, &err)) {
         if (!rank) fprintf(stderr, "astromm embed: %s: %s\n", cfg->source, err.msg);
         return loader_close(L), free(splits), 2;
@@ -119,7 +118,7 @@ int embed_run(const RunConfig *cfg, Comm *comm, const EmbedOptions *opt) {
         fprintf(stderr, "astromm embed: error: checkpoint %s does not load into the model of %s: %s\n",
                 opt->checkpoint, cfg->source, err.msg);
     int status = 0;
-    if (any(comm, rc)) {
+    if (comm_any_failed(comm, rc)) {
         status = 1;
         goto out_model;
     }
@@ -144,7 +143,7 @@ int embed_run(const RunConfig *cfg, Comm *comm, const EmbedOptions *opt) {
     for (int64_t k = 0; k < nb; k++) {
         LoaderBatch lb;
         int lrc = loader_next(L, &lb, &err);
-        if (any(comm, lrc)) {
+        if (comm_any_failed(comm, lrc)) {
             if (lrc) fprintf(stderr, "astromm embed: error: %s\n", err.msg);
             ok = 0;
             break;

@@ -84,7 +84,6 @@ struct EmbWriter {
 };
 
 // 1 when any rank passes failed != 0.
-static int any_failed(Comm *c, int failed) { return comm_allreduce_sum_double(c, failed ? 1.0 : 0.0) > 0.0; }
 
 static int write_attrs(EmbWriter *w, const EmbFileInfo *info) {
     const char *fmt = EMB_FORMAT;
@@ -151,7 +150,7 @@ int emb_writer_open(const char *path, Comm *comm, const EmbFileInfo *info, EmbWr
         h5_fail(err, w->tmp, "cannot set up the MPI-IO file driver");
     }
     h5_close_id(&fapl);
-    if (any_failed(comm, fail)) {
+    if (comm_any_failed(comm, fail)) {
         if (!fail) am_error_set(err, "%s: cannot create the file on another rank", w->tmp);
         h5_close_id(&w->file);
         if (w->rank == 0) remove(w->tmp);
@@ -189,7 +188,7 @@ int emb_writer_open(const char *path, Comm *comm, const EmbFileInfo *info, EmbWr
         fail = w->dxpl < 0 || H5Pset_dxpl_mpio(w->dxpl, H5FD_MPIO_COLLECTIVE) < 0;
         if (fail) h5_fail(err, w->tmp, "cannot set collective transfers");
     }
-    if (any_failed(comm, fail)) {
+    if (comm_any_failed(comm, fail)) {
         if (!fail) am_error_set(err, "%s: set-up failed on another rank", w->tmp);
         w->failed = 1;
         emb_writer_close(w, 0, NULL);
@@ -254,7 +253,7 @@ int emb_writer_close(EmbWriter *w, int ok, AmError *err) {
         fail = 1;
     }
     w->file = -1;
-    const int all_failed = any_failed(w->comm, fail);
+    const int all_failed = comm_any_failed(w->comm, fail);
     int rc = all_failed;
     if (w->rank == 0) {
         if (all_failed) {

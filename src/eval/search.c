@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mpi/comm_mpi.h"
+#include "mpi/comm.h"
 
 int search_hit_before(const SearchHit *a, const SearchHit *b) {
     if (a->row < 0) return 0;
@@ -77,13 +77,7 @@ int64_t search_topk(const EmbSet *s, const int64_t *qrows, int nq, const SearchO
     } else {
         // every rank's lists to every rank, then the same merge everywhere
         SearchHit *all = am_malloc((size_t)P * nq * k * sizeof *all, "top-k (all ranks)");
-        MPI_Comm mc = comm_mpi_dup(comm);
-        CHECK(mc != MPI_COMM_NULL, "cannot duplicate the MPI communicator");
-        const size_t bytes = (size_t)nq * k * sizeof *local;
-        CHECK(bytes < (size_t)1 << 31, "too many queries x k (%d x %d) for one exchange", nq, k);
-        CHECK(MPI_Allgather(local, (int)bytes, MPI_BYTE, all, (int)bytes, MPI_BYTE, mc) == MPI_SUCCESS,
-              "MPI_Allgather of the top-k lists failed");
-        MPI_Comm_free(&mc);
+        comm_allgather_bytes(comm, local, all, (size_t)nq * k * sizeof *local);
         topk_reset(out, (size_t)nq * k);
         for (int p = 0; p < P; p++)
             for (int q = 0; q < nq; q++)

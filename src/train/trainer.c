@@ -49,11 +49,6 @@ void trainer_say(Trainer *T, FILE *to, const char *fmt, ...) {
     }
 }
 
-// Every rank learns whether any failed; returns 1 when some did.
-int trainer_any_failed(Trainer *T, int failed) {
-    return comm_allreduce_sum_double(T->comm, failed ? 1.0 : 0.0) > 0;
-}
-
 static int mkdir_p(const char *path) {
     char tmp[PATH_CAP];
     snprintf(tmp, sizeof tmp, "%s", path);
@@ -288,7 +283,7 @@ static int setup(Trainer *T, const RunConfig *cfg, Comm *comm, int kind) {
         }
         T->metrics_open = !rc;
     }
-    if (trainer_any_failed(T, rc)) return TRAIN_ERROR;
+    if (comm_any_failed(T->comm, rc)) return TRAIN_ERROR;
     {  // whichever rank's watchdog fires, train.log says why the run ended
         char log_path[PATH_CAP + 32];
         snprintf(log_path, sizeof log_path, "%s/train.log", cfg->run_dir);
@@ -299,7 +294,7 @@ static int setup(Trainer *T, const RunConfig *cfg, Comm *comm, int kind) {
 
     AmError terr = {{0}};
     rc = task_setup(&T->task, kind, cfg, comm, T->local_b, &terr);
-    if (trainer_any_failed(T, rc)) {
+    if (comm_any_failed(T->comm, rc)) {
         if (rc) fprintf(stderr, "astromm: rank %d: error: %s\n", T->rank, terr.msg);
         return TRAIN_ERROR;
     }
@@ -451,7 +446,7 @@ static int train_epoch(Trainer *T, int *done) {
         log_step(T, &lb, &r, gn, t_data, am_now_s() - t0);
         loader_position(T->train, &le, &lbatch);
 
-        if (trainer_any_failed(T, signals_pending() != 0)) return trainer_preempted(T);
+        if (comm_any_failed(T->comm, signals_pending() != 0)) return trainer_preempted(T);
         if (c->max_steps > 0 && T->step >= c->max_steps) {
             *done = 1;
             trainer_say(T, stdout, "reached train.max_steps = %d", c->max_steps);

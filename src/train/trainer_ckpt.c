@@ -123,7 +123,7 @@ int trainer_checkpoint(Trainer *T, int is_best) {
         preempt_unlock(&T->pw);
         if (rc) trainer_say(T, stderr, "error: checkpoint at step %lld failed: %s", (long long)T->step, err.msg);
     }
-    if (trainer_any_failed(T, rc)) return -1;
+    if (comm_any_failed(T->comm, rc)) return -1;
     T->last_ckpt = T->step;
     return 0;
 }
@@ -173,7 +173,7 @@ int trainer_resume(Trainer *T, int required) {
         rc = ckpt_latest_valid(T->root, T->n, &step, dir, sizeof dir, T->lock.held, warn_say, T, &err);
         if (rc) trainer_say(T, stderr, "error: %s", err.msg);
     }
-    if (trainer_any_failed(T, rc)) return TRAIN_ERROR;
+    if (comm_any_failed(T->comm, rc)) return TRAIN_ERROR;
     double s = (double)step;
     comm_broadcast(T->comm, &s, sizeof s, 0);
     comm_broadcast(T->comm, dir, sizeof dir, 0);
@@ -201,7 +201,7 @@ int trainer_resume(Trainer *T, int required) {
     }
     if (!rc) rc = loader_seek(T->train, st.loader_epoch, st.loader_batch, &err);
     if (rc && T->rank == 0) trainer_say(T, stderr, "error: cannot resume: %s", err.msg);
-    if (trainer_any_failed(T, rc)) return rc == TRAIN_BAD_CONFIG ? TRAIN_BAD_CONFIG : TRAIN_ERROR;
+    if (comm_any_failed(T->comm, rc)) return rc == TRAIN_BAD_CONFIG ? TRAIN_BAD_CONFIG : TRAIN_ERROR;
     if (T->host_m != T->opt.m) {
         ops_to_device(T->opt.m, T->host_m, T->n * sizeof(float));
         ops_to_device(T->opt.v, T->host_v, T->n * sizeof(float));

@@ -53,7 +53,6 @@ typedef struct {
 
 // trainer.c
 void trainer_say(Trainer *T, FILE *to, const char *fmt, ...) AM_PRINTF(3, 4);
-int trainer_any_failed(Trainer *T, int failed);
 // trainer_ckpt.c: collective; rank 0 writes. is_best: the checkpoint becomes run_dir/best.
 int trainer_checkpoint(Trainer *T, int is_best);
 // Loads the newest valid checkpoint of run_dir (required: fail when none). Rank 0

@@ -162,7 +162,7 @@ int trainer_preempted(Trainer *T) {
         if (st != PREEMPT_WRITTEN) written = -1;
     }
     // Collective: trainer_checkpoint below is, so every rank must know what rank 0 found.
-    if (trainer_any_failed(T, written >= 0)) {
+    if (comm_any_failed(T->comm, written >= 0)) {
         if (written < T->step)
             trainer_say(T, stdout, "signal received: exit %d (requeue) with the checkpoint of step %lld, complete %.2f s "
                 "after the signal; step %lld is redone on resume", TRAIN_PREEMPTED, (long long)written, seconds,
