@@ -33,8 +33,8 @@
 
 #include "core/clock.h"
 #include "core/error.h"
-#include "data/dataset.h"
-#include "data/loader.h"
+#include "data/format/dataset.h"
+#include "data/loader/loader.h"
 #include "loss/clip.h"
 #include "models/astrom3.h"
 #include "mpi/comm.h"

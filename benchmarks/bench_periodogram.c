@@ -11,9 +11,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "data/lc_features.h"
-#include "data/lightcurve.h"
-#include "data/periodogram.h"
+#include "data/ingest/lc_features.h"
+#include "data/preprocess/lightcurve.h"
+#include "data/ingest/periodogram.h"
 
 typedef struct {
     LightCurve *mag;

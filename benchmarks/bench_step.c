@@ -10,10 +10,10 @@
 #include <time.h>
 
 #include "core/clock.h"
-#include "core/config.h"
-#include "cli.h"
-#include "data/device_batch.h"
-#include "data/synth_batch.h"
+#include "config/run_config.h"
+#include "app/cli.h"
+#include "models/device_batch.h"
+#include "models/synth_batch.h"
 #include "loss/clip.h"
 #include "nn/ops.h"
 #include "optim/adam.h"

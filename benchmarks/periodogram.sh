@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Lomb-Scargle period finder: astromm (src/data/periodogram.c) against astropy,
+# Lomb-Scargle period finder: astromm (src/data/ingest/periodogram.c) against astropy,
 # side by side on the same real ASAS curves, interleaved round by round.
 # Each round: astromm on 1 thread, astropy (1 thread), astromm features on all
 # threads. Reports per-round lines, then medians, min-max and the per-core ratio,

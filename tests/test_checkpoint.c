@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "io/params_file.h"
 #include "io/safetensors.h"
 #include "models/astrom3.h"
 #include "nn/ops.h"

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/config.h"
+#include "config/run_config.h"
 #include "testutil.h"
 
 static char tmpdir[] = "/tmp/astromm_test_config_XXXXXX";

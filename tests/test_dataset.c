@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "data/dataset.h"
+#include "data/format/dataset.h"
 #include "testutil.h"
 
 #define N_OBJ 10

@@ -17,12 +17,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "data/dataset.h"
-#include "data/ingest.h"
-#include "data/lc_features.h"
-#include "data/lightcurve.h"
-#include "data/metadata.h"
-#include "data/spectrum.h"
+#include "data/format/dataset.h"
+#include "data/ingest/ingest.h"
+#include "data/ingest/lc_features.h"
+#include "data/preprocess/lightcurve.h"
+#include "data/preprocess/metadata.h"
+#include "data/preprocess/spectrum.h"
 #include "testutil.h"
 
 #define DATA_DIR "../shared/data"

@@ -1,4 +1,4 @@
-// Light-curve readers and preprocessing (src/data/lightcurve.c):
+// Light-curve readers and preprocessing (src/data/preprocess/lightcurve.c):
 //  - the real ASAS dev file (../shared/data/asas/lightcurves.csv.gz) against the numpy
 //    reference tests/reference/fixtures/lightcurves_ref.safetensors
 //    (tests/reference/preprocess_lc_ref.py); skipped (77) without ../shared/data;
@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "data/lightcurve.h"
+#include "data/preprocess/lightcurve.h"
 #include "io/safetensors.h"
 #include "testutil.h"
 

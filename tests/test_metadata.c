@@ -1,4 +1,4 @@
-// Catalogue reader and metadata preprocessing (src/data/metadata.c):
+// Catalogue reader and metadata preprocessing (src/data/preprocess/metadata.c):
 //  - the synthetic catalogue tests/reference/fixtures/meta_catalog.csv (shuffled
 //    columns, an extra quoted column with commas, parallax <= 0 rows, negative b)
 //    against the numpy reference tests/reference/fixtures/meta_ref.safetensors
@@ -16,7 +16,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "data/metadata.h"
+#include "data/preprocess/metadata.h"
 #include "io/safetensors.h"
 #include "testutil.h"
 

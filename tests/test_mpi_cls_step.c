@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "core/rng.h"
-#include "data/synth_batch.h"
+#include "models/synth_batch.h"
 #include "models/astrom3.h"
 #include "mpi/comm.h"
 #include "mpi_testutil.h"

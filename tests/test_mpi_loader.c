@@ -1,4 +1,4 @@
-// The parallel loader (src/data/loader.h) at 1, 2 and 4 ranks:
+// The parallel loader (src/data/loader/loader.h) at 1, 2 and 4 ranks:
 //  * every selected sample exactly once per epoch across ranks (pad mode: the
 //    padding rows are flagged invalid; drop_last: floor(N/B) full batches);
 //  * the global order is the test's own Fisher-Yates over Philox (seed, epoch),
@@ -24,9 +24,9 @@
 #include <unistd.h>
 
 #include "core/rng.h"
-#include "data/dataset.h"
-#include "data/lightcurve.h"
-#include "data/loader.h"
+#include "data/format/dataset.h"
+#include "data/preprocess/lightcurve.h"
+#include "data/loader/loader.h"
 #include "mpi/comm.h"
 #include "mpi_testutil.h"
 #include "testutil.h"

@@ -27,7 +27,7 @@
 #include <string.h>
 
 #include "core/error.h"
-#include "data/synth_batch.h"
+#include "models/synth_batch.h"
 #include "loss/clip.h"
 #include "models/astrom3.h"
 #include "mpi/comm.h"

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "data/dataset.h"
+#include "data/format/dataset.h"
 #include "eval/outliers.h"
 #include "testutil.h"
 

@@ -1,5 +1,5 @@
-// Lomb–Scargle period finder (src/data/periodogram.c) and light-curve features
-// (src/data/lc_features.c), without ../shared/data:
+// Lomb–Scargle period finder (src/data/ingest/periodogram.c) and light-curve features
+// (src/data/ingest/lc_features.c), without ../shared/data:
 //  - the Press–Rybicki power against the direct sums over a whole ASAS-sized grid;
 //  - exact power and Baluev FAP against astropy (tests/reference/fixtures/periodogram_ref.h,
 //    tests/reference/make_periodogram_reference.py);
@@ -12,8 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "data/lc_features.h"
-#include "data/periodogram.h"
+#include "data/ingest/lc_features.h"
+#include "data/ingest/periodogram.h"
 #include "testutil.h"
 
 #include "reference/fixtures/periodogram_ref.h"

@@ -16,9 +16,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "data/lc_features.h"
-#include "data/lightcurve.h"
-#include "data/periodogram.h"
+#include "data/ingest/lc_features.h"
+#include "data/preprocess/lightcurve.h"
+#include "data/ingest/periodogram.h"
 #include "testutil.h"
 
 #define ASAS_CSV "../shared/data/asas/lightcurves.csv.gz"

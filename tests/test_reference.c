@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "io/params_file.h"
 #include "io/safetensors.h"
 #include "loss/clip.h"
 #include "models/astrom3.h"

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "data/dataset.h"
+#include "data/format/dataset.h"
 #include "eval/embeddings_file.h"
 #include "eval/search.h"
 #include "mpi/comm.h"

@@ -1,4 +1,4 @@
-// LAMOST spectrum reader + AstroM3 spectrum preprocessing (src/data/spectrum.h)
+// LAMOST spectrum reader + AstroM3 spectrum preprocessing (src/data/preprocess/spectrum.h)
 // against tests/reference/fixtures/spectra_ref.safetensors (written by
 // tests/reference/preprocess_spec_ref.py from the real files in
 // ../shared/data/lamost/fits), plus failure cases on temporary files.
@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "data/spectrum.h"
+#include "data/preprocess/spectrum.h"
 #include "io/safetensors.h"
 #include "testutil.h"
 

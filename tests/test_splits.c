@@ -1,11 +1,11 @@
-// Splits by id and limited-label subsets (src/data/splits.c).
+// Splits by id and limited-label subsets (src/data/format/splits.c).
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "data/dataset.h"
-#include "data/splits.h"
+#include "data/format/dataset.h"
+#include "data/format/splits.h"
 #include "testutil.h"
 
 #define NBIG 100000

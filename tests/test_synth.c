@@ -6,8 +6,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "data/dataset.h"
-#include "data/synth_dataset.h"
+#include "data/format/dataset.h"
+#include "data/synth/synth_dataset.h"
 #include "testutil.h"
 
 enum { N = 300 };

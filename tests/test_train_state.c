@@ -92,6 +92,12 @@ static int count_tmp_files(const char *dir) {
 }
 
 // Expects train_state_read(path) with n to fail with a message naming path and `what`.
+// The payload CRC of a state file rewritten after an edit (header bytes 24..27).
+static void restamp_crc(unsigned char *b, long len) {
+    const uint32_t crc = (uint32_t)crc32_z(crc32_z(0L, Z_NULL, 0), b + 32, (size_t)(len - 32));
+    memcpy(b + 24, &crc, 4);
+}
+
 static void expect_refused(const char *path, size_t n, const char *what, const char *label) {
     TrainState r = {.n = n};
     r.m = malloc(n * sizeof(float) + 1);
@@ -161,7 +167,7 @@ static void test_refusals(void) {
     REQUIRE(train_state_write(path, &w, &err) == 0, "%s", err.msg);
     long len;
     unsigned char *b = slurp(path, &len);
-    EXPECT(len == 32 + 104 + (long)sizeof(Schedule) + 24, "file size %ld", len);
+    EXPECT(len == 32 + 112 + SCHED_STATE_BYTES + 24, "file size %ld", len);
 
     expect_refused(path, 4, "parameters", "wrong n");
     snprintf(dam, sizeof dam, "%s/missing.state", g_root);
@@ -181,13 +187,39 @@ static void test_refusals(void) {
     spit(dam, c, len);
     expect_refused(dam, 3, "magic", "bad magic");
     memcpy(c, b, (size_t)len);
-    c[8] = 3;  // version 3
+    c[8] = 4;  // version 4: from a newer astromm; the message says how to go on from the weights
     spit(dam, c, len);
-    expect_refused(dam, 3, "version 3", "wrong version");
+    expect_refused(dam, 3, "version 4", "wrong version");
+    expect_refused(dam, 3, "finetune --init FILE", "wrong version: the way on from the weights");
     memcpy(c, b, (size_t)len);
-    c[8] = 1;  // a version-2 payload read as version 1: sizes disagree
+    c[8] = 2;  // a version-3 payload read as version 2: sizes disagree
     spit(dam, c, len);
-    expect_refused(dam, 3, NULL, "v2 payload labelled v1");
+    expect_refused(dam, 3, NULL, "v3 payload labelled v2");
+    // A schedule layout this build does not know (a changed Schedule struct):
+    // refused by name, with the way on from the weights, even with a valid CRC.
+    memcpy(c, b, (size_t)len);
+    c[32 + 13 * 8] = 2;
+    restamp_crc(c, len);
+    spit(dam, c, len);
+    expect_refused(dam, 3, "schedule state layout 2", "unknown schedule layout");
+    expect_refused(dam, 3, "embed --checkpoint FILE", "unknown schedule layout: the way on");
+    // A version-2 file (no layout slot; the schedule as the struct's bytes, which
+    // is layout 1) still resumes, to the same schedule.
+    memcpy(c, b, 32 + 13 * 8);
+    memcpy(c + 32 + 13 * 8, b + 32 + 14 * 8, (size_t)(len - 32 - 14 * 8));
+    memcpy(c + 32 + 13 * 8, &w.sched, SCHED_STATE_BYTES);  // as version 2 wrote it: the struct's bytes
+    c[8] = 2;
+    const uint64_t payload2 = (uint64_t)(len - 8 - 32);
+    memcpy(c + 16, &payload2, 8);
+    restamp_crc(c, len - 8);
+    spit(dam, c, len - 8);
+    {
+        TrainState r = {.n = 3, .m = malloc(3 * sizeof(float)), .v = malloc(3 * sizeof(float))};
+        EXPECT(train_state_read(dam, &r, &err) == 0 && r.version == 2 && !memcmp(&r.sched, &w.sched, sizeof r.sched) &&
+                   r.step == w.step && r.model_crc == w.model_crc,
+               "version-2 file: %s", err.msg);
+        free_state(&r);
+    }
     memcpy(c, b, (size_t)len);
     c[len - 5] ^= 0x01;  // inside v[]
     spit(dam, c, len);
@@ -410,7 +442,7 @@ static void test_verify_pairs(void) {
     TrainState got = {0};
     make_ckpt(root, 20, 1);
     warn_reset();
-    EXPECT(ckpt_verify(root, 20, 5, &got, collect, NULL, &err) == 0 && got.step == 20 && got.version == 2 &&
+    EXPECT(ckpt_verify(root, 20, 5, &got, collect, NULL, &err) == 0 && got.step == 20 && got.version == TRAIN_STATE_VERSION &&
                got.model_bytes == (uint64_t)file_size(model20) && !g_warn[0],
            "intact pair refused: %s (warn '%s')", err.msg, g_warn);
 
@@ -516,7 +548,7 @@ static void test_verify_pairs(void) {
         fclose(f);
         TrainState r = {.n = 5, .m = malloc(arr), .v = malloc(arr)};
         EXPECT(train_state_read(state20, &r, &err) == 0 && r.version == 1 && r.step == 20 && r.model_bytes == 0 &&
-                   !memcmp(r.m, w.m, arr) && !memcmp(r.v, w.v, arr),
+                   !memcmp(r.m, w.m, arr) && !memcmp(r.v, w.v, arr) && !memcmp(&r.sched, &w.sched, sizeof r.sched),
                "version-1 file: %s", err.msg);
         free_state(&r);
         free_state(&w);

@@ -1,8 +1,8 @@
-#include "rng.h"
+#include "core/rng.h"
 
 #include <math.h>
 
-#include "philox.h"
+#include "core/philox.h"
 
 void philox4x32_10(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4]) {
     uint32_t c[4] = {ctr[0], ctr[1], ctr[2], ctr[3]};

@@ -6,11 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "data/dataset.h"
-#include "data/device_batch.h"
-#include "data/lightcurve.h"
-#include "data/loader.h"
-#include "data/spectrum.h"
+#include "data/format/dataset.h"
+#include "io/params_file.h"
+#include "models/device_batch.h"
+#include "data/preprocess/lightcurve.h"
+#include "data/loader/loader.h"
+#include "data/preprocess/spectrum.h"
 #include "eval/embeddings_file.h"
 #include "models/astrom3.h"
 #include "nn/ops.h"

@@ -12,7 +12,7 @@
 #ifndef ASTROMM_EMBED_H
 #define ASTROMM_EMBED_H
 
-#include "core/config.h"
+#include "config/run_config.h"
 #include "mpi/comm.h"
 
 typedef struct {

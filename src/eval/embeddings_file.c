@@ -10,8 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "data/dataset.h"
-#include "data/dataset_h5.h"
+#include "data/format/dataset.h"
+#include "data/format/dataset_h5.h"
 #include "mpi/comm_mpi.h"
 
 const char *emb_slot_name(int slot) { return slot == EMB_FUSED ? "fused" : modality_name(slot); }

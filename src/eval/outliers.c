@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "data/dataset.h"
+#include "data/format/dataset.h"
 
 void outliers_centroids(const EmbSet *s, int mod, double *centroid, int64_t *count) {
     const int D = s->dim, C = s->n_classes;

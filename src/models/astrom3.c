@@ -1,4 +1,4 @@
-#include "astrom3.h"
+#include "models/astrom3.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -6,23 +6,14 @@
 
 #include <stdint.h>
 
-#include "core/arena.h"
+#include "nn/arena.h"
 #include "core/modality.h"
+#include "data/batch.h"
 #include "models/metadata.h"
 #include "models/model_config.h"
-#include "models/params.h"
+#include "nn/params.h"
 #include "models/photometry.h"
 #include "models/spectra.h"
-
-// One local batch, host memory, row-major.
-typedef struct {
-    const float *photometry;       // [n, seq_len, photo_in]
-    const float *photometry_mask;  // [n, seq_len]
-    const float *spectra;          // [n, spec_in, spec_len]
-    const float *metadata;         // [n, meta_in]
-    const int32_t *labels;         // [n] class indices (fine-tuning), may be NULL
-    int n;
-} Batch;
 
 typedef struct {
     ModelConfig cfg;

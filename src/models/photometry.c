@@ -1,4 +1,4 @@
-#include "photometry.h"
+#include "models/photometry.h"
 
 #include <math.h>
 #include <stdio.h>

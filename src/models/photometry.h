@@ -3,9 +3,9 @@
 #ifndef ASTROMM_PHOTOMETRY_H
 #define ASTROMM_PHOTOMETRY_H
 
-#include "core/arena.h"
+#include "nn/arena.h"
 #include "models/model_config.h"
-#include "models/params.h"
+#include "nn/params.h"
 
 typedef struct {
     int q_w, q_b, k_w, k_b, v_w, v_b, o_w, o_b;      // attention projections

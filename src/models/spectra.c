@@ -1,4 +1,4 @@
-#include "spectra.h"
+#include "models/spectra.h"
 
 #include <math.h>
 #include <stdio.h>

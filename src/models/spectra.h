@@ -3,9 +3,9 @@
 #ifndef ASTROMM_SPECTRA_H
 #define ASTROMM_SPECTRA_H
 
-#include "core/arena.h"
+#include "nn/arena.h"
 #include "models/model_config.h"
-#include "models/params.h"
+#include "nn/params.h"
 
 typedef struct {
     ModelConfig cfg;

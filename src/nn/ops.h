@@ -21,7 +21,7 @@
 #include <stdio.h>
 #include <stdint.h>
 
-#include "../core/rng.h"
+#include "core/rng.h"
 
 // ---------------------------------------------------------------- runtime (ops_runtime.c)
 // threads <= 0 keeps OpenMP/OpenBLAS defaults. Selects the CPU device.

@@ -1,4 +1,4 @@
-#include "adam.h"
+#include "optim/adam.h"
 
 #include <math.h>
 

@@ -1,4 +1,4 @@
-#include "clip_step.h"
+#include "train/clip_step.h"
 
 float clip_forward_backward(AstroM3 *m, ClipLoss *loss, const Batch *b, const StepCtx *ctx) {
     params_zero_grad(&m->params);

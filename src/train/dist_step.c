@@ -1,5 +1,5 @@
 #include "core/clock.h"
-#include "dist_step.h"
+#include "train/dist_step.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -12,7 +12,7 @@
 
 #include <stdio.h>
 
-#include "core/config.h"
+#include "config/run_config.h"
 
 enum { PROGRESS_OFF = 0, PROGRESS_LINES = 1, PROGRESS_TTY = 2 };
 

@@ -3,9 +3,6 @@
 #include <math.h>
 #include <string.h>
 
-_Static_assert(sizeof(ScheduleConfig) == 10 * 8, "ScheduleConfig must have no padding (saved as bytes)");
-_Static_assert(sizeof(Schedule) == 10 * 8 + 12 * 8, "Schedule must have no padding (saved as bytes)");
-
 void sched_config_default(ScheduleConfig *c, double lr) {
     *c = (ScheduleConfig){.lr = lr,
                           .warmup_start_factor = 1e-5,

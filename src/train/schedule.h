@@ -19,9 +19,9 @@
 // i.e. the schedulers are stepped after validation, exactly as the reference does
 // "warmup.step() if epoch < warmup_epochs else plateau.step(val_loss)".
 //
-// Schedule is plain data (8-byte fields only, no pointers, no padding): a
-// checkpoint stores its sizeof(Schedule) bytes and a restore is a memcpy that
-// continues bit-exactly; sched_check validates restored bytes.
+// Schedule is plain data (8-byte fields only): a checkpoint stores it field by
+// field (sched_pack, layout SCHED_STATE_VERSION, schedule_state.c) and a
+// restore continues bit-exactly; sched_unpack validates what it restores.
 #ifndef ASTROMM_SCHEDULE_H
 #define ASTROMM_SCHEDULE_H
 
@@ -76,5 +76,17 @@ float sched_lr(const Schedule *s);
 int sched_end_epoch(Schedule *s, double val_loss);
 // Validates a Schedule restored from bytes (magic, config, counters); 0 if sane.
 int sched_check(const Schedule *s, AmError *err);
+
+// The state in a checkpoint: SCHED_STATE_FIELDS 8-byte fields in a fixed order.
+// Adding, removing or reordering a field of Schedule means a new layout: bump
+// SCHED_STATE_VERSION and teach sched_unpack the old one (or let it be refused,
+// which the trainer reports with the way to continue from the weights).
+#define SCHED_STATE_VERSION 1u
+#define SCHED_STATE_FIELDS 22
+#define SCHED_STATE_BYTES (8 * SCHED_STATE_FIELDS)
+void sched_pack(const Schedule *s, unsigned char out[SCHED_STATE_BYTES]);
+// The state of layout version from bytes bytes; 0, or non-zero with err set
+// (an unknown layout, a wrong size, or values sched_check refuses).
+int sched_unpack(Schedule *s, const unsigned char *in, uint64_t bytes, uint32_t version, AmError *err);
 
 #endif

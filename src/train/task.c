@@ -3,7 +3,8 @@
 
 #include <string.h>
 
-#include "data/dataset.h"
+#include "data/format/dataset.h"
+#include "io/params_file.h"
 #include "loss/clip.h"
 
 static int subset_bits(int subset) {

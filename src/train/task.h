@@ -8,9 +8,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/config.h"
+#include "config/run_config.h"
 #include "core/error.h"
-#include "data/loader.h"
+#include "data/loader/loader.h"
 #include "models/astrom3.h"
 #include "mpi/comm.h"
 #include "train/cls_step.h"

@@ -17,8 +17,13 @@
 #include <zlib.h>
 
 static const char kMagic[8] = {'A', 'M', 'S', 'T', 'A', 'T', 'E', '\0'};
-// FIXED_V1: the scalar block of a version-1 file; version 2 appends model_bytes, model_crc.
-enum { HEADER_BYTES = 32, FIXED_V1 = 11 * 8, FIXED_BYTES = 13 * 8, CHUNK = 1 << 20 };
+// The scalar block: FIXED_V1 in a version-1 file; version 2 appends model_bytes,
+// model_crc; version 3 the schedule's layout version (schedule.h).
+enum { HEADER_BYTES = 32, FIXED_V1 = 11 * 8, FIXED_V2 = 13 * 8, FIXED_BYTES = 14 * 8, CHUNK = 1 << 20 };
+
+static uint64_t fixed_bytes_of(uint32_t version) {
+    return version == 1 ? FIXED_V1 : version == 2 ? FIXED_V2 : FIXED_BYTES;
+}
 
 uint64_t train_config_hash(const char *text) {
     uint64_t h = 0xcbf29ce484222325ull;  // FNV-1a 64 offset basis
@@ -34,7 +39,7 @@ static void put64(unsigned char *b, int i, const void *x) { memcpy(b + 8 * i, x,
 static void get64(const unsigned char *b, int i, void *x) { memcpy(x, b + 8 * i, 8); }
 
 static void pack_fixed(unsigned char b[FIXED_BYTES], const TrainState *st) {
-    const uint64_t n = st->n, sb = sizeof(Schedule), mcrc = st->model_crc;
+    const uint64_t n = st->n, sb = SCHED_STATE_BYTES, mcrc = st->model_crc, sv = SCHED_STATE_VERSION;
     put64(b, 0, &st->step);
     put64(b, 1, &st->epoch);
     put64(b, 2, &st->loader_epoch);
@@ -48,6 +53,7 @@ static void pack_fixed(unsigned char b[FIXED_BYTES], const TrainState *st) {
     put64(b, 10, &sb);
     put64(b, 11, &st->model_bytes);
     put64(b, 12, &mcrc);
+    put64(b, 13, &sv);
 }
 
 static void fsync_parent_dir(const char *path) {
@@ -76,10 +82,12 @@ int train_state_write(const char *path, const TrainState *st, AmError *err) {
     unsigned char fixed[FIXED_BYTES];
     pack_fixed(fixed, st);
     const size_t arr = st->n * sizeof(float);
-    const uint64_t payload = FIXED_BYTES + sizeof(Schedule) + 2 * (uint64_t)arr;
+    unsigned char sched[SCHED_STATE_BYTES];
+    sched_pack(&st->sched, sched);
+    const uint64_t payload = FIXED_BYTES + SCHED_STATE_BYTES + 2 * (uint64_t)arr;
     uLong crc = crc32_z(0L, Z_NULL, 0);
     crc = crc_bytes(crc, fixed, sizeof fixed);
-    crc = crc_bytes(crc, &st->sched, sizeof(Schedule));
+    crc = crc_bytes(crc, sched, sizeof sched);
     if (arr) {
         crc = crc_bytes(crc, st->m, arr);
         crc = crc_bytes(crc, st->v, arr);
@@ -101,7 +109,7 @@ int train_state_write(const char *path, const TrainState *st, AmError *err) {
     int e = 0;  // errno of the first failing call
     errno = 0;
     if (fwrite(header, 1, sizeof header, f) != sizeof header || fwrite(fixed, 1, sizeof fixed, f) != sizeof fixed ||
-        fwrite(&st->sched, 1, sizeof(Schedule), f) != sizeof(Schedule) ||
+        fwrite(sched, 1, sizeof sched, f) != sizeof sched ||
         (arr && (fwrite(st->m, 1, arr, f) != arr || fwrite(st->v, 1, arr, f) != arr)))
         what = "write", e = errno;
     else if (fflush(f) != 0)
@@ -141,7 +149,7 @@ int train_state_read(const char *path, TrainState *st, AmError *err) {
         return am_error_set(err, "train state '%.200s': not a regular file", path);
     }
     const uint64_t fsize = (uint64_t)sb.st_size;
-    unsigned char header[HEADER_BYTES], fixed[FIXED_BYTES] = {0};
+    unsigned char header[HEADER_BYTES], fixed[FIXED_BYTES] = {0}, sched[SCHED_STATE_BYTES];
     if (fsize < HEADER_BYTES || fread(header, 1, HEADER_BYTES, f) != HEADER_BYTES) {
         fclose(f);
         return am_error_set(err, "train state '%.200s': truncated (%" PRIu64 " bytes, the header alone is %d)", path,
@@ -157,9 +165,10 @@ int train_state_read(const char *path, TrainState *st, AmError *err) {
     int rc = 0;
     if (memcmp(header, kMagic, 8) != 0)
         rc = am_error_set(err, "train state '%.200s': bad magic (not an astromm train state file)", path);
-    else if (version != 1 && version != TRAIN_STATE_VERSION)
+    else if (version < 1 || version > TRAIN_STATE_VERSION)
         rc = am_error_set(err, "train state '%.200s': unknown format version %u (this build reads 1 to %u; "
-                          "written by a newer astromm?)", path, version, TRAIN_STATE_VERSION);
+                          "written by a newer astromm?). " TRAIN_STATE_WEIGHTS_HINT, path, version,
+                          TRAIN_STATE_VERSION);
     else if (hbytes != HEADER_BYTES || reserved != 0)
         rc = am_error_set(err, "train state '%.200s': corrupt header (header size %u, expected %d; reserved %u)", path,
                           hbytes, HEADER_BYTES, reserved);
@@ -169,7 +178,7 @@ int train_state_read(const char *path, TrainState *st, AmError *err) {
     else if (payload < fsize - HEADER_BYTES)
         rc = am_error_set(err, "train state '%.200s': %" PRIu64 " unexpected trailing bytes", path,
                           fsize - HEADER_BYTES - payload);
-    else if (payload < (version == 1 ? FIXED_V1 : FIXED_BYTES))
+    else if (payload < fixed_bytes_of(version))
         rc = am_error_set(err, "train state '%.200s': corrupt header (payload %" PRIu64 " bytes)", path, payload);
     if (rc) {
         fclose(f);
@@ -184,17 +193,18 @@ int train_state_read(const char *path, TrainState *st, AmError *err) {
         return am_error_set(err, "train state '%.200s': out of memory", path);
     }
     uLong crc = crc32_z(0L, Z_NULL, 0);
-    const uint64_t fixed_bytes = version == 1 ? FIXED_V1 : FIXED_BYTES;
-    uint64_t n_file = 0, sched_bytes = 0, left = payload - fixed_bytes;
+    const uint64_t fixed_bytes = fixed_bytes_of(version);
+    uint64_t n_file = 0, sched_bytes = 0, sched_version = 1, left = payload - fixed_bytes;
     int io = read_crc(f, fixed, fixed_bytes, &crc, scratch);
     if (!io) {
         get64(fixed, 9, &n_file);
         get64(fixed, 10, &sched_bytes);
+        if (version >= 3) get64(fixed, 13, &sched_version);  // versions 1, 2: the struct's bytes = layout 1
     }
-    const int sched_ok = sched_bytes == sizeof(Schedule) && left >= sizeof(Schedule);
+    const int sched_ok = sched_bytes == SCHED_STATE_BYTES && left >= SCHED_STATE_BYTES;
     if (!io && sched_ok) {
-        io = read_crc(f, &st->sched, sizeof(Schedule), &crc, scratch);
-        left -= sizeof(Schedule);
+        io = read_crc(f, sched, SCHED_STATE_BYTES, &crc, scratch);
+        left -= SCHED_STATE_BYTES;
     }
     const uint64_t arr = (uint64_t)st->n * sizeof(float);
     const int sizes_ok = sched_ok && n_file == st->n && left == 2 * arr;
@@ -209,9 +219,13 @@ int train_state_read(const char *path, TrainState *st, AmError *err) {
     if ((uint32_t)crc != crc_file)
         return am_error_set(err, "train state '%.200s': checksum mismatch (stored %08x, computed %08x): file is corrupt",
                             path, crc_file, (uint32_t)crc);
-    if (sched_bytes != sizeof(Schedule))
-        return am_error_set(err, "train state '%.200s': schedule state is %" PRIu64 " bytes, this build expects %zu",
-                            path, sched_bytes, sizeof(Schedule));
+    if (sched_version != SCHED_STATE_VERSION)
+        return am_error_set(err, "train state '%.200s': schedule state layout %" PRIu64 ", this build reads layout %u "
+                            "(written by another astromm version). " TRAIN_STATE_WEIGHTS_HINT, path, sched_version,
+                            SCHED_STATE_VERSION);
+    if (sched_bytes != SCHED_STATE_BYTES)
+        return am_error_set(err, "train state '%.200s': schedule state is %" PRIu64 " bytes, layout %u has %d", path,
+                            sched_bytes, SCHED_STATE_VERSION, SCHED_STATE_BYTES);
     if (n_file != st->n) {
         am_error_set(err, "train state '%.200s': holds optimizer moments for %" PRIu64
                      " parameters, the model has %zu (written for another model configuration)", path, n_file, st->n);
@@ -221,7 +235,7 @@ int train_state_read(const char *path, TrainState *st, AmError *err) {
         return am_error_set(err, "train state '%.200s': payload size %" PRIu64 " does not match %" PRIu64
                             " parameters", path, payload, n_file);
     AmError serr = {{0}};
-    if (sched_check(&st->sched, &serr))
+    if (sched_unpack(&st->sched, sched, sched_bytes, (uint32_t)sched_version, &serr))
         return am_error_set(err, "train state '%.200s': %.300s", path, serr.msg);
     get64(fixed, 0, &st->step);
     get64(fixed, 1, &st->epoch);
@@ -232,9 +246,12 @@ int train_state_read(const char *path, TrainState *st, AmError *err) {
     get64(fixed, 6, &st->n_ranks);
     get64(fixed, 7, &st->best_metric);
     get64(fixed, 8, &st->adam_t);
-    uint64_t mcrc;
-    get64(fixed, 11, &st->model_bytes);  // zeros for version 1
-    get64(fixed, 12, &mcrc);
+    uint64_t mcrc = 0;
+    st->model_bytes = 0;
+    if (version >= 2) {  // version 1 has no model checksum
+        get64(fixed, 11, &st->model_bytes);
+        get64(fixed, 12, &mcrc);
+    }
     st->model_crc = (uint32_t)mcrc;
     st->version = version;
     return 0;

@@ -12,11 +12,14 @@
 //   header  : magic "AMSTATE\0" (8 bytes), u32 version, u32 header bytes (32),
 //             u64 payload bytes, u32 CRC-32 (zlib) of the payload, u32 zero
 //   payload : i64 step, epoch, loader_epoch, loader_batch; u64 seed, config_hash;
-//             i64 n_ranks; f64 best_metric; i64 adam_t; u64 n; u64 sizeof(Schedule);
-//             [version 2:] u64 model_bytes, u64 model_crc (CRC-32 of the whole
+//             i64 n_ranks; f64 best_metric; i64 adam_t; u64 n; u64 schedule bytes;
+//             [version >= 2:] u64 model_bytes, u64 model_crc (CRC-32 of the whole
 //             model file, in the low 32 bits);
-//             Schedule bytes; f32 m[n]; f32 v[n]
-// Version 1 (no model size/checksum) is still read: st->version says which.
+//             [version >= 3:] u64 schedule layout (SCHED_STATE_VERSION);
+//             the schedule, field by field (sched_pack); f32 m[n]; f32 v[n]
+// Versions 1 and 2 (no model checksum; the schedule as the struct's bytes, which
+// is schedule layout 1) are still read: st->version says which. A layout this
+// build does not know is refused with the way to continue from the weights.
 // Written to "<path>.tmp.<pid>", fflush + fsync, renamed over path, directory
 // fsynced: a crash leaves the old file or the new one, never a mix.
 //
@@ -33,7 +36,12 @@
 #include "io/safetensors.h"
 #include "train/schedule.h"
 
-#define TRAIN_STATE_VERSION 2u
+#define TRAIN_STATE_VERSION 3u
+// What a refused state file's message says: the weights beside it still load.
+#define TRAIN_STATE_WEIGHTS_HINT                                                                    \
+    "The model file beside it (model.safetensors) still loads: fine-tune, embed or evaluate from "  \
+    "its weights (astromm finetune --init FILE, embed --checkpoint FILE, eval --checkpoint FILE) in "   \
+    "a new run directory; the optimizer moments and the schedule of this run cannot be resumed"
 #define CKPT_MODEL_FILE "model.safetensors"
 #define CKPT_STATE_FILE "state.bin"
 #define CKPT_TORN_DIR "torn"  // <root>/torn/: invalid checkpoint directories are moved here

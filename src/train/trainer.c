@@ -16,10 +16,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cli.h"
-#include "data/dataset.h"
-#include "data/device_batch.h"
-#include "data/loader.h"
+#include "config/run_config.h"
+#include "data/format/dataset.h"
+#include "models/device_batch.h"
+#include "data/loader/loader.h"
 #include "nn/ops.h"
 #include "optim/adam.h"
 #include "train/metrics.h"

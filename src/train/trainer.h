@@ -21,7 +21,7 @@
 #ifndef ASTROMM_TRAINER_H
 #define ASTROMM_TRAINER_H
 
-#include "core/config.h"
+#include "config/run_config.h"
 #include "mpi/comm.h"
 
 enum { TRAIN_OK = 0, TRAIN_ERROR = 1, TRAIN_BAD_CONFIG = 2, TRAIN_PREEMPTED = 3, TRAIN_NONFINITE = 4 };

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "io/params_file.h"
 #include "nn/ops.h"
 #include "train/run_lock.h"
 #include "train/train_state.h"

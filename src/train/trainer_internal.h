@@ -6,8 +6,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "data/device_batch.h"
-#include "data/loader.h"
+#include "models/device_batch.h"
+#include "data/loader/loader.h"
 #include "optim/adam.h"
 #include "train/metrics.h"
 #include "train/preempt_writer.h"

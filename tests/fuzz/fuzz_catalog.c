@@ -1,4 +1,4 @@
-// libFuzzer target: meta_read_csv (src/data/metadata.c: the catalogue CSV with
+// libFuzzer target: meta_read_csv (src/data/preprocess/metadata.c: the catalogue CSV with
 // RFC 4180 quoting, plain or gzip) on arbitrary bytes; an accepted table then
 // goes through meta_transform and the train-split statistics. Checked:
 // accepted tables have rows and finite raw values.
@@ -6,7 +6,7 @@
 
 #include <math.h>
 
-#include "data/metadata.h"
+#include "data/preprocess/metadata.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     const char *path = fz_write(data, size, ".csv");

@@ -1,4 +1,4 @@
-// libFuzzer target: run_config_load (src/core/config.c: libconfig parsing plus
+// libFuzzer target: run_config_load (src/config/run_config.c: libconfig parsing plus
 // astromm's key, type and range validation) on arbitrary text. The input up to
 // the first NUL byte is the configuration file; up to 4 further NUL-separated
 // pieces are `--set key=value` overrides. An accepted configuration must write
@@ -7,7 +7,7 @@
 
 #include <string.h>
 
-#include "core/config.h"
+#include "config/run_config.h"
 
 // libconfig's scanner (Debian 12) leaks the text of a string literal when a
 // syntax error follows it (inputs '""' and '"\n."\n.'): leaks in the library's

@@ -1,4 +1,4 @@
-// libFuzzer target: ds_open / ds_get (src/data/dataset.c, dataset_h5.c), the
+// libFuzzer target: ds_open / ds_get (src/data/format/dataset.c, dataset_h5.c), the
 // validation of an astromm dataset file's attributes, dataset types, shapes
 // and contents. The input is not an HDF5 image (random bytes would mostly test
 // libhdf5's own parser, which is not ours to fix) but a recipe: for every
@@ -13,7 +13,7 @@
 #include <hdf5.h>
 #include <string.h>
 
-#include "data/dataset.h"
+#include "data/format/dataset.h"
 
 // ------------------------------------------------------------------ recipe bytes
 typedef struct {

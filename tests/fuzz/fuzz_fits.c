@@ -1,4 +1,4 @@
-// libFuzzer target: spec_read_lamost (src/data/spectrum.c: cfitsio opens the
+// libFuzzer target: spec_read_lamost (src/data/preprocess/spectrum.c: cfitsio opens the
 // file, then our header-key, image and table-column reading) on arbitrary
 // bytes; an accepted spectrum then goes through spec_preprocess. Checked:
 // accepted spectra are non-empty and finite.
@@ -7,7 +7,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "data/spectrum.h"
+#include "data/preprocess/spectrum.h"
 
 // cfitsio sizes some allocations from header values (e.g. TFIELDS) and handles
 // a failed one as an error; let huge requests fail as they do without ASan

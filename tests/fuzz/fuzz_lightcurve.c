@@ -1,6 +1,6 @@
-// libFuzzer target: the light-curve text readers of src/data/lightcurve.c
+// libFuzzer target: the light-curve text readers of src/data/preprocess/lightcurve.c
 // (ASAS-SN rows and the ASAS id,hjd,mag,mag_err CSV; plain or gzip through
-// src/data/text_reader.c) on arbitrary bytes, each accepted curve then
+// src/data/preprocess/text_reader.c) on arbitrary bytes, each accepted curve then
 // normalised and cut into the encoder's [L, 9] input. Checked: accepted curves
 // are non-empty and finite, normalised times lie in [0, 1], ids increase.
 #include "fuzz_util.h"
@@ -8,7 +8,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "data/lightcurve.h"
+#include "data/preprocess/lightcurve.h"
 
 enum { L = 16 };
 

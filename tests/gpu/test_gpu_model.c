@@ -65,9 +65,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/config.h"
-#include "data/device_batch.h"
-#include "data/synth_batch.h"
+#include "config/run_config.h"
+#include "models/device_batch.h"
+#include "models/synth_batch.h"
 #include "loss/clip.h"
 #include "models/astrom3.h"
 #include "nn/ops.h"

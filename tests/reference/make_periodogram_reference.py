@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""astropy references for the Lomb–Scargle period finder (src/data/periodogram.c).
+"""astropy references for the Lomb–Scargle period finder (src/data/ingest/periodogram.c).
 
 Needs Debian's python3-astropy (5.2) and python3-numpy; run with /usr/bin/python3
 from the repository root. Writes two fixtures:

@@ -5,7 +5,7 @@ Run from the repository root with /usr/bin/python3 (Debian python3-astropy + num
     /usr/bin/python3 tests/reference/preprocess_spec_ref.py
 Reads FILES from ../shared/data/lamost/fits, applies the preprocessing of
 ../shared/reference/astrom3.md ("Preprocessing -> Spectrum"; the same reading
-as src/data/spectrum.h) in float64 and writes the float32 [3, 2575] result of
+as src/data/preprocess/spectrum.h) in float64 and writes the float32 [3, 2575] result of
 each file as tensor "spec.<basename without .fits>" to
 tests/reference/fixtures/spectra_ref.safetensors.
 """

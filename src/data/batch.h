@@ -1,0 +1,18 @@
+// One batch of model inputs, as the loader fills it and the encoders read it:
+// every modality's tensor for n objects, row-major (host memory from the
+// loader; models/device_batch.h copies it to the device).
+#ifndef ASTROMM_BATCH_H
+#define ASTROMM_BATCH_H
+
+#include <stdint.h>
+
+typedef struct {
+    const float *photometry;       // [n, seq_len, photo_in]
+    const float *photometry_mask;  // [n, seq_len]
+    const float *spectra;          // [n, spec_in, spec_len]
+    const float *metadata;         // [n, meta_in]
+    const int32_t *labels;         // [n] class indices (fine-tuning), may be NULL
+    int n;
+} Batch;
+
+#endif

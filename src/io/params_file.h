@@ -1,0 +1,22 @@
+// Checkpoint files of a parameter store (safetensors). See params_file.c.
+#ifndef ASTROMM_PARAMS_FILE_H
+#define ASTROMM_PARAMS_FILE_H
+
+#include "core/error.h"
+#include "nn/params.h"
+
+// Checkpoints in safetensors, names and shapes exactly those of the state dict.
+// meta_kv: n_meta (key, value) string pairs stored in __metadata__, followed by the
+// model properties and "data_crc32" (CRC-32 of the tensor bytes in file order, 8 hex
+// digits; ckpt_model_content_check in train/train_state.h verifies it).
+int params_save(const ParamStore *ps, const char *path, const char *const *meta_kv, int n_meta,
+                AmError *err);
+// Strict: every tensor of the store must be present with the same shape and
+// dtype F32, and the file may hold no other tensor.
+int params_load(ParamStore *ps, const char *path, AmError *err);
+// The same, except that tensors whose names start with fresh_prefix may be absent
+// from the file and then keep their current values (a CLIP checkpoint into a
+// model with a new "classifier." head).
+int params_load_except(ParamStore *ps, const char *path, const char *fresh_prefix, AmError *err);
+
+#endif
