@@ -96,7 +96,21 @@ static int check_row_finite(const struct Loader *l, const RowPlan *p, const DsOb
                         (long long)o->id, (long long)p->index, what, field, at, (double)bad);
 }
 
-static int fill_slot(struct Loader *l, Slot *s, AmError *err) {
+// The first light-curve step of an object's window (len steps stored, L wanted).
+static int window_start(const struct Loader *l, const Slot *s, const RowPlan *p, int64_t len) {
+    const int L = l->cfg.seq_len;
+    if (l->cfg.crop == LOADER_CROP_CENTER || (l->cfg.crop == LOADER_CROP_SPREAD && l->cfg.crop_count <= 1))
+        return lc_center_start((int)len, L);
+    if (l->cfg.crop == LOADER_CROP_SPREAD)
+        return (int)((len - L) * (int64_t)l->cfg.crop_index / (l->cfg.crop_count - 1));
+    const AmRng r = am_rng(l->cfg.seed, (uint64_t)s->epoch, RNG_CROP, 0);
+    return am_rng_below(&r, (uint64_t)p->index, (uint32_t)(len - L + 1));
+}
+
+// Plan: which object each local row holds, its shard, its light-curve window,
+// whether it has a spectrum; then the rows sorted by (shard, index) so reads
+// are ascending, repeats (an epoch's padding) marked to be read once.
+static void plan_rows(struct Loader *l, Slot *s) {
     const int n = l->local_n, L = l->cfg.seq_len;
     const int64_t B = l->cfg.global_batch;
     ensure_perm(l, s->epoch);
@@ -109,43 +123,34 @@ static int fill_slot(struct Loader *l, Slot *s, AmError *err) {
         s->valid[k] = pos < l->n_sel;
         s->n_valid += s->valid[k];
         p->shard = ds_locate(l->ds, p->index, &p->local);
+        DsObject o;
+        ds_get_small(l->ds, p->index, &o);
+        p->has_spec = o.has[MOD_SPECTRA];
         const int64_t len = l->sh[p->shard].info.offsets[p->local + 1] - l->sh[p->shard].info.offsets[p->local];
-        if (len > L) {
-            if (l->cfg.crop == LOADER_CROP_CENTER || (l->cfg.crop == LOADER_CROP_SPREAD && l->cfg.crop_count <= 1)) {
-                p->lc_start = lc_center_start((int)len, L);
-            } else if (l->cfg.crop == LOADER_CROP_SPREAD) {
-                p->lc_start = (int)((len - L) * (int64_t)l->cfg.crop_index / (l->cfg.crop_count - 1));
-            } else {
-                const AmRng r = am_rng(l->cfg.seed, (uint64_t)s->epoch, RNG_CROP, 0);
-                p->lc_start = am_rng_below(&r, (uint64_t)p->index, (uint32_t)(len - L + 1));
-            }
-            p->lc_len = L;
-        } else {
-            p->lc_start = 0;
-            p->lc_len = (int)len;
-        }
+        p->lc_start = len > L ? window_start(l, s, p, len) : 0;
+        p->lc_len = len > L ? L : (int)len;
     }
     qsort(l->plan, (size_t)n, sizeof *l->plan, cmp_plan);
     for (int u = 0; u < n; u++) l->plan[u].dup = u > 0 && l->plan[u].index == l->plan[u - 1].index;
+}
 
-    // Per shard: runs of consecutive rows (spectra) and of touching windows (steps).
-    hsize_t *st = malloc(2 * (size_t)n * sizeof *st), *ct = st + n;
-    float **dst = malloc((size_t)n * sizeof *dst);
-    CHECK(st && dst, "out of memory (loader selection)");
-    const int CH = l->cfg.photo_in;
-    const size_t spec_el = 3 * (size_t)SPEC_LEN, ph_el = (size_t)L * CH;
+// Read: per shard, the runs of consecutive rows (spectra) and of touching
+// windows (steps), each array in one collective read, into the staging buffers
+// (or, on the direct path, the spectra straight into the slot).
+static int read_rows(struct Loader *l, Slot *s, AmError *err) {
+    const int n = l->local_n;
+    hsize_t *st = am_malloc(2 * (size_t)n * sizeof *st, "loader selection"), *ct = st + n;
+    float **dst = am_malloc((size_t)n * sizeof *dst, "loader selection");
+    const size_t spec_el = 3 * (size_t)SPEC_LEN;
     size_t spec_pos = 0, lc_pos = 0;
     int rc = 0;
     for (int sh = 0; sh < l->n_sh && !rc; sh++) {
         LoaderShard *S = &l->sh[sh];
         int runs = 0;
-        size_t first_spec = spec_pos;
+        const size_t first_spec = spec_pos;
         for (int u = 0; u < n; u++) {
             const RowPlan *p = &l->plan[u];
-            if (p->shard != sh || p->dup) continue;
-            DsObject o;
-            ds_get_small(l->ds, p->index, &o);
-            if (!o.has[MOD_SPECTRA]) continue;
+            if (p->shard != sh || p->dup || !p->has_spec) continue;
             dst[spec_pos - first_spec] = s->spec + (size_t)p->k * spec_el;
             if (runs && st[runs - 1] + ct[runs - 1] == (hsize_t)p->local)
                 ct[runs - 1]++;
@@ -157,15 +162,15 @@ static int fill_slot(struct Loader *l, Slot *s, AmError *err) {
         }
         if (S->fh != MPI_FILE_NULL) {
             loader_advise_runs(S->fd, S->off_spec, st, ct, runs, spec_el * sizeof(float));
-            rc = loader_read_direct(l, s, S->fh, S->off_spec, "/spectra", S->info.path, st, ct, runs, spec_el * sizeof(float),
-                             dst, NULL, err);
-        }
-        else
+            rc = loader_read_direct(l, s, S->fh, S->off_spec, "/spectra", S->info.path, st, ct, runs,
+                                    spec_el * sizeof(float), dst, NULL, err);
+        } else {
             rc = loader_read_rows(l, s, S->d_spec, "/spectra", S->info.path, st, ct, runs, 3, 3 * SPEC_LEN,
-                           l->spec_stage + first_spec * 3 * SPEC_LEN, err);
+                                  l->spec_stage + first_spec * 3 * SPEC_LEN, err);
+        }
         if (rc) break;
         runs = 0;
-        size_t first_lc = lc_pos;
+        const size_t first_lc = lc_pos;
         for (int u = 0; u < n; u++) {
             const RowPlan *p = &l->plan[u];
             if (p->shard != sh || p->dup || p->lc_len == 0) continue;
@@ -184,20 +189,57 @@ static int fill_slot(struct Loader *l, Slot *s, AmError *err) {
         } else if (S->fh != MPI_FILE_NULL) {
             loader_advise_runs(S->fd, S->off_vals, st, ct, runs, DS_LC_VALUES * sizeof(float));
             rc = loader_read_direct(l, s, S->fh, S->off_vals, "/photometry/values", S->info.path, st, ct, runs,
-                             DS_LC_VALUES * sizeof(float), NULL, l->lc_stage + first_lc * DS_LC_VALUES, err);
-        }
-        else
+                                    DS_LC_VALUES * sizeof(float), NULL, l->lc_stage + first_lc * DS_LC_VALUES, err);
+        } else {
             rc = loader_read_rows(l, s, S->d_vals, "/photometry/values", S->info.path, st, ct, runs, 2, DS_LC_VALUES,
-                           l->lc_stage + first_lc * DS_LC_VALUES, err);
+                                  l->lc_stage + first_lc * DS_LC_VALUES, err);
+        }
     }
     free(st);
     free(dst);
-    if (rc) return rc;
+    return rc;
+}
 
-    // Assemble rows in batch order from the staging buffers (sorted order). On
-    // the direct path the spectra are already in place: a repeated object
-    // copies its first row.
-    spec_pos = lc_pos = 0;
+// The photometry tensor [L, photo_in] and mask [L] of one row from its stored
+// window (lc_src: lc_len steps of t01, flux_n, err_n).
+static void photometry_row(struct Loader *l, const RowPlan *p, const DsObject *o, const float *lc_src, float *x,
+                           float *mk) {
+    const int L = l->cfg.seq_len, CH = l->cfg.photo_in;
+    float photo_z[DS_PHOTO_COLS];
+    // A light curve without catalogue photo columns (NaN: e.g. ingested with no
+    // --catalog) gets the training mean, i.e. 0 after z-scoring.
+    for (int c = 0; c < DS_PHOTO_COLS; c++)
+        photo_z[c] = isfinite(o->photo[c]) ? (o->photo[c] - l->photo_mean[c]) / l->photo_std[c] : 0.0f;
+    float *t = l->lc_tmp, *f = t + L, *e = f + L;
+    for (int j = 0; j < p->lc_len; j++) {
+        t[j] = lc_src[3 * j];
+        f[j] = lc_src[3 * j + 1];
+        e[j] = lc_src[3 * j + 2];
+    }
+    const LcNorm nm = {.t01 = t, .flux_n = f, .err_n = e, .n = p->lc_len, .log10_mad = o->lc.log10_mad,
+                       .dt = o->lc.dt};
+    float *x9 = CH == LC_CHANNELS ? x : l->lc_tmp + 3 * (size_t)L;
+    CHECK(lc_to_tensor(&nm, photo_z, L, 0, x9, mk) == 0, "loader: light-curve window of %d > %d steps", p->lc_len, L);
+    if (CH != LC_CHANNELS_PHASE) return;
+    const double period = pow(10.0, (double)o->photo[l->period_col]);  // raw log10 days
+    for (int j = L - 1; j >= 0; j--) {  // widen the rows from 9 to 11 channels
+        float *row = x + (size_t)j * CH;
+        memcpy(row, x9 + (size_t)j * LC_CHANNELS, LC_CHANNELS * sizeof *row);
+        double ph = 0;
+        const int has = j < p->lc_len && isfinite(period) && period > 0;
+        if (has) ph = 2 * 3.14159265358979323846 * fmod((double)t[j] * (double)o->lc.dt * 365.0 / period, 1.0);
+        row[LC_CHANNELS] = has ? (float)sin(ph) : 0.0f;
+        row[LC_CHANNELS + 1] = has ? (float)cos(ph) : 0.0f;
+    }
+}
+
+// Assemble: the rows in batch order from the staging buffers (sorted order). On
+// the direct path the spectra are already in place: a repeated object copies
+// its first row. Every row is checked for non-finite values here.
+static int assemble_rows(struct Loader *l, Slot *s, AmError *err) {
+    const int n = l->local_n, L = l->cfg.seq_len;
+    const size_t spec_el = 3 * (size_t)SPEC_LEN, ph_el = (size_t)L * l->cfg.photo_in;
+    size_t spec_pos = 0, lc_pos = 0;
     const float *spec_src = NULL, *lc_src = NULL;
     for (int u = 0; u < n; u++) {
         const RowPlan *p = &l->plan[u];
@@ -205,7 +247,7 @@ static int fill_slot(struct Loader *l, Slot *s, AmError *err) {
         DsObject o;
         ds_get_small(l->ds, p->index, &o);
         if (!p->dup) {
-            spec_src = o.has[MOD_SPECTRA] ? l->spec_stage + (spec_pos++) * spec_el : NULL;
+            spec_src = p->has_spec ? l->spec_stage + (spec_pos++) * spec_el : NULL;
             lc_src = p->lc_len ? l->lc_stage + lc_pos * DS_LC_VALUES : NULL;
             lc_pos += (size_t)p->lc_len;
         }
@@ -219,41 +261,15 @@ static int fill_slot(struct Loader *l, Slot *s, AmError *err) {
                 spec_src = sp;
             else
                 memcpy(sp, spec_src, spec_el * sizeof *sp);
-        } else if (spec_src)
+        } else if (spec_src) {
             memcpy(sp, spec_src, spec_el * sizeof *sp);
-        else
+        } else {
             memset(sp, 0, spec_el * sizeof *sp);
+        }
         if (check_row_finite(l, p, &o, spec_src ? sp : NULL, lc_src, err)) return -1;
         float *x = s->phot + (size_t)k * ph_el, *mk = s->mask + (size_t)k * L;
         if (lc_src) {
-            float photo_z[DS_PHOTO_COLS];
-            // A light curve without catalogue photo columns (NaN: e.g. ingested with no
-            // --catalog) gets the training mean, i.e. 0 after z-scoring.
-            for (int c = 0; c < DS_PHOTO_COLS; c++)
-                photo_z[c] = isfinite(o.photo[c]) ? (o.photo[c] - l->photo_mean[c]) / l->photo_std[c] : 0.0f;
-            float *t = l->lc_tmp, *f = t + L, *e = f + L;
-            for (int j = 0; j < p->lc_len; j++) {
-                t[j] = lc_src[3 * j];
-                f[j] = lc_src[3 * j + 1];
-                e[j] = lc_src[3 * j + 2];
-            }
-            const LcNorm nm = {.t01 = t, .flux_n = f, .err_n = e, .n = p->lc_len,
-                               .log10_mad = o.lc.log10_mad, .dt = o.lc.dt};
-            float *x9 = CH == LC_CHANNELS ? x : l->lc_tmp + 3 * (size_t)L;
-            CHECK(lc_to_tensor(&nm, photo_z, L, 0, x9, mk) == 0, "loader: light-curve window of %d > %d steps",
-                  p->lc_len, L);
-            if (CH == LC_CHANNELS_PHASE) {
-                const double period = pow(10.0, (double)o.photo[l->period_col]);  // raw log10 days
-                for (int j = L - 1; j >= 0; j--) {  // widen the rows from 9 to 11 channels
-                    float *row = x + (size_t)j * CH;
-                    memcpy(row, x9 + (size_t)j * LC_CHANNELS, LC_CHANNELS * sizeof *row);
-                    double ph = 0;
-                    const int has = j < p->lc_len && isfinite(period) && period > 0;
-                    if (has) ph = 2 * 3.14159265358979323846 * fmod((double)t[j] * (double)o.lc.dt * 365.0 / period, 1.0);
-                    row[LC_CHANNELS] = has ? (float)sin(ph) : 0.0f;
-                    row[LC_CHANNELS + 1] = has ? (float)cos(ph) : 0.0f;
-                }
-            }
+            photometry_row(l, p, &o, lc_src, x, mk);
         } else {
             memset(x, 0, ph_el * sizeof *x);
             memset(mk, 0, (size_t)L * sizeof *mk);
@@ -263,6 +279,13 @@ static int fill_slot(struct Loader *l, Slot *s, AmError *err) {
             m[c] = o.has[MOD_METADATA] ? (o.meta[c] - l->meta_mean[c]) / l->meta_std[c] : 0.0f;
     }
     return 0;
+}
+
+// One batch into slot s: plan, read, assemble.
+static int fill_slot(struct Loader *l, Slot *s, AmError *err) {
+    plan_rows(l, s);
+    const int rc = read_rows(l, s, err);
+    return rc ? rc : assemble_rows(l, s, err);
 }
 
 static void fill_job(void *arg) {

@@ -30,6 +30,7 @@ typedef struct {
     int64_t lc_start;      // first step read (relative to the object's offset)
     int lc_len;            // steps read (<= seq_len)
     int dup;               // same object as the previous row in sorted order
+    int has_spec;          // the object has a spectrum (read from the index once, at planning)
 } RowPlan;
 
 typedef struct {
