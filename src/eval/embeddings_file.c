@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <hdf5.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -289,16 +290,11 @@ static int read_field(hid_t file, const char *path, const Field *f, int64_t n, i
     htri_t ex = f->cols < 0 ? H5Lexists(file, "embeddings", H5P_DEFAULT) : 1;
     if (ex > 0) ex = H5Lexists(file, f->name, H5P_DEFAULT);
     if (ex <= 0) return am_error_set(err, "%s: missing dataset /%s (not an astromm embeddings file?)", path, f->name);
-    hid_t d = H5Dopen2(file, f->name, H5P_DEFAULT), s = -1;
+    int rank = 0, numeric = 0;
+    hsize_t dims[4] = {0, 0, 0, 0};
+    hid_t d = h5_open_dataset(file, path, f->name, &rank, dims, &numeric, err);
+    if (d < 0) return 1;
     int rc = 1;
-    if (d < 0) {
-        h5_fail(err, path, "cannot open a dataset");
-        return 1;
-    }
-    s = H5Dget_space(d);
-    hsize_t dims[3] = {0, 0, 0};
-    const int rank = s < 0 ? -1 : H5Sget_simple_extent_ndims(s);
-    if (rank >= 1 && rank <= 2) H5Sget_simple_extent_dims(s, dims, NULL);
     const int want_rank = f->cols ? 2 : 1;
     const hsize_t cols = field_cols(f, dim);
     if (rank != want_rank || dims[0] != (hsize_t)n || (want_rank == 2 && dims[1] != cols)) {
@@ -308,15 +304,11 @@ static int read_field(hid_t file, const char *path, const Field *f, int64_t n, i
         goto done;
     }
     *out = am_malloc((size_t)n * (size_t)(want_rank == 2 ? cols : 1) * f->elem + 1, "embeddings file");
-    if (H5Dread(d, f->mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, *out) < 0) {
-        char what[96];
-        snprintf(what, sizeof what, "cannot read /%s", f->name);
-        h5_fail(err, path, what);
-        goto done;
-    }
+    char name[96];
+    snprintf(name, sizeof name, "/%s", f->name);
+    if (h5_read_whole(d, f->mtype, *out, path, name, err)) goto done;
     rc = 0;
 done:
-    h5_close_id(&s);
     h5_close_id(&d);
     return rc;
 }

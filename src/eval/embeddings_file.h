@@ -68,6 +68,27 @@ int emb_row_has(const EmbSet *s, int64_t row, int mod);
 // Class name of a label ("" for -1 or out of range).
 const char *emb_class_name(const EmbSet *s, int32_t label);
 
+// One embedding of any HDF5 file laid out like an embeddings file (astromm map
+// reads files of other tools this way): /embeddings/<name> [N, D] and /id [N]
+// are required; /label [N] (-1 when absent), /has [N, MOD_COUNT] and the root
+// attribute classes are optional. Only the rows that have the embedding's
+// modality are kept (any modality for "fused"), and a kept row with a
+// non-finite value is an error naming the row and id.
+typedef struct {
+    size_t n, d;       // rows kept, embedding width
+    float *x;          // [n, d]
+    int64_t *id;       // [n]
+    int32_t *label;    // [n]
+    char **classes;    // may be NULL
+    int n_classes;
+    size_t n_file;     // rows in the file
+} EmbView;
+
+int emb_read_view(const char *path, const char *name, EmbView *out, AmError *err);
+void emb_view_free(EmbView *v);
+// Class name of a label ("" for -1, out of range, or no classes).
+const char *emb_view_class(const EmbView *v, int32_t label);
+
 typedef struct {
     const char *checkpoint, *dataset;   // provenance attributes
     const char *const *classes;

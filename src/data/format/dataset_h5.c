@@ -235,3 +235,28 @@ int h5_read_int_attr(hid_t loc, const char *file, const char *name, int64_t *v, 
     return rc;
 }
 
+hid_t h5_open_dataset(hid_t loc, const char *file, const char *name, int *rank, hsize_t dims[4], int *numeric,
+                      AmError *err) {
+    hid_t ds = H5Dopen2(loc, name, H5P_DEFAULT);
+    if (ds < 0) return h5_fail(err, file, "cannot open a dataset"), -1;
+    hid_t sp = H5Dget_space(ds), t = H5Dget_type(ds);
+    *rank = sp < 0 ? -1 : H5Sget_simple_extent_ndims(sp);
+    if (*rank >= 0 && *rank <= 4) H5Sget_simple_extent_dims(sp, dims, NULL);
+    const H5T_class_t cls = t < 0 ? H5T_NO_CLASS : H5Tget_class(t);
+    *numeric = cls == H5T_INTEGER || cls == H5T_FLOAT;
+    h5_close_id(&t);
+    h5_close_id(&sp);
+    if (*rank < 0) {
+        h5_fail(err, file, "cannot read the shape of a dataset");
+        h5_close_id(&ds);
+        return -1;
+    }
+    return ds;
+}
+
+int h5_read_whole(hid_t ds, hid_t mtype, void *buf, const char *file, const char *name, AmError *err) {
+    if (H5Dread(ds, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) >= 0) return 0;
+    char what[300];
+    snprintf(what, sizeof what, "cannot read %.280s", name);
+    return h5_fail(err, file, what);
+}

@@ -23,5 +23,13 @@ int h5_write_num_attr(hid_t loc, const char *name, hid_t ftype, hid_t mtype, con
 void h5_free_strs(char **v, int n);
 int h5_read_str_attr(hid_t loc, const char *file, const char *obj, const char *name, char ***out, int *n_out, AmError *err);
 int h5_read_int_attr(hid_t loc, const char *file, const char *name, int64_t *v, AmError *err);
+// Opens dataset name of loc and gives its rank, dims (the first 4; untouched
+// beyond rank 4) and whether its type is a number (integer or float). -1 with
+// err naming the file when it cannot be opened.
+hid_t h5_open_dataset(hid_t loc, const char *file, const char *name, int *rank, hsize_t dims[4], int *numeric,
+                      AmError *err);
+// Reads the whole of an open dataset into buf, converted to mtype; 0 or 1 (err
+// "<file>: cannot read <name>" with HDF5's reason).
+int h5_read_whole(hid_t ds, hid_t mtype, void *buf, const char *file, const char *name, AmError *err);
 
 #endif
