@@ -16,8 +16,6 @@
 // model's parameter groups: the head; the encoders of its modalities; their
 // projections too when the head is fused.
 static int head_uses(const AstroM3 *m, const ParamInfo *p, int freeze) {
-    CHECK(p->group >= 0 && p->group < ASTROM3_N_GROUPS, "cls_step: parameter %s has no group (models/params.h)",
-          p->name);
     if (p->group == ASTROM3_GROUP_CLASSIFIER) return 1;
     const int mod = astrom3_group_modality(p->group);
     if (freeze || mod < 0 || !(m->head_mask & MOD_BIT(mod))) return 0;
@@ -27,6 +25,9 @@ static int head_uses(const AstroM3 *m, const ParamInfo *p, int freeze) {
 int cls_trainable_ranges(const AstroM3 *m, int freeze, size_t ranges[][2], int max_ranges) {
     CHECK(m->head_mask, "classification needs a model with a classifier head");
     const ParamStore *ps = &m->params;
+    for (int t = 0; t < ps->n; t++)  // before anything is allocated: CHECK does not return
+        CHECK(ps->info[t].group >= 0 && ps->info[t].group < ASTROM3_N_GROUPS,
+              "cls_step: parameter %s has no group (models/params.h)", ps->info[t].name);
     unsigned char *keep = am_calloc((size_t)(ps->n ? ps->n : 1), 1, "trained tensors");
     for (int t = 0; t < ps->n; t++) keep[t] = (unsigned char)head_uses(m, &ps->info[t], freeze);
     const int n = params_ranges(ps, keep, ranges, max_ranges);

@@ -8,8 +8,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "io/params_file.h"
 #include "nn/ops.h"
+#include "io/params_file.h"
+#include "train/checkpoint_write.h"
 #include "train/run_lock.h"
 #include "train/train_state.h"
 #include "train/trainer_internal.h"
@@ -64,39 +65,19 @@ static void state_fill(Trainer *T, TrainState *st) {
     st->v = T->host_v;
 }
 
-// Points run_dir/best at dir (symlink replaced atomically by rename).
-static int link_best(Trainer *T, const char *dir, AmError *err) {
-    char link[PATH_CAP + 8], tmp[PATH_CAP + 40], target[PATH_CAP + 16];
-    snprintf(link, sizeof link, "%s/best", T->cfg->run_dir);
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", link, (long)getpid());
-    const char *slash = strrchr(dir, '/');
-    snprintf(target, sizeof target, "checkpoints/%s", slash ? slash + 1 : dir);
-    remove(tmp);
-    if (symlink(target, tmp) != 0 || rename(tmp, link) != 0) {
-        remove(tmp);
-        return am_error_set(err, "%s: cannot point at %s: %s", link, target, strerror(errno));
-    }
-    snprintf(T->best_dir, sizeof T->best_dir, "%s", link);  // prune compares by inode
-    return 0;
-}
-
 void trainer_snapshot(Trainer *T) { state_fill(T, &T->snap); }
 
 int trainer_write_checkpoint(Trainer *T, char *dir, size_t cap, AmError *err) {
     TrainState *st = &T->snap;
-    int rc = ckpt_make_dir(dir, cap, T->root, st->step, err);
-    if (rc || T->written_step == st->step) return rc;
-    char step_s[32], hash_s[32], path[PATH_CAP + 32];
+    if (T->written_step == st->step) return ckpt_make_dir(dir, cap, T->root, st->step, err);
+    char step_s[32], hash_s[32];
     snprintf(step_s, sizeof step_s, "%lld", (long long)st->step);
     snprintf(hash_s, sizeof hash_s, "%016llx", (unsigned long long)T->config_hash);
     // class_live: which classes the head may predict (those with training
     // examples); astromm eval applies it (cls_step_set_live).
     const char *meta[] = {"format", "astromm-astrom3", "step", step_s, "config_hash", hash_s,
                           "task", T->task.name, "head", task_head_name(&T->task), "class_live", T->class_live};
-    snprintf(path, sizeof path, "%s/%s", dir, CKPT_MODEL_FILE);
-    rc = params_save(&T->m->params, path, meta, T->class_live[0] ? 6 : 5, err);
-    // Last: the state, recording the model file's size and CRC-32 (resume checks the pair).
-    if (!rc) rc = ckpt_write_state(dir, st, err);
+    const int rc = checkpoint_write(T->root, st, &T->m->params, meta, T->class_live[0] ? 6 : 5, dir, cap, err);
     if (!rc) T->written_step = st->step;
     return rc;
 }
@@ -115,7 +96,9 @@ int trainer_checkpoint(Trainer *T, int is_best) {
             T->written_step = preempt_step;
         trainer_snapshot(T);
         rc = trainer_write_checkpoint(T, dir, sizeof dir, &err);
-        if (!rc && is_best) rc = link_best(T, dir, &err);
+        char link[sizeof T->best_dir];
+        if (!rc && is_best && !(rc = checkpoint_link_best(T->cfg->run_dir, dir, link, sizeof link, &err)))
+            memcpy(T->best_dir, link, sizeof link);  // prune compares by inode
         if (!rc) {
             AmError perr = {{0}};
             if (ckpt_prune(T->root, T->cfg->keep_last, T->best_dir[0] ? T->best_dir : NULL, T->n, warn_say, T, &perr))
