@@ -17,6 +17,7 @@ TF32 is off for matmuls and cuDNN convolutions unless --tf32 is given (astromm's
 backend runs full FP32 unless ASTROMM_TF32=1), so both sides do the same arithmetic.
 """
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -85,9 +86,14 @@ def main():
     opt = torch.optim.Adam(model.parameters(), lr=3.92e-3, betas=(0.926, 0.999),
                            weight_decay=4.67e-3)
 
+    # bf16: torch.autocast on CUDA. Otherwise no autocast context at all: a CPU
+    # build of torch (Debian's) checks CUDA's bf16 support even for enabled=False.
+    def amp():
+        return torch.autocast("cuda", dtype=torch.bfloat16) if precision == "bf16" else contextlib.nullcontext()
+
     def step():
         opt.zero_grad(set_to_none=True)
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=precision == "bf16"):
+        with amp():
             out = model(photometry, mask, spectra, metadata)
         out["loss"].backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 45.0)
