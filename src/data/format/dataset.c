@@ -151,21 +151,9 @@ static int check_stats_split(hid_t file, const char *fpath, const char *group, A
     return rc;
 }
 
-// Opens one dataset file into *s; on the first shard (ds->classes == NULL) sets
-// classes and statistics, later shards must match them.
-static int shard_open(Dataset *ds, DsShard *s, const char *path, AmError *err) {
-    memset(s, 0, sizeof *s);
-    s->file = s->d_spec = s->d_vals = -1;
-    s->path = am_strdup(path, "path");
-    htri_t is = H5Fis_hdf5(path);
-    if (is <= 0) {
-        if (access(path, R_OK) != 0)
-            return am_error_set(err, "%s: cannot open: %s", path, strerror(errno));
-        return h5_fail(err, path, "not an HDF5 file (or truncated/corrupt)");
-    }
-    s->file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-    if (s->file < 0) return h5_fail(err, path, "cannot open HDF5 file (truncated or corrupt?)");
-
+// The root attributes: format, version, n_objects (-> s->n) and the classes
+// (the first shard's are the dataset's; a later shard must repeat them).
+static int shard_header(Dataset *ds, DsShard *s, const char *path, AmError *err) {
     char **fmt = NULL;
     int nf = 0;
     if (h5_read_str_attr(s->file, path, "/", "format", &fmt, &nf, err)) return -1;
@@ -199,25 +187,14 @@ static int shard_open(Dataset *ds, DsShard *s, const char *path, AmError *err) {
         h5_free_strs(cls, nc);
         if (!same) return am_error_set(err, "%s: attribute /classes differs from %s", path, ds->sh[0].path);
     }
+    return 0;
+}
 
-    // The arrays below are sized by /n_objects: check it against the extent of
-    // /id first, so a corrupt count is an error rather than a request for
-    // terabytes; and running out of memory is an error too, not an exit.
-    const int64_t dn[1] = {n};
-    hid_t did = open_checked(s->file, path, "id", H5T_INTEGER, 1, dn, NULL, err);
-    if (did < 0) return -1;
-    h5_close_id(&did);
-    size_t un = (size_t)n;
-    s->ids = malloc(un * sizeof *s->ids);
-    s->offsets = malloc((un + 1) * sizeof *s->offsets);
-    s->labels = malloc(un * sizeof *s->labels);
-    s->split = malloc(un);
-    s->subset = calloc(un, 1);
-    s->has = malloc(un * MOD_COUNT);
-    s->scalars = malloc(un * 2 * sizeof(float));
-    s->photo = malloc(un * DS_PHOTO_COLS * sizeof(float));
-    // Metadata width: /metadata/raw's second extent, named by /metadata's attribute
-    // "columns" (a file without it holds the 34 AstroM3 columns).
+// The metadata width (/metadata/raw's second extent) and column names (its
+// group's attribute "columns"; a file without it holds the 34 AstroM3 columns),
+// the same in every shard; *mc receives the width.
+static int shard_meta_columns(Dataset *ds, DsShard *s, const char *path, int *mc_out, AmError *err) {
+    const int64_t n = s->n;
     hsize_t mgot[2] = {0, 0};
     const int64_t many[2] = {n, -1};
     hid_t dmeta = open_checked(s->file, path, "metadata/raw", H5T_FLOAT, 2, many, mgot, err);
@@ -261,6 +238,22 @@ static int shard_open(Dataset *ds, DsShard *s, const char *path, AmError *err) {
         h5_free_strs(mnames, nmn);
         if (!same) return am_error_set(err, "%s: metadata columns differ from %s", path, ds->sh[0].path);
     }
+    *mc_out = mc;
+    return 0;
+}
+
+// The per-object arrays and the normalisation statistics (the same in every shard).
+static int shard_arrays(Dataset *ds, DsShard *s, const char *path, int mc, AmError *err) {
+    const int64_t n = s->n;
+    const size_t un = (size_t)n;
+    s->ids = malloc(un * sizeof *s->ids);
+    s->offsets = malloc((un + 1) * sizeof *s->offsets);
+    s->labels = malloc(un * sizeof *s->labels);
+    s->split = malloc(un);
+    s->subset = calloc(un, 1);
+    s->has = malloc(un * MOD_COUNT);
+    s->scalars = malloc(un * 2 * sizeof(float));
+    s->photo = malloc(un * DS_PHOTO_COLS * sizeof(float));
     s->meta = malloc(un * (size_t)mc * sizeof(float));
     if (!s->ids || !s->offsets || !s->labels || !s->split || !s->subset || !s->has || !s->scalars || !s->photo ||
         !s->meta)
@@ -300,14 +293,12 @@ static int shard_open(Dataset *ds, DsShard *s, const char *path, AmError *err) {
         return am_error_set(err, "%s: normalisation statistics differ from %s", path, ds->sh[0].path);
     }
 
-    int64_t sdims[3] = {n, 3, SPEC_LEN}, vdims[2] = {-1, DS_LC_VALUES};
-    hsize_t vgot[2] = {0, 0};
-    s->d_spec = open_checked(s->file, path, "spectra", H5T_FLOAT, 3, sdims, NULL, err);
-    if (s->d_spec < 0) return -1;
-    s->d_vals = open_checked(s->file, path, "photometry/values", H5T_FLOAT, 2, vdims, vgot, err);
-    if (s->d_vals < 0) return -1;
-    s->total = (int64_t)vgot[0];
+    return 0;
+}
 
+// The arrays agree with each other and with the classes.
+static int shard_check_contents(const Dataset *ds, const DsShard *s, const char *path, AmError *err) {
+    const int64_t n = s->n;
     // Contents.
     if (s->offsets[0] != 0) return am_error_set(err, "%s: /photometry/offsets[0] must be 0", path);
     for (int64_t i = 0; i < n; i++) {
@@ -330,6 +321,40 @@ static int shard_open(Dataset *ds, DsShard *s, const char *path, AmError *err) {
         return am_error_set(err, "%s: /photometry/offsets[N] = %lld but /photometry/values has %lld rows", path,
                             (long long)s->offsets[n], (long long)s->total);
     return 0;
+}
+
+// Opens one dataset file into *s; on the first shard (ds->classes == NULL) sets
+// classes and statistics, later shards must match them.
+static int shard_open(Dataset *ds, DsShard *s, const char *path, AmError *err) {
+    memset(s, 0, sizeof *s);
+    s->file = s->d_spec = s->d_vals = -1;
+    s->path = am_strdup(path, "path");
+    htri_t is = H5Fis_hdf5(path);
+    if (is <= 0) {
+        if (access(path, R_OK) != 0)
+            return am_error_set(err, "%s: cannot open: %s", path, strerror(errno));
+        return h5_fail(err, path, "not an HDF5 file (or truncated/corrupt)");
+    }
+    s->file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (s->file < 0) return h5_fail(err, path, "cannot open HDF5 file (truncated or corrupt?)");
+    if (shard_header(ds, s, path, err)) return -1;
+    // The arrays below are sized by /n_objects: check it against the extent of
+    // /id first, so a corrupt count is an error rather than a request for
+    // terabytes; and running out of memory is an error too, not an exit.
+    const int64_t dn[1] = {s->n};
+    hid_t did = open_checked(s->file, path, "id", H5T_INTEGER, 1, dn, NULL, err);
+    if (did < 0) return -1;
+    h5_close_id(&did);
+    int mc = 0;
+    if (shard_meta_columns(ds, s, path, &mc, err) || shard_arrays(ds, s, path, mc, err)) return -1;
+    int64_t sdims[3] = {s->n, 3, SPEC_LEN}, vdims[2] = {-1, DS_LC_VALUES};
+    hsize_t vgot[2] = {0, 0};
+    s->d_spec = open_checked(s->file, path, "spectra", H5T_FLOAT, 3, sdims, NULL, err);
+    if (s->d_spec < 0) return -1;
+    s->d_vals = open_checked(s->file, path, "photometry/values", H5T_FLOAT, 2, vdims, vgot, err);
+    if (s->d_vals < 0) return -1;
+    s->total = (int64_t)vgot[0];
+    return shard_check_contents(ds, s, path, err);
 }
 
 static void dataset_free(Dataset *ds) {
