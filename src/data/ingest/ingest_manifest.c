@@ -70,10 +70,65 @@ static int parse_i64(const char *s, int64_t *out) {
 
 
 // ------------------------------------------------------------------ manifest
+enum { C_ID, C_CLASS, C_LC, C_SPEC, C_SPLIT, C_N };  // the manifest's columns
+
+// The header's columns into col (-1 when absent); 0 or an error naming the line.
+static int parse_header(char **fields, int nhead, int *col, const char *path, int lineno, AmError *err) {
+    static const char *const names[C_N] = {"id", "class", "lightcurve", "spectrum", "split"};
+    if (nhead > 256) return am_error_set(err, "%s:%d: too many header columns (%d > 256)", path, lineno, nhead);
+    for (int i = 0; i < nhead; i++)
+        for (int c = 0; c < C_N; c++)
+            if (!strcmp(fields[i], names[c])) {
+                if (col[c] >= 0) return am_error_set(err, "%s:%d: duplicate column '%s'", path, lineno, names[c]);
+                col[c] = i;
+            }
+    if (col[C_ID] < 0) return am_error_set(err, "%s:%d: header has no 'id' column", path, lineno);
+    return 0;
+}
+
+// One data line into r (a bad field marks the row skipped, with the reason).
+static void parse_row(Row *r, int lineno, char **fields, int nf, int nhead, const int *col, const char *dir) {
+    memset(r, 0, sizeof *r);
+    r->line = lineno;
+    r->label = -1;
+    r->split = -1;
+    r->asas_slot = -1;
+    r->meta_row = -1;
+    r->tab_row = -1;
+    r->skip = -1;
+    snprintf(r->id_txt, sizeof r->id_txt, "?");
+    if (nf != nhead) {
+        if (nf > 0 && col[C_ID] < nf && col[C_ID] < 256) snprintf(r->id_txt, sizeof r->id_txt, "%s", fields[col[C_ID]]);
+        ingest_row_skip(r, INGEST_SKIP_ROW, "%d fields, header has %d", nf, nhead);
+        return;
+    }
+    const char *v[C_N];
+    for (int c = 0; c < C_N; c++) v[c] = col[c] >= 0 ? fields[col[c]] : "";
+    snprintf(r->id_txt, sizeof r->id_txt, "%s", *v[C_ID] ? v[C_ID] : "(empty)");
+    if (parse_i64(v[C_ID], &r->id)) ingest_row_skip(r, INGEST_SKIP_ROW, "id '%s' is not an integer", v[C_ID]);
+    if (strlen(v[C_CLASS]) > INGEST_CLASS_NAME_MAX)
+        ingest_row_skip(r, INGEST_SKIP_CLASS, "class name longer than %d characters", INGEST_CLASS_NAME_MAX);
+    else snprintf(r->cls, sizeof r->cls, "%s", v[C_CLASS]);  // mapped once the class list is known
+    if (*v[C_SPLIT]) {
+        if (!strcmp(v[C_SPLIT], "train")) r->split = DS_SPLIT_TRAIN;
+        else if (!strcmp(v[C_SPLIT], "val")) r->split = DS_SPLIT_VAL;
+        else if (!strcmp(v[C_SPLIT], "test")) r->split = DS_SPLIT_TEST;
+        else ingest_row_skip(r, INGEST_SKIP_ROW, "split '%s' is not train, val or test", v[C_SPLIT]);
+    }
+    if (!strncmp(v[C_LC], "asas:", 5)) {
+        if (parse_i64(v[C_LC] + 5, &r->asas_id))
+            ingest_row_skip(r, INGEST_SKIP_LIGHTCURVE, "light curve '%s': bad ASAS id", v[C_LC]);
+        else r->asas_slot = 0;  // resolved later
+    } else if (*v[C_LC]) {
+        r->lc_path = resolve(dir, v[C_LC]);
+    }
+    if (*v[C_SPEC]) r->spec_path = resolve(dir, v[C_SPEC]);
+}
+
 int ingest_read_manifest(const char *path, Row **rows_out, int *n_out, AmError *err) {
     FILE *f = fopen(path, "r");
     if (!f) return am_error_set(err, "%s: cannot open manifest: %s", path, strerror(errno));
-    char dir[4096] = "";
+    char dir[4096] = "";  // relative file names are relative to the manifest's directory
     const char *slash = strrchr(path, '/');
     if (slash) {
         size_t nd = (size_t)(slash - path);
@@ -85,14 +140,12 @@ int ingest_read_manifest(const char *path, Row **rows_out, int *n_out, AmError *
         memcpy(dir, path, nd);
         dir[nd] = 0;
     }
-    enum { C_ID, C_CLASS, C_LC, C_SPEC, C_SPLIT, C_N };
-    static const char *const names[C_N] = {"id", "class", "lightcurve", "spectrum", "split"};
     int col[C_N] = {-1, -1, -1, -1, -1};
     char *line = NULL, *fields[256];
     size_t cap = 0;
     int lineno = 0, nhead = 0, have_header = 0, n = 0, rcap = 0, rc = 0;
     Row *rows = NULL;
-    while (getline(&line, &cap, f) >= 0) {
+    while (!rc && getline(&line, &cap, f) >= 0) {
         lineno++;
         size_t len = strlen(line);
         while (len && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = 0;
@@ -101,25 +154,8 @@ int ingest_read_manifest(const char *path, Row **rows_out, int *n_out, AmError *
         if (!*t) continue;
         if (!have_header) {
             nhead = split_fields(line, fields, 256);
-            if (nhead > 256) {
-                rc = am_error_set(err, "%s:%d: too many header columns (%d > 256)", path, lineno, nhead);
-                break;
-            }
-            for (int i = 0; i < nhead; i++)
-                for (int c = 0; c < C_N; c++)
-                    if (!strcmp(fields[i], names[c])) {
-                        if (col[c] >= 0) {
-                            rc = am_error_set(err, "%s:%d: duplicate column '%s'", path, lineno, names[c]);
-                            break;
-                        }
-                        col[c] = i;
-                    }
-            if (rc) break;
-            if (col[C_ID] < 0) {
-                rc = am_error_set(err, "%s:%d: header has no 'id' column", path, lineno);
-                break;
-            }
-            have_header = 1;
+            rc = parse_header(fields, nhead, col, path, lineno, err);
+            have_header = !rc;
             continue;
         }
         if (n == rcap) {
@@ -131,43 +167,8 @@ int ingest_read_manifest(const char *path, Row **rows_out, int *n_out, AmError *
             }
             rows = nr;
         }
-        Row *r = &rows[n++];
-        memset(r, 0, sizeof *r);
-        r->line = lineno;
-        r->label = -1;
-        r->split = -1;
-        r->asas_slot = -1;
-        r->meta_row = -1;
-        r->tab_row = -1;
-        r->skip = -1;
-        snprintf(r->id_txt, sizeof r->id_txt, "?");
-        int nf = split_fields(line, fields, 256);
-        if (nf != nhead) {
-            if (nf > 0 && col[C_ID] < nf && col[C_ID] < 256) snprintf(r->id_txt, sizeof r->id_txt, "%s", fields[col[C_ID]]);
-            ingest_row_skip(r, INGEST_SKIP_ROW, "%d fields, header has %d", nf, nhead);
-            continue;
-        }
-        const char *v[C_N];
-        for (int c = 0; c < C_N; c++) v[c] = col[c] >= 0 ? fields[col[c]] : "";
-        snprintf(r->id_txt, sizeof r->id_txt, "%s", *v[C_ID] ? v[C_ID] : "(empty)");
-        if (parse_i64(v[C_ID], &r->id)) ingest_row_skip(r, INGEST_SKIP_ROW, "id '%s' is not an integer", v[C_ID]);
-        if (strlen(v[C_CLASS]) > INGEST_CLASS_NAME_MAX)
-            ingest_row_skip(r, INGEST_SKIP_CLASS, "class name longer than %d characters", INGEST_CLASS_NAME_MAX);
-        else snprintf(r->cls, sizeof r->cls, "%s", v[C_CLASS]);  // mapped once the class list is known
-        if (*v[C_SPLIT]) {
-            if (!strcmp(v[C_SPLIT], "train")) r->split = DS_SPLIT_TRAIN;
-            else if (!strcmp(v[C_SPLIT], "val")) r->split = DS_SPLIT_VAL;
-            else if (!strcmp(v[C_SPLIT], "test")) r->split = DS_SPLIT_TEST;
-            else ingest_row_skip(r, INGEST_SKIP_ROW, "split '%s' is not train, val or test", v[C_SPLIT]);
-        }
-        if (!strncmp(v[C_LC], "asas:", 5)) {
-            if (parse_i64(v[C_LC] + 5, &r->asas_id))
-                ingest_row_skip(r, INGEST_SKIP_LIGHTCURVE, "light curve '%s': bad ASAS id", v[C_LC]);
-            else r->asas_slot = 0;  // resolved later
-        } else if (*v[C_LC]) {
-            r->lc_path = resolve(dir, v[C_LC]);
-        }
-        if (*v[C_SPEC]) r->spec_path = resolve(dir, v[C_SPEC]);
+        const int nf = split_fields(line, fields, 256);
+        parse_row(&rows[n++], lineno, fields, nf, nhead, col, dir);
     }
     if (!rc && ferror(f)) rc = am_error_set(err, "%s: read error", path);
     if (!rc && !have_header) rc = am_error_set(err, "%s: empty manifest (no header)", path);
