@@ -39,9 +39,9 @@ static void finish_rows(float *e[EMB_N], const uint8_t *has, int n, int D) {
         float *f = e[EMB_FUSED] + (size_t)i * D;
         int k = 0;
         memset(f, 0, (size_t)D * sizeof *f);
-        for (int m = 0; m < 3; m++) {
+        for (int m = 0; m < MOD_COUNT; m++) {
             float *x = e[m] + (size_t)i * D;
-            if (!has[3 * i + m]) {
+            if (!has[MOD_COUNT * i + m]) {
                 memset(x, 0, (size_t)D * sizeof *x);
                 continue;
             }
@@ -152,7 +152,7 @@ int embed_run(const RunConfig *cfg, Comm *comm, const EmbedOptions *opt) {
         Batch db = device_batch_upload(&dev, &lb.batch);
         StepCtx ctx = {.seed = cfg->seed, .step = 0, .sample_offset = lb.sample_offset, .training = 0};
         astrom3_embed_forward(&m, &db, &ctx);
-        for (int mod = 0; mod < 3; mod++) ops_to_host(e[mod], m.emb[mod], (size_t)lb.n * D * sizeof(float));
+        for (int mod = 0; mod < MOD_COUNT; mod++) ops_to_host(e[mod], m.emb[mod], (size_t)lb.n * D * sizeof(float));
         int nv = 0;
         while (nv < lb.n && lb.valid[nv]) nv++;
         for (int i = nv; i < lb.n; i++)
@@ -162,7 +162,8 @@ int embed_run(const RunConfig *cfg, Comm *comm, const EmbedOptions *opt) {
             split[i] = splits[lb.index[i]];
         }
         finish_rows(e, lb.has, nv, D);
-        const float *const ce[EMB_N] = {e[0], e[1], e[2], e[3]};
+        const float *ce[EMB_N];
+        for (int s = 0; s < EMB_N; s++) ce[s] = e[s];
         if (emb_writer_write(w, nv ? lb.sample_offset : 0, nv, lb.ids, lb.batch.labels, split, lb.has, lb.index, ce,
                              &err)) {
             if (ok) fprintf(stderr, "astromm embed: error: %s\n", err.msg);

@@ -204,7 +204,8 @@ int emb_writer_write(EmbWriter *w, int64_t row0, int64_t nrows, const int64_t *i
                      AmError *err) {
     Field f[F_COUNT];
     fields(f);
-    const void *src[F_COUNT] = {id, label, split, has, index, emb[0], emb[1], emb[2], emb[3]};
+    const void *src[F_COUNT] = {id, label, split, has, index};
+    for (int m = 0; m < EMB_N; m++) src[F_EMB0 + m] = emb[m];
     if (nrows < 0 || row0 < 0 || row0 + nrows > w->n) {
         w->failed = 1;
         am_error_set(err, "%s: rows %lld..%lld outside the file's %lld rows", w->tmp, (long long)row0,
@@ -364,9 +365,9 @@ int emb_read_some(const char *path, unsigned mask, EmbSet *out, AmError *err) {
     err->msg[0] = '\0';
     Field f[F_COUNT];
     fields(f);
-    void **dst[F_COUNT] = {(void **)&out->id,     (void **)&out->label,  (void **)&out->split,
-                           (void **)&out->has,    (void **)&out->index,  (void **)&out->emb[0],
-                           (void **)&out->emb[1], (void **)&out->emb[2], (void **)&out->emb[3]};
+    void **dst[F_COUNT] = {(void **)&out->id, (void **)&out->label, (void **)&out->split, (void **)&out->has,
+                           (void **)&out->index};
+    for (int m = 0; m < EMB_N; m++) dst[F_EMB0 + m] = (void **)&out->emb[m];
     for (int i = 0; i < F_COUNT; i++) {
         if (i >= F_EMB0 && !(mask & (1u << (i - F_EMB0)))) continue;
         if (read_field(file, path, &f[i], n, out->dim, dst[i], err)) goto done;

@@ -52,7 +52,7 @@ void dist_step_init(DistStep *d, AstroM3 *m, Comm *comm, int max_local, const Di
     clip_loss_set_modalities(&d->loss, d->mod_mask);
     if (d->scope == DIST_LOSS_GLOBAL) {
         const size_t n = (size_t)max_global * (size_t)d->dim * sizeof(float);
-        for (int i = 0; i < 3; i++) {
+        for (int i = 0; i < MOD_COUNT; i++) {
             d->gathered[i] = ops_alloc(n, "gathered embeddings");
             d->g_gathered[i] = ops_alloc(n, "gathered embedding gradients");
         }
@@ -99,7 +99,7 @@ int dist_step_trainable_ranges(const DistStep *d, size_t ranges[][2], int max_ra
 
 void dist_step_free(DistStep *d) {
     clip_loss_free(&d->loss);
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < MOD_COUNT; i++) {
         if (d->gathered[i]) ops_free(d->gathered[i]);
         if (d->g_gathered[i]) ops_free(d->g_gathered[i]);
     }
@@ -174,18 +174,18 @@ DistStepResult dist_step_forward_backward(DistStep *d, const Batch *b, const Ste
     if (d->scope == DIST_LOSS_GLOBAL) {
         n_global = W * n;
         t0 = am_now_s();
-        for (int i = 0; i < 3; i++)
-            if (mask & 1 << i) comm_allgather(c, m->emb[i], d->gathered[i], nd);
+        for (int i = 0; i < MOD_COUNT; i++)
+            if (mask & MOD_BIT(i)) comm_allgather(c, m->emb[i], d->gathered[i], nd);
         d->comm_s += am_now_s() - t0;
         value = clip_loss_forward(&d->loss, d->gathered[MOD_PHOTOMETRY], d->gathered[MOD_SPECTRA],
                                   d->gathered[MOD_METADATA], n_global, d->rank * n, n, log_scale);
-        for (int i = 0; i < 3; i++)
-            if (mask & 1 << i) ops_zero(d->g_gathered[i], (size_t)n_global * D);
+        for (int i = 0; i < MOD_COUNT; i++)
+            if (mask & MOD_BIT(i)) ops_zero(d->g_gathered[i], (size_t)n_global * D);
         clip_loss_backward(&d->loss, d->g_gathered[MOD_PHOTOMETRY], d->g_gathered[MOD_SPECTRA],
                            d->g_gathered[MOD_METADATA], dlog_scale);
         t0 = am_now_s();
-        for (int i = 0; i < 3; i++)
-            if (mask & 1 << i) comm_reduce_scatter_sum(c, d->g_gathered[i], m->g_emb[i], nd);
+        for (int i = 0; i < MOD_COUNT; i++)
+            if (mask & MOD_BIT(i)) comm_reduce_scatter_sum(c, d->g_gathered[i], m->g_emb[i], nd);
         d->comm_s += am_now_s() - t0;
     } else {
         n_global = W * n;
@@ -245,8 +245,8 @@ DistStepResult dist_step_evaluate(DistStep *d, const Batch *b, const StepCtx *ct
     double t0 = am_now_s();
     d->comm_s = 0;
     if (d->scope == DIST_LOSS_GLOBAL) {
-        for (int i = 0; i < 3; i++)
-            if (d->mod_mask & 1 << i) comm_allgather(c, m->emb[i], d->gathered[i], nd);
+        for (int i = 0; i < MOD_COUNT; i++)
+            if (d->mod_mask & MOD_BIT(i)) comm_allgather(c, m->emb[i], d->gathered[i], nd);
         d->comm_s += am_now_s() - t0;
         value = clip_loss_forward(&d->loss, d->gathered[MOD_PHOTOMETRY], d->gathered[MOD_SPECTRA],
                                   d->gathered[MOD_METADATA], W * n, d->rank * n, n, log_scale);

@@ -71,8 +71,8 @@ typedef struct {
     int rank, size, max_local, dim;
     int mod_mask;         // modalities of the loss (DistStepOptions.modalities)
     ClipLoss loss;
-    float *gathered[3];   // [size*max_local, dim] embeddings (global scope)
-    float *g_gathered[3]; // their gradients
+    float *gathered[MOD_COUNT];   // [size*max_local, dim] embeddings (global scope)
+    float *g_gathered[MOD_COUNT]; // their gradients
     DistBucket *buckets;
     int n_buckets;
     uint8_t *group_of;    // per tensor: readiness group (see dist_step.c)
