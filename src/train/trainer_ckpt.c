@@ -10,7 +10,7 @@
 
 #include "nn/ops.h"
 #include "io/params_file.h"
-#include "train/checkpoint_write.h"
+#include "train/checkpoint_files.h"
 #include "train/run_lock.h"
 #include "train/train_state.h"
 #include "train/trainer_internal.h"
@@ -170,19 +170,9 @@ int trainer_resume(Trainer *T, int required) {
         if (T->rank == 0) rewind_metrics(T, 0);  // records of an earlier attempt that left no checkpoint
         return TRAIN_OK;
     }
-    char path[PATH_CAP + 32];
-    snprintf(path, sizeof path, "%s/%s", dir, CKPT_MODEL_FILE);
-    rc = params_load(&T->m->params, path, &err);
     TrainState st = {.n = T->n, .m = T->host_m, .v = T->host_v};
-    if (!rc) {
-        snprintf(path, sizeof path, "%s/%s", dir, CKPT_STATE_FILE);
-        rc = train_state_read(path, &st, &err);
-    }
-    if (!rc && st.config_hash != T->config_hash) {
-        rc = am_error_set(&err, "%s: written by a run with a different configuration (model, data selection, "
-                          "optimiser or schedule changed); use a new run.dir or the original configuration", path);
-        rc = TRAIN_BAD_CONFIG;
-    }
+    rc = checkpoint_read(dir, &T->m->params, &st, T->config_hash, &err);
+    if (rc == CHECKPOINT_OTHER_CONFIG) rc = TRAIN_BAD_CONFIG;
     if (!rc) rc = loader_seek(T->train, st.loader_epoch, st.loader_batch, &err);
     if (rc && T->rank == 0) trainer_say(T, stderr, "error: cannot resume: %s", err.msg);
     if (comm_any_failed(T->comm, rc)) return rc == TRAIN_BAD_CONFIG ? TRAIN_BAD_CONFIG : TRAIN_ERROR;

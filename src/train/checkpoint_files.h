@@ -1,8 +1,8 @@
-// Writing one checkpoint directory and the run's "best" link: plain file I/O
-// with explicit arguments (no trainer, no MPI). The trainer decides when and on
-// which rank (trainer_ckpt.c); the preemption writer calls the same code.
-#ifndef ASTROMM_CHECKPOINT_WRITE_H
-#define ASTROMM_CHECKPOINT_WRITE_H
+// One checkpoint directory written and read, and the run's "best" link: plain
+// file I/O with explicit arguments (no trainer, no MPI). The trainer decides
+// when and on which rank (trainer_ckpt.c); the preemption writer calls the same code.
+#ifndef ASTROMM_CHECKPOINT_FILES_H
+#define ASTROMM_CHECKPOINT_FILES_H
 
 #include <stddef.h>
 
@@ -19,5 +19,11 @@ int checkpoint_write(const char *root, TrainState *st, const ParamStore *ps, con
 // Points <run_dir>/best at dir (a relative symlink, replaced atomically by
 // rename); link receives the link's path.
 int checkpoint_link_best(const char *run_dir, const char *dir, char *link, size_t cap, AmError *err);
+// Loads dir's model into ps and its state into st (st->n, m, v set by the
+// caller: the moments land there), and checks that the state was written by a
+// run of the same configuration. 0; CHECKPOINT_OTHER_CONFIG when the
+// configuration differs (err says what to do); another non-zero value otherwise.
+enum { CHECKPOINT_OTHER_CONFIG = 2 };
+int checkpoint_read(const char *dir, ParamStore *ps, TrainState *st, uint64_t config_hash, AmError *err);
 
 #endif

@@ -1,6 +1,6 @@
-// One checkpoint directory and the best link (checkpoint_write.h).
+// One checkpoint directory and the best link (checkpoint_files.h).
 #define _POSIX_C_SOURCE 200809L
-#include "train/checkpoint_write.h"
+#include "train/checkpoint_files.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -32,5 +32,19 @@ int checkpoint_link_best(const char *run_dir, const char *dir, char *link, size_
         remove(tmp);
         return am_error_set(err, "%s: cannot point at %s: %s", link, target, strerror(errno));
     }
+    return 0;
+}
+
+int checkpoint_read(const char *dir, ParamStore *ps, TrainState *st, uint64_t config_hash, AmError *err) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s", dir, CKPT_MODEL_FILE);
+    int rc = params_load(ps, path, err);
+    if (rc) return rc;
+    snprintf(path, sizeof path, "%s/%s", dir, CKPT_STATE_FILE);
+    if ((rc = train_state_read(path, st, err))) return rc;
+    if (st->config_hash != config_hash)
+        return am_error_set(err, "%s: written by a run with a different configuration (model, data selection, "
+                            "optimiser or schedule changed); use a new run.dir or the original configuration", path),
+               CHECKPOINT_OTHER_CONFIG;
     return 0;
 }
