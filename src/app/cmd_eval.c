@@ -101,7 +101,7 @@ int cmd_eval(int argc, char **argv) {
 
     Comm *comm = comm_init(&argc, &argv);
     cli_select_device(&cfg, comm);
-    const ClassifyEvalOptions o = {.checkpoint = ckpt, .split = split, .subset_bits = subset, .crops = (int)crops,
+    const ClassifyEvalOptions o = {.checkpoint = ckpt, .head = head, .class_live = live, .split = split, .subset_bits = subset, .crops = (int)crops,
                                    .who = "astromm eval"};
     ClassifyEval e;
     int rc = classify_eval_run(&cfg, comm, &o, &e);

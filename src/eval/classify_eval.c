@@ -211,14 +211,9 @@ static void predict(ClassifyEval *e, const Pass *p, int64_t total, int C, int cr
 
 int classify_eval_run(const RunConfig *cfg, Comm *comm, const ClassifyEvalOptions *o, ClassifyEval *out) {
     memset(out, 0, sizeof *out);
-    AmError err = {{0}};
-    char class_live[4097];
-    int head = 0;
-    int rc = classify_eval_checkpoint(o->checkpoint, &head, class_live, sizeof class_live, &err);
-    if (rc) {
-        if (comm_rank(comm) == 0) fprintf(stderr, "%s: error: %s\n", o->who, err.msg);
-        return rc;
-    }
+    const int head = o->head;
+    const char *class_live = o->class_live ? o->class_live : "";
+    int rc = 0;
     Session S = {.cfg = cfg, .o = o, .comm = comm, .rank = comm_rank(comm), .P = comm_size(comm),
                  .C = cfg->model.n_classes};
     if (cfg->batch_size % S.P) {

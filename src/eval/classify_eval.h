@@ -15,6 +15,8 @@
 
 typedef struct {
     const char *checkpoint;  // a fine-tuned model (task "classify")
+    int head;                // its head and live classes, as classify_eval_checkpoint read them
+    const char *class_live;
     int split;               // DS_SPLIT_*
     int subset_bits;         // DS_SUB* (limited-label subset) or 0
     int crops;               // light-curve windows per object, 1..64 (1: the centred one)
