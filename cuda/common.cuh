@@ -47,6 +47,13 @@ void cuda_gemm(cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k, 
 // in a fixed order (cuda/reduce.cu): the finishing pass of deterministic column sums.
 void cuda_sum_chunks_acc(float *out, const double *part, int nchunks, int C);
 
+// The OpsPrecision ops_set_precision chose (cuda/gemm.cu).
+int cuda_precision(void);
+
+// db[j] += sum_i x[i, j] for x [n, m] (n, m > 0) in fixed row chunks (scratch
+// slot 0; cuda/linear.cu): the deterministic bias gradient of row-major outputs.
+void cuda_colsum_acc(float *db, const float *x, int n, int m);
+
 // Grid size for n elements at `threads` per block, capped (kernels use grid-stride loops).
 static inline unsigned cuda_blocks(size_t n, unsigned threads) {
     size_t b = (n + threads - 1) / threads;

@@ -184,3 +184,39 @@ extern "C" void cuda_op_dropout_mask_inplace(float *x, size_t n, float p, const 
         x, n, scale, keep_bits, aligned16(x, x));
     CUDA_LAUNCH_CHECK();
 }
+
+// ---------------------------------------------------------------- drop path
+// Sample b is kept when am_rng_uniform(rng, offset + b) >= p (the same Philox
+// word as the CPU), then scaled by 1/(1-p); accumulate selects backward (+=).
+static __global__ void drop_path_kernel(float *out, const float *in, int B, size_t n_per, float p,
+                                        const AmRng r, uint64_t offset, int accumulate) {
+    const size_t total = (size_t)B * n_per;
+    const float scale = 1.0f / (1.0f - p);
+    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < total;
+         i += (size_t)gridDim.x * blockDim.x) {
+        const uint64_t b = i / n_per;
+        const float s = p == 0.0f ? 1.0f : (keep_bit(philox_u32(r, offset + b), p) ? scale : 0.0f);
+        const float v = __fmul_rn(in[i], s);
+        out[i] = accumulate ? __fadd_rn(out[i], v) : v;
+    }
+}
+
+extern "C" void cuda_op_drop_path_forward(float *out, const float *in, int B, size_t n_per, float p,
+                                          const AmRng *rng, uint64_t offset) {
+    CHECK(p >= 0.0f && p < 1.0f && B >= 0, "drop_path: p = %g outside [0, 1) or B %d < 0", (double)p, B);
+    const size_t total = (size_t)B * n_per;
+    if (total == 0) return;
+    drop_path_kernel<<<cuda_blocks(total, DO_THREADS), DO_THREADS, 0, cuda_stream()>>>(out, in, B, n_per, p,
+                                                                                       *rng, offset, 0);
+    CUDA_LAUNCH_CHECK();
+}
+
+extern "C" void cuda_op_drop_path_backward(float *din, const float *dout, int B, size_t n_per, float p,
+                                           const AmRng *rng, uint64_t offset) {
+    CHECK(p >= 0.0f && p < 1.0f && B >= 0, "drop_path: p = %g outside [0, 1) or B %d < 0", (double)p, B);
+    const size_t total = (size_t)B * n_per;
+    if (total == 0) return;
+    drop_path_kernel<<<cuda_blocks(total, DO_THREADS), DO_THREADS, 0, cuda_stream()>>>(din, dout, B, n_per,
+                                                                                       p, *rng, offset, 1);
+    CUDA_LAUNCH_CHECK();
+}

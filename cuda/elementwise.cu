@@ -247,3 +247,55 @@ extern "C" double cuda_op_sumsq(const float *x, size_t n) { return device_dot(x,
 extern "C" double cuda_op_dot(const float *a, const float *b, size_t n) {
     return device_dot(a, b, n);
 }
+
+// ---------------------------------------------------------------- layer scale
+
+static __global__ void channel_scale_kernel(float *out, const float *in, const float *g, size_t total,
+                                            int C, int accumulate) {
+    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < total;
+         i += (size_t)gridDim.x * blockDim.x) {
+        const float v = __fmul_rn(in[i], g[i % (size_t)C]);
+        out[i] = accumulate ? __fadd_rn(out[i], v) : v;
+    }
+}
+
+// part[k, c] = sum over rows n of chunk k (fixed 256-row chunks) of dout[n, c] in[n, c], in double.
+static __global__ void channel_scale_grad_kernel(double *part, const float *dout, const float *in, int N,
+                                                 int C, int rows) {
+    const int nchunks = (N + rows - 1) / rows;
+    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < (size_t)nchunks * C;
+         i += (size_t)gridDim.x * blockDim.x) {
+        const int k = (int)(i / (size_t)C), c = (int)(i % (size_t)C);
+        const int n1 = (k + 1) * rows < N ? (k + 1) * rows : N;
+        double s = 0.0;
+        for (int n = k * rows; n < n1; n++) s += (double)__fmul_rn(dout[(size_t)n * C + c], in[(size_t)n * C + c]);
+        part[i] = s;
+    }
+}
+
+extern "C" void cuda_op_channel_scale_forward(float *out, const float *in, const float *g, int N, int C) {
+    CHECK(N >= 0 && C > 0, "channel_scale: bad shape N %d C %d", N, C);
+    const size_t total = (size_t)N * C;
+    if (total == 0) return;
+    channel_scale_kernel<<<cuda_blocks(total, 256), 256, 0, cuda_stream()>>>(out, in, g, total, C, 0);
+    CUDA_LAUNCH_CHECK();
+}
+
+extern "C" void cuda_op_channel_scale_backward(float *din, float *dg, const float *dout, const float *in,
+                                               const float *g, int N, int C) {
+    CHECK(N >= 0 && C > 0, "channel_scale: bad shape N %d C %d", N, C);
+    const size_t total = (size_t)N * C;
+    if (total == 0) return;
+    if (din) {
+        channel_scale_kernel<<<cuda_blocks(total, 256), 256, 0, cuda_stream()>>>(din, dout, g, total, C, 1);
+        CUDA_LAUNCH_CHECK();
+    }
+    if (dg) {
+        const int rows = 256, nchunks = (N + rows - 1) / rows;
+        double *part = (double *)cuda_ops_scratch(0, 2 * (size_t)nchunks * (size_t)C);
+        channel_scale_grad_kernel<<<cuda_blocks((size_t)nchunks * C, 256), 256, 0, cuda_stream()>>>(
+            part, dout, in, N, C, rows);
+        CUDA_LAUNCH_CHECK();
+        cuda_sum_chunks_acc(dg, part, nchunks, C);
+    }
+}

@@ -16,6 +16,8 @@ extern "C" void cuda_ops_set_precision(int precision) {
                                                                           : CUBLAS_DEFAULT_MATH));
 }
 
+int cuda_precision(void) { return g_precision; }
+
 static __nv_bfloat16 *bf_buffer(int slot, size_t n) {
     if (n > g_bf_cap[slot]) {
         if (g_bf[slot]) {

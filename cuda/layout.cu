@@ -264,3 +264,42 @@ extern "C" void cuda_op_add_position(float *x, const float *pe, int B, int L, in
     add_position_kernel<<<blocks_for(n), THREADS, 0, cuda_stream()>>>(x, pe, n, LC);
     CUDA_LAUNCH_CHECK();
 }
+
+// ---------------------------------------------------------------- global average pooling
+// One thread per (b, c): the L values summed in order in double, as the CPU.
+
+static __global__ void mean_pool_kernel(float *out, const float *in, int B, int L, int C) {
+    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < (size_t)B * C;
+         i += (size_t)gridDim.x * blockDim.x) {
+        const size_t b = i / (size_t)C, c = i % (size_t)C;
+        const float *x = in + b * (size_t)L * C + c;
+        double s = 0.0;
+        for (int l = 0; l < L; l++) s += x[(size_t)l * C];
+        out[i] = (float)(s / L);
+    }
+}
+
+static __global__ void mean_pool_backward_kernel(float *din, const float *dout, int B, int L, int C,
+                                                 float inv) {
+    const size_t total = (size_t)B * L * C;
+    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < total;
+         i += (size_t)gridDim.x * blockDim.x) {
+        const size_t b = i / ((size_t)L * C), c = i % (size_t)C;
+        din[i] = __fadd_rn(din[i], __fmul_rn(dout[b * C + c], inv));
+    }
+}
+
+extern "C" void cuda_op_mean_pool_forward(float *out, const float *in, int B, int L, int C) {
+    CHECK(B >= 0 && L > 0 && C > 0, "mean_pool: bad shape B %d L %d C %d", B, L, C);
+    if (B == 0) return;
+    mean_pool_kernel<<<cuda_blocks((size_t)B * C, 256), 256, 0, cuda_stream()>>>(out, in, B, L, C);
+    CUDA_LAUNCH_CHECK();
+}
+
+extern "C" void cuda_op_mean_pool_backward(float *din, const float *dout, int B, int L, int C) {
+    CHECK(B >= 0 && L > 0 && C > 0, "mean_pool: bad shape B %d L %d C %d", B, L, C);
+    if (B == 0) return;
+    mean_pool_backward_kernel<<<cuda_blocks((size_t)B * L * C, 256), 256, 0, cuda_stream()>>>(
+        din, dout, B, L, C, 1.0f / (float)L);
+    CUDA_LAUNCH_CHECK();
+}

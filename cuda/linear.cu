@@ -61,7 +61,7 @@ static __global__ void colsum_partial_kernel(double *part, const float *x, int n
 
 // db[j] += sum_i x[i, j] for x [n, m] (n, m > 0). The chunking depends only on
 // n, so the summation order (hence the result) is fixed for a shape.
-static void colsum_acc(float *db, const float *x, int n, int m) {
+void cuda_colsum_acc(float *db, const float *x, int n, int m) {
     int rows = CS_MIN_ROWS;
     int nchunks = (n + rows - 1) / rows;
     if (nchunks > CS_MAX_CHUNKS) {
@@ -117,5 +117,5 @@ extern "C" void cuda_op_linear_backward(float *din, float *dw, float *db, const 
     if (dw && in_dim > 0)
         cuda_gemm(CUBLAS_OP_N, CUBLAS_OP_T, in_dim, out_dim, n, one, in, in_dim, 0, dout, out_dim, 0, one, dw, in_dim,
                   0, 1);
-    if (db) colsum_acc(db, dout, n, out_dim);
+    if (db) cuda_colsum_acc(db, dout, n, out_dim);
 }

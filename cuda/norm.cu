@@ -11,7 +11,6 @@
 // chunk partials in a fixed order (cuda/reduce.cu). No atomics: bit-reproducible.
 #include "cuda/common.cuh"
 
-#define LN_EPS 1e-5f
 #define L2_EPS 1e-12f
 
 enum { ROW_THREADS = 256, WARPS_PER_BLOCK = ROW_THREADS / 32, COL_THREADS = 256 };
@@ -23,7 +22,7 @@ static unsigned row_blocks(int N) { return cuda_blocks((size_t)N * 32, ROW_THREA
 
 static __global__ void layernorm_forward_kernel(float *out, float *mean, float *rstd,
                                                 const float *in, const float *w, const float *b,
-                                                int N, int C) {
+                                                int N, int C, float eps) {
     const int lane = threadIdx.x & 31;
     const size_t warp0 = ((size_t)blockIdx.x * blockDim.x + threadIdx.x) >> 5;
     const size_t nwarps = ((size_t)gridDim.x * blockDim.x) >> 5;
@@ -40,7 +39,7 @@ static __global__ void layernorm_forward_kernel(float *out, float *mean, float *
             v += d * d;
         }
         v = warp_sum(v);
-        const float rs = 1.0f / sqrtf(v / (float)C + LN_EPS);
+        const float rs = 1.0f / sqrtf(v / (float)C + eps);
         if (lane == 0) {
             mean[n] = mu;
             rstd[n] = rs;
@@ -53,11 +52,11 @@ static __global__ void layernorm_forward_kernel(float *out, float *mean, float *
 }
 
 extern "C" void cuda_op_layernorm_forward(float *out, float *mean, float *rstd, const float *in,
-                                          const float *w, const float *b, int N, int C) {
-    CHECK(N >= 0 && C > 0, "layernorm: bad shape N %d C %d", N, C);
+                                          const float *w, const float *b, int N, int C, float eps) {
+    CHECK(N >= 0 && C > 0 && eps > 0.0f, "layernorm: bad shape N %d C %d or eps %g", N, C, (double)eps);
     if (N == 0) return;
     layernorm_forward_kernel<<<row_blocks(N), ROW_THREADS, 0, cuda_stream()>>>(out, mean, rstd, in,
-                                                                               w, b, N, C);
+                                                                               w, b, N, C, eps);
     CUDA_LAUNCH_CHECK();
 }
 

@@ -429,7 +429,7 @@ static void test_norms(void) {
     float *x = randn(n, 2.0f), *w = randn(C, 0.5f), *b = randn(C, 0.5f), *y = zeros(n);
     for (size_t i = 0; i < n; i++) x[i] += 3.0f;
     float *mean = zeros(N), *rstd = zeros(N);
-    op_layernorm_forward(y, mean, rstd, x, w, b, N, C);
+    op_layernorm_forward(y, mean, rstd, x, w, b, N, C, 1e-5f);
     double *ref = dzeros(n);
     double *xh = dzeros(n), *rs = dzeros(N);
     for (int r = 0; r < N; r++) {

@@ -312,7 +312,7 @@ typedef struct {
 
 static void ln_fwd(Case *c) {
     LnSt *s = c->st;
-    op_layernorm_forward(c->out, s->mean, s->rstd, X(c, 0), X(c, 1), X(c, 2), s->N, s->C);
+    op_layernorm_forward(c->out, s->mean, s->rstd, X(c, 0), X(c, 1), X(c, 2), s->N, s->C, 1e-5f);
 }
 static void ln_bwd(Case *c) {
     LnSt *s = c->st;
@@ -659,6 +659,190 @@ static void test_probsparse_helpers(void) {
     EXPECT(differ > LQ * U / 2, "another step gives nearly the same samples (%d differ)", differ);
 }
 
+
+// ---------------------------------------------------------------- conv2d and ConvNeXt pieces
+typedef struct {
+    int B, H, W, C_in, C_out, K;  // K: patch size (patch conv) or kernel (depthwise)
+} Conv2dSt;
+
+static void pconv_fwd(Case *c) {
+    Conv2dSt *s = c->st;
+    op_patch_conv2d_forward(c->out, X(c, 0), X(c, 1), X(c, 2), s->B, s->H, s->W, s->C_in, s->C_out, s->K);
+}
+static void pconv_bwd(Case *c) {
+    Conv2dSt *s = c->st;
+    op_patch_conv2d_backward(G(c, 0), G(c, 1), G(c, 2), c->dout, X(c, 0), X(c, 1), s->B, s->H, s->W,
+                             s->C_in, s->C_out, s->K);
+}
+static void dwconv_fwd(Case *c) {
+    Conv2dSt *s = c->st;
+    op_dwconv2d_forward(c->out, X(c, 0), X(c, 1), X(c, 2), s->B, s->H, s->W, s->C_in, s->K);
+}
+static void dwconv_bwd(Case *c) {
+    Conv2dSt *s = c->st;
+    op_dwconv2d_backward(G(c, 0), G(c, 1), G(c, 2), c->dout, X(c, 0), X(c, 1), s->B, s->H, s->W, s->C_in,
+                         s->K);
+}
+
+static void test_conv2d(void) {
+    Case c;
+    Conv2dSt p = {2, 4, 6, 3, 5, 2};
+    size_t nx = (size_t)p.B * p.H * p.W * p.C_in, nw = (size_t)p.C_out * p.C_in * p.K * p.K;
+    case_init(&c, "patch_conv2d p2", (size_t)p.B * (p.H / 2) * (p.W / 2) * p.C_out, &p);
+    c.fwd = pconv_fwd;
+    c.bwd = pconv_bwd;
+    add_input(&c, "in", randn(nx, 1.0f), nx);
+    add_input(&c, "w", randn(nw, 0.5f), nw);
+    add_input(&c, "b", randn((size_t)p.C_out, 0.5f), (size_t)p.C_out);
+    gradcheck(&c);
+    case_free(&c);
+
+    // 7x7 on a 5x6 map: every output sees the zero padding on some side.
+    Conv2dSt d = {2, 5, 6, 4, 4, 7};
+    nx = (size_t)d.B * d.H * d.W * d.C_in;
+    nw = (size_t)d.C_in * d.K * d.K;
+    case_init(&c, "dwconv2d K7", nx, &d);
+    c.fwd = dwconv_fwd;
+    c.bwd = dwconv_bwd;
+    add_input(&c, "in", randn(nx, 1.0f), nx);
+    add_input(&c, "w", randn(nw, 0.5f), nw);
+    add_input(&c, "b", randn((size_t)d.C_in, 0.5f), (size_t)d.C_in);
+    gradcheck(&c);
+    case_free(&c);
+}
+
+typedef struct {
+    int B, L, C;
+    float p;
+    AmRng rng;
+} ChanSt;
+
+static void cscale_fwd(Case *c) {
+    ChanSt *s = c->st;
+    op_channel_scale_forward(c->out, X(c, 0), X(c, 1), s->B * s->L, s->C);
+}
+static void cscale_bwd(Case *c) {
+    ChanSt *s = c->st;
+    op_channel_scale_backward(G(c, 0), G(c, 1), c->dout, X(c, 0), X(c, 1), s->B * s->L, s->C);
+}
+static void mpool_fwd(Case *c) {
+    ChanSt *s = c->st;
+    op_mean_pool_forward(c->out, X(c, 0), s->B, s->L, s->C);
+}
+static void mpool_bwd(Case *c) {
+    ChanSt *s = c->st;
+    if (G(c, 0)) op_mean_pool_backward(G(c, 0), c->dout, s->B, s->L, s->C);
+}
+static void dpath_fwd(Case *c) {
+    ChanSt *s = c->st;
+    op_drop_path_forward(c->out, X(c, 0), s->B, (size_t)s->L * s->C, s->p, &s->rng, 3);
+}
+static void dpath_bwd(Case *c) {
+    ChanSt *s = c->st;
+    if (G(c, 0)) op_drop_path_backward(G(c, 0), c->dout, s->B, (size_t)s->L * s->C, s->p, &s->rng, 3);
+}
+
+static void test_convnext_pieces(void) {
+    ChanSt s = {3, 5, 4, 0.0f, am_rng(9, 1, RNG_DROPOUT, 77)};
+    const size_t n = (size_t)s.B * s.L * s.C;
+    Case c;
+    case_init(&c, "channel_scale", n, &s);
+    c.fwd = cscale_fwd;
+    c.bwd = cscale_bwd;
+    add_input(&c, "in", randn(n, 1.0f), n);
+    add_input(&c, "g", randn((size_t)s.C, 1.0f), (size_t)s.C);
+    gradcheck(&c);
+    case_free(&c);
+
+    case_init(&c, "mean_pool", (size_t)s.B * s.C, &s);
+    c.fwd = mpool_fwd;
+    c.bwd = mpool_bwd;
+    add_input(&c, "in", randn(n, 1.0f), n);
+    gradcheck(&c);
+    case_free(&c);
+
+    // Drop path: with 8 samples at p = 0.5 some are dropped and some kept.
+    ChanSt d = {8, 3, 2, 0.5f, am_rng(9, 1, RNG_DROPOUT, 77)};
+    const size_t nd = (size_t)d.B * d.L * d.C;
+    case_init(&c, "drop_path", nd, &d);
+    c.fwd = dpath_fwd;
+    c.bwd = dpath_bwd;
+    add_input(&c, "in", randn(nd, 1.0f), nd);
+    gradcheck(&c);
+    int dropped = 0, kept = 0;
+    for (int b = 0; b < d.B; b++) {
+        const float *o = c.out + (size_t)b * d.L * d.C, *x = c.in[0].x + (size_t)b * d.L * d.C;
+        int zero = 1, scaled = 1;
+        for (int i = 0; i < d.L * d.C; i++) {
+            zero &= o[i] == 0.0f;
+            scaled &= fabsf(o[i] - 2.0f * x[i]) <= 1e-6f * fabsf(x[i]);
+        }
+        EXPECT(zero || scaled, "drop_path sample %d is neither dropped nor scaled by 1/(1-p)", b);
+        dropped += zero;
+        kept += scaled && !zero;
+    }
+    EXPECT(dropped > 0 && kept > 0, "drop_path p=0.5 over 8 samples: %d dropped, %d kept", dropped, kept);
+    case_free(&c);
+}
+
+// ---------------------------------------------------------------- Dirichlet-multinomial
+typedef struct {
+    int B, A, Q;
+    int32_t first[3], last[3];
+    float *counts, *logits;
+} DirSt;
+
+static void dconc_fwd(Case *c) { op_dirichlet_concentration_forward(c->out, X(c, 0), c->n_out); }
+static void dconc_bwd(Case *c) {
+    if (G(c, 0)) op_dirichlet_concentration_backward(G(c, 0), c->dout, X(c, 0), c->n_out);
+}
+static void dm_fwd(Case *c) {
+    DirSt *s = c->st;
+    op_dirichlet_multinomial_forward(c->out, X(c, 0), s->counts, s->first, s->last, s->B, s->A, s->Q);
+}
+// dout is per sample here; the op takes one scale, so the check uses dout = 1.
+static void dm_bwd(Case *c) {
+    DirSt *s = c->st;
+    if (G(c, 0))
+        op_dirichlet_multinomial_backward(G(c, 0), X(c, 0), s->counts, s->first, s->last, s->B, s->A, s->Q, 1.0f);
+}
+
+static void test_dirichlet(void) {
+    Case c;
+    case_init(&c, "dirichlet_concentration", 40, NULL);
+    c.fwd = dconc_fwd;
+    c.bwd = dconc_bwd;
+    add_input(&c, "logits", randn(40, 2.0f), 40);
+    gradcheck(&c);
+    case_free(&c);
+
+    // Three questions of 3, 2 and 4 answers; sample 1 was never asked question 1.
+    DirSt s = {3, 9, 3, {0, 3, 5}, {2, 4, 8}, NULL, NULL};
+    const float counts[27] = {10, 3, 1, 4, 0, 2, 0, 0, 1,     //
+                              0,  7, 2, 0, 0, 1, 1, 1, 5000,  //
+                              1,  0, 0, 2, 2, 0, 3, 0, 0};
+    s.counts = (float *)counts;
+    case_init(&c, "dirichlet_multinomial", (size_t)s.B, &s);
+    for (int b = 0; b < s.B; b++) c.dout[b] = 1.0f;
+    c.fwd = dm_fwd;
+    c.bwd = dm_bwd;
+    float *alpha = malloc(27 * sizeof *alpha);
+    for (int i = 0; i < 27; i++) alpha[i] = 1.5f + (float)(i * 37 % 97);  // in (1, 101)
+    add_input(&c, "alpha", alpha, 27);
+    gradcheck(&c);
+    // Question 1 of sample 1 (answers 3..4) had no votes: zero gradient exactly.
+    float g[27] = {0};
+    op_dirichlet_multinomial_backward(g, alpha, counts, s.first, s.last, s.B, s.A, s.Q, 1.0f);
+    EXPECT(g[9 + 3] == 0.0f && g[9 + 4] == 0.0f, "unasked question has gradient %g %g", (double)g[12],
+           (double)g[13]);
+    // A sample with no votes at all has exactly zero loss.
+    const float none[9] = {0};
+    float nll = -1.0f;
+    op_dirichlet_multinomial_forward(&nll, alpha, none, s.first, s.last, 1, s.A, s.Q);
+    EXPECT(nll == 0.0f, "a sample without votes has loss %g, want exactly 0", (double)nll);
+    case_free(&c);
+}
+
 int main(void) {
     test_linear(0);
     test_linear(1);
@@ -679,5 +863,8 @@ int main(void) {
     test_probsparse(2, 12, 2, 4, 4, "probsparse_attention D4");
     test_probsparse(1, 8, 2, 33, 3, "probsparse_attention D33");
     test_probsparse_helpers();
+    test_conv2d();
+    test_convnext_pieces();
+    test_dirichlet();
     return tu_finish("test_ops_gradcheck");
 }

@@ -235,3 +235,36 @@ void cpu_op_dropout_mask_inplace(float *x, size_t n, float p, const AmRng *rng, 
         for (; j < cnt; j++) xc[j] = (bits[j >> 3] >> (j & 7)) & 1 ? xc[j] * scale : 0.0f;
     }
 }
+
+// ---------------------------------------------------------------- drop path
+// Whole samples dropped (stochastic depth): sample b's scale, 0 or 1/(1-p).
+static float drop_path_scale(const AmRng *rng, uint64_t offset, int b, float p) {
+    return am_rng_uniform(rng, offset + (uint64_t)b) >= p ? 1.0f / (1.0f - p) : 0.0f;
+}
+
+void cpu_op_drop_path_forward(float *out, const float *in, int B, size_t n_per, float p,
+                              const AmRng *rng, uint64_t offset) {
+    CHECK(p >= 0.0f && p < 1.0f && B >= 0, "drop_path: p = %g outside [0, 1) or B %d < 0",
+          (double)p, B);
+    if (p == 0.0f) {
+        if (out != in) memmove(out, in, (size_t)B * n_per * sizeof *out);
+        return;
+    }
+    for (int b = 0; b < B; b++) {
+        const float s = drop_path_scale(rng, offset, b, p);
+        float *y = out + (size_t)b * n_per;
+        const float *x = in + (size_t)b * n_per;
+#pragma omp parallel for simd schedule(static) if (n_per >= (size_t)CPU_PAR_MIN)
+        for (size_t i = 0; i < n_per; i++) y[i] = x[i] * s;
+    }
+}
+
+void cpu_op_drop_path_backward(float *din, const float *dout, int B, size_t n_per, float p,
+                               const AmRng *rng, uint64_t offset) {
+    CHECK(p >= 0.0f && p < 1.0f && B >= 0, "drop_path: p = %g outside [0, 1) or B %d < 0",
+          (double)p, B);
+    for (int b = 0; b < B; b++) {
+        const float s = p == 0.0f ? 1.0f : drop_path_scale(rng, offset, b, p);
+        if (s != 0.0f) cpu_op_axpy(din + (size_t)b * n_per, s, dout + (size_t)b * n_per, n_per);
+    }
+}

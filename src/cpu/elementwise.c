@@ -4,6 +4,7 @@
 
 #include <string.h>
 
+#include "core/error.h"
 #include "cpu/cpu_util.h"
 #include "nn/ops_cpu.h"
 
@@ -129,4 +130,55 @@ double cpu_op_dot(const float *a, const float *b, size_t n) { return chunked_dot
 void cpu_op_relu_mask_inplace(float *g, const float *a, size_t n) {
 #pragma omp parallel for simd schedule(static) PAR_IF(n)
     for (size_t i = 0; i < n; i++) g[i] = a[i] > 0.0f ? g[i] : 0.0f;
+}
+
+// ---------------------------------------------------------------- layer scale
+
+void cpu_op_channel_scale_forward(float *out, const float *in, const float *g, int N, int C) {
+    CHECK(N >= 0 && C > 0, "channel_scale: bad shape N %d C %d", N, C);
+#pragma omp parallel for schedule(static) if ((size_t)N * C >= CPU_PAR_MIN)
+    for (int n = 0; n < N; n++) {
+        const float *x = in + (size_t)n * C;
+        float *y = out + (size_t)n * C;
+#pragma omp simd
+        for (int c = 0; c < C; c++) y[c] = x[c] * g[c];
+    }
+}
+
+// dg[c] += sum_n dout[n, c] in[n, c]: fixed row chunks (a function of N only)
+// sum in double into scratch slot 0, added in chunk order, so the result does
+// not depend on the thread count.
+void cpu_op_channel_scale_backward(float *din, float *dg, const float *dout, const float *in,
+                                   const float *g, int N, int C) {
+    CHECK(N >= 0 && C > 0, "channel_scale: bad shape N %d C %d", N, C);
+    if (N == 0) return;
+    if (din) {
+#pragma omp parallel for schedule(static) if ((size_t)N * C >= CPU_PAR_MIN)
+        for (int n = 0; n < N; n++) {
+            const float *dy = dout + (size_t)n * C;
+            float *dx = din + (size_t)n * C;
+#pragma omp simd
+            for (int c = 0; c < C; c++) dx[c] += dy[c] * g[c];
+        }
+    }
+    if (!dg) return;
+    enum { ROWS = 256 };
+    const int nchunks = (N + ROWS - 1) / ROWS;
+    double *part = (double *)cpu_ops_scratch(0, 2 * (size_t)nchunks * (size_t)C);
+#pragma omp parallel for schedule(static) if (nchunks > 1 && (size_t)N * C >= CPU_PAR_MIN)
+    for (int k = 0; k < nchunks; k++) {
+        double *acc = part + (size_t)k * C;
+        const int n1 = (k + 1) * ROWS < N ? (k + 1) * ROWS : N;
+        for (int c = 0; c < C; c++) acc[c] = 0.0;
+        for (int n = k * ROWS; n < n1; n++) {
+            const float *dy = dout + (size_t)n * C, *x = in + (size_t)n * C;
+#pragma omp simd
+            for (int c = 0; c < C; c++) acc[c] += (double)(dy[c] * x[c]);
+        }
+    }
+    for (int c = 0; c < C; c++) {
+        double s = 0.0;
+        for (int k = 0; k < nchunks; k++) s += part[(size_t)k * C + c];
+        dg[c] += (float)s;
+    }
 }

@@ -6,12 +6,11 @@
 #include "cpu/cpu_util.h"
 #include "nn/ops_cpu.h"
 
-#define LN_EPS 1e-5f
 #define L2_EPS 1e-12f
 
 void cpu_op_layernorm_forward(float *out, float *mean, float *rstd, const float *in,
-                          const float *w, const float *b, int N, int C) {
-    CHECK(N >= 0 && C > 0, "layernorm: bad shape N %d C %d", N, C);
+                          const float *w, const float *b, int N, int C, float eps) {
+    CHECK(N >= 0 && C > 0 && eps > 0.0f, "layernorm: bad shape N %d C %d or eps %g", N, C, (double)eps);
 #pragma omp parallel for schedule(static) if ((size_t)N * C >= CPU_PAR_MIN)
     for (int n = 0; n < N; n++) {
         const float *x = in + (size_t)n * C;
@@ -26,7 +25,7 @@ void cpu_op_layernorm_forward(float *out, float *mean, float *rstd, const float 
             float d = x[c] - mu;
             v += d * d;
         }
-        float rs = 1.0f / sqrtf(v / (float)C + LN_EPS);
+        float rs = 1.0f / sqrtf(v / (float)C + eps);
         mean[n] = mu;
         rstd[n] = rs;
         if (w && b) {

@@ -44,3 +44,33 @@ void cpu_op_maxpool1d_backward(float *din, const float *dout, const int32_t *arg
         for (int o = 0; o < Lo; o++) dx[am[o]] += dy[o];
     }
 }
+
+// Global average pooling [B, L, C] -> [B, C]: each (b, c) sums its L values in
+// order, in double.
+void cpu_op_mean_pool_forward(float *out, const float *in, int B, int L, int C) {
+    CHECK(B >= 0 && L > 0 && C > 0, "mean_pool: bad shape B %d L %d C %d", B, L, C);
+#pragma omp parallel for schedule(static) if ((size_t)B * L * C >= CPU_PAR_MIN)
+    for (int b = 0; b < B; b++) {
+        float *y = out + (size_t)b * C;
+        for (int c = 0; c < C; c++) {
+            double s = 0.0;
+            const float *x = in + (size_t)b * L * C + c;
+            for (int l = 0; l < L; l++) s += x[(size_t)l * C];
+            y[c] = (float)(s / L);
+        }
+    }
+}
+
+void cpu_op_mean_pool_backward(float *din, const float *dout, int B, int L, int C) {
+    CHECK(B >= 0 && L > 0 && C > 0, "mean_pool: bad shape B %d L %d C %d", B, L, C);
+    const float inv = 1.0f / (float)L;
+#pragma omp parallel for schedule(static) if ((size_t)B * L * C >= CPU_PAR_MIN)
+    for (int b = 0; b < B; b++) {
+        const float *g = dout + (size_t)b * C;
+        for (int l = 0; l < L; l++) {
+            float *dx = din + ((size_t)b * L + l) * C;
+#pragma omp simd
+            for (int c = 0; c < C; c++) dx[c] += g[c] * inv;
+        }
+    }
+}

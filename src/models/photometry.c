@@ -226,17 +226,17 @@ float *photometry_encoder_forward(PhotometryEncoder *e, const ParamStore *ps, co
         }
         drop_fwd(t->o, t->keep_o, per, B, p, ctx, s);
         op_add(t->r1, xin, t->o, (size_t)N * d);
-        op_layernorm_forward(t->x1, t->mean1, t->rstd1, t->r1, P(w->norm1_w), P(w->norm1_b), N, d);
+        op_layernorm_forward(t->x1, t->mean1, t->rstd1, t->r1, P(w->norm1_w), P(w->norm1_b), N, d, 1e-5f);
         op_linear_forward(t->h, t->x1, P(w->conv1_w), P(w->conv1_b), N, d, f);
         op_gelu_forward(t->gd, t->h, (size_t)N * f);
         drop_fwd(t->gd, t->keep_gd, (size_t)L * f, B, p, ctx, s + 1);
         op_linear_forward(t->y, t->gd, P(w->conv2_w), P(w->conv2_b), N, f, d);
         drop_fwd(t->y, t->keep_y, per, B, p, ctx, s + 2);
         op_add(t->r2, t->x1, t->y, (size_t)N * d);
-        op_layernorm_forward(t->out, t->mean2, t->rstd2, t->r2, P(w->norm2_w), P(w->norm2_b), N, d);
+        op_layernorm_forward(t->out, t->mean2, t->rstd2, t->r2, P(w->norm2_w), P(w->norm2_b), N, d, 1e-5f);
         xin = t->out;
     }
-    op_layernorm_forward(e->out, e->mean_f, e->rstd_f, xin, P(e->norm_w), P(e->norm_b), N, d);
+    op_layernorm_forward(e->out, e->mean_f, e->rstd_f, xin, P(e->norm_w), P(e->norm_b), N, d, 1e-5f);
     drop_fwd(e->out, e->keep_final, per, B, p, ctx, STREAM_FINAL);
     op_mask_rows_forward(e->out, e->out, mask, B, L, d);
 #undef P

@@ -101,6 +101,43 @@ void op_conv1d_backward(float *din, float *dw, float *db, const float *dout,
                         const float *in, const float *w,
                         int B, int C_in, int L, int C_out, int K, int pad, PadMode mode);
 
+// ---------------------------------------------------------------- conv2d (images)
+// Images and feature maps are channels-last, x[b, y, x, c] as [B, H, W, C], so
+// that ConvNeXt's LayerNorm and pointwise MLP are plain row ops over C. Weights
+// keep torch.nn.Conv2d's layout [C_out, C_in / groups, K, K], so state dicts
+// load unchanged. The CUDA backend runs both convolutions through cuDNN.
+//
+// Patch convolution, kernel = stride = p, no padding (ConvNeXt's stem and its
+// downsampling layers): in [B, H, W, C_in] -> out [B, H/p, W/p, C_out]; H and W
+// are multiples of p. w [C_out, C_in, p, p], b [C_out] (may be NULL).
+void op_patch_conv2d_forward(float *out, const float *in, const float *w, const float *b,
+                             int B, int H, int W, int C_in, int C_out, int p);
+void op_patch_conv2d_backward(float *din, float *dw, float *db, const float *dout,
+                              const float *in, const float *w, int B, int H, int W, int C_in,
+                              int C_out, int p);
+// Depthwise convolution (groups = C), K x K (K odd), stride 1, zero padding
+// K/2 (same size): in, out [B, H, W, C], w [C, 1, K, K], b [C] (may be NULL).
+void op_dwconv2d_forward(float *out, const float *in, const float *w, const float *b, int B,
+                         int H, int W, int C, int K);
+void op_dwconv2d_backward(float *din, float *dw, float *db, const float *dout, const float *in,
+                          const float *w, int B, int H, int W, int C, int K);
+// Per-channel scale (ConvNeXt's layer scale): out[n, c] = in[n, c] * g[c];
+// backward din += dout * g, dg += sum_n dout * in.
+void op_channel_scale_forward(float *out, const float *in, const float *g, int N, int C);
+void op_channel_scale_backward(float *din, float *dg, const float *dout, const float *in,
+                               const float *g, int N, int C);
+// Mean over the middle dimension (global average pooling of [B, H*W, C]):
+// out [B, C] = mean_l in[b, l, c]; backward din[b, l, c] += dout[b, c] / L.
+void op_mean_pool_forward(float *out, const float *in, int B, int L, int C);
+void op_mean_pool_backward(float *din, const float *dout, int B, int L, int C);
+// Drop path (stochastic depth, torchvision mode "row"): sample b's n_per
+// values are all kept and scaled by 1/(1-p) when am_rng_uniform(rng, offset+b)
+// >= p, else zeroed. p == 0 copies. out == in is allowed.
+void op_drop_path_forward(float *out, const float *in, int B, size_t n_per, float p,
+                          const AmRng *rng, uint64_t offset);
+void op_drop_path_backward(float *din, const float *dout, int B, size_t n_per, float p,
+                           const AmRng *rng, uint64_t offset);
+
 // ---------------------------------------------------------------- layout
 // out[b,j,i] = in[b,i,j]  for in [B, M, N]; backward: din[b,i,j] += dout[b,j,i]
 void op_transpose_forward(float *out, const float *in, int B, int M, int N);
@@ -123,10 +160,11 @@ void op_maxpool1d_backward(float *din, const float *dout, const int32_t *argmax,
                            int R, int L, int k);
 
 // ---------------------------------------------------------------- normalisation
-// LayerNorm over the last dim C (eps 1e-5, biased variance as PyTorch).
-// mean and rstd [N] are saved for backward.
+// LayerNorm over the last dim C (biased variance as PyTorch; eps 1e-5 is
+// nn.LayerNorm's default, ConvNeXt uses 1e-6). mean and rstd [N] are saved for
+// backward.
 void op_layernorm_forward(float *out, float *mean, float *rstd, const float *in,
-                          const float *w, const float *b, int N, int C);
+                          const float *w, const float *b, int N, int C, float eps);
 void op_layernorm_backward(float *din, float *dw, float *db, const float *dout,
                            const float *in, const float *mean, const float *rstd,
                            const float *w, int N, int C);
@@ -188,6 +226,29 @@ float op_cross_entropy_forward(float *probs, const float *logits, const int32_t 
 // dlogits += dloss * (probs - onehot(labels)) / N
 void op_cross_entropy_backward(float *dlogits, const float *probs, const int32_t *labels,
                                int N, int C, float dloss);
+
+// ---------------------------------------------------------------- Dirichlet-multinomial (votes)
+// Zoobot's head and loss. Concentrations alpha = 1 + 100 * sigmoid(logits), in
+// (1, 101); backward dlogits += dalpha * 100 * s (1 - s), s = sigmoid(logits)
+// recomputed in double (alpha in float has lost s where s < 1e-7).
+void op_dirichlet_concentration_forward(float *alpha, const float *logits, size_t n);
+void op_dirichlet_concentration_backward(float *dlogits, const float *dalpha,
+                                         const float *logits, size_t n);
+// Negative log-likelihood of vote counts under a Dirichlet-multinomial per
+// question, summed over the questions: alpha, counts [B, A]; question q owns the
+// answer columns first[q]..last[q] (inclusive, contiguous). For counts k (N = sum
+// k) and alpha (a0 = sum alpha) of one question:
+//   -log p = -lnG(N+1) + sum lnG(k+1) - lnG(a0) + lnG(N+a0) - sum [lnG(k+a) - lnG(a)]
+// computed in double. A question with N == 0 (nobody was asked) contributes
+// exactly 0. nll [B] receives each sample's sum. Counts must be finite and >= 0.
+void op_dirichlet_multinomial_forward(float *nll, const float *alpha, const float *counts,
+                                      const int32_t *first, const int32_t *last, int B, int A,
+                                      int Q);
+// dalpha[b, a] += dloss * (psi(N + a0) - psi(a0) - psi(k + a) + psi(a)): the
+// gradient of dloss * sum_b nll[b]; exactly 0 for a question with N == 0.
+void op_dirichlet_multinomial_backward(float *dalpha, const float *alpha, const float *counts,
+                                       const int32_t *first, const int32_t *last, int B, int A,
+                                       int Q, float dloss);
 
 // ---------------------------------------------------------------- optimizer
 // One torch.optim.Adam step (L2 weight decay added to the gradient, bias

@@ -85,6 +85,206 @@ void op_conv1d_backward(float *din, float *dw, float *db, const float *dout, con
     ops_profile_end(3, "op_conv1d_backward", t0);
 }
 
+static void dispatch_op_patch_conv2d_forward(float *out, const float *in, const float *w, const float *b, int B, int H, int W, int C_in, int C_out, int p) {
+#ifdef ASTROMM_HAVE_CUDA
+    if (ops_device() == OPS_CUDA) {
+        cuda_op_patch_conv2d_forward(out, in, w, b, B, H, W, C_in, C_out, p);
+        return;
+    }
+#endif
+    cpu_op_patch_conv2d_forward(out, in, w, b, B, H, W, C_in, C_out, p);
+}
+
+void op_patch_conv2d_forward(float *out, const float *in, const float *w, const float *b, int B, int H, int W, int C_in, int C_out, int p) {
+    if (!ops_profiling) {
+        dispatch_op_patch_conv2d_forward(out, in, w, b, B, H, W, C_in, C_out, p);
+        return;
+    }
+    const double t0 = ops_profile_begin();
+    dispatch_op_patch_conv2d_forward(out, in, w, b, B, H, W, C_in, C_out, p);
+    ops_profile_end(4, "op_patch_conv2d_forward", t0);
+}
+
+static void dispatch_op_patch_conv2d_backward(float *din, float *dw, float *db, const float *dout, const float *in, const float *w, int B, int H, int W, int C_in, int C_out, int p) {
+#ifdef ASTROMM_HAVE_CUDA
+    if (ops_device() == OPS_CUDA) {
+        cuda_op_patch_conv2d_backward(din, dw, db, dout, in, w, B, H, W, C_in, C_out, p);
+        return;
+    }
+#endif
+    cpu_op_patch_conv2d_backward(din, dw, db, dout, in, w, B, H, W, C_in, C_out, p);
+}
+
+void op_patch_conv2d_backward(float *din, float *dw, float *db, const float *dout, const float *in, const float *w, int B, int H, int W, int C_in, int C_out, int p) {
+    if (!ops_profiling) {
+        dispatch_op_patch_conv2d_backward(din, dw, db, dout, in, w, B, H, W, C_in, C_out, p);
+        return;
+    }
+    const double t0 = ops_profile_begin();
+    dispatch_op_patch_conv2d_backward(din, dw, db, dout, in, w, B, H, W, C_in, C_out, p);
+    ops_profile_end(5, "op_patch_conv2d_backward", t0);
+}
+
+static void dispatch_op_dwconv2d_forward(float *out, const float *in, const float *w, const float *b, int B, int H, int W, int C, int K) {
+#ifdef ASTROMM_HAVE_CUDA
+    if (ops_device() == OPS_CUDA) {
+        cuda_op_dwconv2d_forward(out, in, w, b, B, H, W, C, K);
+        return;
+    }
+#endif
+    cpu_op_dwconv2d_forward(out, in, w, b, B, H, W, C, K);
+}
+
+void op_dwconv2d_forward(float *out, const float *in, const float *w, const float *b, int B, int H, int W, int C, int K) {
+    if (!ops_profiling) {
+        dispatch_op_dwconv2d_forward(out, in, w, b, B, H, W, C, K);
+        return;
+    }
+    const double t0 = ops_profile_begin();
+    dispatch_op_dwconv2d_forward(out, in, w, b, B, H, W, C, K);
+    ops_profile_end(6, "op_dwconv2d_forward", t0);
+}
+
+static void dispatch_op_dwconv2d_backward(float *din, float *dw, float *db, const float *dout, const float *in, const float *w, int B, int H, int W, int C, int K) {
+#ifdef ASTROMM_HAVE_CUDA
+    if (ops_device() == OPS_CUDA) {
+        cuda_op_dwconv2d_backward(din, dw, db, dout, in, w, B, H, W, C, K);
+        return;
+    }
+#endif
+    cpu_op_dwconv2d_backward(din, dw, db, dout, in, w, B, H, W, C, K);
+}
+
+void op_dwconv2d_backward(float *din, float *dw, float *db, const float *dout, const float *in, const float *w, int B, int H, int W, int C, int K) {
+    if (!ops_profiling) {
+        dispatch_op_dwconv2d_backward(din, dw, db, dout, in, w, B, H, W, C, K);
+        return;
+    }
+    const double t0 = ops_profile_begin();
+    dispatch_op_dwconv2d_backward(din, dw, db, dout, in, w, B, H, W, C, K);
+    ops_profile_end(7, "op_dwconv2d_backward", t0);
+}
+
+static void dispatch_op_channel_scale_forward(float *out, const float *in, const float *g, int N, int C) {
+#ifdef ASTROMM_HAVE_CUDA
+    if (ops_device() == OPS_CUDA) {
+        cuda_op_channel_scale_forward(out, in, g, N, C);
+        return;
+    }
+#endif
+    cpu_op_channel_scale_forward(out, in, g, N, C);
+}
+
+void op_channel_scale_forward(float *out, const float *in, const float *g, int N, int C) {
+    if (!ops_profiling) {
+        dispatch_op_channel_scale_forward(out, in, g, N, C);
+        return;
+    }
+    const double t0 = ops_profile_begin();
+    dispatch_op_channel_scale_forward(out, in, g, N, C);
+    ops_profile_end(8, "op_channel_scale_forward", t0);
+}
+
+static void dispatch_op_channel_scale_backward(float *din, float *dg, const float *dout, const float *in, const float *g, int N, int C) {
+#ifdef ASTROMM_HAVE_CUDA
+    if (ops_device() == OPS_CUDA) {
+        cuda_op_channel_scale_backward(din, dg, dout, in, g, N, C);
+        return;
+    }
+#endif
+    cpu_op_channel_scale_backward(din, dg, dout, in, g, N, C);
+}
+
+void op_channel_scale_backward(float *din, float *dg, const float *dout, const float *in, const float *g, int N, int C) {
+    if (!ops_profiling) {
+        dispatch_op_channel_scale_backward(din, dg, dout, in, g, N, C);
+        return;
+    }
+    const double t0 = ops_profile_begin();
+    dispatch_op_channel_scale_backward(din, dg, dout, in, g, N, C);
+    ops_profile_end(9, "op_channel_scale_backward", t0);
+}
+
+static void dispatch_op_mean_pool_forward(float *out, const float *in, int B, int L, int C) {
+#ifdef ASTROMM_HAVE_CUDA
+    if (ops_device() == OPS_CUDA) {
+        cuda_op_mean_pool_forward(out, in, B, L, C);
+        return;
+    }
+#endif
+    cpu_op_mean_pool_forward(out, in, B, L, C);
+}
+
+void op_mean_pool_forward(float *out, const float *in, int B, int L, int C) {
+    if (!ops_profiling) {
+        dispatch_op_mean_pool_forward(out, in, B, L, C);
+        return;
+    }
+    const double t0 = ops_profile_begin();
+    dispatch_op_mean_pool_forward(out, in, B, L, C);
+    ops_profile_end(10, "op_mean_pool_forward", t0);
+}
+
+static void dispatch_op_mean_pool_backward(float *din, const float *dout, int B, int L, int C) {
+#ifdef ASTROMM_HAVE_CUDA
+    if (ops_device() == OPS_CUDA) {
+        cuda_op_mean_pool_backward(din, dout, B, L, C);
+        return;
+    }
+#endif
+    cpu_op_mean_pool_backward(din, dout, B, L, C);
+}
+
+void op_mean_pool_backward(float *din, const float *dout, int B, int L, int C) {
+    if (!ops_profiling) {
+        dispatch_op_mean_pool_backward(din, dout, B, L, C);
+        return;
+    }
+    const double t0 = ops_profile_begin();
+    dispatch_op_mean_pool_backward(din, dout, B, L, C);
+    ops_profile_end(11, "op_mean_pool_backward", t0);
+}
+
+static void dispatch_op_drop_path_forward(float *out, const float *in, int B, size_t n_per, float p, const AmRng *rng, uint64_t offset) {
+#ifdef ASTROMM_HAVE_CUDA
+    if (ops_device() == OPS_CUDA) {
+        cuda_op_drop_path_forward(out, in, B, n_per, p, rng, offset);
+        return;
+    }
+#endif
+    cpu_op_drop_path_forward(out, in, B, n_per, p, rng, offset);
+}
+
+void op_drop_path_forward(float *out, const float *in, int B, size_t n_per, float p, const AmRng *rng, uint64_t offset) {
+    if (!ops_profiling) {
+        dispatch_op_drop_path_forward(out, in, B, n_per, p, rng, offset);
+        return;
+    }
+    const double t0 = ops_profile_begin();
+    dispatch_op_drop_path_forward(out, in, B, n_per, p, rng, offset);
+    ops_profile_end(12, "op_drop_path_forward", t0);
+}
+
+static void dispatch_op_drop_path_backward(float *din, const float *dout, int B, size_t n_per, float p, const AmRng *rng, uint64_t offset) {
+#ifdef ASTROMM_HAVE_CUDA
+    if (ops_device() == OPS_CUDA) {
+        cuda_op_drop_path_backward(din, dout, B, n_per, p, rng, offset);
+        return;
+    }
+#endif
+    cpu_op_drop_path_backward(din, dout, B, n_per, p, rng, offset);
+}
+
+void op_drop_path_backward(float *din, const float *dout, int B, size_t n_per, float p, const AmRng *rng, uint64_t offset) {
+    if (!ops_profiling) {
+        dispatch_op_drop_path_backward(din, dout, B, n_per, p, rng, offset);
+        return;
+    }
+    const double t0 = ops_profile_begin();
+    dispatch_op_drop_path_backward(din, dout, B, n_per, p, rng, offset);
+    ops_profile_end(13, "op_drop_path_backward", t0);
+}
+
 static void dispatch_op_transpose_forward(float *out, const float *in, int B, int M, int N) {
 #ifdef ASTROMM_HAVE_CUDA
     if (ops_device() == OPS_CUDA) {
@@ -102,7 +302,7 @@ void op_transpose_forward(float *out, const float *in, int B, int M, int N) {
     }
     const double t0 = ops_profile_begin();
     dispatch_op_transpose_forward(out, in, B, M, N);
-    ops_profile_end(4, "op_transpose_forward", t0);
+    ops_profile_end(14, "op_transpose_forward", t0);
 }
 
 static void dispatch_op_transpose_backward(float *din, const float *dout, int B, int M, int N) {
@@ -122,7 +322,7 @@ void op_transpose_backward(float *din, const float *dout, int B, int M, int N) {
     }
     const double t0 = ops_profile_begin();
     dispatch_op_transpose_backward(din, dout, B, M, N);
-    ops_profile_end(5, "op_transpose_backward", t0);
+    ops_profile_end(15, "op_transpose_backward", t0);
 }
 
 static void dispatch_op_gather_rows(float *out, const float *in, const int32_t *rows, int n_rows, int C) {
@@ -142,7 +342,7 @@ void op_gather_rows(float *out, const float *in, const int32_t *rows, int n_rows
     }
     const double t0 = ops_profile_begin();
     dispatch_op_gather_rows(out, in, rows, n_rows, C);
-    ops_profile_end(6, "op_gather_rows", t0);
+    ops_profile_end(16, "op_gather_rows", t0);
 }
 
 static void dispatch_op_scatter_add_rows(float *out, const float *in, const int32_t *rows, int n_rows, int C) {
@@ -162,7 +362,7 @@ void op_scatter_add_rows(float *out, const float *in, const int32_t *rows, int n
     }
     const double t0 = ops_profile_begin();
     dispatch_op_scatter_add_rows(out, in, rows, n_rows, C);
-    ops_profile_end(7, "op_scatter_add_rows", t0);
+    ops_profile_end(17, "op_scatter_add_rows", t0);
 }
 
 static void dispatch_op_zero_rows(float *x, const int32_t *rows, int n_rows, int C) {
@@ -182,7 +382,7 @@ void op_zero_rows(float *x, const int32_t *rows, int n_rows, int C) {
     }
     const double t0 = ops_profile_begin();
     dispatch_op_zero_rows(x, rows, n_rows, C);
-    ops_profile_end(8, "op_zero_rows", t0);
+    ops_profile_end(18, "op_zero_rows", t0);
 }
 
 static void dispatch_op_maxpool1d_forward(float *out, int32_t *argmax, const float *in, int R, int L, int k) {
@@ -202,7 +402,7 @@ void op_maxpool1d_forward(float *out, int32_t *argmax, const float *in, int R, i
     }
     const double t0 = ops_profile_begin();
     dispatch_op_maxpool1d_forward(out, argmax, in, R, L, k);
-    ops_profile_end(9, "op_maxpool1d_forward", t0);
+    ops_profile_end(19, "op_maxpool1d_forward", t0);
 }
 
 static void dispatch_op_maxpool1d_backward(float *din, const float *dout, const int32_t *argmax, int R, int L, int k) {
@@ -222,27 +422,27 @@ void op_maxpool1d_backward(float *din, const float *dout, const int32_t *argmax,
     }
     const double t0 = ops_profile_begin();
     dispatch_op_maxpool1d_backward(din, dout, argmax, R, L, k);
-    ops_profile_end(10, "op_maxpool1d_backward", t0);
+    ops_profile_end(20, "op_maxpool1d_backward", t0);
 }
 
-static void dispatch_op_layernorm_forward(float *out, float *mean, float *rstd, const float *in, const float *w, const float *b, int N, int C) {
+static void dispatch_op_layernorm_forward(float *out, float *mean, float *rstd, const float *in, const float *w, const float *b, int N, int C, float eps) {
 #ifdef ASTROMM_HAVE_CUDA
     if (ops_device() == OPS_CUDA) {
-        cuda_op_layernorm_forward(out, mean, rstd, in, w, b, N, C);
+        cuda_op_layernorm_forward(out, mean, rstd, in, w, b, N, C, eps);
         return;
     }
 #endif
-    cpu_op_layernorm_forward(out, mean, rstd, in, w, b, N, C);
+    cpu_op_layernorm_forward(out, mean, rstd, in, w, b, N, C, eps);
 }
 
-void op_layernorm_forward(float *out, float *mean, float *rstd, const float *in, const float *w, const float *b, int N, int C) {
+void op_layernorm_forward(float *out, float *mean, float *rstd, const float *in, const float *w, const float *b, int N, int C, float eps) {
     if (!ops_profiling) {
-        dispatch_op_layernorm_forward(out, mean, rstd, in, w, b, N, C);
+        dispatch_op_layernorm_forward(out, mean, rstd, in, w, b, N, C, eps);
         return;
     }
     const double t0 = ops_profile_begin();
-    dispatch_op_layernorm_forward(out, mean, rstd, in, w, b, N, C);
-    ops_profile_end(11, "op_layernorm_forward", t0);
+    dispatch_op_layernorm_forward(out, mean, rstd, in, w, b, N, C, eps);
+    ops_profile_end(21, "op_layernorm_forward", t0);
 }
 
 static void dispatch_op_layernorm_backward(float *din, float *dw, float *db, const float *dout, const float *in, const float *mean, const float *rstd, const float *w, int N, int C) {
@@ -262,7 +462,7 @@ void op_layernorm_backward(float *din, float *dw, float *db, const float *dout, 
     }
     const double t0 = ops_profile_begin();
     dispatch_op_layernorm_backward(din, dw, db, dout, in, mean, rstd, w, N, C);
-    ops_profile_end(12, "op_layernorm_backward", t0);
+    ops_profile_end(22, "op_layernorm_backward", t0);
 }
 
 static void dispatch_op_l2norm_forward(float *out, float *norm, const float *in, int N, int C) {
@@ -282,7 +482,7 @@ void op_l2norm_forward(float *out, float *norm, const float *in, int N, int C) {
     }
     const double t0 = ops_profile_begin();
     dispatch_op_l2norm_forward(out, norm, in, N, C);
-    ops_profile_end(13, "op_l2norm_forward", t0);
+    ops_profile_end(23, "op_l2norm_forward", t0);
 }
 
 static void dispatch_op_l2norm_backward(float *din, const float *dout, const float *out, const float *norm, int N, int C) {
@@ -302,7 +502,7 @@ void op_l2norm_backward(float *din, const float *dout, const float *out, const f
     }
     const double t0 = ops_profile_begin();
     dispatch_op_l2norm_backward(din, dout, out, norm, N, C);
-    ops_profile_end(14, "op_l2norm_backward", t0);
+    ops_profile_end(24, "op_l2norm_backward", t0);
 }
 
 static void dispatch_op_gelu_forward(float *out, const float *in, size_t n) {
@@ -322,7 +522,7 @@ void op_gelu_forward(float *out, const float *in, size_t n) {
     }
     const double t0 = ops_profile_begin();
     dispatch_op_gelu_forward(out, in, n);
-    ops_profile_end(15, "op_gelu_forward", t0);
+    ops_profile_end(25, "op_gelu_forward", t0);
 }
 
 static void dispatch_op_gelu_backward(float *din, const float *dout, const float *in, size_t n) {
@@ -342,7 +542,7 @@ void op_gelu_backward(float *din, const float *dout, const float *in, size_t n) 
     }
     const double t0 = ops_profile_begin();
     dispatch_op_gelu_backward(din, dout, in, n);
-    ops_profile_end(16, "op_gelu_backward", t0);
+    ops_profile_end(26, "op_gelu_backward", t0);
 }
 
 static void dispatch_op_gelu_backward_inplace(float *g, const float *in, size_t n) {
@@ -362,7 +562,7 @@ void op_gelu_backward_inplace(float *g, const float *in, size_t n) {
     }
     const double t0 = ops_profile_begin();
     dispatch_op_gelu_backward_inplace(g, in, n);
-    ops_profile_end(17, "op_gelu_backward_inplace", t0);
+    ops_profile_end(27, "op_gelu_backward_inplace", t0);
 }
 
 static void dispatch_op_relu_forward(float *out, const float *in, size_t n) {
@@ -382,7 +582,7 @@ void op_relu_forward(float *out, const float *in, size_t n) {
     }
     const double t0 = ops_profile_begin();
     dispatch_op_relu_forward(out, in, n);
-    ops_profile_end(18, "op_relu_forward", t0);
+    ops_profile_end(28, "op_relu_forward", t0);
 }
 
 static void dispatch_op_relu_backward(float *din, const float *dout, const float *in, size_t n) {
@@ -402,7 +602,7 @@ void op_relu_backward(float *din, const float *dout, const float *in, size_t n) 
     }
     const double t0 = ops_profile_begin();
     dispatch_op_relu_backward(din, dout, in, n);
-    ops_profile_end(19, "op_relu_backward", t0);
+    ops_profile_end(29, "op_relu_backward", t0);
 }
 
 static void dispatch_op_relu_mask_inplace(float *g, const float *a, size_t n) {
@@ -422,7 +622,7 @@ void op_relu_mask_inplace(float *g, const float *a, size_t n) {
     }
     const double t0 = ops_profile_begin();
     dispatch_op_relu_mask_inplace(g, a, n);
-    ops_profile_end(20, "op_relu_mask_inplace", t0);
+    ops_profile_end(30, "op_relu_mask_inplace", t0);
 }
 
 static void dispatch_op_dropout_forward(float *out, const float *in, size_t n, float p, const AmRng *rng, uint64_t offset, uint8_t *keep_bits) {
@@ -442,7 +642,7 @@ void op_dropout_forward(float *out, const float *in, size_t n, float p, const Am
     }
     const double t0 = ops_profile_begin();
     dispatch_op_dropout_forward(out, in, n, p, rng, offset, keep_bits);
-    ops_profile_end(21, "op_dropout_forward", t0);
+    ops_profile_end(31, "op_dropout_forward", t0);
 }
 
 static void dispatch_op_dropout_backward(float *din, const float *dout, size_t n, float p, const AmRng *rng, uint64_t offset, const uint8_t *keep_bits) {
@@ -462,7 +662,7 @@ void op_dropout_backward(float *din, const float *dout, size_t n, float p, const
     }
     const double t0 = ops_profile_begin();
     dispatch_op_dropout_backward(din, dout, n, p, rng, offset, keep_bits);
-    ops_profile_end(22, "op_dropout_backward", t0);
+    ops_profile_end(32, "op_dropout_backward", t0);
 }
 
 static void dispatch_op_dropout_mask_inplace(float *x, size_t n, float p, const AmRng *rng, uint64_t offset, const uint8_t *keep_bits) {
@@ -482,7 +682,7 @@ void op_dropout_mask_inplace(float *x, size_t n, float p, const AmRng *rng, uint
     }
     const double t0 = ops_profile_begin();
     dispatch_op_dropout_mask_inplace(x, n, p, rng, offset, keep_bits);
-    ops_profile_end(23, "op_dropout_mask_inplace", t0);
+    ops_profile_end(33, "op_dropout_mask_inplace", t0);
 }
 
 static void dispatch_op_mask_rows_forward(float *out, const float *in, const float *mask, int B, int L, int C) {
@@ -502,7 +702,7 @@ void op_mask_rows_forward(float *out, const float *in, const float *mask, int B,
     }
     const double t0 = ops_profile_begin();
     dispatch_op_mask_rows_forward(out, in, mask, B, L, C);
-    ops_profile_end(24, "op_mask_rows_forward", t0);
+    ops_profile_end(34, "op_mask_rows_forward", t0);
 }
 
 static void dispatch_op_mask_rows_backward(float *din, const float *dout, const float *mask, int B, int L, int C) {
@@ -522,7 +722,7 @@ void op_mask_rows_backward(float *din, const float *dout, const float *mask, int
     }
     const double t0 = ops_profile_begin();
     dispatch_op_mask_rows_backward(din, dout, mask, B, L, C);
-    ops_profile_end(25, "op_mask_rows_backward", t0);
+    ops_profile_end(35, "op_mask_rows_backward", t0);
 }
 
 static void dispatch_op_axpy(float *y, float alpha, const float *x, size_t n) {
@@ -542,7 +742,7 @@ void op_axpy(float *y, float alpha, const float *x, size_t n) {
     }
     const double t0 = ops_profile_begin();
     dispatch_op_axpy(y, alpha, x, n);
-    ops_profile_end(26, "op_axpy", t0);
+    ops_profile_end(36, "op_axpy", t0);
 }
 
 static void dispatch_op_add(float *y, const float *a, const float *b, size_t n) {
@@ -562,7 +762,7 @@ void op_add(float *y, const float *a, const float *b, size_t n) {
     }
     const double t0 = ops_profile_begin();
     dispatch_op_add(y, a, b, n);
-    ops_profile_end(27, "op_add", t0);
+    ops_profile_end(37, "op_add", t0);
 }
 
 static void dispatch_op_copy(float *y, const float *x, size_t n) {
@@ -582,7 +782,7 @@ void op_copy(float *y, const float *x, size_t n) {
     }
     const double t0 = ops_profile_begin();
     dispatch_op_copy(y, x, n);
-    ops_profile_end(28, "op_copy", t0);
+    ops_profile_end(38, "op_copy", t0);
 }
 
 static double dispatch_op_sumsq(const float *x, size_t n) {
@@ -596,7 +796,7 @@ double op_sumsq(const float *x, size_t n) {
     if (!ops_profiling) return dispatch_op_sumsq(x, n);
     const double t0 = ops_profile_begin();
     const double r = dispatch_op_sumsq(x, n);
-    ops_profile_end(29, "op_sumsq", t0);
+    ops_profile_end(39, "op_sumsq", t0);
     return r;
 }
 
@@ -611,7 +811,7 @@ double op_dot(const float *a, const float *b, size_t n) {
     if (!ops_profiling) return dispatch_op_dot(a, b, n);
     const double t0 = ops_profile_begin();
     const double r = dispatch_op_dot(a, b, n);
-    ops_profile_end(30, "op_dot", t0);
+    ops_profile_end(40, "op_dot", t0);
     return r;
 }
 
@@ -632,7 +832,7 @@ void op_scale(float *x, float alpha, size_t n) {
     }
     const double t0 = ops_profile_begin();
     dispatch_op_scale(x, alpha, n);
-    ops_profile_end(31, "op_scale", t0);
+    ops_profile_end(41, "op_scale", t0);
 }
 
 static void dispatch_op_softmax_forward(float *out, const float *in, int N, int C) {
@@ -652,7 +852,7 @@ void op_softmax_forward(float *out, const float *in, int N, int C) {
     }
     const double t0 = ops_profile_begin();
     dispatch_op_softmax_forward(out, in, N, C);
-    ops_profile_end(32, "op_softmax_forward", t0);
+    ops_profile_end(42, "op_softmax_forward", t0);
 }
 
 static void dispatch_op_softmax_backward(float *din, const float *dout, const float *out, int N, int C) {
@@ -672,7 +872,7 @@ void op_softmax_backward(float *din, const float *dout, const float *out, int N,
     }
     const double t0 = ops_profile_begin();
     dispatch_op_softmax_backward(din, dout, out, N, C);
-    ops_profile_end(33, "op_softmax_backward", t0);
+    ops_profile_end(43, "op_softmax_backward", t0);
 }
 
 static float dispatch_op_cross_entropy_forward(float *probs, const float *logits, const int32_t *labels, int N, int C) {
@@ -686,7 +886,7 @@ float op_cross_entropy_forward(float *probs, const float *logits, const int32_t 
     if (!ops_profiling) return dispatch_op_cross_entropy_forward(probs, logits, labels, N, C);
     const double t0 = ops_profile_begin();
     const float r = dispatch_op_cross_entropy_forward(probs, logits, labels, N, C);
-    ops_profile_end(34, "op_cross_entropy_forward", t0);
+    ops_profile_end(44, "op_cross_entropy_forward", t0);
     return r;
 }
 
@@ -707,7 +907,87 @@ void op_cross_entropy_backward(float *dlogits, const float *probs, const int32_t
     }
     const double t0 = ops_profile_begin();
     dispatch_op_cross_entropy_backward(dlogits, probs, labels, N, C, dloss);
-    ops_profile_end(35, "op_cross_entropy_backward", t0);
+    ops_profile_end(45, "op_cross_entropy_backward", t0);
+}
+
+static void dispatch_op_dirichlet_concentration_forward(float *alpha, const float *logits, size_t n) {
+#ifdef ASTROMM_HAVE_CUDA
+    if (ops_device() == OPS_CUDA) {
+        cuda_op_dirichlet_concentration_forward(alpha, logits, n);
+        return;
+    }
+#endif
+    cpu_op_dirichlet_concentration_forward(alpha, logits, n);
+}
+
+void op_dirichlet_concentration_forward(float *alpha, const float *logits, size_t n) {
+    if (!ops_profiling) {
+        dispatch_op_dirichlet_concentration_forward(alpha, logits, n);
+        return;
+    }
+    const double t0 = ops_profile_begin();
+    dispatch_op_dirichlet_concentration_forward(alpha, logits, n);
+    ops_profile_end(46, "op_dirichlet_concentration_forward", t0);
+}
+
+static void dispatch_op_dirichlet_concentration_backward(float *dlogits, const float *dalpha, const float *logits, size_t n) {
+#ifdef ASTROMM_HAVE_CUDA
+    if (ops_device() == OPS_CUDA) {
+        cuda_op_dirichlet_concentration_backward(dlogits, dalpha, logits, n);
+        return;
+    }
+#endif
+    cpu_op_dirichlet_concentration_backward(dlogits, dalpha, logits, n);
+}
+
+void op_dirichlet_concentration_backward(float *dlogits, const float *dalpha, const float *logits, size_t n) {
+    if (!ops_profiling) {
+        dispatch_op_dirichlet_concentration_backward(dlogits, dalpha, logits, n);
+        return;
+    }
+    const double t0 = ops_profile_begin();
+    dispatch_op_dirichlet_concentration_backward(dlogits, dalpha, logits, n);
+    ops_profile_end(47, "op_dirichlet_concentration_backward", t0);
+}
+
+static void dispatch_op_dirichlet_multinomial_forward(float *nll, const float *alpha, const float *counts, const int32_t *first, const int32_t *last, int B, int A, int Q) {
+#ifdef ASTROMM_HAVE_CUDA
+    if (ops_device() == OPS_CUDA) {
+        cuda_op_dirichlet_multinomial_forward(nll, alpha, counts, first, last, B, A, Q);
+        return;
+    }
+#endif
+    cpu_op_dirichlet_multinomial_forward(nll, alpha, counts, first, last, B, A, Q);
+}
+
+void op_dirichlet_multinomial_forward(float *nll, const float *alpha, const float *counts, const int32_t *first, const int32_t *last, int B, int A, int Q) {
+    if (!ops_profiling) {
+        dispatch_op_dirichlet_multinomial_forward(nll, alpha, counts, first, last, B, A, Q);
+        return;
+    }
+    const double t0 = ops_profile_begin();
+    dispatch_op_dirichlet_multinomial_forward(nll, alpha, counts, first, last, B, A, Q);
+    ops_profile_end(48, "op_dirichlet_multinomial_forward", t0);
+}
+
+static void dispatch_op_dirichlet_multinomial_backward(float *dalpha, const float *alpha, const float *counts, const int32_t *first, const int32_t *last, int B, int A, int Q, float dloss) {
+#ifdef ASTROMM_HAVE_CUDA
+    if (ops_device() == OPS_CUDA) {
+        cuda_op_dirichlet_multinomial_backward(dalpha, alpha, counts, first, last, B, A, Q, dloss);
+        return;
+    }
+#endif
+    cpu_op_dirichlet_multinomial_backward(dalpha, alpha, counts, first, last, B, A, Q, dloss);
+}
+
+void op_dirichlet_multinomial_backward(float *dalpha, const float *alpha, const float *counts, const int32_t *first, const int32_t *last, int B, int A, int Q, float dloss) {
+    if (!ops_profiling) {
+        dispatch_op_dirichlet_multinomial_backward(dalpha, alpha, counts, first, last, B, A, Q, dloss);
+        return;
+    }
+    const double t0 = ops_profile_begin();
+    dispatch_op_dirichlet_multinomial_backward(dalpha, alpha, counts, first, last, B, A, Q, dloss);
+    ops_profile_end(49, "op_dirichlet_multinomial_backward", t0);
 }
 
 static void dispatch_op_adam_step(float *param, const float *grad, float *m, float *v, size_t n, float lr, float beta1, float beta2, float eps, float weight_decay, int64_t t) {
@@ -727,7 +1007,7 @@ void op_adam_step(float *param, const float *grad, float *m, float *v, size_t n,
     }
     const double t0 = ops_profile_begin();
     dispatch_op_adam_step(param, grad, m, v, n, lr, beta1, beta2, eps, weight_decay, t);
-    ops_profile_end(36, "op_adam_step", t0);
+    ops_profile_end(50, "op_adam_step", t0);
 }
 
 static void dispatch_op_add_position(float *x, const float *pe, int B, int L, int C) {
@@ -747,7 +1027,7 @@ void op_add_position(float *x, const float *pe, int B, int L, int C) {
     }
     const double t0 = ops_profile_begin();
     dispatch_op_add_position(x, pe, B, L, C);
-    ops_profile_end(37, "op_add_position", t0);
+    ops_profile_end(51, "op_add_position", t0);
 }
 
 static void dispatch_op_attention_forward(float *out, float *probs, const float *q, const float *k, const float *v, int B, int L, int H, int D) {
@@ -767,7 +1047,7 @@ void op_attention_forward(float *out, float *probs, const float *q, const float 
     }
     const double t0 = ops_profile_begin();
     dispatch_op_attention_forward(out, probs, q, k, v, B, L, H, D);
-    ops_profile_end(38, "op_attention_forward", t0);
+    ops_profile_end(52, "op_attention_forward", t0);
 }
 
 static void dispatch_op_attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k, const float *v, const float *probs, int B, int L, int H, int D) {
@@ -787,7 +1067,7 @@ void op_attention_backward(float *dq, float *dk, float *dv, const float *dout, c
     }
     const double t0 = ops_profile_begin();
     dispatch_op_attention_backward(dq, dk, dv, dout, q, k, v, probs, B, L, H, D);
-    ops_profile_end(39, "op_attention_backward", t0);
+    ops_profile_end(53, "op_attention_backward", t0);
 }
 
 static void dispatch_op_probsparse_attention_forward(float *out, float *probs, int32_t *top_idx, const float *q, const float *k, const float *v, const int32_t *sample_idx, int n_sample, int n_top, int B, int L, int H, int D) {
@@ -807,7 +1087,7 @@ void op_probsparse_attention_forward(float *out, float *probs, int32_t *top_idx,
     }
     const double t0 = ops_profile_begin();
     dispatch_op_probsparse_attention_forward(out, probs, top_idx, q, k, v, sample_idx, n_sample, n_top, B, L, H, D);
-    ops_profile_end(40, "op_probsparse_attention_forward", t0);
+    ops_profile_end(54, "op_probsparse_attention_forward", t0);
 }
 
 static void dispatch_op_probsparse_attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k, const float *v, const float *probs, const int32_t *top_idx, int n_top, int B, int L, int H, int D) {
@@ -827,7 +1107,7 @@ void op_probsparse_attention_backward(float *dq, float *dk, float *dv, const flo
     }
     const double t0 = ops_profile_begin();
     dispatch_op_probsparse_attention_backward(dq, dk, dv, dout, q, k, v, probs, top_idx, n_top, B, L, H, D);
-    ops_profile_end(41, "op_probsparse_attention_backward", t0);
+    ops_profile_end(55, "op_probsparse_attention_backward", t0);
 }
 
 static void dispatch_op_probsparse_row_tables(int32_t *tab_rows, int32_t *row_map, int32_t *q_rows, const int32_t *top_idx, int B, int L, int H, int u) {
@@ -847,7 +1127,7 @@ void op_probsparse_row_tables(int32_t *tab_rows, int32_t *row_map, int32_t *q_ro
     }
     const double t0 = ops_profile_begin();
     dispatch_op_probsparse_row_tables(tab_rows, row_map, q_rows, top_idx, B, L, H, u);
-    ops_profile_end(42, "op_probsparse_row_tables", t0);
+    ops_profile_end(56, "op_probsparse_row_tables", t0);
 }
 
-int ops_profile_slots(void) { return 43; }
+int ops_profile_slots(void) { return 57; }

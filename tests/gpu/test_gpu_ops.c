@@ -316,10 +316,10 @@ static void test_layernorm(int N, int C) {
     for (size_t i = 0; i < n; i++) x[i] += 3.0f;  // offset rows: the mean matters
     float *dx0 = randn(n, 1.0f), *dw0 = randn(C, 1.0f), *db0 = randn(C, 1.0f);
     float *y = zeros(n), *mean = zeros(N), *rstd = zeros(N);
-    cpu_op_layernorm_forward(y, mean, rstd, x, w, b, N, C);
+    cpu_op_layernorm_forward(y, mean, rstd, x, w, b, N, C, 1e-5f);
     float *x_d = dev_f(x, n), *w_d = dev_f(w, C), *b_d = dev_f(b, C), *dy_d = dev_f(dy, n);
     float *y_d = dev_f(NULL, n), *mean_d = dev_f(NULL, N), *rstd_d = dev_f(NULL, N);
-    op_layernorm_forward(y_d, mean_d, rstd_d, x_d, w_d, b_d, N, C);
+    op_layernorm_forward(y_d, mean_d, rstd_d, x_d, w_d, b_d, N, C, 1e-5f);
     expect_close(tag, "forward", y_d, y, n, TOL_EW);
     expect_close(tag, "mean", mean_d, mean, N, TOL_EW);
     expect_close(tag, "rstd", rstd_d, rstd, N, TOL_EW);
