@@ -66,10 +66,37 @@ static int is_fresh(const char *name, const char *fresh_prefix) {
 int params_load(ParamStore *ps, const char *path, AmError *err) { return params_load_except(ps, path, NULL, err); }
 
 int params_load_except(ParamStore *ps, const char *path, const char *fresh_prefix, AmError *err) {
+    ParamsLoadOptions o = {fresh_prefix, NULL, 0};
+    return params_load_with(ps, path, &o, err);
+}
+
+// The name tensor i has in the file.
+static const char *file_name_of(const ParamStore *ps, int i, const ParamsLoadOptions *o, char *buf, size_t len) {
+    if (!o->file_name) return ps->info[i].name;
+    o->file_name(ps->info[i].name, buf, len);
+    return buf;
+}
+
+// Shapes equal, or (squeeze) equal once their size-1 dimensions are dropped.
+static int same_shape(const StTensor *t, const ParamInfo *p, int squeeze) {
+    int64_t a[ST_MAX_DIMS], b[PARAM_MAX_DIMS];
+    int na = 0, nb = 0;
+    for (int d = 0; d < t->ndim; d++)
+        if (!squeeze || t->shape[d] != 1) a[na++] = t->shape[d];
+    for (int d = 0; d < p->ndim; d++)
+        if (!squeeze || p->shape[d] != 1) b[nb++] = p->shape[d];
+    if (na != nb) return 0;
+    for (int d = 0; d < na; d++)
+        if (a[d] != b[d]) return 0;
+    return 1;
+}
+
+int params_load_with(ParamStore *ps, const char *path, const ParamsLoadOptions *o, AmError *err) {
     StFile *f = NULL;
     if (st_open(&f, path, err)) return 1;
     int rc = 0;
-    for (int i = 0; i < ps->n_props && !rc; i++) {
+    char buf[PARAM_NAME_MAX];
+    for (int i = 0; i < ps->n_props && !rc && !o->file_name; i++) {
         const char *v = st_meta(f, ps->prop_key[i]);
         if (v && strcmp(v, ps->prop_val[i]))
             rc = am_error_set(err, "%s: the checkpoint was made with %s = \"%s\" but the model config says \"%s\" "
@@ -82,38 +109,39 @@ int params_load_except(ParamStore *ps, const char *path, const char *fresh_prefi
     // Every file tensor must be one of ours (catches renamed or foreign checkpoints).
     for (int i = 0; i < st_count(f) && !rc; i++) {
         const StTensor *t = st_tensor(f, i);
-        if (params_find(ps, t->name) < 0)
+        int found = 0;
+        for (int j = 0; j < ps->n && !found; j++) found = !strcmp(file_name_of(ps, j, o, buf, sizeof buf), t->name);
+        if (!found)
             rc = am_error_set(err, "%s: unexpected tensor '%s' (not part of this model; "
                                    "was the checkpoint made with another model config?)",
                               path, t->name);
     }
     for (int i = 0; i < ps->n && !rc; i++) {
         const ParamInfo *p = &ps->info[i];
-        const StTensor *t = st_find(f, p->name);
-        if (!t && is_fresh(p->name, fresh_prefix)) continue;  // keeps its fresh initialisation
+        const char *fname = file_name_of(ps, i, o, buf, sizeof buf);
+        const StTensor *t = st_find(f, fname);
+        if (!t && is_fresh(p->name, o->fresh_prefix)) continue;  // keeps its fresh initialisation
         if (!t) {
-            rc = am_error_set(err, "%s: missing tensor '%s'", path, p->name);
+            rc = am_error_set(err, "%s: missing tensor '%s'", path, fname);
             break;
         }
         if (t->dtype != ST_F32) {
-            rc = am_error_set(err, "%s: tensor '%s' has dtype %s, expected F32", path, p->name,
+            rc = am_error_set(err, "%s: tensor '%s' has dtype %s, expected F32", path, fname,
                               st_dtype_name(t->dtype));
             break;
         }
-        int same = t->ndim == p->ndim;
-        for (int d = 0; same && d < p->ndim; d++) same = t->shape[d] == p->shape[d];
-        if (!same) {
+        if (!same_shape(t, p, o->squeeze_shapes)) {
             char want[96], got[96];
             shape_str(want, sizeof want, p->ndim, p->shape);
             shape_str(got, sizeof got, t->ndim, t->shape);
             rc = am_error_set(err, "%s: tensor '%s' has shape %s, the model expects %s", path,
-                              p->name, got, want);
+                              fname, got, want);
             break;
         }
     }
     // Copy only once everything matched, so a refused file leaves the model untouched.
     for (int i = 0; i < ps->n && !rc; i++) {
-        const StTensor *t = st_find(f, ps->info[i].name);
+        const StTensor *t = st_find(f, file_name_of(ps, i, o, buf, sizeof buf));
         if (t) ops_to_device(params_data(ps, i), st_data(f, t), ps->info[i].numel * sizeof(float));
     }
     st_close(f);

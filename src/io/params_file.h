@@ -19,4 +19,15 @@ int params_load(ParamStore *ps, const char *path, AmError *err);
 // model with a new "classifier." head).
 int params_load_except(ParamStore *ps, const char *path, const char *fresh_prefix, AmError *err);
 
+typedef struct {
+    const char *fresh_prefix;  // tensors whose names start with it may be absent (NULL: none)
+    // The name a model tensor has in the file (NULL: its own name), for
+    // checkpoints of another library's layout (models/convnext_timm.c).
+    void (*file_name)(const char *name, char *out, size_t len);
+    // Compare shapes without their size-1 dimensions (a Linear stored as a
+    // 1x1 convolution [o, i, 1, 1], a scale [C] stored as [C, 1, 1]).
+    int squeeze_shapes;
+} ParamsLoadOptions;
+int params_load_with(ParamStore *ps, const char *path, const ParamsLoadOptions *o, AmError *err);
+
 #endif

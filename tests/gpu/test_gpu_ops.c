@@ -787,6 +787,122 @@ static void test_runtime(void) {
     free(x);
 }
 
+// ---------------------------------------------------------------- images (ConvNeXt) and votes
+// Forward against the CPU, backward accumulated onto random gradients twice
+// (the repeats must agree bit for bit: cuDNN is asked for deterministic algorithms).
+static void check_backward3(const char *tag, float *const dev[2][3], const float *const cpu[3], const size_t n[3],
+                            const char *const names[3], double tol) {
+    for (int j = 0; j < 3; j++) {
+        if (!cpu[j]) continue;
+        expect_close(tag, names[j], dev[0][j], cpu[j], n[j], tol);
+        expect_repeatable(tag, names[j], dev[0][j], dev[1][j], n[j]);
+    }
+}
+
+static void test_conv2d(int B, int H, int W, int Ci, int Co, int K, int depthwise) {
+    char tag[96];
+    snprintf(tag, sizeof tag, "%s B%d %dx%d C%d->%d K%d", depthwise ? "dwconv2d" : "patch_conv2d", B, H, W, Ci, Co, K);
+    const int Ho = depthwise ? H : H / K, Wo = depthwise ? W : W / K;
+    const size_t nx = (size_t)B * H * W * Ci, ny = (size_t)B * Ho * Wo * Co;
+    const size_t nw = depthwise ? (size_t)Ci * K * K : (size_t)Co * Ci * K * K;
+    float *x = randn(nx, 1.0f), *w = randn(nw, 0.3f), *b = randn((size_t)Co, 0.5f), *dy = randn(ny, 1.0f);
+    float *g0[3] = {randn(nx, 1.0f), randn(nw, 1.0f), randn((size_t)Co, 1.0f)};
+    float *y = zeros(ny);
+    float *x_d = dev_f(x, nx), *w_d = dev_f(w, nw), *b_d = dev_f(b, (size_t)Co), *dy_d = dev_f(dy, ny), *y_d = dev_f(NULL, ny);
+    if (depthwise) {
+        cpu_op_dwconv2d_forward(y, x, w, b, B, H, W, Ci, K);
+        op_dwconv2d_forward(y_d, x_d, w_d, b_d, B, H, W, Ci, K);
+    } else {
+        cpu_op_patch_conv2d_forward(y, x, w, b, B, H, W, Ci, Co, K);
+        op_patch_conv2d_forward(y_d, x_d, w_d, b_d, B, H, W, Ci, Co, K);
+    }
+    expect_close(tag, "forward", y_d, y, ny, TOL_GEMM);
+    const size_t n[3] = {nx, nw, (size_t)Co};
+    float *cpu[3], *dev[2][3];
+    for (int j = 0; j < 3; j++) cpu[j] = copy_of(g0[j], n[j]);
+    if (depthwise) cpu_op_dwconv2d_backward(cpu[0], cpu[1], cpu[2], dy, x, w, B, H, W, Ci, K);
+    else cpu_op_patch_conv2d_backward(cpu[0], cpu[1], cpu[2], dy, x, w, B, H, W, Ci, Co, K);
+    for (int rep = 0; rep < 2; rep++) {
+        for (int j = 0; j < 3; j++) dev[rep][j] = dev_f(g0[j], n[j]);
+        if (depthwise) op_dwconv2d_backward(dev[rep][0], dev[rep][1], dev[rep][2], dy_d, x_d, w_d, B, H, W, Ci, K);
+        else op_patch_conv2d_backward(dev[rep][0], dev[rep][1], dev[rep][2], dy_d, x_d, w_d, B, H, W, Ci, Co, K);
+    }
+    const char *names[3] = {"din (accumulated)", "dw (accumulated)", "db (accumulated)"};
+    check_backward3(tag, dev, (const float *const *)cpu, n, names, TOL_GEMM);
+    for (int rep = 0; rep < 2; rep++)
+        for (int j = 0; j < 3; j++) ops_free(dev[rep][j]);
+    for (int j = 0; j < 3; j++) free(cpu[j]), free(g0[j]);
+    ops_free(x_d), ops_free(w_d), ops_free(b_d), ops_free(dy_d), ops_free(y_d);
+    free(x), free(w), free(b), free(dy), free(y);
+}
+
+static void test_convnext_pieces(int B, int L, int C) {
+    char tag[96];
+    snprintf(tag, sizeof tag, "convnext pieces B%d L%d C%d", B, L, C);
+    const size_t n = (size_t)B * L * C;
+    float *x = randn(n, 1.0f), *g = randn((size_t)C, 1.0f), *dy = randn(n, 1.0f), *dp = randn((size_t)B * C, 1.0f);
+    float *x_d = dev_f(x, n), *g_d = dev_f(g, (size_t)C), *dy_d = dev_f(dy, n), *dp_d = dev_f(dp, (size_t)B * C);
+    float *y = zeros(n), *y_d = dev_f(NULL, n);
+    // layer scale
+    cpu_op_channel_scale_forward(y, x, g, B * L, C);
+    op_channel_scale_forward(y_d, x_d, g_d, B * L, C);
+    expect_close(tag, "channel_scale forward", y_d, y, n, TOL_EW);
+    float *dx = zeros(n), *dg = zeros((size_t)C), *dx_d = dev_f(NULL, n), *dg_d = dev_f(NULL, (size_t)C);
+    cpu_op_channel_scale_backward(dx, dg, dy, x, g, B * L, C);
+    op_channel_scale_backward(dx_d, dg_d, dy_d, x_d, g_d, B * L, C);
+    expect_close(tag, "channel_scale din", dx_d, dx, n, TOL_EW);
+    expect_close(tag, "channel_scale dg", dg_d, dg, (size_t)C, TOL_EW);
+    // mean pool
+    float *pool = zeros((size_t)B * C), *pool_d = dev_f(NULL, (size_t)B * C);
+    cpu_op_mean_pool_forward(pool, x, B, L, C);
+    op_mean_pool_forward(pool_d, x_d, B, L, C);
+    expect_close(tag, "mean_pool forward", pool_d, pool, (size_t)B * C, TOL_EW);
+    cpu_op_mean_pool_backward(dx, dp, B, L, C);
+    op_mean_pool_backward(dx_d, dp_d, B, L, C);
+    expect_close(tag, "mean_pool din (accumulated)", dx_d, dx, n, TOL_EW);
+    // drop path: the same samples dropped as on the CPU
+    AmRng r = am_rng(3, 9, RNG_DROPOUT, 0x50001);
+    cpu_op_drop_path_forward(y, x, B, (size_t)L * C, 0.4f, &r, 17);
+    op_drop_path_forward(y_d, x_d, B, (size_t)L * C, 0.4f, &r, 17);
+    expect_same(tag, "drop_path forward", y_d, y, n * sizeof(float));
+    cpu_op_drop_path_backward(dx, dy, B, (size_t)L * C, 0.4f, &r, 17);
+    op_drop_path_backward(dx_d, dy_d, B, (size_t)L * C, 0.4f, &r, 17);
+    expect_close(tag, "drop_path din (accumulated)", dx_d, dx, n, TOL_EW);
+    ops_free(x_d), ops_free(g_d), ops_free(dy_d), ops_free(dp_d), ops_free(y_d), ops_free(dx_d), ops_free(dg_d);
+    ops_free(pool_d);
+    free(x), free(g), free(dy), free(dp), free(y), free(dx), free(dg), free(pool);
+}
+
+static void test_dirichlet(int B) {
+    char tag[64];
+    snprintf(tag, sizeof tag, "dirichlet B%d", B);
+    const int A = 34, Q = 10;
+    const int32_t first[10] = {0, 3, 5, 7, 10, 15, 18, 21, 24, 30}, last[10] = {2, 4, 6, 9, 14, 17, 20, 23, 29, 33};
+    const size_t n = (size_t)B * A;
+    float *logits = randn(n, 3.0f), *counts = zeros(n), *alpha = zeros(n), *nll = zeros((size_t)B);
+    AmRng r = am_rng(1, 0, RNG_SYNTH, 99);
+    for (size_t i = 0; i < n; i++) counts[i] = (float)(am_rng_below(&r, i, 50) < 30 ? am_rng_below(&r, n + i, 2000) : 0);
+    float *l_d = dev_f(logits, n), *c_d = dev_f(counts, n), *a_d = dev_f(NULL, n), *nll_d = dev_f(NULL, (size_t)B);
+    int32_t *f_d = dev_i(first, Q), *last_d = dev_i(last, Q);
+    cpu_op_dirichlet_concentration_forward(alpha, logits, n);
+    op_dirichlet_concentration_forward(a_d, l_d, n);
+    expect_close(tag, "concentration", a_d, alpha, n, TOL_EW);
+    cpu_op_dirichlet_multinomial_forward(nll, alpha, counts, first, last, B, A, Q);
+    ops_to_device(a_d, alpha, n * sizeof(float));  // both sides from the same alpha
+    op_dirichlet_multinomial_forward(nll_d, a_d, c_d, f_d, last_d, B, A, Q);
+    expect_close(tag, "nll", nll_d, nll, (size_t)B, TOL_EW);
+    float *da = zeros(n), *da_d = dev_f(NULL, n), *dl = zeros(n), *dl_d = dev_f(NULL, n);
+    cpu_op_dirichlet_multinomial_backward(da, alpha, counts, first, last, B, A, Q, 0.25f);
+    op_dirichlet_multinomial_backward(da_d, a_d, c_d, f_d, last_d, B, A, Q, 0.25f);
+    expect_close(tag, "dalpha", da_d, da, n, TOL_EW);
+    cpu_op_dirichlet_concentration_backward(dl, da, logits, n);
+    op_dirichlet_concentration_backward(dl_d, da_d, l_d, n);
+    expect_close(tag, "dlogits", dl_d, dl, n, TOL_EW);
+    ops_free(l_d), ops_free(c_d), ops_free(a_d), ops_free(nll_d), ops_free(f_d), ops_free(last_d), ops_free(da_d);
+    ops_free(dl_d);
+    free(logits), free(counts), free(alpha), free(nll), free(da), free(dl);
+}
+
 int main(void) {
     ops_init(0);
     g_verbose = getenv("ASTROMM_TEST_VERBOSE") != NULL;
@@ -846,6 +962,16 @@ int main(void) {
     test_dropout(((size_t)1 << 20) + 13, 0.3f, 13);
     test_dropout((size_t)12800 * 512, 0.245f, ((uint64_t)1 << 33) + 1);
     test_dropout(7, 0.5f, 2);
+    // images: ConvNeXt-nano's stem and stage-0 shapes at batch 8, odd sizes
+    test_conv2d(8, 224, 224, 1, 80, 4, 0);
+    test_conv2d(8, 56, 56, 80, 160, 2, 0);
+    test_conv2d(2, 12, 8, 3, 5, 4, 0);
+    test_conv2d(8, 56, 56, 80, 80, 7, 1);
+    test_conv2d(3, 7, 5, 6, 6, 7, 1);
+    test_convnext_pieces(8, 49, 640);
+    test_convnext_pieces(3, 5, 7);
+    test_dirichlet(128);
+    test_dirichlet(3);
     // softmax / cross entropy: the CLIP logits (8 x 8, 512 x 512), long rows
     test_softmax(8, 8);
     test_softmax(512, 512);

@@ -1,0 +1,75 @@
+#include "loss/dirichlet.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "nn/ops.h"
+
+static void schema_add(VoteSchema *s, const char *name, int n) {
+    CHECK(s->n_questions < VOTE_MAX_QUESTIONS && n >= 1, "vote schema: question '%s' (%d answers) does not fit",
+          name, n);
+    const int q = s->n_questions++;
+    s->first[q] = s->answers;
+    s->last[q] = s->answers + n - 1;
+    s->answers += n;
+    snprintf(s->names[q], sizeof s->names[q], "%s", name);
+}
+
+void vote_schema_gz_decals(VoteSchema *s) {
+    memset(s, 0, sizeof *s);
+    static const struct {
+        const char *name;
+        int n;
+    } q[] = {{"smooth-or-featured", 3}, {"disk-edge-on", 2},    {"has-spiral-arms", 2}, {"bar", 3},
+             {"bulge-size", 5},         {"how-rounded", 3},     {"edge-on-bulge", 3},   {"spiral-winding", 3},
+             {"spiral-arm-count", 6},   {"merging", 4}};
+    for (size_t i = 0; i < sizeof q / sizeof q[0]; i++) schema_add(s, q[i].name, q[i].n);
+}
+
+void vote_schema_single(VoteSchema *s, const char *name, int n) {
+    memset(s, 0, sizeof *s);
+    schema_add(s, name, n);
+}
+
+void dirichlet_loss_init(DirichletLoss *l, const VoteSchema *s, int max_batch) {
+    memset(l, 0, sizeof *l);
+    l->schema = *s;
+    l->max_batch = max_batch;
+    const size_t qb = (size_t)s->n_questions * sizeof(int32_t);
+    l->first = ops_alloc(qb, "vote schema");
+    l->last = ops_alloc(qb, "vote schema");
+    ops_to_device(l->first, s->first, qb);
+    ops_to_device(l->last, s->last, qb);
+    l->nll = ops_alloc((size_t)max_batch * sizeof(float), "dirichlet loss");
+    l->nll_host = am_aligned_alloc((size_t)max_batch * sizeof(float), "dirichlet loss");
+}
+
+void dirichlet_loss_free(DirichletLoss *l) {
+    ops_free(l->first);
+    ops_free(l->last);
+    ops_free(l->nll);
+    free(l->nll_host);
+    memset(l, 0, sizeof *l);
+}
+
+double dirichlet_loss_forward(DirichletLoss *l, const float *alpha, const float *counts, int B) {
+    CHECK(B >= 0 && B <= l->max_batch, "dirichlet loss: batch %d outside 0..%d", B, l->max_batch);
+    if (B == 0) return 0.0;
+    op_dirichlet_multinomial_forward(l->nll, alpha, counts, l->first, l->last, B, l->schema.answers,
+                                     l->schema.n_questions);
+    // Summed in double in sample order on the host: B floats, and the step
+    // brings the loss to the host for its metrics anyway.
+    ops_to_host(l->nll_host, l->nll, (size_t)B * sizeof *l->nll_host);
+    double s = 0.0;
+    for (int b = 0; b < B; b++) s += l->nll_host[b];
+    return s;
+}
+
+void dirichlet_loss_backward(DirichletLoss *l, float *dalpha, const float *alpha, const float *counts, int B,
+                             float scale) {
+    if (B == 0) return;
+    op_dirichlet_multinomial_backward(dalpha, alpha, counts, l->first, l->last, B, l->schema.answers,
+                                      l->schema.n_questions, scale);
+}

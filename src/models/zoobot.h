@@ -1,0 +1,31 @@
+// Zoobot's model: a ConvNeXt encoder whose representation (the pooled,
+// normalised features) feeds dropout -> Linear(answers) -> 1 + 100 sigmoid,
+// the Dirichlet concentrations of every answer of the question schema
+// (loss/dirichlet.h). The head is torchvision's classifier.2, so a whole
+// torchvision ConvNeXt with `answers` outputs shares the state-dict names.
+#ifndef ASTROMM_ZOOBOT_H
+#define ASTROMM_ZOOBOT_H
+
+#include "models/convnext.h"
+
+enum { ZOOBOT_GROUP_STEM = 0, ZOOBOT_GROUP_HEAD = 6 };  // stages are groups 1..4, the head norm 5
+
+typedef struct {
+    ConvNext enc;
+    int answers;
+    float p_head;  // dropout before the head (Zoobot: 0.2)
+    int head_w, head_b;
+    float *dropped, *logits, *alpha, *g_logits, *g_feat;  // [B, F] / [B, answers]
+    int batch;
+    StepCtx ctx;
+} ZoobotModel;
+
+void zoobot_register(ZoobotModel *m, ParamStore *ps, const ConvNextConfig *cfg, int answers, float p_head);
+void zoobot_build(ZoobotModel *m, AmArena *arena, int max_batch);
+// images [B, H, W, C] -> concentrations alpha [B, answers] (owned by m);
+// the representation is m->enc.feat.
+float *zoobot_forward(ZoobotModel *m, const ParamStore *ps, const float *images, int B, const StepCtx *ctx);
+// dalpha: gradient of the loss with respect to alpha.
+void zoobot_backward(ZoobotModel *m, const ParamStore *ps, const float *dalpha);
+
+#endif
