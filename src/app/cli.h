@@ -41,6 +41,7 @@ int cmd_init(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_synth(int argc, char **argv);
 int cmd_ingest(int argc, char **argv);
+int cmd_ingest_images(int argc, char **argv);  // ingest --images (cmd_ingest_images.c)
 int cmd_train(int argc, char **argv);
 int cmd_map(int argc, char **argv);
 int cmd_finetune(int argc, char **argv);

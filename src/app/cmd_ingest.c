@@ -186,6 +186,8 @@ static void print_summary(const IngestArgs *A, const IngestSummary *s, int ranks
 }
 
 int cmd_ingest(int argc, char **argv) {
+    for (int i = 0; i < argc; i++)
+        if (!strcmp(argv[i], "--images")) return cmd_ingest_images(argc, argv);
     IngestArgs A;
     const int prc = parse_args(&A, argc, argv);
     if (prc) return prc == 1 ? 0 : 2;

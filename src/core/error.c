@@ -34,6 +34,12 @@ char *am_strdup(const char *s, const char *what) {
     return d;
 }
 
+void *am_realloc(void *p, size_t bytes, const char *what) {
+    void *q = realloc(p, bytes ? bytes : 1);
+    if (!q) DIE("out of memory: %zu bytes for %s", bytes, what);
+    return q;
+}
+
 void *am_calloc(size_t n, size_t size, const char *what) {
     void *p = calloc(n ? n : 1, size ? size : 1);
     if (!p) DIE("out of memory allocating %zu x %zu bytes for %s", n, size, what);

@@ -27,6 +27,8 @@ AM_NORETURN void am_die(const char *file, int line, const char *fmt, ...) AM_PRI
 // Allocation that never returns NULL (dies with the requested size instead).
 void *am_malloc(size_t bytes, const char *what);
 void *am_calloc(size_t n, size_t size, const char *what);
+// realloc that never returns NULL (dies naming `what`).
+void *am_realloc(void *p, size_t bytes, const char *what);
 // A malloc'ed copy of s (dies naming `what` when out of memory).
 char *am_strdup(const char *s, const char *what);
 // 64-byte aligned, zeroed; free with free().

@@ -7,32 +7,6 @@
 #include "core/error.h"
 #include "nn/ops.h"
 
-static void schema_add(VoteSchema *s, const char *name, int n) {
-    CHECK(s->n_questions < VOTE_MAX_QUESTIONS && n >= 1, "vote schema: question '%s' (%d answers) does not fit",
-          name, n);
-    const int q = s->n_questions++;
-    s->first[q] = s->answers;
-    s->last[q] = s->answers + n - 1;
-    s->answers += n;
-    snprintf(s->names[q], sizeof s->names[q], "%s", name);
-}
-
-void vote_schema_gz_decals(VoteSchema *s) {
-    memset(s, 0, sizeof *s);
-    static const struct {
-        const char *name;
-        int n;
-    } q[] = {{"smooth-or-featured", 3}, {"disk-edge-on", 2},    {"has-spiral-arms", 2}, {"bar", 3},
-             {"bulge-size", 5},         {"how-rounded", 3},     {"edge-on-bulge", 3},   {"spiral-winding", 3},
-             {"spiral-arm-count", 6},   {"merging", 4}};
-    for (size_t i = 0; i < sizeof q / sizeof q[0]; i++) schema_add(s, q[i].name, q[i].n);
-}
-
-void vote_schema_single(VoteSchema *s, const char *name, int n) {
-    memset(s, 0, sizeof *s);
-    schema_add(s, name, n);
-}
-
 void dirichlet_loss_init(DirichletLoss *l, const VoteSchema *s, int max_batch) {
     memset(l, 0, sizeof *l);
     l->schema = *s;

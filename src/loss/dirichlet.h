@@ -7,22 +7,7 @@
 
 #include <stdint.h>
 
-#define VOTE_MAX_QUESTIONS 64
-
-// A question schema: question q owns the contiguous answer columns
-// first[q]..last[q]; answers = last[n_questions-1] + 1.
-typedef struct {
-    int n_questions, answers;
-    int32_t first[VOTE_MAX_QUESTIONS], last[VOTE_MAX_QUESTIONS];
-    char names[VOTE_MAX_QUESTIONS][48];
-} VoteSchema;
-
-// GZ DECaLS: 10 questions, 34 answers (smooth-or-featured 3, disk-edge-on 2,
-// has-spiral-arms 2, bar 3, bulge-size 5, how-rounded 3, edge-on-bulge 3,
-// spiral-winding 3, spiral-arm-count 6, merging 4).
-void vote_schema_gz_decals(VoteSchema *s);
-// One question of n answers (a class column trains the same head).
-void vote_schema_single(VoteSchema *s, const char *name, int n);
+#include "core/vote_schema.h"
 
 typedef struct {
     VoteSchema schema;

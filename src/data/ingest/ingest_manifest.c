@@ -10,6 +10,7 @@
 
 #include "data/format/dataset.h"
 #include "data/ingest/ingest_internal.h"
+#include "data/preprocess/text_reader.h"
 
 void ingest_row_skip(Row *r, int reason, const char *fmt, ...) {
     if (r->skip >= 0) return;  // the first reason wins
@@ -18,32 +19,6 @@ void ingest_row_skip(Row *r, int reason, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(r->why, sizeof r->why, fmt, ap);
     va_end(ap);
-}
-
-static char *trim(char *s) {
-    while (*s && isspace((unsigned char)*s)) s++;
-    size_t n = strlen(s);
-    while (n && isspace((unsigned char)s[n - 1])) s[--n] = 0;
-    if (n >= 2 && s[0] == '"' && s[n - 1] == '"') {
-        s[n - 1] = 0;
-        s++;
-    }
-    return s;
-}
-
-// Splits line in place at commas; returns the field count (at most max).
-static int split_fields(char *line, char **f, int max) {
-    int n = 0;
-    char *p = line;
-    for (;;) {
-        char *c = strchr(p, ',');
-        if (c) *c = 0;
-        if (n < max) f[n] = trim(p);
-        n++;
-        if (!c) break;
-        p = c + 1;
-    }
-    return n;
 }
 
 static char *resolve(const char *dir, const char *p) {
@@ -153,7 +128,7 @@ int ingest_read_manifest(const char *path, Row **rows_out, int *n_out, AmError *
         while (*t && isspace((unsigned char)*t)) t++;
         if (!*t) continue;
         if (!have_header) {
-            nhead = split_fields(line, fields, 256);
+            nhead = text_split_commas(line, fields, 256);
             rc = parse_header(fields, nhead, col, path, lineno, err);
             have_header = !rc;
             continue;
@@ -167,7 +142,7 @@ int ingest_read_manifest(const char *path, Row **rows_out, int *n_out, AmError *
             }
             rows = nr;
         }
-        const int nf = split_fields(line, fields, 256);
+        const int nf = text_split_commas(line, fields, 256);
         parse_row(&rows[n++], lineno, fields, nf, nhead, col, dir);
     }
     if (!rc && ferror(f)) rc = am_error_set(err, "%s: read error", path);

@@ -63,3 +63,28 @@ int text_read_line(TextReader *r, AmError *err) {
     return 1;
 }
 
+
+static char *trim_field(char *s) {
+    while (*s && isspace((unsigned char)*s)) s++;
+    size_t n = strlen(s);
+    while (n && isspace((unsigned char)s[n - 1])) s[--n] = 0;
+    if (n >= 2 && s[0] == '"' && s[n - 1] == '"') {
+        s[n - 1] = 0;
+        s++;
+    }
+    return s;
+}
+
+int text_split_commas(char *line, char **f, int max) {
+    int n = 0;
+    char *p = line;
+    for (;;) {
+        char *c = strchr(p, ',');
+        if (c) *c = 0;
+        if (n < max) f[n] = trim_field(p);
+        n++;
+        if (!c) break;
+        p = c + 1;
+    }
+    return n;
+}

@@ -25,4 +25,9 @@ void text_close(TextReader *r);
 // 1 when s holds only whitespace.
 int text_is_blank(const char *s);
 
+// Splits a CSV line in place at commas (no quoted commas), trimming blanks and
+// one pair of surrounding double quotes from each field; returns the field
+// count, storing at most max field pointers.
+int text_split_commas(char *line, char **f, int max);
+
 #endif
