@@ -55,3 +55,8 @@ add_test(NAME cli_ingest_table COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/inge
          WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
 set_tests_properties(cli_ingest_table PROPERTIES LABELS "cli;quick" TIMEOUT 300 SKIP_RETURN_CODE 77
   PASS_REGULAR_EXPRESSION "ingest_table: 0 failed" FAIL_REGULAR_EXPRESSION "FAIL:")
+# Galaxy images (issue 16): real JPEGs into the image dataset, bad images skipped by row.
+add_test(NAME cli_ingest_images COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/ingest_images.sh ${AM}
+         WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+set_tests_properties(cli_ingest_images PROPERTIES LABELS "cli;quick" TIMEOUT 300 SKIP_RETURN_CODE 77
+  PASS_REGULAR_EXPRESSION "all checks passed" FAIL_REGULAR_EXPRESSION "FAIL:")

@@ -1,5 +1,6 @@
 #include "io/image_codec.h"
 
+#include <errno.h>
 #include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -143,7 +144,7 @@ static int read_png(const char *path, FILE *f, Image *out, AmError *err) {
 int image_read(const char *path, Image *out, AmError *err) {
     memset(out, 0, sizeof *out);
     FILE *f = fopen(path, "rb");
-    if (!f) return am_error_set(err, "%s: cannot open the image", path);
+    if (!f) return am_error_set(err, "%s: cannot open the image: %s", path, strerror(errno));
     unsigned char sig[8] = {0};
     const size_t n = fread(sig, 1, sizeof sig, f);
     rewind(f);
