@@ -47,7 +47,7 @@ struct ImgWriter {
     int64_t *ids;
     int32_t *labels;
     uint8_t *splits, *subsets;
-    float *votes;
+    float *votes, *truth;
     int failed;
 };
 
@@ -57,7 +57,7 @@ static void writer_free(ImgWriter *w) {
     h5_close_id(&w->file);
     h5_free_strs(w->names, (int)w->n);
     h5_free_strs(w->classes, w->spec.n_classes);
-    free(w->ids), free(w->labels), free(w->splits), free(w->subsets), free(w->votes);
+    free(w->ids), free(w->labels), free(w->splits), free(w->subsets), free(w->votes), free(w->truth);
     free(w);
 }
 
@@ -119,11 +119,19 @@ static void grow(ImgWriter *w) {
     w->splits = am_realloc(w->splits, (size_t)cap, "image splits");
     w->subsets = am_realloc(w->subsets, (size_t)cap, "image subsets");
     if (A) w->votes = am_realloc(w->votes, (size_t)cap * A * sizeof *w->votes, "image votes");
+    if (A && w->spec.store_truth) w->truth = am_realloc(w->truth, (size_t)cap * A * sizeof *w->truth, "image truth");
     w->cap = cap;
 }
 
 int imgds_writer_add(ImgWriter *w, const char *name, int64_t id, const uint8_t *pixels, int32_t label, uint8_t split,
                      uint8_t subset, const float *votes, AmError *err) {
+    return imgds_writer_add_truth(w, name, id, pixels, label, split, subset, votes, NULL, err);
+}
+
+int imgds_writer_add_truth(ImgWriter *w, const char *name, int64_t id, const uint8_t *pixels, int32_t label,
+                           uint8_t split, uint8_t subset, const float *votes, const float *truth, AmError *err) {
+    if (w->spec.store_truth && (!truth || !w->spec.schema))
+        return am_error_set(err, "%s: object '%s': the dataset stores true probabilities but none were given", w->path, name);
     if (w->failed) return am_error_set(err, "%s: writer already failed", w->path);
     if (!name[0] || strlen(name) >= IMGDS_NAME_MAX)
         return am_error_set(err, "%s: object name '%s' empty or longer than %d bytes", w->path, name, IMGDS_NAME_MAX - 1);
@@ -159,6 +167,7 @@ int imgds_writer_add(ImgWriter *w, const char *name, int64_t id, const uint8_t *
     w->splits[w->n] = split;
     w->subsets[w->n] = subset;
     if (A) memcpy(w->votes + (size_t)w->n * A, votes, (size_t)A * sizeof *votes);
+    if (A && w->spec.store_truth) memcpy(w->truth + (size_t)w->n * A, truth, (size_t)A * sizeof *truth);
     w->n++;
     return 0;
 }
@@ -219,7 +228,8 @@ int imgds_writer_close(ImgWriter *w, int64_t n_skipped, AmError *err) {
         rc = h5_write_str_attr(w->file, "vote_questions", qn, s->n_questions) ||
              write_int_array_attr(w->file, "vote_answers", counts, s->n_questions) ||
              h5_write_str_attr(w->file, "vote_columns", cols, A) ||
-             put(w->file, "votes", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, vd, w->votes);
+             put(w->file, "votes", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, vd, w->votes) ||
+             (w->spec.store_truth && put(w->file, "truth", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, vd, w->truth));
     }
     h5_close_id(&str);
     if (rc) h5_fail(err, w->tmp, "cannot write the dataset's arrays and attributes (disk full?)");
@@ -248,7 +258,7 @@ struct ImgDataset {
     int64_t *ids;
     int32_t *labels;
     uint8_t *splits, *subsets;
-    float *votes;
+    float *votes, *truth;
 };
 
 void imgds_close(ImgDataset *ds) {
@@ -265,7 +275,7 @@ void imgds_close(ImgDataset *ds) {
         h5_close_id(&str);
         free(ds->names);
     }
-    free(ds->ids), free(ds->labels), free(ds->splits), free(ds->subsets), free(ds->votes);
+    free(ds->ids), free(ds->labels), free(ds->splits), free(ds->subsets), free(ds->votes), free(ds->truth);
     free(ds);
 }
 
@@ -384,6 +394,10 @@ static int open_impl(ImgDataset *ds, AmError *err) {
                 return am_error_set(err, "%s: object %zu ('%s'), column '%s': vote count %g (need finite, >= 0)", ds->path,
                                     i / ds->schema.answers, ds->names[i / ds->schema.answers],
                                     ds->schema.column[i % ds->schema.answers], (double)ds->votes[i]);
+        if (H5Lexists(ds->file, "truth", H5P_DEFAULT) > 0) {
+            ds->truth = am_calloc(n * (size_t)ds->schema.answers, sizeof *ds->truth, "image truth");
+            if (read_array(ds, "truth", H5T_NATIVE_FLOAT, ds->truth, ds->schema.answers, err)) return 1;
+        }
     }
     return 0;
 }
@@ -441,5 +455,8 @@ const int64_t *imgds_ids(const ImgDataset *ds) { return ds->ids; }
 const char *imgds_name(const ImgDataset *ds, int64_t i) { return ds->names[i]; }
 const float *imgds_votes(const ImgDataset *ds, int64_t i) {
     return ds->has_votes ? ds->votes + (size_t)i * ds->schema.answers : NULL;
+}
+const float *imgds_truth(const ImgDataset *ds, int64_t i) {
+    return ds->truth ? ds->truth + (size_t)i * ds->schema.answers : NULL;
 }
 const char *imgds_path(const ImgDataset *ds) { return ds->path; }

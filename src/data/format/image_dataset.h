@@ -12,6 +12,7 @@
 //   /split      uint8 [N]   DS_SPLIT_*
 //   /subset     uint8 [N]   DS_SUB* bits
 //   /votes      float32 [N, A] vote counts per answer column (optional)
+//   /truth      float32 [N, A] true answer probabilities (synthetic galaxies only)
 // The writer works on "<path>.tmp.<pid>" and renames it into place on close;
 // on any failure the temporary file is removed, so path never holds half a
 // dataset. Images are streamed to disk as they are added; the small arrays
@@ -35,6 +36,7 @@ typedef struct {
     const char *const *classes;  // may be NULL with n_classes 0
     int n_classes;
     const VoteSchema *schema;  // NULL: no votes
+    int store_truth;           // also /truth [N, A]: true answer probabilities (synthetic data)
 } ImgDatasetSpec;
 
 typedef struct ImgWriter ImgWriter;
@@ -43,6 +45,9 @@ int imgds_writer_open(const char *path, const ImgDatasetSpec *spec, ImgWriter **
 // Appends one object: pixels [S, S, C]; votes [answers] or NULL (zeros = not asked).
 int imgds_writer_add(ImgWriter *w, const char *name, int64_t id, const uint8_t *pixels, int32_t label, uint8_t split,
                      uint8_t subset, const float *votes, AmError *err);
+// The same with the true answer probabilities (spec.store_truth).
+int imgds_writer_add_truth(ImgWriter *w, const char *name, int64_t id, const uint8_t *pixels, int32_t label,
+                           uint8_t split, uint8_t subset, const float *votes, const float *truth, AmError *err);
 // Replaces the subset bits of the n objects added so far (limited-label
 // subsets are known only once every object is in).
 int imgds_writer_set_subsets(ImgWriter *w, const uint8_t *bits, int64_t n, AmError *err);
@@ -69,6 +74,7 @@ const uint8_t *imgds_subsets(const ImgDataset *ds);
 const int64_t *imgds_ids(const ImgDataset *ds);
 const char *imgds_name(const ImgDataset *ds, int64_t i);
 const float *imgds_votes(const ImgDataset *ds, int64_t i);  // [answers] or NULL
+const float *imgds_truth(const ImgDataset *ds, int64_t i);  // [answers] or NULL
 // Reads image i into dst [S, S, C] (one chunk). Thread-compatible: one
 // ImgDataset per thread (HDF5 serialises calls anyway).
 int imgds_read_image(ImgDataset *ds, int64_t i, uint8_t *dst, AmError *err);

@@ -267,7 +267,7 @@ static int write_all(ImgIngest *I, ImageIngestSummary *sum, AmError *err) {
     const ImageIngestOptions *o = I->o;
     const int S = o->image_size, C = o->channels;
     ImgDatasetSpec spec = {S, C, o->compress, (const char *const *)I->classes, I->n_classes,
-                           I->use_votes ? &I->schema : NULL};
+                           I->use_votes ? &I->schema : NULL, 0};
     ImgWriter *w;
     if (imgds_writer_open(o->out, &spec, &w, err)) return 1;
     enum { BLOCK = 64 };
