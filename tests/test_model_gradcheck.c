@@ -55,7 +55,8 @@ static void make_inputs(Inputs *in, const ModelConfig *c, int B) {
         for (int l = 0; l < c->seq_len; l++)
             in->mask[b * c->seq_len + l] = (b == 1 && l >= c->seq_len - 3) ? 0.0f : 1.0f;
     for (int b = 0; b < B; b++) in->labels[b] = b % c->n_classes;
-    in->b = (Batch){in->x, in->mask, in->spec, in->meta, in->labels, B};
+    in->b = (Batch){.photometry = in->x, .photometry_mask = in->mask, .spectra = in->spec, .metadata = in->meta,
+                    .labels = in->labels, .n = B};
 }
 
 static void free_inputs(Inputs *in) {

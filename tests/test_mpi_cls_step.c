@@ -92,8 +92,10 @@ static void run_case_w(Comm *comm, int head, int freeze, int weighted) {
     cls_step_init(&s, &m, comm, b, freeze);
     if (weighted) cls_step_set_classes(&s, counts, 1);
     const size_t o = (size_t)r * b;
-    const Batch mine = {all.photometry + o * cfg.seq_len * cfg.photo_in, all.photometry_mask + o * cfg.seq_len,
-                        all.spectra + o * cfg.spec_in * cfg.spec_len, all.metadata + o * cfg.meta_in, NULL, b};
+    const Batch mine = {.photometry = all.photometry + o * cfg.seq_len * cfg.photo_in,
+                        .photometry_mask = all.photometry_mask + o * cfg.seq_len,
+                        .spectra = all.spectra + o * cfg.spec_in * cfg.spec_len,
+                        .metadata = all.metadata + o * cfg.meta_in, .n = b};
     const ClsStepResult res = cls_step_forward_backward(&s, &mine, labels + o, valid + o, &ctx);
     EXPECT(fabs(res.loss - loss) <= TOL * fabs(loss), "head %d: loss %.7f vs %.7f", head, (double)res.loss, loss);
     EXPECT(res.correct == correct && res.n == n_valid, "head %d: correct %lld/%lld vs %d/%d", head,

@@ -101,11 +101,11 @@ static void run_statedict(const char *weights, const char *io_path) {
     astrom3_create(&m, &c, B);
     EXPECT(params_load(&m.params, weights, &e) == 0, "%s: %s", weights, e.msg);
     Batch batch = {
-        tensor(f, "input.photometry", (size_t)B * c.seq_len * c.photo_in),
-        tensor(f, "input.photometry_mask", (size_t)B * c.seq_len),
-        tensor(f, "input.spectra", (size_t)B * c.spec_in * c.spec_len),
-        tensor(f, "input.metadata", (size_t)B * c.meta_in),
-        NULL, B,
+        .photometry = tensor(f, "input.photometry", (size_t)B * c.seq_len * c.photo_in),
+        .photometry_mask = tensor(f, "input.photometry_mask", (size_t)B * c.seq_len),
+        .spectra = tensor(f, "input.spectra", (size_t)B * c.spec_in * c.spec_len),
+        .metadata = tensor(f, "input.metadata", (size_t)B * c.meta_in),
+        .n = B,
     };
     const StepCtx ctx = {.seed = 1, .step = 0, .sample_offset = 0, .training = 0};
     astrom3_embed_forward(&m, &batch, &ctx);
@@ -165,11 +165,11 @@ static void run_fixture(const char *path) {
 
     const size_t r0 = (size_t)rank * (size_t)b;
     Batch batch = {
-        tensor(f, "input.photometry", (size_t)B * c.seq_len * c.photo_in) + r0 * c.seq_len * c.photo_in,
-        tensor(f, "input.photometry_mask", (size_t)B * c.seq_len) + r0 * c.seq_len,
-        tensor(f, "input.spectra", (size_t)B * c.spec_in * c.spec_len) + r0 * c.spec_in * c.spec_len,
-        tensor(f, "input.metadata", (size_t)B * c.meta_in) + r0 * c.meta_in,
-        NULL, b,
+        .photometry = tensor(f, "input.photometry", (size_t)B * c.seq_len * c.photo_in) + r0 * c.seq_len * c.photo_in,
+        .photometry_mask = tensor(f, "input.photometry_mask", (size_t)B * c.seq_len) + r0 * c.seq_len,
+        .spectra = tensor(f, "input.spectra", (size_t)B * c.spec_in * c.spec_len) + r0 * c.spec_in * c.spec_len,
+        .metadata = tensor(f, "input.metadata", (size_t)B * c.meta_in) + r0 * c.meta_in,
+        .n = b,
     };
     DistStep dist;
     const DistStepOptions dopt = {.scope = DIST_LOSS_GLOBAL};

@@ -12,6 +12,10 @@ typedef struct {
     const float *spectra;          // [n, spec_in, spec_len]
     const float *metadata;         // [n, meta_in]
     const int32_t *labels;         // [n] class indices (fine-tuning), may be NULL
+    // The image modality (galaxy datasets; NULL for star datasets):
+    const float *images;           // [n, image_size, image_size, image_channels], values in [0, 1]
+    const float *votes;            // [n, answers] vote counts per answer (a class label: one vote)
+    int image_size, image_channels, answers;
     int n;
 } Batch;
 

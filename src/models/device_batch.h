@@ -1,15 +1,21 @@
 // A batch's tensors on the op device. On the CPU device the host batch is used
-// as it is; on CUDA it is copied into buffers allocated once.
+// as it is; on CUDA it is copied into device buffers, allocated at the first
+// upload of each tensor and grown when a larger one comes (never in steady state).
 #ifndef ASTROMM_DEVICE_BATCH_H
 #define ASTROMM_DEVICE_BATCH_H
 
-#include "models/astrom3.h"
+#include <stddef.h>
+
+#include "data/batch.h"
+#include "models/model_config.h"
+
+enum { DB_PHOTOMETRY, DB_MASK, DB_SPECTRA, DB_METADATA, DB_LABELS, DB_IMAGES, DB_VOTES, DB_N };
 
 typedef struct {
-    float *photometry, *photometry_mask, *spectra, *metadata;
-    int32_t *labels;
+    void *buf[DB_N];
+    size_t cap[DB_N];  // bytes
     int max_n;
-    ModelConfig cfg;
+    ModelConfig cfg;   // star tensors' shapes
 } DeviceBatch;
 
 void device_batch_alloc(DeviceBatch *d, const ModelConfig *c, int max_n);

@@ -59,5 +59,6 @@ Batch synth_batch_fill(SynthBatch *s, const ModelConfig *c, uint64_t seed, int64
         }
         s->labels[i] = (int32_t)((z[0] > 0) + 2 * (z[1] > 0)) % c->n_classes;
     }
-    return (Batch){s->photometry, s->photometry_mask, s->spectra, s->metadata, s->labels, n};
+    return (Batch){.photometry = s->photometry, .photometry_mask = s->photometry_mask, .spectra = s->spectra,
+                   .metadata = s->metadata, .labels = s->labels, .n = n};
 }

@@ -38,7 +38,7 @@ void loader_config_defaults(LoaderConfig *c) {
 
 // ------------------------------------------------------------ I/O-thread work
 
-static void ensure_perm(struct Loader *l, int64_t epoch) {
+void loader_ensure_perm(struct Loader *l, int64_t epoch) {
     if (l->perm_epoch == epoch) return;
     memcpy(l->perm, l->sel, (size_t)l->n_sel * sizeof *l->perm);
     if (l->cfg.shuffle) {
@@ -113,7 +113,7 @@ static int window_start(const struct Loader *l, const Slot *s, const RowPlan *p,
 static void plan_rows(struct Loader *l, Slot *s) {
     const int n = l->local_n, L = l->cfg.seq_len;
     const int64_t B = l->cfg.global_batch;
-    ensure_perm(l, s->epoch);
+    loader_ensure_perm(l, s->epoch);
     s->n_valid = 0;
     for (int k = 0; k < n; k++) {
         const int64_t pos = s->step * B + (int64_t)l->rank * n + k;
@@ -283,6 +283,7 @@ static int assemble_rows(struct Loader *l, Slot *s, AmError *err) {
 
 // One batch into slot s: plan, read, assemble.
 static int fill_slot(struct Loader *l, Slot *s, AmError *err) {
+    if (l->imgs) return loader_images_fill(l, s, err);
     plan_rows(l, s);
     const int rc = read_rows(l, s, err);
     return rc ? rc : assemble_rows(l, s, err);
@@ -311,8 +312,16 @@ static void open_job(void *arg) {
     OpenJob *j = arg;
     struct Loader *l = j->l;
     if (j->stage == 0) {
+        if (loader_images_probe(l->path)) {
+            j->rc = imgds_open(l->path, &l->imgs, &j->err);
+            return;
+        }
         j->rc = ds_open(l->path, &l->ds, &j->err);
         if (!j->rc) ds_release_files(l->ds);
+        return;
+    }
+    if (l->imgs) {  // image datasets are read with plain HDF5 per rank (no MPI-IO stage)
+        if (j->stage == 2) imgds_close(l->imgs), l->imgs = NULL;
         return;
     }
     H5Quiet q;
@@ -365,6 +374,8 @@ static void slot_alloc(struct Loader *l, Slot *s) {
 }
 
 static void slot_free(Slot *s) {
+    free(s->images);
+    free(s->votes);
     free(s->phot);
     free(s->mask);
     free(s->spec);
@@ -446,6 +457,19 @@ int loader_open(const char *path, Comm *comm, const LoaderConfig *cfg, Loader **
         loader_close(l);
         return -1;
     }
+    if (l->imgs) {
+        const int rc = loader_images_setup(l, &j.err);
+        if (rc) {
+            *err = j.err;
+            loader_close(l);
+            return -1;
+        }
+        l->perm = am_malloc((size_t)l->n_sel * sizeof *l->perm, "loader permutation");
+        loader_images_slot_alloc(l, &l->slot[0]);
+        loader_images_slot_alloc(l, &l->slot[1]);
+        *out = l;
+        return 0;
+    }
     l->n_sh = ds_shard_count(l->ds);
     l->sh = am_calloc((size_t)l->n_sh, sizeof *l->sh, "loader shards");
     for (int i = 0; i < l->n_sh; i++) {
@@ -497,6 +521,7 @@ void loader_close(Loader *l) {
     free(l->spec_stage);
     free(l->lc_stage);
     free(l->lc_tmp);
+    free(l->img_stage);
     free(l->path);
     free(l);
 }
@@ -506,6 +531,7 @@ void loader_close(Loader *l) {
 int64_t loader_size(const Loader *l) { return l->n_sel; }
 
 void loader_class_counts(const Loader *l, int64_t *counts) {
+    if (l->imgs) return loader_images_class_counts(l, counts);
     memset(counts, 0, (size_t)l->n_classes * sizeof *counts);
     for (int64_t i = 0; i < l->n_sel; i++) {
         DsObject o;
@@ -517,6 +543,7 @@ int64_t loader_batches_per_epoch(const Loader *l) { return l->n_batches; }
 int loader_meta_cols(const Loader *l) { return l->meta_cols; }
 
 int loader_check_model_inputs(const Loader *l, int spec_len, int spec_in, int meta_in, int photo_in, AmError *err) {
+    if (l && l->imgs) return 0;  // images: the image model checks its own shape
     if (spec_len != SPEC_LEN || spec_in != 3)
         return am_error_set(err, "the dataset format fixes model.spec_len = %d and model.spec_in = 3 (got %d, %d)",
                             SPEC_LEN, spec_len, spec_in);
@@ -601,6 +628,9 @@ int loader_next(Loader *l, LoaderBatch *out, AmError *err) {
     }
     out->batch = (Batch){.photometry = s->phot, .photometry_mask = s->mask, .spectra = s->spec,
                          .metadata = s->meta, .labels = s->labels, .n = l->local_n};
+    if (l->imgs)
+        out->batch = (Batch){.labels = s->labels, .images = s->images, .votes = s->votes, .image_size = l->img_size,
+                             .image_channels = l->img_channels, .answers = l->schema.answers, .n = l->local_n};
     out->index = s->index;
     out->ids = s->ids;
     out->has = s->has;
@@ -614,3 +644,16 @@ int loader_next(Loader *l, LoaderBatch *out, AmError *err) {
 }
 
 void loader_stats(const Loader *l, LoaderStats *out) { *out = l->stats; }
+
+int loader_is_images(const Loader *l) { return l->imgs != NULL; }
+
+void loader_image_shape(const Loader *l, int *size, int *channels) {
+    *size = l->img_size;
+    *channels = l->img_channels;
+}
+
+int loader_vote_schema(const Loader *l, VoteSchema *out, AmError *err) {
+    if (!l->imgs) return am_error_set(err, "%s: not an image dataset (no vote schema)", l->path);
+    *out = l->schema;
+    return 0;
+}

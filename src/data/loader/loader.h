@@ -44,6 +44,7 @@
 #include <stdint.h>
 
 #include "core/error.h"
+#include "core/vote_schema.h"
 #include "data/batch.h"
 #include "mpi/comm.h"
 
@@ -69,10 +70,22 @@ typedef struct {
     int photo_in;       // LC_CHANNELS (AstroM3, default) or LC_CHANNELS_PHASE (+ phase sin, cos)
     int prefetch;       // 1: read the next batch in the background
     int io;             // LOADER_IO_AUTO (direct MPI-IO where possible) or LOADER_IO_HDF5
+    // Image datasets (data/format/image_dataset.h; the loader recognises them by
+    // their format attribute): the view each row gets.
+    int image_size;      // side of the delivered images (0: the stored size)
+    int image_channels;  // 1 (mean of the stored channels) or 3; 0: as stored
+    int augment;         // 1: Zoobot's augmentations (rotation, flips, random resized crop); 0: plain resize
+    float crop_scale_lo, crop_scale_hi;  // random resized crop area fraction (Zoobot: 0.7 .. 0.8)
 } LoaderConfig;
 
 // Defaults: training (shuffle, drop_last, random crop, prefetch, require_all).
 void loader_config_defaults(LoaderConfig *c);
+
+// Image datasets: each row is drawn as an ImageView (data/preprocess/image.h)
+// from Philox keyed by (seed, epoch, RNG_CROP, dataset index), so a sample's
+// pixels do not depend on the rank count or on resuming. The vote targets are
+// the dataset's vote counts, or one vote for the row's class (a class dataset
+// trains the same Dirichlet head as a one-question schema).
 
 typedef struct {
     Batch batch;            // local rows: photometry [n, seq_len, 9], mask [n, seq_len],
@@ -121,6 +134,13 @@ typedef struct {
 } LoaderStats;
 
 void loader_stats(const Loader *l, LoaderStats *out);
+
+// Image datasets: 1 when the loader reads one (else 0 and the getters below
+// are not to be used); the delivered image shape; the vote schema (the
+// dataset's, or one question whose answers are the classes).
+int loader_is_images(const Loader *l);
+void loader_image_shape(const Loader *l, int *size, int *channels);
+int loader_vote_schema(const Loader *l, VoteSchema *out, AmError *err);
 void loader_close(Loader *l);  // NULL-safe; collective
 
 #endif

@@ -7,7 +7,9 @@
 #include <hdf5.h>
 #include <mpi.h>
 
+#include "core/vote_schema.h"
 #include "data/format/dataset.h"
+#include "data/format/image_dataset.h"
 #include "data/loader/io_worker.h"
 #include "data/loader/loader.h"
 
@@ -35,6 +37,7 @@ typedef struct {
 
 typedef struct {
     float *phot, *mask, *spec, *meta;
+    float *images, *votes;  // image datasets
     int32_t *labels;
     int64_t *index, *ids;
     uint8_t *has, *valid;
@@ -76,7 +79,22 @@ struct Loader {
     int meta_cols;  // ds_meta_cols: the batch's metadata width
     const char *const *classes;
     int n_classes;
+    // Image datasets (loader_images.c): the dataset (its small arrays in
+    // memory; images read on the I/O thread), the delivered shape, the schema.
+    ImgDataset *imgs;
+    int img_size, img_channels;
+    VoteSchema schema;
+    uint8_t *img_stage;  // one stored image
 };
+
+// loader_images.c (image datasets; everything that touches HDF5 runs on the I/O thread)
+int loader_images_probe(const char *path);            // 1: an image dataset
+int loader_images_setup(struct Loader *l, AmError *err);  // after imgds_open: selection, shape, schema
+void loader_images_slot_alloc(struct Loader *l, Slot *s);
+int loader_images_fill(struct Loader *l, Slot *s, AmError *err);
+void loader_images_class_counts(const struct Loader *l, int64_t *counts);
+// The global permutation position pos of the epoch: its dataset index (shared by both kinds).
+void loader_ensure_perm(struct Loader *l, int64_t epoch);
 
 // loader_io.c
 // Collective HDF5 read of the union of row runs of d (see loader_io.c).

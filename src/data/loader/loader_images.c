@@ -1,0 +1,137 @@
+// The loader for image datasets (the image modality): selection, one batch's
+// rows (stored image -> augmented view, vote targets), class counts. The
+// order (permutation, rank blocks, padding) is the star loader's
+// (loader.c); images are read with plain per-rank HDF5 on the I/O thread,
+// which also renders the augmentations while the caller computes.
+#define _POSIX_C_SOURCE 200809L
+
+#include <hdf5.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/clock.h"
+#include "data/format/dataset_h5.h"
+#include "data/loader/loader_internal.h"
+#include "data/preprocess/image.h"
+
+int loader_images_probe(const char *path) {
+    H5Quiet q;
+    h5_quiet_on(&q);
+    int yes = 0;
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f >= 0) {
+        char **fmt = NULL;
+        int n = 0;
+        AmError e;
+        if (!h5_read_str_attr(f, path, "/", "format", &fmt, &n, &e)) yes = n == 1 && !strcmp(fmt[0], IMGDS_FORMAT);
+        h5_free_strs(fmt, n);
+        H5Fclose(f);
+    }
+    h5_quiet_off(&q);
+    return yes;
+}
+
+int loader_images_setup(struct Loader *l, AmError *err) {
+    const LoaderConfig *c = &l->cfg;
+    ImgDataset *d = l->imgs;
+    const int64_t N = imgds_count(d);
+    l->img_size = c->image_size > 0 ? c->image_size : imgds_image_size(d);
+    l->img_channels = c->image_channels > 0 ? c->image_channels : imgds_channels(d);
+    if (l->img_size < 8 || l->img_size > 4096 || (l->img_channels != 1 && l->img_channels != 3))
+        return am_error_set(err, "%s: images of %d px and %d channels cannot be delivered (size 8..4096, channels 1 or 3)",
+                            l->path, l->img_size, l->img_channels);
+    if (l->img_channels == 3 && imgds_channels(d) == 1)
+        return am_error_set(err, "%s: the dataset stores greyscale images; a 3-channel model cannot train on it "
+                                 "(set the model's image channels to 1)", l->path);
+    if (c->augment && !(c->crop_scale_lo > 0.0f && c->crop_scale_lo <= c->crop_scale_hi && c->crop_scale_hi <= 1.0f))
+        return am_error_set(err, "loader: crop scale %g..%g outside 0 < lo <= hi <= 1", (double)c->crop_scale_lo,
+                            (double)c->crop_scale_hi);
+    imgds_classes(d, &l->classes, &l->n_classes);
+    const VoteSchema *vs = imgds_schema(d);
+    if (vs) {
+        l->schema = *vs;
+    } else if (l->n_classes > 0) {
+        memset(&l->schema, 0, sizeof l->schema);
+        if (vote_schema_add(&l->schema, "class", l->classes, l->n_classes))
+            return am_error_set(err, "%s: %d classes do not fit a vote schema (at most %d answers, names < %d bytes)",
+                                l->path, l->n_classes, VOTE_MAX_ANSWERS, VOTE_NAME_MAX);
+    }
+    l->sel = am_malloc((size_t)N * sizeof *l->sel, "loader selection");
+    const int32_t *lab = imgds_labels(d);
+    const uint8_t *split = imgds_splits(d), *sub = imgds_subsets(d);
+    for (int64_t i = 0; i < N; i++) {
+        if (c->split != LOADER_ANY_SPLIT && split[i] != c->split) continue;
+        if (c->subset_bits && !(sub[i] & c->subset_bits)) continue;
+        if ((c->labelled_only || (!vs && l->n_classes > 0 && c->require_all)) && lab[i] < 0) continue;
+        l->sel[l->n_sel++] = i;
+    }
+    if (l->n_sel == 0)
+        return am_error_set(err, "%s: no image matches the selection (split %d, subset bits %d%s)", l->path, c->split,
+                            c->subset_bits, c->labelled_only ? ", labelled" : "");
+    const int64_t B = c->global_batch;
+    l->n_batches = c->drop_last ? l->n_sel / B : (l->n_sel + B - 1) / B;
+    if (l->n_batches == 0)
+        return am_error_set(err, "%s: %lld selected images are fewer than one global batch of %lld with drop_last; "
+                                 "use a smaller batch or drop_last = false", l->path, (long long)l->n_sel, (long long)B);
+    const size_t S = (size_t)imgds_image_size(d);
+    l->img_stage = am_malloc(S * S * (size_t)imgds_channels(d), "loader image staging");
+    return 0;
+}
+
+void loader_images_slot_alloc(struct Loader *l, Slot *s) {
+    const size_t n = (size_t)l->local_n, S = (size_t)l->img_size, A = (size_t)(l->schema.answers ? l->schema.answers : 1);
+    s->images = am_aligned_alloc(n * S * S * (size_t)l->img_channels * sizeof(float), "loader images");
+    s->votes = am_aligned_alloc(n * A * sizeof(float), "loader votes");
+    s->labels = am_malloc(n * sizeof *s->labels, "loader labels");
+    s->index = am_malloc(n * sizeof *s->index, "loader index");
+    s->ids = am_malloc(n * sizeof *s->ids, "loader ids");
+    s->has = am_calloc(n * MOD_COUNT, 1, "loader has");
+    s->valid = am_malloc(n, "loader valid");
+    s->l = l;
+}
+
+int loader_images_fill(struct Loader *l, Slot *s, AmError *err) {
+    const LoaderConfig *c = &l->cfg;
+    ImgDataset *d = l->imgs;
+    const int n = l->local_n, S_in = imgds_image_size(d), C_in = imgds_channels(d);
+    const int S = l->img_size, C = l->img_channels, A = l->schema.answers;
+    const int64_t B = c->global_batch;
+    const size_t per = (size_t)S * S * C;
+    loader_ensure_perm(l, s->epoch);
+    const AmRng view_rng = am_rng(c->seed, (uint64_t)s->epoch, RNG_CROP, 1);
+    s->n_valid = 0;
+    const double t0 = am_now_s();
+    for (int k = 0; k < n; k++) {
+        const int64_t pos = s->step * B + (int64_t)l->rank * n + k;
+        const int64_t idx = l->perm[pos % l->n_sel];
+        s->valid[k] = pos < l->n_sel;
+        s->n_valid += s->valid[k];
+        s->index[k] = idx;
+        s->ids[k] = imgds_ids(d)[idx];
+        s->labels[k] = imgds_labels(d)[idx];
+        if (imgds_read_image(d, idx, l->img_stage, err)) return -1;
+        s->bytes_read += (double)S_in * S_in * C_in;
+        ImageView v;
+        if (c->augment) image_view_random(&v, S_in, c->crop_scale_lo, c->crop_scale_hi, &view_rng, (uint64_t)idx);
+        else image_view_identity(&v, S_in);
+        image_render(l->img_stage, S_in, C_in, &v, s->images + (size_t)k * per, S, C);
+        float *t = s->votes + (size_t)k * (A ? A : 1);
+        const float *dv = imgds_votes(d, idx);
+        if (dv) memcpy(t, dv, (size_t)A * sizeof *t);
+        else if (A) {
+            memset(t, 0, (size_t)A * sizeof *t);
+            if (s->labels[k] >= 0 && s->labels[k] < A) t[s->labels[k]] = 1.0f;
+        }
+    }
+    s->read_seconds += am_now_s() - t0;
+    return 0;
+}
+
+void loader_images_class_counts(const struct Loader *l, int64_t *counts) {
+    memset(counts, 0, (size_t)l->n_classes * sizeof *counts);
+    const int32_t *lab = imgds_labels(l->imgs);
+    for (int64_t i = 0; i < l->n_sel; i++)
+        if (lab[l->sel[i]] >= 0 && lab[l->sel[i]] < l->n_classes) counts[lab[l->sel[i]]]++;
+}
