@@ -73,10 +73,17 @@ typedef struct {
 // Left out of run_config_text (the checkpoint's config hash): keys added after
 // checkpoints existed that cannot change a number, so older runs still resume.
 static const char *const not_hashed[] = {"run.progress"};
+// The image model's keys (added with model.family): hashed only for that
+// family, so AstroM3 runs keep the hash their checkpoints recorded.
+static const char *const image_model_keys[] = {"model.family", "model.image_size", "model.image_channels",
+                                               "model.convnext_depths", "model.convnext_dims", "model.drop_path",
+                                               "model.layer_scale", "model.dropout_head"};
 
-static int key_hashed(const Key *k) {
+static int key_hashed(const Key *k, const RunConfig *c) {
     for (size_t i = 0; i < sizeof not_hashed / sizeof *not_hashed; i++)
         if (!strcmp(k->path, not_hashed[i])) return 0;
+    for (size_t i = 0; i < sizeof image_model_keys / sizeof *image_model_keys; i++)
+        if (!strcmp(k->path, image_model_keys[i])) return c->model.family == MODEL_FAMILY_CONVNEXT;
     return 1;
 }
 
@@ -104,6 +111,14 @@ static const Key keys[] = {
     {"model.dropout_metadata", K_FLOAT, F(model.p_meta), 0, 0.999, NULL},
     {"model.dropout_embedding", K_FLOAT, F(model.p_embed), 0, 0.999, NULL},
     {"model.attention_layout", K_ENUM, F(model.attention_layout), 0, 0, "astrom3|standard"},  // ATTENTION_LAYOUT_*
+    {"model.family", K_ENUM, F(model.family), 0, 0, "astrom3|convnext"},  // MODEL_FAMILY_*
+    {"model.image_size", K_INT, F(model.image_size), 32, 4096, NULL},
+    {"model.image_channels", K_INT, F(model.image_channels), 1, 3, NULL},
+    {"model.convnext_depths", K_INT4, F(model.convnext_depths), 1, 64, NULL},
+    {"model.convnext_dims", K_INT4, F(model.convnext_dims), 1, 1 << 14, NULL},
+    {"model.drop_path", K_FLOAT, F(model.drop_path), 0, 0.999, NULL},
+    {"model.layer_scale", K_FLOAT, F(model.layer_scale), -1e6, 1e6, NULL},
+    {"model.dropout_head", K_FLOAT, F(model.p_head), 0, 0.999, NULL},
     {"run.seed", K_U64, F(seed), 0, 18446744073709551615.0, NULL},  // 2^64-1 (exact: the literal is parsed)
     {"run.device", K_ENUM, F(device), 0, 0, "auto|cpu|cuda"},
     {"run.precision", K_ENUM, F(precision), 0, 0, "fp32|tf32|bf16"},
@@ -439,7 +454,7 @@ static void write_config(const RunConfig *c, FILE *f, int for_hash) {
     const char *section = "";
     for (size_t i = 0; i < N_KEYS; i++) {
         const Key *k = &keys[i];
-        if (for_hash && !key_hashed(k)) continue;
+        if (for_hash && !key_hashed(k, c)) continue;
         const char *dot = strchr(k->path, '.');
         if (strncmp(section, k->path, (size_t)(dot - k->path) + 1) != 0) {
             if (*section) fprintf(f, "};\n");

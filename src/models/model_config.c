@@ -1,5 +1,6 @@
 #include "models/model_config.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -12,6 +13,10 @@ void model_config_defaults(ModelConfig *c) {
         .proj_dim = 512, .n_classes = 10,
         .p_photo = 0.245f, .p_spec = 0.339f, .p_meta = 0.160f, .p_embed = 0.1f,
         .attention_layout = ATTENTION_LAYOUT_ASTROM3,
+        .family = MODEL_FAMILY_ASTROM3,
+        .image_size = 224, .image_channels = 1,  // Zoobot: greyscale ConvNeXt-nano at 224 px
+        .convnext_depths = {2, 2, 8, 2}, .convnext_dims = {80, 160, 320, 640},
+        .drop_path = 0.0f, .layer_scale = 1e-6f, .p_head = 0.2f,
     };
 }
 
@@ -35,6 +40,23 @@ int model_photometry_features(const ModelConfig *c) { return c->seq_len * c->d_m
 
 int model_config_validate(const ModelConfig *c, char *err, int err_len) {
 #define BAD(...) return snprintf(err, (size_t)err_len, __VA_ARGS__), 1
+    if (c->family == MODEL_FAMILY_CONVNEXT) {
+        if (c->image_size < 32 || c->image_size % 32)
+            BAD("model.image_size must be a multiple of 32 (stem 4 x three 2x downsamplings; got %d)", c->image_size);
+        if (c->image_channels != 1 && c->image_channels != 3)
+            BAD("model.image_channels must be 1 (greyscale) or 3 (colour; got %d)", c->image_channels);
+        int blocks = 0;
+        for (int i = 0; i < 4; i++) {
+            if (c->convnext_depths[i] < 1 || c->convnext_dims[i] < 1)
+                BAD("model.convnext_depths[%d] and model.convnext_dims[%d] must be >= 1", i, i);
+            blocks += c->convnext_depths[i];
+        }
+        if (blocks > 64) BAD("model.convnext_depths: %d blocks, at most 64", blocks);
+        if (!(c->drop_path >= 0.0f && c->drop_path < 1.0f)) BAD("model.drop_path must be in [0, 1) (got %g)", (double)c->drop_path);
+        if (!(c->p_head >= 0.0f && c->p_head < 1.0f)) BAD("model.dropout_head must be in [0, 1) (got %g)", (double)c->p_head);
+        if (!isfinite(c->layer_scale)) BAD("model.layer_scale must be finite");
+        return 0;
+    }
     if (c->seq_len < 2) BAD("model.seq_len must be >= 2 (got %d)", c->seq_len);
     if (c->photo_in < 1) BAD("model.photo_in must be >= 1 (got %d)", c->photo_in);
     if (c->d_model < 2 || c->d_model % 2) BAD("model.d_model must be even and >= 2 (got %d)", c->d_model);

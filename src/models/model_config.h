@@ -23,7 +23,15 @@ typedef struct {
     // [B,H,L,D] viewed as [B,L,H*D] without transposing back), "standard" =
     // [B,L,H,D] -> [B,L,H*D].
     int attention_layout;
+    // The model family (MODEL_FAMILY_*): AstroM3's three encoders, or Zoobot's
+    // ConvNeXt on images (models/zoobot.h) with these settings:
+    int family;
+    int image_size, image_channels;         // square input side, 1 (grey) or 3
+    int convnext_depths[4], convnext_dims[4];
+    float drop_path, layer_scale, p_head;   // last block's drop path, initial layer scale, head dropout
 } ModelConfig;
+
+enum { MODEL_FAMILY_ASTROM3 = 0, MODEL_FAMILY_CONVNEXT = 1 };
 // 1 when the photometry encoder uses the authors' heads-first view.
 int model_attention_astrom3(const ModelConfig *c);
 

@@ -30,6 +30,33 @@ void zoobot_build(ZoobotModel *m, AmArena *a, int max_batch) {
     m->g_logits = arena_floats(a, A);
 }
 
+void zoobot_convnext_config(const ModelConfig *mc, ConvNextConfig *c) {
+    convnext_config_nano(c);
+    c->in_chans = mc->image_channels;
+    c->image_size = mc->image_size;
+    memcpy(c->depths, mc->convnext_depths, sizeof c->depths);
+    memcpy(c->dims, mc->convnext_dims, sizeof c->dims);
+    c->drop_path = mc->drop_path;
+    c->layer_scale = mc->layer_scale;
+}
+
+void zoobot_create(ZoobotModel *m, const ConvNextConfig *cfg, int answers, float p_head, int max_batch) {
+    ParamStore ps = {0};
+    zoobot_register(m, &ps, cfg, answers, p_head);
+    m->params = ps;
+    params_allocate(&m->params);
+    memset(&m->arena, 0, sizeof m->arena);
+    zoobot_build(m, &m->arena, max_batch);
+}
+
+void zoobot_init(ZoobotModel *m, uint64_t seed) { params_init(&m->params, seed); }
+
+void zoobot_free(ZoobotModel *m) {
+    arena_free(&m->arena);
+    params_free(&m->params);
+    memset(m, 0, sizeof *m);
+}
+
 static AmRng head_rng(const StepCtx *ctx) { return am_rng(ctx->seed, ctx->step, RNG_DROPOUT, STREAM_HEAD_DROPOUT); }
 
 float *zoobot_forward(ZoobotModel *m, const ParamStore *ps, const float *images, int B, const StepCtx *ctx) {

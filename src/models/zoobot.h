@@ -18,7 +18,17 @@ typedef struct {
     float *dropped, *logits, *alpha, *g_logits, *g_feat;  // [B, F] / [B, answers]
     int batch;
     StepCtx ctx;
+    ParamStore params;  // zoobot_create: the model's own tensors
+    AmArena arena;      // and activations
 } ZoobotModel;
+
+// The model's ConvNeXt settings from the run's model section.
+void zoobot_convnext_config(const ModelConfig *mc, ConvNextConfig *out);
+// register + allocate + build for batches of up to max_batch; zoobot_init
+// draws the parameters (Philox, stream = tensor index).
+void zoobot_create(ZoobotModel *m, const ConvNextConfig *cfg, int answers, float p_head, int max_batch);
+void zoobot_init(ZoobotModel *m, uint64_t seed);
+void zoobot_free(ZoobotModel *m);
 
 void zoobot_register(ZoobotModel *m, ParamStore *ps, const ConvNextConfig *cfg, int answers, float p_head);
 void zoobot_build(ZoobotModel *m, AmArena *arena, int max_batch);

@@ -1,6 +1,7 @@
 // The two training tasks (see task.h).
 #include "train/task.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "data/format/dataset.h"
@@ -38,7 +39,16 @@ void task_loader_configs(int kind, const RunConfig *c, LoaderConfig *train, Load
         train->labelled_only = 1;
         train->subset_bits = subset_bits(c->subset);
     }
+    if (kind == TASK_VOTES) {
+        // Zoobot's augmentations in training; the plain resized image in validation.
+        train->image_size = c->model.image_size;
+        train->image_channels = c->model.image_channels;
+        train->augment = 1;
+        train->crop_scale_lo = 0.7f;
+        train->crop_scale_hi = 0.8f;
+    }
     *val = *train;
+    val->augment = 0;
     val->split = DS_SPLIT_VAL;
     val->shuffle = 0;
     val->crop = LOADER_CROP_CENTER;
@@ -47,9 +57,27 @@ void task_loader_configs(int kind, const RunConfig *c, LoaderConfig *train, Load
     val->drop_last = kind == TASK_CLIP;
 }
 
-int task_setup(TrainTask *t, int kind, const RunConfig *c, Comm *comm, int local_b, AmError *err) {
+int task_setup(TrainTask *t, int kind, const RunConfig *c, Comm *comm, int local_b, const VoteSchema *schema,
+               AmError *err) {
     memset(t, 0, sizeof *t);
     t->kind = kind;
+    if (kind == TASK_VOTES) {
+        t->name = "votes";
+        t->acc_name = "majority-answer accuracy";
+        t->acc_key = "vote_acc";
+        t->schema = *schema;
+        ConvNextConfig cc;
+        zoobot_convnext_config(&c->model, &cc);
+        zoobot_create(&t->zm, &cc, schema->answers, c->model.p_head, local_b);
+        zoobot_init(&t->zm, c->seed);
+        vote_step_init(&t->votes, &t->zm, schema, comm, local_b);
+        t->params = &t->zm.params;
+        t->ranges[0][0] = 0;
+        t->ranges[0][1] = t->params->n_train_floats;
+        t->n_ranges = 1;
+        return 0;
+    }
+    t->params = &t->m.params;
     if (kind == TASK_CLIP) {
         t->name = "clip";
         t->acc_name = "CLIP accuracy";
@@ -87,6 +115,12 @@ int task_setup(TrainTask *t, int kind, const RunConfig *c, Comm *comm, int local
 
 void task_free(TrainTask *t) {
     if (!t->name) return;
+    if (t->kind == TASK_VOTES) {
+        vote_step_free(&t->votes);
+        zoobot_free(&t->zm);
+        memset(t, 0, sizeof *t);
+        return;
+    }
     if (t->kind == TASK_CLIP)
         dist_step_free(&t->dist);
     else
@@ -104,7 +138,18 @@ static TaskStats from_cls(const ClsStepResult *r) {
     return (TaskStats){.loss = r->loss, .correct = r->correct, .n = r->n, .comm_seconds = r->comm_seconds};
 }
 
+static TaskStats from_votes(const VoteStepResult *r) {
+    TaskStats st = {.loss = r->loss, .correct = r->correct, .n = r->n, .comm_seconds = r->comm_seconds};
+    memcpy(st.mae_sum, r->mae_sum, sizeof st.mae_sum);
+    memcpy(st.mae_n, r->mae_n, sizeof st.mae_n);
+    return st;
+}
+
 TaskStats task_step(TrainTask *t, const Batch *db, const LoaderBatch *lb, const StepCtx *ctx) {
+    if (t->kind == TASK_VOTES) {
+        const VoteStepResult r = vote_step_forward_backward(&t->votes, db, lb->batch.votes, lb->valid, ctx);
+        return from_votes(&r);
+    }
     if (t->kind == TASK_CLIP) {
         const DistStepResult r = dist_step_forward_backward(&t->dist, db, ctx);
         return from_clip(&r);
@@ -114,6 +159,10 @@ TaskStats task_step(TrainTask *t, const Batch *db, const LoaderBatch *lb, const 
 }
 
 TaskStats task_evaluate(TrainTask *t, const Batch *db, const LoaderBatch *lb, const StepCtx *ctx) {
+    if (t->kind == TASK_VOTES) {
+        const VoteStepResult r = vote_step_evaluate(&t->votes, db, lb->batch.votes, lb->valid, ctx);
+        return from_votes(&r);
+    }
     if (t->kind == TASK_CLIP) {
         const DistStepResult r = dist_step_evaluate(&t->dist, db, ctx);
         return from_clip(&r);
@@ -122,7 +171,24 @@ TaskStats task_evaluate(TrainTask *t, const Batch *db, const LoaderBatch *lb, co
     return from_cls(&r);
 }
 
+// Per question "mae_<question>" and their mean "vote_mae".
+static void log_vote_errors(const VoteSchema *s, MetricsWriter *w, const TaskStats *st) {
+    double mean = 0.0;
+    int nq = 0;
+    for (int q = 0; q < s->n_questions; q++) {
+        if (st->mae_n[q] <= 0) continue;
+        char key[VOTE_NAME_MAX + 8];
+        snprintf(key, sizeof key, "mae_%s", s->question[q]);
+        const double e = st->mae_sum[q] / st->mae_n[q];
+        metrics_num(w, key, e);
+        mean += e;
+        nq++;
+    }
+    if (nq) metrics_num(w, "vote_mae", mean / nq);
+}
+
 void task_log_fields(TrainTask *t, MetricsWriter *w, const TaskStats *st) {
+    if (t->kind == TASK_VOTES) return log_vote_errors(&t->schema, w, st);
     if (t->kind != TASK_CLIP) return;
     metrics_num(w, "loss_ps", st->part[0]);
     metrics_num(w, "loss_sm", st->part[1]);
@@ -136,4 +202,6 @@ void task_log_fields(TrainTask *t, MetricsWriter *w, const TaskStats *st) {
     }
 }
 
-const char *task_head_name(const TrainTask *t) { return modality_mask_name(t->m.head_mask); }
+const char *task_head_name(const TrainTask *t) {
+    return t->kind == TASK_VOTES ? "votes" : modality_mask_name(t->m.head_mask);
+}

@@ -16,14 +16,20 @@
 #include "train/cls_step.h"
 #include "train/dist_step.h"
 #include "train/metrics.h"
+#include "train/vote_step.h"
 
-enum { TASK_CLIP = 0, TASK_CLASSIFY = 1 };
+// TASK_VOTES: Zoobot's supervised pre-training of a ConvNeXt on galaxy images
+// from volunteer votes (train/vote_step.h), for model.family = "convnext".
+enum { TASK_CLIP = 0, TASK_CLASSIFY = 1, TASK_VOTES = 2 };
 
 typedef struct {
     float loss;            // global mean loss of the batch
     float part[3];         // CLIP pair losses (ps, sm, mp); 0 for classification
     int64_t correct, n;    // global: rows counted correct (CLIP accuracy / class), valid rows
+                           // (votes: majority answers right / questions with enough votes)
     double comm_seconds;
+    // votes: per-question sums of |vote-fraction error| and their counts (global)
+    double mae_sum[VOTE_MAX_QUESTIONS], mae_n[VOTE_MAX_QUESTIONS];
 } TaskStats;
 
 typedef struct {
@@ -31,8 +37,12 @@ typedef struct {
     const char *name;      // "clip" | "classify" (checkpoint metadata, logs)
     const char *acc_name;  // "CLIP accuracy" | "accuracy"
     const char *acc_key;   // metrics.jsonl key: "clip_acc" | "acc"
-    AstroM3 m;
-    size_t ranges[CLS_MAX_RANGES][2];  // trained float ranges of m.params
+    AstroM3 m;             // TASK_CLIP, TASK_CLASSIFY
+    ZoobotModel zm;        // TASK_VOTES
+    VoteStep votes;        // TASK_VOTES
+    VoteSchema schema;     // TASK_VOTES
+    ParamStore *params;    // the task's model's parameters (what the optimiser and checkpoints see)
+    size_t ranges[CLS_MAX_RANGES][2];  // trained float ranges of *params
     int n_ranges;
     DistStep dist;         // TASK_CLIP
     ClsStep cls;           // TASK_CLASSIFY
@@ -41,8 +51,10 @@ typedef struct {
 // Loader settings of the task's training and validation data.
 void task_loader_configs(int kind, const RunConfig *cfg, LoaderConfig *train, LoaderConfig *val);
 // Creates the model for local batches of local_b (classification: the head of
-// finetune.head, initialised from finetune.init when set). Collective.
-int task_setup(TrainTask *t, int kind, const RunConfig *cfg, Comm *comm, int local_b, AmError *err);
+// finetune.head, initialised from finetune.init when set; votes: a head for
+// every answer of schema, which the star tasks ignore). Collective.
+int task_setup(TrainTask *t, int kind, const RunConfig *cfg, Comm *comm, int local_b, const VoteSchema *schema,
+               AmError *err);
 void task_free(TrainTask *t);
 // Forward + backward of the rank's rows (db on the op device, lb on the host);
 // averaged gradients in t->m.params.grad.

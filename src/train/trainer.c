@@ -97,7 +97,7 @@ static int all_finite(const float *x, size_t n) {
 static void nonfinite_where(Trainer *T, char *out, size_t cap) {
     const size_t ne = (size_t)T->local_b * (size_t)T->cfg->model.proj_dim;
     float *h = malloc(ne * sizeof *h);
-    for (int i = 0; i < MOD_COUNT && h && !T->m->head_mask; i++) {
+    for (int i = 0; i < MOD_COUNT && h && T->m && !T->m->head_mask; i++) {
         ops_to_host(h, T->m->emb[i], ne * sizeof *h);
         if (!all_finite(h, ne)) {
             snprintf(out, cap, "%s embeddings", modality_name(i));
@@ -106,7 +106,7 @@ static void nonfinite_where(Trainer *T, char *out, size_t cap) {
         }
     }
     free(h);
-    const ParamStore *ps = &T->m->params;
+    const ParamStore *ps = T->task.params;
     for (int k = 0; k < ps->n; k++) {
         float *g = params_grad(ps, k);
         if (!g) continue;
@@ -209,6 +209,12 @@ static int open_loaders(Trainer *T) {
         return TRAIN_ERROR;
     }
     const ModelConfig *mc = &c->model;
+    if (loader_is_images(T->train) != (T->kind == TASK_VOTES)) {
+        trainer_say(T, stderr, "error: %s: the dataset %s holds %s but model.family is \"%s\"; hint: --set "
+                    "model.family=%s", c->source, c->data_path, loader_is_images(T->train) ? "images" : "stars",
+                    run_config_value_name("model.family", mc->family), loader_is_images(T->train) ? "convnext" : "astrom3");
+        return TRAIN_BAD_CONFIG;
+    }
     if (loader_check_model_inputs(T->train, mc->spec_len, mc->spec_in, mc->meta_in, mc->photo_in, &err)) {
         trainer_say(T, stderr, "error: %s: %s", c->source, err.msg);
         return TRAIN_BAD_CONFIG;
@@ -246,8 +252,8 @@ static int setup(Trainer *T, const RunConfig *cfg, Comm *comm, int kind) {
         return TRAIN_BAD_CONFIG;
     }
     AmError ferr;
-    if (loader_check_model_inputs(NULL, cfg->model.spec_len, cfg->model.spec_in, cfg->model.meta_in,
-                                  cfg->model.photo_in, &ferr)) {
+    if (kind != TASK_VOTES && loader_check_model_inputs(NULL, cfg->model.spec_len, cfg->model.spec_in,
+                                                        cfg->model.meta_in, cfg->model.photo_in, &ferr)) {
         trainer_say(T, stderr, "error: %s: %s", cfg->source, ferr.msg);
         return TRAIN_BAD_CONFIG;
     }
@@ -293,12 +299,17 @@ static int setup(Trainer *T, const RunConfig *cfg, Comm *comm, int kind) {
     if ((rc = open_loaders(T))) return rc;
 
     AmError terr = {{0}};
-    rc = task_setup(&T->task, kind, cfg, comm, T->local_b, &terr);
+    VoteSchema schema = {0};
+    if (kind == TASK_VOTES && loader_vote_schema(T->train, &schema, &terr)) {
+        trainer_say(T, stderr, "error: %s", terr.msg);
+        return TRAIN_BAD_CONFIG;
+    }
+    rc = task_setup(&T->task, kind, cfg, comm, T->local_b, &schema, &terr);
     if (comm_any_failed(T->comm, rc)) {
         if (rc) fprintf(stderr, "astromm: rank %d: error: %s\n", T->rank, terr.msg);
         return TRAIN_ERROR;
     }
-    T->m = &T->task.m;
+    T->m = kind == TASK_VOTES ? NULL : &T->task.m;
     if (kind == TASK_CLASSIFY) {
         // Classes the training objects do not have are never predicted; optional
         // balanced loss weights (finetune.class_weights, cls_step_set_classes).
@@ -331,7 +342,7 @@ static int setup(Trainer *T, const RunConfig *cfg, Comm *comm, int kind) {
         trainer_say(T, stdout, "initialised the encoders from %s (classifier head %s: fresh)", cfg->init,
             task_head_name(&T->task));
     device_batch_alloc(&T->dev, &cfg->model, T->local_b);
-    T->n = T->m->params.n_train_floats;
+    T->n = T->task.params->n_train_floats;
     if (cfg->optimizer == TRAIN_OPTIMIZER_ADAMW)
         adamw_init(&T->opt, T->n, cfg->lr, cfg->beta1, cfg->beta2, cfg->eps, cfg->weight_decay);
     else
@@ -365,7 +376,7 @@ static int setup(Trainer *T, const RunConfig *cfg, Comm *comm, int kind) {
 static void teardown(Trainer *T) {
     loader_close(T->train);
     loader_close(T->val);
-    if (T->m) {
+    if (T->task.params) {
         device_batch_free(&T->dev);
         if (T->host_m != T->opt.m) {
             free(T->host_m);
@@ -426,7 +437,7 @@ static int train_epoch(Trainer *T, int *done) {
         StepCtx ctx = {.seed = c->seed, .step = (uint64_t)T->step, .sample_offset = lb.step * T->B, .training = 1};
         const TaskStats r = task_step(&T->task, &db, &lb, &ctx);
         test_step_delay();
-        const float gn = clip_grad_norm(T->m->params.grad, T->n, c->clip_norm);
+        const float gn = clip_grad_norm(T->task.params->grad, T->n, c->clip_norm);
         if (!isfinite(r.loss) || !isfinite(gn)) {
             char where[256], kept[PATH_CAP + 96];
             nonfinite_where(T, where, sizeof where);
@@ -438,7 +449,7 @@ static int train_epoch(Trainer *T, int *done) {
         }
         // What a checkpoint holds changes only here, under the preemption writer's lock.
         preempt_lock(&T->pw);
-        adam_step_ranges(&T->opt, T->m->params.data, T->m->params.grad, T->task.ranges, T->task.n_ranges);
+        adam_step_ranges(&T->opt, T->task.params->data, T->task.params->grad, T->task.ranges, T->task.n_ranges);
         ops_synchronize();
         T->step++;
         trainer_snapshot(T);
@@ -463,7 +474,8 @@ static int train_loop(Trainer *T) {
     for (int r = 0; r < T->task.n_ranges; r++) trained += T->task.ranges[r][1];
     trainer_say(T, stdout, "%s: %d rank(s), device %s, %lld training / %lld validation objects, global batch %lld "
         "(%d per rank), %lld steps per epoch, %zu parameters (%zu trained), run directory %s",
-        T->kind == TASK_CLIP ? "CLIP pre-training" : "fine-tuning", T->size, ops_device_name(),
+        T->kind == TASK_CLIP ? "CLIP pre-training" : T->kind == TASK_VOTES ? "vote pre-training (Dirichlet)" : "fine-tuning",
+        T->size, ops_device_name(),
         (long long)loader_size(T->train), (long long)loader_size(T->val), (long long)T->B, T->local_b,
         (long long)loader_batches_per_epoch(T->train), T->n, trained, c->run_dir);
     while (T->epoch < c->epochs) {
@@ -519,7 +531,15 @@ int trainer_run(const RunConfig *cfg, Comm *comm, const TrainOptions *opt) {
         return TRAIN_ERROR;
     }
     watchdog_start(cfg->hang_timeout, comm_rank(comm));
-    int rc = setup(&T, cfg, comm, opt && opt->classify ? TASK_CLASSIFY : TASK_CLIP);
+    const int kind = opt && opt->classify ? TASK_CLASSIFY
+                     : cfg->model.family == MODEL_FAMILY_CONVNEXT ? TASK_VOTES : TASK_CLIP;
+    if (kind == TASK_CLASSIFY && cfg->model.family == MODEL_FAMILY_CONVNEXT) {
+        if (comm_rank(comm) == 0)
+            fprintf(stderr, "astromm finetune: error: %s: model.family = \"convnext\" is trained with astromm train "
+                            "(vote counts, or a class column as a one-question schema)\n", cfg->source);
+        return TRAIN_BAD_CONFIG;
+    }
+    int rc = setup(&T, cfg, comm, kind);
     if (!rc) rc = trainer_resume(&T, opt && opt->require_resume);
     if (!rc) rc = trainer_start_preempt_writer(&T);
     if (!rc) rc = train_loop(&T);

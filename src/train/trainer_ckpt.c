@@ -77,7 +77,7 @@ int trainer_write_checkpoint(Trainer *T, char *dir, size_t cap, AmError *err) {
     // examples); astromm eval applies it (cls_step_set_live).
     const char *meta[] = {"format", "astromm-astrom3", "step", step_s, "config_hash", hash_s,
                           "task", T->task.name, "head", task_head_name(&T->task), "class_live", T->class_live};
-    const int rc = checkpoint_write(T->root, st, &T->m->params, meta, T->class_live[0] ? 6 : 5, dir, cap, err);
+    const int rc = checkpoint_write(T->root, st, T->task.params, meta, T->class_live[0] ? 6 : 5, dir, cap, err);
     if (!rc) T->written_step = st->step;
     return rc;
 }
@@ -171,7 +171,7 @@ int trainer_resume(Trainer *T, int required) {
         return TRAIN_OK;
     }
     TrainState st = {.n = T->n, .m = T->host_m, .v = T->host_v};
-    rc = checkpoint_read(dir, &T->m->params, &st, T->config_hash, &err);
+    rc = checkpoint_read(dir, T->task.params, &st, T->config_hash, &err);
     if (rc == CHECKPOINT_OTHER_CONFIG) rc = TRAIN_BAD_CONFIG;
     if (!rc) rc = loader_seek(T->train, st.loader_epoch, st.loader_batch, &err);
     if (rc && T->rank == 0) trainer_say(T, stderr, "error: cannot resume: %s", err.msg);

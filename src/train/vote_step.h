@@ -1,0 +1,53 @@
+// One data-parallel Zoobot step: every rank runs the ConvNeXt + Dirichlet head
+// on its rows of the global batch; the loss is the Dirichlet-multinomial NLL
+// (summed over questions) averaged over the global batch's rows that have
+// votes; each rank's gradient carries 1 / (global rows), and the gradients are
+// summed over ranks, so the step equals one process on the whole batch (up to
+// float order). Padding rows (valid = 0) contribute nothing.
+//
+// Metrics of a batch, in the same units Zoobot reports: per question, the
+// mean absolute error of the predicted vote fractions (alpha / alpha_0) against
+// the measured ones (k / N) over the rows asked it (N > 0); and the accuracy
+// of the majority answer on questions with at least 10 votes.
+#ifndef ASTROMM_VOTE_STEP_H
+#define ASTROMM_VOTE_STEP_H
+
+#include <stdint.h>
+
+#include "data/batch.h"
+#include "loss/dirichlet.h"
+#include "models/zoobot.h"
+#include "mpi/comm.h"
+
+#define VOTE_MAJORITY_MIN 10  // votes a question needs for the majority-answer accuracy
+
+typedef struct {
+    ZoobotModel *m;
+    Comm *comm;
+    int max_local;
+    DirichletLoss loss;
+    float *dalpha;       // [max_local, A] on the op device
+    float *host_alpha;   // [max_local, A]
+    float *valid_votes;  // [max_local, A] on the host: the batch's votes, zero on padding rows
+    float *dev_votes;    // their device copy (CUDA) or NULL (CPU: valid_votes itself)
+} VoteStep;
+
+typedef struct {
+    float loss;               // mean NLL over the global rows with votes
+    int64_t correct, n;       // majority answers right / questions with >= VOTE_MAJORITY_MIN votes (global)
+    int64_t rows;             // global rows with votes
+    double mae_sum[VOTE_MAX_QUESTIONS];  // global sums of |fraction error| per question
+    double mae_n[VOTE_MAX_QUESTIONS];    // ... over this many (row, answer) pairs
+    double comm_seconds;
+} VoteStepResult;
+
+void vote_step_init(VoteStep *s, ZoobotModel *m, const VoteSchema *schema, Comm *comm, int max_local);
+void vote_step_free(VoteStep *s);
+// db: the batch on the op device (images; its votes are not used), host_votes
+// and valid: the loader's host rows.
+VoteStepResult vote_step_forward_backward(VoteStep *s, const Batch *db, const float *host_votes, const uint8_t *valid,
+                                          const StepCtx *ctx);
+VoteStepResult vote_step_evaluate(VoteStep *s, const Batch *db, const float *host_votes, const uint8_t *valid,
+                                  const StepCtx *ctx);
+
+#endif
