@@ -82,6 +82,9 @@ static VoteStepResult run(VoteStep *s, const Batch *db, const float *host_votes,
     const float *votes = votes_of(s, host_votes, valid, B, &rows);
     StepCtx c = *ctx;
     c.training = train;
+    // The rank's rows start at its block of the global batch (dropout and drop
+    // path are drawn per global sample, as in one process).
+    c.sample_offset = ctx->sample_offset + (int64_t)comm_rank(s->comm) * B;
     if (train) params_zero_grad(&m->params);
     const float *alpha = zoobot_forward(m, &m->params, db->images, B, &c);
     // st: majority right, majority counted, |error| sums [Q], answer counts [Q], loss sum, rows
