@@ -11,6 +11,7 @@
 #include "app/cli.h"
 #include "data/format/dataset.h"
 #include "eval/classify_eval.h"
+#include "eval/vote_eval.h"
 #include "mpi/comm.h"
 
 static void help(void) {
@@ -27,7 +28,12 @@ static void help(void) {
            "                   confusion matrix\n"
            "  confusion.csv    the matrix (header of class names, one row per true class;\n"
            "                   tools/plot_confusion.py draws it)\n"
-           "  predictions.csv  id,label,predicted,probability per object\n");
+           "  predictions.csv  id,label,predicted,probability per object\n\n"
+           "A Zoobot model (model.family = \"convnext\", trained by astromm train on an image dataset)\n"
+           "is measured on the split's vote counts instead: per question, the mean absolute error of the\n"
+           "predicted vote fractions against the measured ones, beside the training-mean baseline and,\n"
+           "for synthetic galaxies, the errors against the true probabilities and the noise floor of\n"
+           "the votes themselves; and the majority-answer accuracy. Writes metrics.json to --out.\n");
 }
 
 
@@ -62,6 +68,22 @@ static int report(const ClassifyEval *e, const RunConfig *cfg, const char *ckpt,
     return 0;
 }
 
+// A Zoobot model: vote-fraction errors (eval/vote_eval.h).
+static int eval_votes(const RunConfig *cfg, const char *ckpt, int split, const char *split_s, const char *out_dir,
+                      int argc, char **argv) {
+    Comm *comm = comm_init(&argc, &argv);
+    RunConfig c = *cfg;
+    cli_select_device(&c, comm);
+    VoteEval e;
+    int rc = vote_eval_run(&c, comm, ckpt, split, "astromm eval", &e);
+    AmError err = {{0}};
+    if (rc == 0 && comm_rank(comm) == 0 && vote_eval_report(&e, out_dir, ckpt, split_s, &err))
+        rc = 1, fprintf(stderr, "astromm eval: error: %s\n", err.msg);
+    const int bad = comm_any_failed(comm, rc);
+    comm_finalize(comm);
+    return bad ? 1 : 0;
+}
+
 int cmd_eval(int argc, char **argv) {
     CliArgs a;
     if (cli_parse(&a, argc, argv, "eval")) return 2;
@@ -92,6 +114,7 @@ int cmd_eval(int argc, char **argv) {
     else snprintf(out_dir, sizeof out_dir, "%s/eval_%s", run, split_s);
     RunConfig cfg;
     if (cli_load_config(&a, &cfg, "eval")) return 2;
+    if (cfg.model.family == MODEL_FAMILY_CONVNEXT) return eval_votes(&cfg, ckpt, split, split_s, out_dir, argc, argv);
     // Refuse a checkpoint without a classifier head before starting MPI.
     AmError err = {{0}};
     char live[4097];

@@ -374,6 +374,7 @@ static void slot_alloc(struct Loader *l, Slot *s) {
 }
 
 static void slot_free(Slot *s) {
+    free(s->truth);
     free(s->images);
     free(s->votes);
     free(s->phot);
@@ -635,6 +636,7 @@ int loader_next(Loader *l, LoaderBatch *out, AmError *err) {
     out->ids = s->ids;
     out->has = s->has;
     out->valid = s->valid;
+    out->truth = s->truth;
     out->epoch = s->epoch;
     out->step = s->step;
     out->sample_offset = s->step * l->cfg.global_batch + (int64_t)l->rank * l->local_n;

@@ -94,6 +94,7 @@ typedef struct {
     const int64_t *ids;     // [n] object ids
     const uint8_t *has;     // [n, 3] modality presence
     const uint8_t *valid;   // [n] 0 for padding rows
+    const float *truth;     // image datasets with /truth: [n, answers] true answer probabilities; else NULL
     int64_t epoch, step;    // the batch's epoch and its index within the epoch
     int64_t sample_offset;  // global position of row 0 in the epoch (k*B + r*B/P)
     int n;                  // B / P
@@ -141,6 +142,10 @@ void loader_stats(const Loader *l, LoaderStats *out);
 int loader_is_images(const Loader *l);
 void loader_image_shape(const Loader *l, int *size, int *channels);
 int loader_vote_schema(const Loader *l, VoteSchema *out, AmError *err);
+// Mean measured vote fraction of every answer over the objects of `split`
+// (DS_SPLIT_*) asked its question (k / N averaged over rows with N > 0; 0 when
+// none): the "always predict the training mean" baseline. No I/O.
+int loader_mean_vote_fractions(const Loader *l, int split, float *out, AmError *err);
 void loader_close(Loader *l);  // NULL-safe; collective
 
 #endif

@@ -84,6 +84,7 @@ void loader_images_slot_alloc(struct Loader *l, Slot *s) {
     const size_t n = (size_t)l->local_n, S = (size_t)l->img_size, A = (size_t)(l->schema.answers ? l->schema.answers : 1);
     s->images = am_aligned_alloc(n * S * S * (size_t)l->img_channels * sizeof(float), "loader images");
     s->votes = am_aligned_alloc(n * A * sizeof(float), "loader votes");
+    if (imgds_truth(l->imgs, 0)) s->truth = am_aligned_alloc(n * A * sizeof(float), "loader truth");
     s->labels = am_malloc(n * sizeof *s->labels, "loader labels");
     s->index = am_malloc(n * sizeof *s->index, "loader index");
     s->ids = am_malloc(n * sizeof *s->ids, "loader ids");
@@ -124,6 +125,7 @@ int loader_images_fill(struct Loader *l, Slot *s, AmError *err) {
             memset(t, 0, (size_t)A * sizeof *t);
             if (s->labels[k] >= 0 && s->labels[k] < A) t[s->labels[k]] = 1.0f;
         }
+        if (s->truth) memcpy(s->truth + (size_t)k * A, imgds_truth(d, idx), (size_t)A * sizeof(float));
     }
     s->read_seconds += am_now_s() - t0;
     return 0;
@@ -134,4 +136,35 @@ void loader_images_class_counts(const struct Loader *l, int64_t *counts) {
     const int32_t *lab = imgds_labels(l->imgs);
     for (int64_t i = 0; i < l->n_sel; i++)
         if (lab[l->sel[i]] >= 0 && lab[l->sel[i]] < l->n_classes) counts[lab[l->sel[i]]]++;
+}
+
+int loader_mean_vote_fractions(const struct Loader *l, int split, float *out, AmError *err) {
+    if (!l->imgs) return am_error_set(err, "%s: not an image dataset (no votes)", l->path);
+    const VoteSchema *s = &l->schema;
+    const int64_t N = imgds_count(l->imgs);
+    const uint8_t *sp = imgds_splits(l->imgs);
+    const int32_t *lab = imgds_labels(l->imgs);
+    double *sum = am_calloc((size_t)s->answers, sizeof *sum, "vote means"), *cnt = am_calloc((size_t)s->n_questions, sizeof *cnt, "vote means");
+    float *one = am_calloc((size_t)s->answers, sizeof *one, "vote means");
+    for (int64_t i = 0; i < N; i++) {
+        if (sp[i] != split) continue;
+        const float *k = imgds_votes(l->imgs, i);
+        if (!k) {  // a class dataset: one vote for the class
+            memset(one, 0, (size_t)s->answers * sizeof *one);
+            if (lab[i] < 0 || lab[i] >= s->answers) continue;
+            one[lab[i]] = 1.0f;
+            k = one;
+        }
+        for (int q = 0; q < s->n_questions; q++) {
+            double n = 0.0;
+            for (int a = s->first[q]; a <= s->last[q]; a++) n += k[a];
+            if (n <= 0.0) continue;
+            for (int a = s->first[q]; a <= s->last[q]; a++) sum[a] += k[a] / n;
+            cnt[q] += 1.0;
+        }
+    }
+    for (int q = 0; q < s->n_questions; q++)
+        for (int a = s->first[q]; a <= s->last[q]; a++) out[a] = cnt[q] > 0 ? (float)(sum[a] / cnt[q]) : 0.0f;
+    free(sum), free(cnt), free(one);
+    return 0;
 }

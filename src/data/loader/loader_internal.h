@@ -37,7 +37,7 @@ typedef struct {
 
 typedef struct {
     float *phot, *mask, *spec, *meta;
-    float *images, *votes;  // image datasets
+    float *images, *votes, *truth;  // image datasets (truth: NULL without /truth)
     int32_t *labels;
     int64_t *index, *ids;
     uint8_t *has, *valid;
