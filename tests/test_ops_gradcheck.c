@@ -816,10 +816,11 @@ static void test_dirichlet(void) {
     gradcheck(&c);
     case_free(&c);
 
-    // Three questions of 3, 2 and 4 answers; sample 1 was never asked question 1.
+    // Three questions of 3, 2 and 4 answers; sample 1 was never asked question 1 and
+    // has 10^4 votes on one answer (the largest counts the loss promises to handle).
     DirSt s = {3, 9, 3, {0, 3, 5}, {2, 4, 8}, NULL, NULL};
     const float counts[27] = {10, 3, 1, 4, 0, 2, 0, 0, 1,     //
-                              0,  7, 2, 0, 0, 1, 1, 1, 5000,  //
+                              0,  7, 2, 0, 0, 1, 1, 1, 10000, //
                               1,  0, 0, 2, 2, 0, 3, 0, 0};
     s.counts = (float *)counts;
     case_init(&c, "dirichlet_multinomial", (size_t)s.B, &s);

@@ -140,46 +140,53 @@ void cpu_op_dwconv2d_forward(float *out, const float *in, const float *w, const 
 
 // dw[c, t] += sum over images b (in order) of image b's double partial
 // sum_{y, x} dout[b, y, x, c] * in[b, y+ky-r, x+kx-r, c]; db likewise. Within an
-// image, each output row is summed in float and the rows added in double.
-static void dw_weight_grad(float *dw, float *db, const float *dout, const float *in, int B, int H,
-                           int W, int C, int K) {
+// image, tap t of output row y is one float sum over x (the accumulator stays
+// in registers while a row of dout and one of in stream through L1), and the
+// rows are added in double.
+static void dw_weight_grad(float *dw, float *db, const float *dout, const float *in, int B, int H, int W, int C,
+                           int K) {
     const int r = K / 2, T = K * K;
     const size_t per = (size_t)(T + 1) * C;  // taps, then the bias
     double *part = (double *)cpu_ops_scratch(3, 2 * per * (size_t)B);
     size_t stride;
-    float *rowaccs = cpu_thread_scratch(2, per, &stride);
+    float *accs = cpu_thread_scratch(2, (size_t)C, &stride);
 #pragma omp parallel for schedule(static) if ((size_t)B * H * W * C * K >= CPU_PAR_MIN)
     for (int b = 0; b < B; b++) {
         double *pb = part + per * (size_t)b;
-        float *rowacc = rowaccs + stride * (size_t)omp_get_thread_num();
+        float *acc = accs + stride * (size_t)omp_get_thread_num();
         for (size_t i = 0; i < per; i++) pb[i] = 0.0;
         for (int y = 0; y < H; y++) {
-            memset(rowacc, 0, per * sizeof *rowacc);
-            for (int x = 0; x < W; x++) {
-                const float *g = dout + (((size_t)b * H + y) * W + x) * C;
-                for (int ky = 0; ky < K; ky++) {
-                    const int yy = y + ky - r;
-                    if (yy < 0 || yy >= H) continue;
-                    for (int kx = 0; kx < K; kx++) {
-                        const int xx = x + kx - r;
-                        if (xx < 0 || xx >= W) continue;
-                        const float *px = in + (((size_t)b * H + yy) * W + xx) * C;
-                        float *a = rowacc + (size_t)(ky * K + kx) * C;
+            const float *g = dout + ((size_t)b * H + y) * W * C;
+            for (int ky = 0; ky < K; ky++) {
+                const int yy = y + ky - r;
+                if (yy < 0 || yy >= H) continue;
+                const float *row = in + ((size_t)b * H + yy) * W * C;
+                for (int kx = 0; kx < K; kx++) {
+                    const int x0 = r - kx > 0 ? r - kx : 0, x1 = W + r - kx < W ? W + r - kx : W;  // xx = x + kx - r in [0, W)
+                    for (int c = 0; c < C; c++) acc[c] = 0.0f;
+                    for (int x = x0; x < x1; x++) {
+                        const float *gx = g + (size_t)x * C, *px = row + (size_t)(x + kx - r) * C;
 #pragma omp simd
-                        for (int c = 0; c < C; c++) a[c] += g[c] * px[c];
+                        for (int c = 0; c < C; c++) acc[c] += gx[c] * px[c];
                     }
+                    double *dst = pb + (size_t)(ky * K + kx) * C;
+                    for (int c = 0; c < C; c++) dst[c] += acc[c];
                 }
-                float *a = rowacc + (size_t)T * C;
-#pragma omp simd
-                for (int c = 0; c < C; c++) a[c] += g[c];
             }
-            for (size_t i = 0; i < per; i++) pb[i] += rowacc[i];
+            for (int c = 0; c < C; c++) acc[c] = 0.0f;
+            for (int x = 0; x < W; x++) {
+                const float *gx = g + (size_t)x * C;
+#pragma omp simd
+                for (int c = 0; c < C; c++) acc[c] += gx[c];
+            }
+            double *dst = pb + (size_t)T * C;
+            for (int c = 0; c < C; c++) dst[c] += acc[c];
         }
     }
     for (int c = 0; c < C; c++) {
         for (int t = 0; t <= T; t++) {
             double s = 0.0;
-            for (int b = 0; b < B; b++) s += part[per * (size_t)b + (size_t)t * C + c];
+            for (int b2 = 0; b2 < B; b2++) s += part[per * (size_t)b2 + (size_t)t * C + c];
             if (t < T && dw) dw[(size_t)c * T + t] += (float)s;
             if (t == T && db) db[c] += (float)s;
         }

@@ -12,12 +12,12 @@
 #include "data/format/dataset.h"
 #include "data/loader/loader.h"
 #include "io/params_file.h"
+#include "loss/dirichlet.h"
 #include "io/text_out.h"
 #include "models/device_batch.h"
 #include "models/zoobot.h"
 #include "nn/ops.h"
 
-#define MAJORITY_MIN 10
 
 // acc layout: per question VE_N error sums, then pair counts, then row counts; then
 // objects, majority right, majority total.
@@ -25,28 +25,24 @@ static void add_row(const VoteSchema *s, const float *al, const float *k, const 
                     double *acc) {
     const int Q = s->n_questions;
     for (int q = 0; q < Q; q++) {
-        double N = 0.0, a0 = 0.0;
-        int best_k = s->first[q], best_a = s->first[q];
+        double N, e;
+        int right;
+        if (!vote_question_errors(s, q, al, k, &N, &e, &right)) continue;
+        double a0 = 0.0;
+        for (int a = s->first[q]; a <= s->last[q]; a++) a0 += al[a];
+        acc[VE_MODEL * Q + q] += e;
         for (int a = s->first[q]; a <= s->last[q]; a++) {
-            N += k[a];
-            a0 += al[a];
-            if (k[a] > k[best_k]) best_k = a;
-            if (al[a] > al[best_a]) best_a = a;
-        }
-        if (N <= 0.0) continue;
-        for (int a = s->first[q]; a <= s->last[q]; a++) {
-            const double f = k[a] / N, p = al[a] / a0;
-            acc[VE_MODEL * Q + q] += fabs(p - f);
+            const double f = k[a] / N;
             acc[VE_BASELINE * Q + q] += fabs(base[a] - f);
             if (truth) {
-                acc[VE_MODEL_TRUTH * Q + q] += fabs(p - truth[a]);
+                acc[VE_MODEL_TRUTH * Q + q] += fabs(al[a] / a0 - truth[a]);
                 acc[VE_BASELINE_TRUTH * Q + q] += fabs(base[a] - truth[a]);
                 acc[VE_NOISE_FLOOR * Q + q] += fabs(f - truth[a]);
             }
         }
         acc[VE_N * Q + q] += s->last[q] - s->first[q] + 1;
         acc[(VE_N + 1) * Q + q] += 1.0;
-        if (N >= MAJORITY_MIN) acc[(VE_N + 2) * Q + 1] += best_a == best_k, acc[(VE_N + 2) * Q + 2] += 1.0;
+        if (N >= VOTE_MAJORITY_MIN) acc[(VE_N + 2) * Q + 1] += right, acc[(VE_N + 2) * Q + 2] += 1.0;
     }
     acc[(VE_N + 2) * Q] += 1.0;
 }
@@ -155,7 +151,7 @@ int vote_eval_report(const VoteEval *e, const char *out_dir, const char *checkpo
     if (text_out_commit(&t, err)) return 1;
     printf("astromm eval: %s split, %lld objects; majority-answer accuracy %.4f (%lld questions with >= %d votes)\n",
            split_name, (long long)e->objects, e->majority_total ? (double)e->majority_right / (double)e->majority_total : 0.0,
-           (long long)e->majority_total, MAJORITY_MIN);
+           (long long)e->majority_total, VOTE_MAJORITY_MIN);
     printf("  %-20s %8s %10s %10s", "question (MAE of", "objects", "model", "baseline");
     if (e->has_truth) printf(" %12s %12s %12s", "model-truth", "base-truth", "noise floor");
     printf(")\n");

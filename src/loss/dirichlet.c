@@ -1,5 +1,6 @@
 #include "loss/dirichlet.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,4 +47,23 @@ void dirichlet_loss_backward(DirichletLoss *l, float *dalpha, const float *alpha
     if (B == 0) return;
     op_dirichlet_multinomial_backward(dalpha, alpha, counts, l->first, l->last, B, l->schema.answers,
                                       l->schema.n_questions, scale);
+}
+
+int vote_question_errors(const VoteSchema *s, int q, const float *alpha, const float *k, double *n_votes,
+                         double *abs_err_sum, int *majority_right) {
+    double N = 0.0, a0 = 0.0;
+    int best_k = s->first[q], best_a = s->first[q];
+    for (int a = s->first[q]; a <= s->last[q]; a++) {
+        N += k[a];
+        a0 += alpha[a];
+        if (k[a] > k[best_k]) best_k = a;
+        if (alpha[a] > alpha[best_a]) best_a = a;
+    }
+    *n_votes = N;
+    if (N <= 0.0) return 0;
+    double e = 0.0;
+    for (int a = s->first[q]; a <= s->last[q]; a++) e += fabs(alpha[a] / a0 - k[a] / N);
+    *abs_err_sum = e;
+    *majority_right = best_a == best_k;
+    return 1;
 }

@@ -26,4 +26,13 @@ double dirichlet_loss_forward(DirichletLoss *l, const float *alpha, const float 
 void dirichlet_loss_backward(DirichletLoss *l, float *dalpha, const float *alpha, const float *counts, int B,
                              float scale);
 
+#define VOTE_MAJORITY_MIN 10  // votes a question needs to count in the majority-answer accuracy
+
+// One object's question q, for the vote metrics: the votes N it got, and
+// (when N > 0) the sum over its answers of |alpha_a / alpha_0 - k_a / N| and
+// whether the predicted majority answer (largest alpha) is the volunteers'
+// (largest k; the first on ties). Returns 0 when nobody was asked (N == 0).
+int vote_question_errors(const VoteSchema *s, int q, const float *alpha, const float *k, double *n_votes,
+                         double *abs_err_sum, int *majority_right);
+
 #endif

@@ -56,18 +56,12 @@ static void batch_metrics(VoteStep *s, const float *alpha_dev, int B, double *st
     for (int b = 0; b < B; b++) {
         const float *al = s->host_alpha + (size_t)b * A, *k = s->valid_votes + (size_t)b * A;
         for (int q = 0; q < Q; q++) {
-            double N = 0.0, a0 = 0.0;
-            int best_k = sc->first[q], best_a = sc->first[q];
-            for (int a = sc->first[q]; a <= sc->last[q]; a++) {
-                N += k[a];
-                a0 += al[a];
-                if (k[a] > k[best_k]) best_k = a;
-                if (al[a] > al[best_a]) best_a = a;
-            }
-            if (N <= 0.0) continue;
-            for (int a = sc->first[q]; a <= sc->last[q]; a++) st[2 + q] += fabs(al[a] / a0 - k[a] / N);
+            double N, e;
+            int right;
+            if (!vote_question_errors(sc, q, al, k, &N, &e, &right)) continue;
+            st[2 + q] += e;
             st[2 + Q + q] += sc->last[q] - sc->first[q] + 1;
-            if (N >= VOTE_MAJORITY_MIN) st[0] += best_a == best_k, st[1] += 1.0;
+            if (N >= VOTE_MAJORITY_MIN) st[0] += right, st[1] += 1.0;
         }
     }
 }

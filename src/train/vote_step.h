@@ -19,7 +19,6 @@
 #include "models/zoobot.h"
 #include "mpi/comm.h"
 
-#define VOTE_MAJORITY_MIN 10  // votes a question needs for the majority-answer accuracy
 
 typedef struct {
     ZoobotModel *m;

@@ -6,6 +6,8 @@
 #    a 10 % learning-rate error fails that comparison (negative control);
 #  - exact resume: stopped at step 3 and resumed to 8 == uninterrupted (bitwise);
 #  - metrics.jsonl has the per-question vote-fraction errors and the majority accuracy;
+#  - astromm eval of the vote model writes its vote-fraction errors (model, baseline,
+#    truth, noise floor);
 #  - a class dataset (hard labels) trains the same head as a one-question schema;
 #  - a star model on image data (and the reverse) is refused with the hint.
 # Skips (exit 77) without ../shared/data/galaxies/votes/votes.csv (real vote totals).
@@ -29,26 +31,7 @@ for np in 1 2 4; do
   gtrain $np "$T/np$np" --set train.max_steps=6 >"$T/np$np.log" 2>&1
   check "np=$np run finishes (exit 0)" test $? -eq 0
 done
-cmp_runs() {
-  $PY - "$T/np1" "$T/np$1" "${2:-2e-3}" <<'PY'
-import json, sys, numpy as np
-sys.path.insert(0, "tests/reference")
-from safetensors_np import load
-a, b, lr = sys.argv[1], sys.argv[2], float(sys.argv[3])
-def losses(d):
-    return [r["loss"] for r in map(json.loads, open(d + "/metrics.jsonl")) if r.get("kind") == "step"]
-la, lb = losses(a), losses(b)
-assert len(la) == len(lb) == 6, (len(la), len(lb))
-rel = max(abs(x - y) / abs(x) for x, y in zip(la, lb))
-ta, _ = load(a + "/checkpoints/step_00000006/model.safetensors")
-tb, _ = load(b + "/checkpoints/step_00000006/model.safetensors")
-assert ta.keys() == tb.keys()
-pabs = max(float(np.abs(ta[k] - tb[k]).max()) for k in ta)
-bound = 0.02 * lr * 6
-print(f"losses max rel diff {rel:.2e}, parameters max abs diff {pabs:.2e} (bound {bound:.1e})")
-sys.exit(0 if rel < 1e-5 and pabs <= bound else 1)
-PY
-}
+cmp_runs() { cmp_train_runs "$T/np1" "$T/np$1" "${2:-2e-3}" 6; }  # np=1 vs np=$1 (train_lib.sh)
 for np in 2 4; do check "votes: np=$np equals np=1" cmp_runs $np; done
 gtrain 2 "$T/np2lr" --set train.max_steps=6 --set train.lr=2.2e-3 >"$T/np2lr.log" 2>&1
 differs() { if cmp_runs "$@"; then return 1; else return 0; fi; }
@@ -60,6 +43,18 @@ s = [x for x in r if x["kind"] == "step"][-1]
 for k in ("mae_smooth-or-featured", "mae_merging", "vote_mae", "vote_acc", "loss"):
     assert k in s and s[k] == s[k], k
 assert 0 <= s["vote_mae"] <= 1 and 0 <= s["vote_acc"] <= 1
+PY
+# astromm eval of a vote model: vote-fraction errors, baseline, truth, noise floor.
+"$AM" eval --run "$T/np1" --checkpoint "$T/np1/checkpoints/step_00000006/model.safetensors" --split val \
+  --out "$T/eval" >"$T/eval.log" 2>&1
+check "eval of a vote model exits 0" test $? -eq 0
+check "eval metrics.json: every question, model/baseline/truth/noise floor" $PY - "$T/eval/metrics.json" <<'PY'
+import json, sys
+m = json.load(open(sys.argv[1]))
+assert len(m["questions"]) == 10 and m["objects"] > 0
+for k in ("mae_model", "mae_baseline", "mae_model_vs_truth", "mae_baseline_vs_truth", "mae_noise_floor"):
+    assert 0 <= m["mean"][k] <= 1, k
+assert 0 <= m["majority_accuracy"] <= 1
 PY
 # Exact resume.
 gtrain 1 "$T/full" --set train.max_steps=8 >"$T/full.log" 2>&1

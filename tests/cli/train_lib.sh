@@ -34,3 +34,31 @@ losses() { $PY -c 'import json,sys
 for l in open(sys.argv[1]):
     r=json.loads(l)
     if r.get("kind")=="step": print(r["step"], repr(r["loss"]))' "$1"; }
+
+# cmp_train_runs DIR_A DIR_B LR STEPS: the per-step losses (relative 1e-5) and the
+# parameters after STEPS steps (absolute, 2 % of lr x steps) of two runs on the
+# same global batches. Adam's normalised update moves an element by about lr per
+# step whatever its gradient's size, so an element whose gradient is at rounding
+# level can move by +lr in one run and -lr in the other; a real error (a rank not
+# averaging its gradient, another learning rate) moves every element by O(lr)
+# per step, far above the bound (each caller checks that with lr +10 %).
+cmp_train_runs() {
+  $PY - "$1" "$2" "$3" "$4" <<'PY'
+import json, sys, numpy as np
+sys.path.insert(0, "tests/reference")
+from safetensors_np import load
+a, b, lr, n = sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4])
+def losses(d):
+    return [r["loss"] for r in map(json.loads, open(d + "/metrics.jsonl")) if r.get("kind") == "step"]
+la, lb = losses(a), losses(b)
+assert len(la) == len(lb) == n, (len(la), len(lb))
+rel = max(abs(x - y) / abs(x) for x, y in zip(la, lb))
+ta, _ = load(a + f"/checkpoints/step_{n:08d}/model.safetensors")
+tb, _ = load(b + f"/checkpoints/step_{n:08d}/model.safetensors")
+assert ta.keys() == tb.keys()
+pabs = max(float(np.abs(ta[k] - tb[k]).max()) for k in ta)
+bound = 0.02 * lr * n
+print(f"losses max rel diff {rel:.2e}, parameters max abs diff {pabs:.2e} (bound {bound:.1e} = 2% of lr x {n} steps)")
+sys.exit(0 if rel < 1e-5 and pabs <= bound else 1)
+PY
+}
