@@ -31,6 +31,11 @@ rows = ["| question | objects | model | training-mean baseline | model vs truth 
 for q, v in m["questions"].items():
     rows.append(f"| {q} | {v['objects']} | {v['mae_model']:.4f} | {v['mae_baseline']:.4f} | {v['mae_model_vs_truth']:.4f} | "
                 f"{v['mae_baseline_vs_truth']:.4f} | {v['mae_noise_floor']:.4f} |")
+steps = [json.loads(l) for l in open(f"{run}/train/metrics.jsonl")]
+steps = [x for x in steps if x.get("kind") == "step"]
+t_data = sum(x["t_data"] for x in steps)
+t_step = sum(x["t_compute"] + x["t_comm"] for x in steps)
+wait = t_data / (t_data + t_step)
 mm = m["mean"]
 rows.append(f"| **mean** | | **{mm['mae_model']:.4f}** | {mm['mae_baseline']:.4f} | **{mm['mae_model_vs_truth']:.4f}** | "
             f"{mm['mae_baseline_vs_truth']:.4f} | {mm['mae_noise_floor']:.4f} |")
@@ -49,6 +54,8 @@ and over the galaxies asked it. Majority-answer accuracy (questions with >= 10 v
 - *model*: predicted alpha/alpha_0 against the measured fractions k/N; *baseline*: the training
   split's mean fractions against the same; *vs truth*: against the generator's true probabilities;
   *noise floor*: the measured fractions against the truth, what finite, Dirichlet-spread votes allow.
+- Data wait (loader, augmentations on its I/O thread): {100 * wait:.1f} % of the step time over {len(steps)} steps
+  (`t_data` / (`t_data` + `t_compute` + `t_comm`) in metrics.jsonl).
 - Commit {commit}, date {datetime.date.today()}. Command: `benchmarks/zoobot_votes.sh {n} {epochs} {run} {np_}`
 """
 open("benchmarks/results/zoobot_votes.md", "w").write(text)
