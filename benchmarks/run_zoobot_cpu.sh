@@ -3,10 +3,10 @@
 # ConvNeXt, Zoobot's Dirichlet loss, AdamW): same model config, batch and thread
 # count, alternating rounds; writes benchmarks/results/zoobot_cpu.md.
 # Usage: benchmarks/run_zoobot_cpu.sh [--config configs/zoobot_small.cfg] [--batch 64] [--threads 2]
-#                                     [--steps 10] [--rounds 3]
+#                                     [--steps 10] [--rounds 3] [--out benchmarks/results/zoobot_cpu.md]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-config=configs/zoobot_small.cfg batch=64 threads=2 steps=10 rounds=3
+config=configs/zoobot_small.cfg batch=64 threads=2 steps=10 rounds=3 outmd=benchmarks/results/zoobot_cpu.md
 while [ $# -gt 0 ]; do
   case $1 in
     --config) config=$2; shift 2 ;;
@@ -14,6 +14,7 @@ while [ $# -gt 0 ]; do
     --threads) threads=$2; shift 2 ;;
     --steps) steps=$2; shift 2 ;;
     --rounds) rounds=$2; shift 2 ;;
+    --out) outmd=$2; shift 2 ;;
     *) echo "run_zoobot_cpu.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -28,9 +29,9 @@ for r in $(seq 1 "$rounds"); do
   /usr/bin/python3 benchmarks/peer/zoobot_torch.py --config "$config" --batch "$batch" --threads "$threads" \
       --steps "$steps" --json "$out/torch_$r.json"
 done
-/usr/bin/python3 - "$out" "$config" "$batch" "$threads" "$steps" "$rounds" "$load0" <<'PY'
+/usr/bin/python3 - "$out" "$config" "$batch" "$threads" "$steps" "$rounds" "$load0" "$outmd" <<'PY'
 import glob, json, os, platform, statistics, subprocess, sys, datetime
-out, config, batch, threads, steps, rounds, load0 = sys.argv[1:]
+out, config, batch, threads, steps, rounds, load0, outmd = sys.argv[1:]
 def load(prefix):
     runs = [json.load(open(p)) for p in sorted(glob.glob(os.path.join(out, prefix + "_*.json")))]
     times = [t for r in runs for t in r["step_seconds"]]
@@ -59,10 +60,10 @@ AdamW) on generated greyscale images and vote counts, model `{config}`
 
 - Machine: {cpu}, {os.cpu_count()} cores; {platform.platform()}; load average at the start {load0}
 - Commit: {commit}{' (with local changes)' if dirty else ''}; date {datetime.date.today()}
-- Command: `benchmarks/run_zoobot_cpu.sh --config {config} --batch {batch} --threads {threads} --steps {steps} --rounds {rounds}`
+- Command: `benchmarks/run_zoobot_cpu.sh --config {config} --batch {batch} --threads {threads} --steps {steps} --rounds {rounds} --out {outmd}`
 - Per-round medians: C {', '.join(f"{r['median_step_s']:.4f}" for r in c_runs)} s;
   PyTorch {', '.join(f"{r['median_step_s']:.4f}" for r in t_runs)} s
 """
-open("benchmarks/results/zoobot_cpu.md", "w").write(text)
+open(outmd, "w").write(text)
 print(text)
 PY

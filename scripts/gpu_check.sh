@@ -15,7 +15,7 @@
 #      toolkit, then in the image's Python wheels (nvidia-nccl-cu13, ...)
 #   2. nvidia-smi; CUDA build into $BUILD_DIR (default build-gpu), -Werror
 #   3. a 17,063-object synthetic dataset written in the background (CPU)
-#   4. ctest -L gpu: test_gpu_ops, test_gpu_model, test_gpu_nccl (1 rank and
+#   4. ctest -L gpu: test_gpu_ops, test_gpu_model, test_gpu_zoobot, test_gpu_nccl (1 rank and
 #      np 2: host-staged collectives, and NCCL where each rank has a GPU),
 #      cli_train_gpu (bit-exact resume, GPU = CPU, 2 ranks = 1, tf32/bf16)
 #   6. bench_step vs benchmarks/peer/astrom3_torch.py, batch $BATCH, interleaved
@@ -160,7 +160,7 @@ GPU_NAME=$(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,
 GPU_NAME=${GPU_NAME:-unknown (nvidia-smi failed)}
 CUDA_VER=$( (nvcc --version 2>/dev/null || /usr/local/cuda/bin/nvcc --version 2>/dev/null) | grep -o 'release [0-9.]*' | head -1)
 # Only what the steps below run (CI builds and runs everything else).
-TARGETS="astromm bench_step test_gpu_ops test_gpu_model test_gpu_nccl"
+TARGETS="astromm bench_step bench_zoobot_step test_gpu_ops test_gpu_model test_gpu_zoobot test_gpu_nccl"
 BUILD_CMD="cmake -S . -B $BUILD_DIR -DCMAKE_BUILD_TYPE=Release -DASTROMM_CUDA=ON -DASTROMM_WERROR=ON && cmake --build $BUILD_DIR -j \$(nproc) --target $TARGETS"
 TAIL_LINES=30 run build 240 bash -c "cmake -S . -B '$BUILD_DIR' -DCMAKE_BUILD_TYPE=Release -DASTROMM_CUDA=ON -DASTROMM_WERROR=ON ${EXTRA_CMAKE[*]} >/dev/null && cmake --build '$BUILD_DIR' -j \$(nproc) --target $TARGETS" || gpu_fail=1
 AM=$BUILD_DIR/astromm
@@ -210,6 +210,12 @@ if [ -x "$BUILD_DIR/benchmarks/bench_step" ] && ! skipped bench; then
     fi
   done
   [ -z "$PY" ] && note bench_torch "not run: no python3 with a CUDA PyTorch"
+fi
+# Zoobot (issue 16): the published ConvNeXt-nano step on the GPU (cuDNN convolutions), fp32.
+if [ -x "$BUILD_DIR/benchmarks/bench_zoobot_step" ] && ! skipped bench; then
+  run bench_zoobot_fp32 120 "$BUILD_DIR/benchmarks/bench_zoobot_step" --device cuda --precision fp32 \
+      --config configs/zoobot_convnext_nano.cfg --batch 64 --warmup 2 --steps 10 --profile 2 \
+      --json "$LOGS/bench_zoobot_fp32.json" || other_fail=1
 fi
 
 # ------------------------------------------------------------ 7. pre-training epochs
