@@ -71,6 +71,7 @@ void convnext_register(ConvNext *e, ParamStore *ps, const ConvNextConfig *cfg, c
                        int first_group) {
     memset(e, 0, sizeof *e);
     e->cfg = *cfg;
+    e->first_group = first_group;
     params_set_group(ps, first_group);
     add_conv(ps, prefix, "features.0.0", cfg->dims[0], cfg->in_chans, 4, &e->stem_w, &e->stem_b);
     add_norm(ps, prefix, "features.0.1", cfg->dims[0], &e->stem_ln_w, &e->stem_ln_b);
@@ -253,12 +254,13 @@ float *convnext_forward(ConvNext *e, const ParamStore *ps, const float *x, int B
     return e->feat;
 }
 
-void convnext_backward(ConvNext *e, const ParamStore *ps, const float *dfeat) {
+void convnext_backward(ConvNext *e, const ParamStore *ps, const float *dfeat, GroupDoneFn done, void *arg) {
     const ConvNextConfig *c = &e->cfg;
     const int B = e->batch, F = convnext_features(c), last = CONVNEXT_STAGES - 1;
     ops_zero(e->g_pooled, (size_t)B * F);
     op_layernorm_backward(e->g_pooled, G(e->head_ln_w), G(e->head_ln_b), dfeat, e->pooled, e->feat_mean,
                           e->feat_rstd, P(e->head_ln_w), B, F);
+    if (done) done(arg, e->first_group + 1 + CONVNEXT_STAGES);
     const int s3 = e->size[last];
     ops_zero(e->grad[last], (size_t)B * s3 * s3 * F);
     op_mean_pool_backward(e->grad[last], e->g_pooled, B, s3 * s3, F);
@@ -281,13 +283,16 @@ void convnext_backward(ConvNext *e, const ParamStore *ps, const float *dfeat) {
             ops_zero(e->grad[s - 1], (size_t)Np * Cp);
             op_layernorm_backward(e->grad[s - 1], G(e->down_ln_w[s]), G(e->down_ln_b[s]), e->t1, prev,
                                   e->down_mean[s], e->down_rstd[s], P(e->down_ln_w[s]), Np, Cp);
+            if (done) done(arg, e->first_group + 1 + s);
         } else {
+            if (done) done(arg, e->first_group + 1);
             const int N0 = B * side * side, S = c->image_size;
             ops_zero(e->t1, (size_t)N0 * C);
             op_layernorm_backward(e->t1, G(e->stem_ln_w), G(e->stem_ln_b), g, e->stem_out, e->stem_mean,
                                   e->stem_rstd, P(e->stem_ln_w), N0, C);
             op_patch_conv2d_backward(NULL, G(e->stem_w), G(e->stem_b), e->t1, e->in, P(e->stem_w), B, S, S,
                                      c->in_chans, C, 4);
+            if (done) done(arg, e->first_group);
         }
     }
 }

@@ -60,6 +60,7 @@ typedef struct {
     float *t1, *t2, *t4, *g_pooled;
     const float *in;
     StepCtx ctx;
+    int first_group;
 } ConvNext;
 
 // Registers the encoder's tensors under `prefix` in torchvision order; group
@@ -69,7 +70,13 @@ void convnext_register(ConvNext *e, ParamStore *ps, const ConvNextConfig *cfg, c
 void convnext_build(ConvNext *e, AmArena *arena, int max_batch);
 // x [B, H, W, in_chans] -> the representation [B, dims[3]] (owned by e).
 float *convnext_forward(ConvNext *e, const ParamStore *ps, const float *x, int B, const StepCtx *ctx);
+// Called during the backward as soon as every gradient of a parameter group is
+// final (a data-parallel step starts that group's all-reduce there).
+typedef void (*GroupDoneFn)(void *arg, int group);
+
 // dfeat: gradient of the representation; accumulates every parameter gradient.
-void convnext_backward(ConvNext *e, const ParamStore *ps, const float *dfeat);
+// done (may be NULL) hears the head norm's group, then stage 3's ... stage 0's,
+// then the stem's.
+void convnext_backward(ConvNext *e, const ParamStore *ps, const float *dfeat, GroupDoneFn done, void *arg);
 
 #endif

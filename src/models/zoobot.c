@@ -77,6 +77,10 @@ float *zoobot_forward(ZoobotModel *m, const ParamStore *ps, const float *images,
 }
 
 void zoobot_backward(ZoobotModel *m, const ParamStore *ps, const float *dalpha) {
+    zoobot_backward_hooked(m, ps, dalpha, NULL, NULL);
+}
+
+void zoobot_backward_hooked(ZoobotModel *m, const ParamStore *ps, const float *dalpha, GroupDoneFn done, void *arg) {
     const int B = m->batch, F = convnext_features(&m->enc.cfg);
     const size_t nf = (size_t)B * F, na = (size_t)B * m->answers;
     const int dropped = m->ctx.training && m->p_head > 0.0f;
@@ -85,9 +89,10 @@ void zoobot_backward(ZoobotModel *m, const ParamStore *ps, const float *dalpha) 
     ops_zero(m->g_feat, nf);
     op_linear_backward(m->g_feat, params_grad(ps, m->head_w), params_grad(ps, m->head_b), m->g_logits,
                        dropped ? m->dropped : m->enc.feat, params_data(ps, m->head_w), B, F, m->answers);
+    if (done) done(arg, ZOOBOT_GROUP_HEAD);
     if (dropped) {
         AmRng r = head_rng(&m->ctx);
         op_dropout_mask_inplace(m->g_feat, nf, m->p_head, &r, (uint64_t)m->ctx.sample_offset * (uint64_t)F, NULL);
     }
-    convnext_backward(&m->enc, ps, m->g_feat);
+    convnext_backward(&m->enc, ps, m->g_feat, done, arg);
 }

@@ -37,5 +37,8 @@ void zoobot_build(ZoobotModel *m, AmArena *arena, int max_batch);
 float *zoobot_forward(ZoobotModel *m, const ParamStore *ps, const float *images, int B, const StepCtx *ctx);
 // dalpha: gradient of the loss with respect to alpha.
 void zoobot_backward(ZoobotModel *m, const ParamStore *ps, const float *dalpha);
+// The same, telling done (convnext.h) when each parameter group's gradients
+// are final: the head's first, then the encoder's from the top down.
+void zoobot_backward_hooked(ZoobotModel *m, const ParamStore *ps, const float *dalpha, GroupDoneFn done, void *arg);
 
 #endif

@@ -20,6 +20,27 @@ void vote_step_init(VoteStep *s, ZoobotModel *m, const VoteSchema *schema, Comm 
     s->host_alpha = am_malloc(n * sizeof(float), "vote step");
     s->valid_votes = am_malloc(n * sizeof(float), "vote step");
     if (ops_device() != OPS_CPU) s->dev_votes = ops_alloc(n * sizeof(float), "vote step");
+    const ParamStore *ps = &m->params;
+    unsigned char *keep = am_malloc((size_t)ps->n, "vote step");
+    for (int g = 0; g <= ZOOBOT_GROUP_HEAD; g++) {
+        for (int i = 0; i < ps->n; i++) keep[i] = ps->info[i].group == g;
+        size_t r[2][2];
+        CHECK(params_ranges(ps, keep, r, 2) == 1, "vote step: parameter group %d is not one contiguous range", g);
+        s->bucket[g][0] = r[0][0];
+        s->bucket[g][1] = r[0][1];
+    }
+    free(keep);
+}
+
+// The backward's hook: group g's gradients are final; start their all-reduce
+// and give the ones in flight a chance to progress (MPI advances them inside calls).
+static void group_done(void *arg, int g) {
+    VoteStep *s = arg;
+    const double t0 = am_now_s();
+    s->req[g] = comm_iallreduce_sum(s->comm, s->m->params.grad + s->bucket[g][0], s->bucket[g][1]);
+    for (int k = 0; k <= ZOOBOT_GROUP_HEAD; k++)
+        if (s->req[k] && k != g) comm_test(s->req[k]);
+    s->comm_seconds += am_now_s() - t0;
 }
 
 void vote_step_free(VoteStep *s) {
@@ -94,12 +115,17 @@ static VoteStepResult run(VoteStep *s, const Batch *db, const float *host_votes,
     if (train && global_rows > 0) {
         ops_zero(s->dalpha, (size_t)B * A);
         dirichlet_loss_backward(&s->loss, s->dalpha, alpha, votes, B, (float)(1.0 / global_rows));
-        zoobot_backward(m, &m->params, s->dalpha);
         // Each rank's gradient already carries 1 / (global rows): the sum over
-        // ranks is the gradient of the global mean.
+        // ranks is the gradient of the global mean, bucket by bucket.
+        s->comm_seconds = 0.0;
+        zoobot_backward_hooked(m, &m->params, s->dalpha, group_done, s);
         t0 = am_now_s();
-        comm_allreduce_sum(s->comm, m->params.grad, m->params.n_train_floats);
-        comm_s += am_now_s() - t0;
+        for (int g = 0; g <= ZOOBOT_GROUP_HEAD; g++) {
+            CHECK(s->req[g], "vote step: the backward never reported parameter group %d final", g);
+            comm_wait(s->req[g]);
+            s->req[g] = NULL;
+        }
+        comm_s += am_now_s() - t0 + s->comm_seconds;
     }
     VoteStepResult r = {.loss = global_rows > 0 ? (float)(st[n_st - 2] / global_rows) : 0.0f,
                         .correct = (int64_t)st[0], .n = (int64_t)st[1], .rows = (int64_t)global_rows,

@@ -5,6 +5,12 @@
 // summed over ranks, so the step equals one process on the whole batch (up to
 // float order). Padding rows (valid = 0) contribute nothing.
 //
+// Gradient buckets: one per parameter group of the model (the head, the head
+// norm, each stage, the stem: contiguous in the flat gradient), each started
+// (comm_iallreduce_sum) the moment the backward reports the group final, so the
+// head's and the top stages' all-reduces run while the lower stages compute;
+// the step waits for all of them before returning.
+//
 // Metrics of a batch, in the same units Zoobot reports: per question, the
 // mean absolute error of the predicted vote fractions (alpha / alpha_0) against
 // the measured ones (k / N) over the rows asked it (N > 0); and the accuracy
@@ -29,6 +35,9 @@ typedef struct {
     float *host_alpha;   // [max_local, A]
     float *valid_votes;  // [max_local, A] on the host: the batch's votes, zero on padding rows
     float *dev_votes;    // their device copy (CUDA) or NULL (CPU: valid_votes itself)
+    size_t bucket[ZOOBOT_GROUP_HEAD + 1][2];  // float range [offset, length) of each group
+    CommRequest *req[ZOOBOT_GROUP_HEAD + 1];
+    double comm_seconds;                       // time inside the launches during the backward
 } VoteStep;
 
 typedef struct {
