@@ -16,8 +16,9 @@ void image_free(Image *img) {
 }
 
 static int check_size(const char *path, int w, int h, AmError *err) {
-    if (w < 1 || h < 1 || w > IMAGE_MAX_SIDE || h > IMAGE_MAX_SIDE)
-        return am_error_set(err, "%s: image size %dx%d outside 1..%d", path, w, h, IMAGE_MAX_SIDE);
+    if (w < 1 || h < 1 || w > IMAGE_MAX_SIDE || h > IMAGE_MAX_SIDE || (long long)w * h > IMAGE_MAX_PIXELS)
+        return am_error_set(err, "%s: image size %dx%d outside 1..%d per side and %lld pixels", path, w, h,
+                            IMAGE_MAX_SIDE, IMAGE_MAX_PIXELS);
     return 0;
 }
 

@@ -13,8 +13,10 @@ typedef struct {
     uint8_t *pixels;              // malloc'ed; image_free
 } Image;
 
-// The largest side accepted (a guard against absurd headers: 2^14 px).
+// The largest side and pixel count accepted (guards against absurd headers:
+// a few bytes can declare a gigapixel image).
 #define IMAGE_MAX_SIDE 16384
+#define IMAGE_MAX_PIXELS (1LL << 26)
 
 // Decodes a JPEG or PNG file (recognised by its signature, not its name) to
 // grey or RGB: CMYK JPEGs, palettes, alpha and 16-bit PNGs are converted

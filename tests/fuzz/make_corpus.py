@@ -187,6 +187,30 @@ def make_dataset():
     put("dataset", "all_wrong", bytes([5]) + bytes((160 + i) % 256 for i in range(1400)))
 
 
+# ---------------------------------------------------------------- image (JPEG / PNG)
+def make_image():
+    """Small grey, RGB, palette-free PNGs and baseline/progressive JPEGs, made with
+    the standard library (zlib) and, for the JPEGs, torchvision when present."""
+    import struct, zlib
+    reset("image")
+    def png(w, h, color_type, channels, bit_depth=8):
+        raw = b"".join(b"\0" + bytes(((x * 7 + y * 13 + c * 29) % 256) for x in range(w) for c in range(channels))
+                       for y in range(h))
+        chunk = lambda t, d: struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xffffffff)
+        ihdr = struct.pack(">IIBBBBB", w, h, bit_depth, color_type, 0, 0, 0)
+        return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+    put("image", "grey_16x16.png", png(16, 16, 0, 1))
+    put("image", "rgb_20x17.png", png(20, 17, 2, 3))
+    put("image", "rgba_16x16.png", png(16, 16, 6, 4))
+    try:
+        import torch, torchvision.io as tio
+        g = torch.Generator().manual_seed(1)
+        put("image", "rgb_24x24.jpg", bytes(tio.encode_jpeg((torch.rand(3, 24, 24, generator=g) * 255).to(torch.uint8), quality=80).numpy()))
+        put("image", "grey_32x16.jpg", bytes(tio.encode_jpeg((torch.rand(1, 16, 32, generator=g) * 255).to(torch.uint8), quality=90).numpy()))
+    except ImportError:
+        print("make_corpus: torchvision absent, no JPEG seeds")
+
+
 if __name__ == "__main__":
     make_safetensors()
     make_json_header()
@@ -195,5 +219,6 @@ if __name__ == "__main__":
     make_catalog()
     make_fits()
     make_dataset()
+    make_image()
     total = sum(os.path.getsize(os.path.join(dp, f)) for dp, _, fs in os.walk(OUT) for f in fs)
     print("make_corpus: %d bytes in %s" % (total, OUT))
