@@ -131,15 +131,15 @@ void task_free(TrainTask *t) {
 
 static TaskStats from_clip(const DistStepResult *r) {
     return (TaskStats){.loss = r->loss, .part = {r->loss_pair[0], r->loss_pair[1], r->loss_pair[2]},
-                       .correct = r->correct, .n = r->n_global, .comm_seconds = r->comm_seconds};
+                       .correct = r->correct, .n = r->n_global, .rows = r->n_global, .comm_seconds = r->comm_seconds};
 }
 
 static TaskStats from_cls(const ClsStepResult *r) {
-    return (TaskStats){.loss = r->loss, .correct = r->correct, .n = r->n, .comm_seconds = r->comm_seconds};
+    return (TaskStats){.loss = r->loss, .correct = r->correct, .n = r->n, .rows = r->n, .comm_seconds = r->comm_seconds};
 }
 
 static TaskStats from_votes(const VoteStepResult *r) {
-    TaskStats st = {.loss = r->loss, .correct = r->correct, .n = r->n, .comm_seconds = r->comm_seconds};
+    TaskStats st = {.loss = r->loss, .correct = r->correct, .n = r->n, .rows = r->rows, .comm_seconds = r->comm_seconds};
     memcpy(st.mae_sum, r->mae_sum, sizeof st.mae_sum);
     memcpy(st.mae_n, r->mae_n, sizeof st.mae_n);
     return st;

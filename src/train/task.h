@@ -27,6 +27,7 @@ typedef struct {
     float part[3];         // CLIP pair losses (ps, sm, mp); 0 for classification
     int64_t correct, n;    // global: rows counted correct (CLIP accuracy / class), valid rows
                            // (votes: majority answers right / questions with enough votes)
+    int64_t rows;          // global rows the loss is a mean over (validation weights batches by it)
     double comm_seconds;
     // votes: per-question sums of |vote-fraction error| and their counts (global)
     double mae_sum[VOTE_MAX_QUESTIONS], mae_n[VOTE_MAX_QUESTIONS];

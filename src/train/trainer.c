@@ -137,7 +137,7 @@ static int validate(Trainer *T, EvalResult *out) {
     AmError err = {{0}};
     if (loader_seek(T->val, 0, 0, &err)) return TRAIN_ERROR;
     const int64_t nb = loader_batches_per_epoch(T->val);
-    double loss = 0, correct = 0, n = 0;  // loss weighted by rows: the mean over the split
+    double loss = 0, rows = 0, correct = 0, n = 0;  // loss weighted by rows: the mean over the split
     for (int64_t b = 0; b < nb; b++) {
         watchdog_beat("validation");
         LoaderBatch lb;
@@ -149,11 +149,12 @@ static int validate(Trainer *T, EvalResult *out) {
         StepCtx ctx = {.seed = T->cfg->seed, .step = (uint64_t)T->step, .sample_offset = lb.step * T->B,
                        .training = 0};
         const TaskStats r = task_evaluate(&T->task, &db, &lb, &ctx);
-        loss += (double)r.loss * (double)r.n;
+        loss += (double)r.loss * (double)r.rows;
+        rows += (double)r.rows;
         correct += (double)r.correct;
         n += (double)r.n;
     }
-    out->loss = loss / n;
+    out->loss = loss / rows;
     out->acc = correct / n;
     return TRAIN_OK;
 }
