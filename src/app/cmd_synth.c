@@ -74,16 +74,15 @@ int cmd_synth(int argc, char **argv) {
             !strcmp(a, "--image-size") || !strcmp(a, "--channels") || !strcmp(a, "--votes-csv")) {
             if (i + 1 >= argc) return fprintf(stderr, "astromm synth: %s needs a value\n", a), 2;
             const char *v = argv[++i];
+            int bad = 0;
             if (!strcmp(a, "--out")) out = v;
             else if (!strcmp(a, "--kind")) kind = v;
             else if (!strcmp(a, "--votes-csv")) votes_csv = v;
-            else if (!strcmp(a, "--image-size") ? parse_ll(v, 16, 1024, &size) : 0)
-                return fprintf(stderr, "astromm synth: bad value for %s: '%s' (16..1024)\n", a, v), 2;
-            else if (!strcmp(a, "--channels") ? (parse_ll(v, 1, 3, &channels) || channels == 2) : 0)
-                return fprintf(stderr, "astromm synth: bad value for %s: '%s' (1 or 3)\n", a, v), 2;
-            else if (!strcmp(a, "--image-size") || !strcmp(a, "--channels")) continue;
-            else if (!strcmp(a, "--n") ? parse_ll(v, 1, 100000000, &n) : parse_ll(v, 0, 0x7fffffffffffffffLL, &seed))
-                return fprintf(stderr, "astromm synth: bad value for %s: '%s'\n", a, v), 2;
+            else if (!strcmp(a, "--image-size")) bad = parse_ll(v, 16, 1024, &size);
+            else if (!strcmp(a, "--channels")) bad = parse_ll(v, 1, 3, &channels) || channels == 2;
+            else if (!strcmp(a, "--n")) bad = parse_ll(v, 1, 100000000, &n);
+            else bad = parse_ll(v, 0, 0x7fffffffffffffffLL, &seed);
+            if (bad) return fprintf(stderr, "astromm synth: bad value for %s: '%s'\n", a, v), 2;
             continue;
         }
         fprintf(stderr, "astromm synth: unknown argument '%s' (try: astromm synth --help)\n", a);

@@ -198,12 +198,12 @@ static void block_backward(ConvNext *e, const ParamStore *ps, ConvNextBlock *b, 
     const int N = B * side * side;
     const size_t n = (size_t)N * C;
     float *t1 = e->t1, *t2 = e->t2, *t4 = e->t4;
-    ops_zero(t1, n);
     if (drop_on(e, b)) {
         AmRng r = drop_rng(&e->ctx, k);
+        ops_zero(t1, n);
         op_drop_path_backward(t1, g, B, (size_t)side * side * C, b->p_drop, &r, (uint64_t)e->ctx.sample_offset);
     } else {
-        op_axpy(t1, 1.0f, g, n);
+        op_copy(t1, g, n);
     }
     ops_zero(t2, n);
     op_channel_scale_backward(t2, G(b->gamma), t1, b->f, P(b->gamma), N, C);

@@ -41,11 +41,8 @@ void zoobot_convnext_config(const ModelConfig *mc, ConvNextConfig *c) {
 }
 
 void zoobot_create(ZoobotModel *m, const ConvNextConfig *cfg, int answers, float p_head, int max_batch) {
-    ParamStore ps = {0};
-    zoobot_register(m, &ps, cfg, answers, p_head);
-    m->params = ps;
+    zoobot_register(m, &m->params, cfg, answers, p_head);  // zeroes *m (params and arena) first
     params_allocate(&m->params);
-    memset(&m->arena, 0, sizeof m->arena);
     zoobot_build(m, &m->arena, max_batch);
 }
 

@@ -96,14 +96,6 @@ static int parse_header(ImgIngest *I, char **f, int n, AmError *err) {
     return 0;
 }
 
-static char *resolve(const char *dir, const char *p) {
-    if (p[0] == '/' || !dir[0]) return am_strdup(p, "image path");
-    const size_t n = strlen(dir) + strlen(p) + 2;
-    char *s = am_malloc(n, "image path");
-    snprintf(s, n, "%s/%s", dir, p);
-    return s;
-}
-
 static void parse_row(ImgIngest *I, ImgRow *r, char **f, int nf, int nhead) {
     const char *name = I->col_name < nf ? f[I->col_name] : "";
     snprintf(r->name, sizeof r->name, "%s", name[0] ? name : "?");
@@ -112,7 +104,7 @@ static void parse_row(ImgIngest *I, ImgRow *r, char **f, int nf, int nhead) {
     if (nf != nhead) return skip(r, "%d fields, the header has %d", nf, nhead);
     if (!name[0] || strlen(name) >= IMGDS_NAME_MAX) return skip(r, "empty or over-long name");
     if (!f[I->col_file][0]) return skip(r, "no image file");
-    r->path = resolve(I->dir, f[I->col_file]);
+    r->path = text_resolve_path(I->dir, f[I->col_file]);
     if (I->col_class >= 0) {
         if (!f[I->col_class][0]) return skip(r, "empty class");
         r->class_text = am_strdup(f[I->col_class], "class");

@@ -21,18 +21,6 @@ void ingest_row_skip(Row *r, int reason, const char *fmt, ...) {
     va_end(ap);
 }
 
-static char *resolve(const char *dir, const char *p) {
-    size_t nd = strlen(dir), np = strlen(p);
-    char *s = am_malloc(nd + np + 2, "ingest path");
-    if (p[0] == '/' || nd == 0) memcpy(s, p, np + 1);
-    else {
-        memcpy(s, dir, nd);
-        s[nd] = '/';
-        memcpy(s + nd + 1, p, np + 1);
-    }
-    return s;
-}
-
 static int parse_i64(const char *s, int64_t *out) {
     if (!*s) return 1;
     char *end;
@@ -95,9 +83,9 @@ static void parse_row(Row *r, int lineno, char **fields, int nf, int nhead, cons
             ingest_row_skip(r, INGEST_SKIP_LIGHTCURVE, "light curve '%s': bad ASAS id", v[C_LC]);
         else r->asas_slot = 0;  // resolved later
     } else if (*v[C_LC]) {
-        r->lc_path = resolve(dir, v[C_LC]);
+        r->lc_path = text_resolve_path(dir, v[C_LC]);
     }
-    if (*v[C_SPEC]) r->spec_path = resolve(dir, v[C_SPEC]);
+    if (*v[C_SPEC]) r->spec_path = text_resolve_path(dir, v[C_SPEC]);
 }
 
 int ingest_read_manifest(const char *path, Row **rows_out, int *n_out, AmError *err) {

@@ -365,10 +365,15 @@ static void slot_alloc(struct Loader *l, Slot *s) {
     s->mask = am_aligned_alloc(n * L * sizeof(float), "loader mask");
     s->spec = am_aligned_alloc(n * 3 * SPEC_LEN * sizeof(float), "loader spectra");
     s->meta = am_aligned_alloc(n * (size_t)l->meta_cols * sizeof(float), "loader metadata");
+    loader_slot_alloc_rows(l, s);
+}
+
+void loader_slot_alloc_rows(struct Loader *l, Slot *s) {
+    const size_t n = (size_t)l->local_n;
     s->labels = am_malloc(n * sizeof *s->labels, "loader labels");
     s->index = am_malloc(n * sizeof *s->index, "loader index");
     s->ids = am_malloc(n * sizeof *s->ids, "loader ids");
-    s->has = am_malloc(n * MOD_COUNT, "loader has");
+    s->has = am_calloc(n * MOD_COUNT, 1, "loader has");
     s->valid = am_malloc(n, "loader valid");
     s->l = l;
 }

@@ -85,12 +85,7 @@ void loader_images_slot_alloc(struct Loader *l, Slot *s) {
     s->images = am_aligned_alloc(n * S * S * (size_t)l->img_channels * sizeof(float), "loader images");
     s->votes = am_aligned_alloc(n * A * sizeof(float), "loader votes");
     if (imgds_truth(l->imgs, 0)) s->truth = am_aligned_alloc(n * A * sizeof(float), "loader truth");
-    s->labels = am_malloc(n * sizeof *s->labels, "loader labels");
-    s->index = am_malloc(n * sizeof *s->index, "loader index");
-    s->ids = am_malloc(n * sizeof *s->ids, "loader ids");
-    s->has = am_calloc(n * MOD_COUNT, 1, "loader has");
-    s->valid = am_malloc(n, "loader valid");
-    s->l = l;
+    loader_slot_alloc_rows(l, s);
 }
 
 int loader_images_fill(struct Loader *l, Slot *s, AmError *err) {

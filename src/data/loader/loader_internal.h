@@ -87,6 +87,9 @@ struct Loader {
     uint8_t *img_stage;  // one stored image
 };
 
+// loader.c: a slot's per-row arrays of either kind (labels, index, ids, has, valid).
+void loader_slot_alloc_rows(struct Loader *l, Slot *s);
+
 // loader_images.c (image datasets; everything that touches HDF5 runs on the I/O thread)
 int loader_images_probe(const char *path);            // 1: an image dataset
 int loader_images_setup(struct Loader *l, AmError *err);  // after imgds_open: selection, shape, schema

@@ -88,3 +88,16 @@ int text_split_commas(char *line, char **f, int max) {
     }
     return n;
 }
+
+char *text_resolve_path(const char *dir, const char *p) {
+    const size_t nd = strlen(dir), np = strlen(p);
+    char *s = am_malloc(nd + np + 2, "path");
+    if (p[0] == '/' || nd == 0) {
+        memcpy(s, p, np + 1);
+    } else {
+        memcpy(s, dir, nd);
+        s[nd] = '/';
+        memcpy(s + nd + 1, p, np + 1);
+    }
+    return s;
+}

@@ -30,4 +30,8 @@ int text_is_blank(const char *s);
 // count, storing at most max field pointers.
 int text_split_commas(char *line, char **f, int max);
 
+// p relative to directory dir ("" = the current one); absolute p unchanged.
+// malloc'ed.
+char *text_resolve_path(const char *dir, const char *p);
+
 #endif
