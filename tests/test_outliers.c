@@ -32,6 +32,10 @@ static void make(EmbSet *s) {
     memset(s, 0, sizeof *s);
     s->n = 11;
     s->dim = 2;
+    s->n_slots = EMB_N;
+    s->n_has = MOD_COUNT;
+    s->normalized = 1;
+    for (int m = 0; m < EMB_N; m++) snprintf(s->slot[m], sizeof s->slot[m], "%s", emb_astrom3_slot_name(m));
     s->n_classes = 3;
     s->classes = malloc(3 * sizeof *s->classes);
     s->classes[0] = dupstr("EW");

@@ -2,7 +2,8 @@
 // on hand-made embedding sets: file round trip, format errors, top-k against a
 // naive double-precision scan, the object itself first, the documented tie
 // order (equal cosine: smaller row first) at every block size, cross-modal
-// targets and filters.
+// targets and filters; a one-embedding file of raw (not unit) rows as images
+// write, with cosine, Euclidean and PCA search against a naive scan.
 #define _POSIX_C_SOURCE 200809L
 #include <hdf5.h>
 #include <math.h>
@@ -13,6 +14,7 @@
 
 #include "data/format/dataset.h"
 #include "eval/embeddings_file.h"
+#include "eval/pca.h"
 #include "eval/search.h"
 #include "mpi/comm.h"
 #include "testutil.h"
@@ -28,6 +30,10 @@ static void make_set(EmbSet *s, int64_t n, int D) {
     memset(s, 0, sizeof *s);
     s->n = n;
     s->dim = D;
+    s->n_slots = EMB_N;
+    s->n_has = MOD_COUNT;
+    s->normalized = 1;
+    for (int m = 0; m < EMB_N; m++) snprintf(s->slot[m], sizeof s->slot[m], "%s", emb_astrom3_slot_name(m));
     s->n_classes = 3;
     s->classes = malloc(3 * sizeof *s->classes);
     s->classes[0] = dupstr("EW");
@@ -61,20 +67,28 @@ static void make_set(EmbSet *s, int64_t n, int D) {
     snprintf(s->path, sizeof s->path, "(memory)");
 }
 
+// The writer's description of a set (its slots and presence columns).
+static EmbFileInfo set_info(const EmbSet *s, const char **names) {
+    for (int m = 0; m < s->n_slots; m++) names[m] = s->slot[m];
+    return (EmbFileInfo){.checkpoint = "ck.safetensors", .dataset = "data.h5", .classes = (const char *const *)s->classes,
+                         .n_classes = s->n_classes, .n = s->n, .dim = s->dim, .n_slots = s->n_slots,
+                         .n_has = s->n_has, .slot_names = names, .normalized = s->normalized};
+}
+
 static void write_set(const EmbSet *s, const char *path, Comm *comm) {
     AmError err = {{0}};
-    EmbFileInfo info = {.checkpoint = "ck.safetensors", .dataset = "data.h5", .classes = (const char *const *)s->classes,
-                        .n_classes = s->n_classes, .n = s->n, .dim = s->dim};
+    const char *names[EMB_MAX_SLOTS];
+    EmbFileInfo info = set_info(s, names);
     EmbWriter *w = NULL;
     REQUIRE(!emb_writer_open(path, comm, &info, &w, &err), "open: %s", err.msg);
     // two writes (rows split unevenly) and an empty one, as ranks do
     const int64_t h = s->n / 3;
     for (int part = 0; part < 3; part++) {
         const int64_t r0 = part == 0 ? 0 : part == 1 ? h : s->n, nr = part == 0 ? h : part == 1 ? s->n - h : 0;
-        const float *e[EMB_N];
-        for (int m = 0; m < EMB_N; m++) e[m] = s->emb[m] + (size_t)r0 * s->dim;
-        EXPECT(!emb_writer_write(w, r0, nr, s->id + r0, s->label + r0, s->split + r0, s->has + 3 * r0, s->index + r0, e,
-                                 &err), "write: %s", err.msg);
+        const float *e[EMB_MAX_SLOTS];
+        for (int m = 0; m < s->n_slots; m++) e[m] = s->emb[m] + (size_t)r0 * s->dim;
+        EXPECT(!emb_writer_write(w, r0, nr, s->id + r0, s->label + r0, s->split + r0, s->has + s->n_has * r0,
+                                 s->index + r0, e, &err), "write: %s", err.msg);
     }
     REQUIRE(!emb_writer_close(w, 1, &err), "close: %s", err.msg);
 }
@@ -111,8 +125,10 @@ static void test_roundtrip(Comm *comm) {
     EXPECT(!memcmp(a.id, b.id, (size_t)a.n * 8) && !memcmp(a.label, b.label, (size_t)a.n * 4) &&
            !memcmp(a.split, b.split, (size_t)a.n) && !memcmp(a.has, b.has, (size_t)a.n * 3) &&
            !memcmp(a.index, b.index, (size_t)a.n * 8), "per-object arrays round trip");
+    EXPECT(b.n_slots == EMB_N && b.n_has == MOD_COUNT && b.normalized == 1 && !strcmp(b.slot[EMB_FUSED], "fused"),
+           "slots %d, has columns %d, normalized %d", b.n_slots, b.n_has, b.normalized);
     for (int m = 0; m < EMB_N; m++)
-        EXPECT(!memcmp(a.emb[m], b.emb[m], (size_t)a.n * a.dim * 4), "embeddings/%s round trip", emb_slot_name(m));
+        EXPECT(!memcmp(a.emb[m], b.emb[m], (size_t)a.n * a.dim * 4), "embeddings/%s round trip", a.slot[m]);
     EXPECT(emb_find_id(&b, 1000 + 7 * 5) == 5 && emb_find_id(&b, 3) == -1, "find id");
     b.id[20] = b.id[9];  // duplicate id: the first row wins
     const int64_t want_ids[4] = {1000 + 7 * 36, 3, b.id[9], 1000};
@@ -121,8 +137,12 @@ static void test_roundtrip(Comm *comm) {
     EXPECT(rows[0] == 36 && rows[1] == -1 && rows[2] == 9 && rows[3] == 0, "find ids: %lld %lld %lld %lld",
            (long long)rows[0], (long long)rows[1], (long long)rows[2], (long long)rows[3]);
     emb_free(&b);
-    REQUIRE(!emb_read_some(path, 1u << MOD_SPECTRA, &b, &err), "read some: %s", err.msg);
+    const char *spectra = "spectra", *two[2] = {"fused", "lightcurve"};
+    REQUIRE(!emb_read_some(path, &spectra, 1, &b, &err), "read some: %s", err.msg);
     EXPECT(b.emb[MOD_SPECTRA] && !b.emb[MOD_PHOTOMETRY] && !b.emb[EMB_FUSED] && b.id, "only spectra loaded");
+    emb_free(&b);
+    EXPECT(emb_read_some(path, two, 2, &b, &err) && strstr(err.msg, "'lightcurve'") &&
+           strstr(err.msg, "photometry, spectra, metadata, fused"), "unknown name quoted, names listed: %s", err.msg);
     EXPECT(access(path, F_OK) == 0, "file in place");
     char tmp[256];
     snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
@@ -132,7 +152,8 @@ static void test_roundtrip(Comm *comm) {
     // a failed write leaves nothing behind
     const char *p2 = "/tmp/astromm_test_search_fail.h5";
     remove(p2);
-    EmbFileInfo info = {.classes = (const char *const *)a.classes, .n_classes = 3, .n = a.n, .dim = a.dim};
+    const char *names[EMB_MAX_SLOTS];
+    EmbFileInfo info = set_info(&a, names);
     EmbWriter *w = NULL;
     REQUIRE(!emb_writer_open(p2, comm, &info, &w, &err), "open: %s", err.msg);
     EXPECT(emb_writer_write(w, a.n - 1, 5, a.id, a.label, a.split, a.has, a.index, (const float *const *)a.emb, &err),
@@ -171,8 +192,6 @@ static void test_read_errors(void) {
     fclose(txt);
     EXPECT(emb_read(p, &s, &err) && strstr(err.msg, "not an HDF5 file"), "not HDF5: %s", err.msg);
     remove(p);
-    EXPECT(emb_modality_parse("spectra", 0) == MOD_SPECTRA && emb_modality_parse("lightcurve", 0) == -1 &&
-           emb_modality_parse("all", 0) == -1 && emb_modality_parse("all", 1) == -2, "modality names");
     EXPECT(emb_split_parse("val") == DS_SPLIT_VAL && emb_split_parse("all") == -1 && emb_split_parse("x") == -2,
            "split names");
 }
@@ -266,7 +285,7 @@ static void test_search(Comm *comm) {
     EXPECT(big[nt - 1].row >= 0 && big[nt].row == -1, "padding after the last target");
     // CSV
     FILE *f = tmpfile();
-    search_write_csv(f, &s, &q7, 1, 4, h4, 1);
+    search_write_csv(f, &s, &q7, 1, 4, SEARCH_COSINE, h4, 1);
     rewind(f);
     char line[256];
     EXPECT(fgets(line, sizeof line, f) && !strcmp(line, "query_id,rank,neighbour_id,label,cosine\n"), "header");
@@ -276,12 +295,129 @@ static void test_search(Comm *comm) {
     emb_free(&s);
 }
 
+// A file as `astromm embed` writes for images: one embedding "image" of raw
+// rows (normalized = 0), one /has column; bad slot descriptions refused.
+static void make_image_set(EmbSet *s, int64_t n, int D) {
+    make_set(s, n, D);
+    for (int m = 1; m < EMB_N; m++) free(s->emb[m]), s->emb[m] = NULL;
+    s->n_slots = s->n_has = 1;
+    s->normalized = 0;
+    snprintf(s->slot[0], sizeof s->slot[0], "image");
+    memset(s->has, 1, (size_t)n);
+    for (int64_t i = 0; i < n * D; i++) s->emb[0][i] = s->emb[0][i] * (float)(1 + i % 7) + 0.25f;  // not unit norm
+    memset(s->emb[0] + 5 * D, 0, (size_t)D * sizeof(float));  // a zero row: cosine 0 with everything
+}
+
+// Naive double-precision score of two vectors under a metric (higher = nearer).
+static double naive_score(const float *a, const float *b, int D, SearchMetric metric) {
+    double dot = 0, na = 0, nb = 0, d2 = 0;
+    for (int d = 0; d < D; d++) {
+        dot += (double)a[d] * b[d];
+        na += (double)a[d] * a[d];
+        nb += (double)b[d] * b[d];
+        d2 += ((double)a[d] - b[d]) * ((double)a[d] - b[d]);
+    }
+    if (metric == SEARCH_EUCLIDEAN) return -sqrt(d2);
+    return na > 0 && nb > 0 ? dot / sqrt(na * nb) : 0.0;
+}
+
+static void test_image_layout(Comm *comm) {
+    EmbSet a, b;
+    const int D = 12, n = 97;
+    make_image_set(&a, n, D);
+    const char *path = "/tmp/astromm_test_search_img.h5";
+    write_set(&a, path, comm);
+    AmError err = {{0}};
+    REQUIRE(!emb_read(path, &b, &err), "read image layout: %s", err.msg);
+    EXPECT(b.n_slots == 1 && b.n_has == 1 && !b.normalized && !strcmp(b.slot[0], "image") && b.emb[0] &&
+           !memcmp(a.emb[0], b.emb[0], (size_t)n * D * 4), "image layout round trip");
+    EXPECT(emb_slot_index(&b, "image") == 0 && emb_slot_index(&b, "fused") == -1, "slot lookup");
+    emb_free(&b);
+    remove(path);
+    // writer refuses bad descriptions
+    const char *names[EMB_MAX_SLOTS] = {"image", "image"};
+    EmbFileInfo info = set_info(&a, names);
+    EmbWriter *w = NULL;
+    info.n_slots = 2;
+    names[1] = "image";
+    EXPECT(emb_writer_open(path, comm, &info, &w, &err) && strstr(err.msg, "twice"), "duplicate name: %s", err.msg);
+    info.n_slots = 1;
+    names[0] = "Image/x";
+    EXPECT(emb_writer_open(path, comm, &info, &w, &err) && strstr(err.msg, "Image/x"), "bad name: %s", err.msg);
+    names[0] = "image";
+    info.n_has = 2;
+    EXPECT(emb_writer_open(path, comm, &info, &w, &err), "more /has columns than embeddings refused");
+    EXPECT(access(path, F_OK) != 0, "nothing written");
+
+    // cosine (rows scaled here), Euclidean, and both in PCA space, against naive scans
+    const int k = 7;
+    int64_t q[3] = {0, 5, 60};
+    SearchHit hits[3 * 7];
+    for (int metric = 0; metric < 2; metric++)
+        for (int pca = 0; pca <= 4; pca += 4) {
+            SearchOptions o = {.query_mod = 0, .target_mod = 0, .k = k, .target_split = -1, .metric = metric,
+                               .pca = pca, .block = 10};
+            search_topk(&a, q, 3, &o, comm, hits);
+            // the reference space: the raw rows or their PCA scores (fitted on every row: all are targets)
+            float *X = a.emb[0];
+            int dim = D;
+            float *scores = NULL;
+            if (pca) {
+                scores = malloc((size_t)n * pca * sizeof *scores);
+                pca_fit_transform(a.emb[0], (size_t)n, (size_t)D, pca, scores, NULL);
+                X = scores;
+                dim = pca;
+            }
+            for (int i = 0; i < 3; i++) {
+                double best[7];
+                for (int j = 0; j < k; j++) best[j] = -INFINITY;
+                for (int64_t t = 0; t < n; t++) {  // the k best naive scores, descending
+                    double v = naive_score(X + q[i] * dim, X + t * dim, dim, metric);
+                    for (int j = 0; j < k; j++)
+                        if (v > best[j]) {
+                            double tmp = best[j];
+                            best[j] = v;
+                            v = tmp;
+                        }
+                }
+                for (int j = 0; j < k; j++) {
+                    const SearchHit *h = &hits[i * k + j];
+                    const double mine = naive_score(X + q[i] * dim, X + h->row * dim, dim, metric);
+                    const double tol = 1e-5 * (1.0 + fabs(best[j]));
+                    EXPECT(h->row >= 0 && fabs(h->score - best[j]) <= tol && fabs(mine - best[j]) <= tol,
+                           "%s pca %d query %lld rank %d: score %.7g (row %lld, naive %.7g) vs best %.7g",
+                           search_metric_name(metric), pca, (long long)q[i], j, h->score, (long long)h->row, mine,
+                           best[j]);
+                }
+                if (q[i] == 5 && metric == SEARCH_COSINE && !pca)
+                    EXPECT(hits[i * k].score == 0.0f && hits[i * k].row == 0, "a zero row scores 0 with all, ties by row");
+                if (q[i] != 5)
+                    EXPECT(hits[i * k].row == q[i], "%s pca %d: the object itself first", search_metric_name(metric),
+                           pca);
+            }
+            free(scores);
+        }
+    FILE *f = tmpfile();
+    SearchOptions o = {.query_mod = 0, .target_mod = 0, .k = 2, .target_split = -1, .metric = SEARCH_EUCLIDEAN};
+    search_topk(&a, q, 1, &o, comm, hits);
+    search_write_csv(f, &a, q, 1, 2, SEARCH_EUCLIDEAN, hits, 1);
+    rewind(f);
+    char line[256];
+    EXPECT(fgets(line, sizeof line, f) && !strcmp(line, "query_id,rank,neighbour_id,label,euclidean\n"), "header");
+    EXPECT(fgets(line, sizeof line, f) && !strcmp(line, "1000,1,1000,,0.0000000\n"), "self at distance 0: %s", line);
+    EXPECT(fgets(line, sizeof line, f) && strstr(line, "1000,2,") == line && atof(strrchr(line, ',') + 1) > 0,
+           "positive distance: %s", line);
+    fclose(f);
+    emb_free(&a);
+}
+
 int main(int argc, char **argv) {
     Comm *comm = comm_init(&argc, &argv);
     test_roundtrip(comm);
     test_read_errors();
     test_search(comm);
     test_search(NULL);
+    test_image_layout(comm);
     comm_finalize(comm);
     return tu_finish("test_search");
 }

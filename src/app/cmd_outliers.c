@@ -19,7 +19,8 @@ static void help(void) {
            "Lists the k highest-scoring objects of the split: misclassification and anomaly\n"
            "candidates (predicted != label: the embedding sits closer to another class).\n\n"
            "  --embeddings FILE  the embeddings file (astromm embed --out)\n"
-           "  --modality M       photometry, spectra, metadata, fused or all (default: all four)\n"
+           "  --modality M       an embedding of the file (AstroM3: photometry, spectra, metadata,\n"
+           "                     fused; images: image) or all (default)\n"
            "  --split S          objects to rank: test (default), val, train or all\n"
            "  --k N              candidates per modality (default 20)\n"
            "  --out FILE         CSV there instead of stdout\n"
@@ -39,10 +40,7 @@ int cmd_outliers(int argc, char **argv) {
     const char *sp = cli_option(&a, "--split"), *ks = cli_option(&a, "--k");
     const char *out = cli_option(&a, "--out"), *json = cli_option(&a, "--json");
     if (!path) return fprintf(stderr, "astromm outliers: --embeddings FILE is required (try: astromm outliers --help)\n"), 2;
-    int mod = -2;
-    if (ms && (mod = emb_modality_parse(ms, 1)) == -1)
-        return fprintf(stderr, "astromm outliers: --modality '%s': unknown modality (photometry, spectra, metadata, "
-                       "fused, all)\n", ms), 2;
+    const int one = ms && strcmp(ms, "all") != 0;  // one embedding, or every one in the file
     int split = DS_SPLIT_TEST;
     if (sp && (split = emb_split_parse(sp)) == -2)
         return fprintf(stderr, "astromm outliers: --split '%s': expected test, val, train or all\n", sp), 2;
@@ -55,7 +53,9 @@ int cmd_outliers(int argc, char **argv) {
     }
     EmbSet s;
     AmError err = {{0}};
-    if (emb_read_some(path, mod >= 0 ? 1u << mod : ~0u, &s, &err)) return fprintf(stderr, "astromm outliers: %s\n", err.msg), 2;
+    if (emb_read_some(path, one ? &ms : NULL, one, &s, &err))
+        return fprintf(stderr, "astromm outliers: --modality '%s': %s\n", ms ? ms : "all", err.msg), 2;
+    const int mod = one ? emb_slot_index(&s, ms) : -1;
     TextOut to, tj = {0};
     if (text_out_open(&to, out ? out : "-", &err)) {
         fprintf(stderr, "astromm outliers: --out: %s\n", err.msg);
@@ -75,7 +75,7 @@ int cmd_outliers(int argc, char **argv) {
         fprintf(jf, ", \"split\": \"%s\", \"results\": [", emb_split_name(split));
     }
     int first = 1;
-    for (int m = 0; m < EMB_N && !rc; m++) {
+    for (int m = 0; m < s.n_slots && !rc; m++) {
         if (mod >= 0 && m != mod) continue;
         OutlierRow *r = NULL;
         const int64_t n = outliers_rank(&s, m, split, &r, &err);
@@ -86,7 +86,7 @@ int cmd_outliers(int argc, char **argv) {
         }
         if (n == 0)
             fprintf(stderr, "astromm outliers: warning: no labelled %s objects with %s embeddings\n",
-                    emb_split_name(split), emb_slot_name(m));
+                    emb_split_name(split), s.slot[m]);
         const int64_t kk = n < k ? n : k;
         outliers_write_csv(f, &s, m, r, kk, first);
         if (jf) {

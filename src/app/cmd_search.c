@@ -1,4 +1,5 @@
-// astromm search: cosine top-k neighbours in an embeddings file (src/eval/search.h).
+// astromm search: top-k neighbours in an embeddings file (src/eval/search.h),
+// optionally with a montage of the images (src/eval/montage.h).
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -10,27 +11,36 @@
 #include "io/text_out.h"
 #include "core/error.h"
 #include "eval/embeddings_file.h"
+#include "eval/montage.h"
 #include "eval/search.h"
 #include "mpi/comm.h"
 
 static void help(void) {
     printf("usage: [mpirun -np N] astromm search --embeddings FILE.h5 (--id ID | --ids FILE) [options]\n\n"
-           "Cosine top-k neighbours of query objects in an embeddings file from astromm embed,\n"
-           "within a modality or across modalities (e.g. a light curve against all spectra:\n"
-           "--query-modality photometry --target-modality spectra). Brute force with BLAS; the\n"
+           "Top-k neighbours of query objects in an embeddings file from astromm embed, by\n"
+           "cosine similarity (default) or Euclidean distance, within an embedding or across\n"
+           "them (e.g. a light curve against all spectra: --query-modality photometry\n"
+           "--target-modality spectra), optionally in the first P principal components of the\n"
+           "targets (Zoobot's similarity search: --pca 10 --metric euclidean). Brute force; the\n"
            "targets are split across ranks and the result is identical for any rank count.\n"
-           "Ties are broken by the smaller row. Within a modality the object itself comes first.\n\n"
+           "Ties are broken by the smaller row. Within an embedding the object itself comes first.\n\n"
            "  --embeddings FILE        the embeddings file (astromm embed --out)\n"
            "  --id ID                  one query object id\n"
            "  --ids FILE               query ids, one per line (blank lines and # comments skipped)\n"
-           "  --modality M             query and target modality: photometry, spectra, metadata, fused\n"
-           "  --query-modality M       the query's modality (default fused)\n"
-           "  --target-modality M      the targets' modality (default: the query's)\n"
+           "  --modality M             query and target embedding: AstroM3 photometry, spectra,\n"
+           "                           metadata, fused; images: image\n"
+           "  --query-modality M       the query's embedding (default fused, or the file's only one)\n"
+           "  --target-modality M      the targets' embedding (default: the query's)\n"
+           "  --metric M               cosine (default) or euclidean\n"
+           "  --pca P                  search in the first P principal components of the targets\n"
            "  --k N                    neighbours per query (default 10)\n"
            "  --split S                targets from split all (default), train, val or test\n"
            "  --out FILE               write the CSV there instead of stdout\n"
-           "  --block N                targets per GEMM block (default 4096; blocks are dealt to ranks)\n\n"
-           "output (CSV): query_id,rank,neighbour_id,label,cosine\n"
+           "  --montage FILE.png       the images of each query (first column) and its neighbours,\n"
+           "                           one row per query (image datasets)\n"
+           "  --dataset FILE           the image dataset for --montage (default: the file's dataset)\n"
+           "  --block N                targets per work block (default 4096; blocks are dealt to ranks)\n\n"
+           "output (CSV): query_id,rank,neighbour_id,label,cosine (or euclidean: the distance)\n"
            "exit codes: 0 done, 1 runtime error, 2 bad arguments or input.\n");
 }
 
@@ -86,11 +96,15 @@ static int read_ids(const char *path, int64_t **ids, int *n) {
     return 0;
 }
 
-static int modality(const char *opt, const char *v, int *out) {
-    *out = emb_modality_parse(v, 0);
-    if (*out < 0)
-        return say("astromm search: %s '%s': unknown modality (photometry, spectra, metadata, fused)\n",
-                       opt, v), 2;
+// A positive integer option in 1..max (absent: *out unchanged). Returns 0 or 2.
+static int int_option(const CliArgs *a, const char *opt, long max, int *out) {
+    const char *v = cli_option(a, opt);
+    if (!v) return 0;
+    char *end;
+    long x = strtol(v, &end, 10);
+    if (*end || end == v || x < 1 || x > max)
+        return say("astromm search: %s '%s': expected an integer from 1 to %ld\n", opt, v, max);
+    *out = (int)x;
     return 0;
 }
 
@@ -101,8 +115,9 @@ static int setup(const CliArgs *a, EmbSet *s, SearchOptions *o, int64_t **qrows,
     int n = 0;
     const char *path = cli_option(a, "--embeddings"), *id = cli_option(a, "--id"), *idf = cli_option(a, "--ids");
     const char *m = cli_option(a, "--modality"), *qm = cli_option(a, "--query-modality");
-    const char *tm = cli_option(a, "--target-modality"), *ks = cli_option(a, "--k"), *sp = cli_option(a, "--split");
-    *o = (SearchOptions){.query_mod = EMB_FUSED, .target_mod = -1, .k = 10, .target_split = -1};
+    const char *tm = cli_option(a, "--target-modality"), *sp = cli_option(a, "--split");
+    const char *metric = cli_option(a, "--metric");
+    *o = (SearchOptions){.k = 10, .target_split = -1, .metric = SEARCH_COSINE};
     if (!path) {
         say("astromm search: --embeddings FILE is required (try: astromm search --help)\n");
         goto done;
@@ -115,30 +130,15 @@ static int setup(const CliArgs *a, EmbSet *s, SearchOptions *o, int64_t **qrows,
         say("astromm search: --modality sets both; do not combine it with --query-/--target-modality\n");
         goto done;
     }
-    if (m && modality("--modality", m, &o->query_mod)) goto done;
-    if (m) o->target_mod = o->query_mod;
-    if (qm && modality("--query-modality", qm, &o->query_mod)) goto done;
-    if (tm && modality("--target-modality", tm, &o->target_mod)) goto done;
-    if (o->target_mod < 0) o->target_mod = o->query_mod;
-    if (ks) {
-        char *end;
-        long v = strtol(ks, &end, 10);
-        if (*end || end == ks || v < 1 || v > 100000) {
-            say("astromm search: --k '%s': expected an integer from 1 to 100000\n", ks);
-            goto done;
-        }
-        o->k = (int)v;
+    if (m) qm = tm = m;
+    if (int_option(a, "--k", 100000, &o->k) || int_option(a, "--block", 1L << 24, &o->block) ||
+        int_option(a, "--pca", 1L << 20, &o->pca))
+        goto done;
+    if (metric && strcmp(metric, "cosine") && strcmp(metric, "euclidean")) {
+        say("astromm search: --metric '%s': expected cosine or euclidean\n", metric);
+        goto done;
     }
-    const char *bs = cli_option(a, "--block");
-    if (bs) {
-        char *end;
-        long v = strtol(bs, &end, 10);
-        if (*end || end == bs || v < 1 || v > (1L << 24)) {
-            say("astromm search: --block '%s': expected an integer from 1 to 16777216\n", bs);
-            goto done;
-        }
-        o->block = (int)v;
-    }
+    if (metric && !strcmp(metric, "euclidean")) o->metric = SEARCH_EUCLIDEAN;
     if (sp) {
         o->target_split = emb_split_parse(sp);
         if (o->target_split == -2) {
@@ -157,8 +157,32 @@ static int setup(const CliArgs *a, EmbSet *s, SearchOptions *o, int64_t **qrows,
         goto done;
     }
     AmError e = {{0}};
-    if (emb_read_some(path, (1u << o->query_mod) | (1u << o->target_mod), s, &e)) {
+    char dflt[EMB_SLOT_NAME_MAX];
+    if (!qm) {  // the default: fused, or the file's only embedding (read the names only)
+        if (emb_read_some(path, &path, 0, s, &e)) {
+            say("astromm search: %s\n", e.msg);
+            goto done;
+        }
+        const int slot = emb_slot_index(s, "fused") >= 0 ? emb_slot_index(s, "fused") : s->n_slots == 1 ? 0 : -1;
+        char list[EMB_MAX_SLOTS * EMB_SLOT_NAME_MAX];
+        emb_slot_list(s, list, sizeof list);
+        if (slot >= 0) snprintf(dflt, sizeof dflt, "%s", s->slot[slot]);
+        emb_free(s);
+        if (slot < 0) {
+            say("astromm search: %s has several embeddings (%s): choose one with --modality\n", path, list);
+            goto done;
+        }
+        qm = dflt;
+    }
+    const char *want[2] = {qm, tm ? tm : qm};
+    if (emb_read_some(path, want, 2, s, &e)) {
         say("astromm search: %s\n", e.msg);
+        goto done;
+    }
+    o->query_mod = emb_slot_index(s, want[0]);
+    o->target_mod = emb_slot_index(s, want[1]);
+    if (o->pca > s->dim) {
+        say("astromm search: --pca %d is larger than the embedding dimension %d of %s\n", o->pca, s->dim, path);
         goto done;
     }
     *qrows = malloc((size_t)n * sizeof **qrows);
@@ -171,7 +195,7 @@ static int setup(const CliArgs *a, EmbSet *s, SearchOptions *o, int64_t **qrows,
         }
         if (!emb_row_has(s, r, o->query_mod)) {
             say("astromm search: object %lld has no %s data (/has in %s)\n", (long long)ids[i],
-                    emb_slot_name(o->query_mod), path);
+                s->slot[o->query_mod], path);
             goto done;
         }
     }
@@ -182,12 +206,31 @@ done:
     return rc;
 }
 
+// The montage of each query and its hits (rank 0). Returns 0 or 1.
+static int write_montage(const CliArgs *a, const EmbSet *s, const int64_t *qrows, int nq, int k, const SearchHit *hits) {
+    const char *out = cli_option(a, "--montage"), *ds = cli_option(a, "--dataset");
+    int64_t *rows = am_malloc((size_t)nq * (k + 1) * sizeof *rows, "montage rows");
+    for (int q = 0; q < nq; q++) {
+        rows[(size_t)q * (k + 1)] = s->index[qrows[q]];
+        for (int i = 0; i < k; i++) {
+            const SearchHit *h = &hits[(size_t)q * k + i];
+            rows[(size_t)q * (k + 1) + 1 + i] = h->row >= 0 ? s->index[h->row] : -1;
+        }
+    }
+    AmError err = {{0}};
+    const int rc = montage_write(ds ? ds : s->dataset, rows, nq, k + 1, 1, out, &err);
+    if (rc) fprintf(stderr, "astromm search: --montage: %s%s\n", err.msg, ds ? "" : " (give the images with --dataset FILE)");
+    free(rows);
+    return rc;
+}
+
 int cmd_search(int argc, char **argv) {
     CliArgs a;
     if (cli_parse(&a, argc, argv, "search")) return 2;
     if (a.help) return help(), 0;
     static const char *const allowed[] = {"--embeddings", "--id", "--ids", "--modality", "--query-modality",
-                                          "--target-modality", "--k", "--split", "--out", "--block", NULL};
+                                          "--target-modality", "--k", "--split", "--out", "--block", "--metric",
+                                          "--pca", "--montage", "--dataset", NULL};
     if (cli_reject_unknown(&a, "search", allowed)) return 2;
     if (a.n_rest % 2) return fprintf(stderr, "astromm search: %s needs a value\n", a.rest[a.n_rest - 1]), 2;
     Comm *comm = comm_init(&argc, &argv);
@@ -201,10 +244,13 @@ int cmd_search(int argc, char **argv) {
     if (!rc) {
         SearchHit *hits = am_malloc((size_t)nq * o.k * sizeof *hits, "hits");
         const int64_t nt = search_topk(&s, qrows, nq, &o, comm, hits);
-        if (rank == 0) {
-            if (nt == 0)
-                fprintf(stderr, "astromm search: warning: no targets with %s data%s%s\n", emb_slot_name(o.target_mod),
-                        o.target_split >= 0 ? " in split " : "", o.target_split >= 0 ? emb_split_name(o.target_split) : "");
+        if (nt == 0) {  // the same verdict on every rank
+            if (rank == 0)
+                fprintf(stderr, "astromm search: no targets with %s embeddings%s%s in %s: nothing to search\n",
+                        s.slot[o.target_mod], o.target_split >= 0 ? " in split " : "",
+                        o.target_split >= 0 ? emb_split_name(o.target_split) : "", s.path);
+            rc = 2;
+        } else if (rank == 0) {
             const char *out = cli_option(&a, "--out");
             TextOut t;
             AmError err = {{0}};
@@ -212,12 +258,13 @@ int cmd_search(int argc, char **argv) {
                 fprintf(stderr, "astromm search: --out: %s\n", err.msg);
                 rc = 1;
             } else {
-                search_write_csv(t.f, &s, qrows, nq, o.k, hits, 1);
+                search_write_csv(t.f, &s, qrows, nq, o.k, o.metric, hits, 1);
                 if (text_out_commit(&t, &err)) {
                     fprintf(stderr, "astromm search: %s\n", err.msg);
                     rc = 1;
                 }
             }
+            if (!rc && cli_option(&a, "--montage")) rc = write_montage(&a, &s, qrows, nq, o.k, hits);
         }
         free(hits);
     }

@@ -15,15 +15,7 @@
 #include "data/format/dataset_h5.h"
 #include "mpi/comm_mpi.h"
 
-const char *emb_slot_name(int slot) { return slot == EMB_FUSED ? "fused" : modality_name(slot); }
-
-int emb_modality_parse(const char *name, int allow_all) {
-    if (!name) return -1;
-    for (int i = 0; i < EMB_N; i++)
-        if (!strcmp(name, emb_slot_name(i))) return i;
-    if (allow_all && !strcmp(name, "all")) return -2;
-    return -1;
-}
+const char *emb_astrom3_slot_name(int slot) { return slot == EMB_FUSED ? "fused" : modality_name(slot); }
 
 int emb_split_parse(const char *name) {
     if (!name) return -2;
@@ -52,19 +44,33 @@ typedef struct {
     size_t elem;
 } Field;
 
-enum { F_ID, F_LABEL, F_SPLIT, F_HAS, F_INDEX, F_EMB0, F_COUNT = F_EMB0 + EMB_N };
+enum { F_ID, F_LABEL, F_SPLIT, F_HAS, F_INDEX, F_EMB0, F_MAX = F_EMB0 + EMB_MAX_SLOTS };
 
-static void fields(Field f[F_COUNT]) {
+// "embeddings/<slot>" per slot: the dataset paths of a file's embeddings.
+typedef char SlotPath[EMB_SLOT_NAME_MAX + 16];
+
+// The datasets of a file with n_slots embeddings and n_has /has columns;
+// returns their count. paths[s] must outlive f.
+static int fields(Field *f, const char (*names)[EMB_SLOT_NAME_MAX], int n_slots, int n_has, SlotPath *paths) {
     f[F_ID] = (Field){"id", H5T_STD_I64LE, H5T_NATIVE_INT64, 0, 8};
     f[F_LABEL] = (Field){"label", H5T_STD_I32LE, H5T_NATIVE_INT32, 0, 4};
     f[F_SPLIT] = (Field){"split", H5T_STD_U8LE, H5T_NATIVE_UINT8, 0, 1};
-    f[F_HAS] = (Field){"has", H5T_STD_U8LE, H5T_NATIVE_UINT8, MOD_COUNT, 1};
+    f[F_HAS] = (Field){"has", H5T_STD_U8LE, H5T_NATIVE_UINT8, n_has, 1};
     f[F_INDEX] = (Field){"index", H5T_STD_I64LE, H5T_NATIVE_INT64, 0, 8};
-    static char paths[EMB_N][64];  // "embeddings/<slot>"; the same text on every call
-    for (int m = 0; m < EMB_N; m++) {
-        snprintf(paths[m], sizeof paths[m], "embeddings/%s", emb_slot_name(m));
+    for (int m = 0; m < n_slots; m++) {
+        snprintf(paths[m], sizeof paths[m], "embeddings/%s", names[m]);
         f[F_EMB0 + m] = (Field){paths[m], H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, -1, 4};
     }
+    return F_EMB0 + n_slots;
+}
+
+// A slot name: 1..EMB_SLOT_NAME_MAX-1 characters of [a-z0-9_].
+static int slot_name_ok(const char *s) {
+    const size_t l = strlen(s);
+    if (l < 1 || l >= EMB_SLOT_NAME_MAX) return 0;
+    for (size_t i = 0; i < l; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_')) return 0;
+    return 1;
 }
 
 static hsize_t field_cols(const Field *f, int dim) { return f->cols < 0 ? (hsize_t)dim : (hsize_t)f->cols; }
@@ -77,7 +83,11 @@ struct EmbWriter {
     int rank;
     char *path, *tmp;
     hid_t file, dxpl;
-    hid_t dset[F_COUNT];
+    hid_t dset[F_MAX];
+    int n_fields, n_slots, n_has;
+    char names[EMB_MAX_SLOTS][EMB_SLOT_NAME_MAX];
+    SlotPath paths[EMB_MAX_SLOTS];
+    Field f[F_MAX];
     int64_t n;
     int dim;
     int failed;
@@ -88,24 +98,25 @@ struct EmbWriter {
 
 static int write_attrs(EmbWriter *w, const EmbFileInfo *info) {
     const char *fmt = EMB_FORMAT;
-    const int32_t version = EMB_VERSION, dim = info->dim;
+    const int32_t version = EMB_VERSION, dim = info->dim, normalized = info->normalized != 0;
     const int64_t n = info->n;
     const char *ck = info->checkpoint ? info->checkpoint : "", *ds = info->dataset ? info->dataset : "";
-    const char *mods[EMB_N];
-    for (int m = 0; m < EMB_N; m++) mods[m] = emb_slot_name(m);
+    const char *mods[EMB_MAX_SLOTS];
+    for (int m = 0; m < w->n_slots; m++) mods[m] = w->names[m];
     if (h5_write_str_attr(w->file, "format", &fmt, -1)) return -1;
     if (h5_write_num_attr(w->file, "version", H5T_STD_I32LE, H5T_NATIVE_INT32, &version)) return -1;
     if (h5_write_num_attr(w->file, "n_objects", H5T_STD_I64LE, H5T_NATIVE_INT64, &n)) return -1;
     if (h5_write_num_attr(w->file, "dim", H5T_STD_I32LE, H5T_NATIVE_INT32, &dim)) return -1;
     if (h5_write_str_attr(w->file, "classes", info->classes, info->n_classes)) return -1;
-    if (h5_write_str_attr(w->file, "modalities", mods, EMB_N)) return -1;
+    if (h5_write_str_attr(w->file, "modalities", mods, w->n_slots)) return -1;
+    if (h5_write_num_attr(w->file, "normalized", H5T_STD_I32LE, H5T_NATIVE_INT32, &normalized)) return -1;
     if (h5_write_str_attr(w->file, "checkpoint", &ck, -1)) return -1;
     if (h5_write_str_attr(w->file, "dataset", &ds, -1)) return -1;
     return 0;
 }
 
 static void writer_free(EmbWriter *w) {
-    for (int i = 0; i < F_COUNT; i++) h5_close_id(&w->dset[i]);
+    for (int i = 0; i < F_MAX; i++) h5_close_id(&w->dset[i]);
     h5_close_id(&w->dxpl);
     h5_close_id(&w->file);
     if (w->mpi != MPI_COMM_NULL) MPI_Comm_free(&w->mpi);
@@ -120,13 +131,28 @@ int emb_writer_open(const char *path, Comm *comm, const EmbFileInfo *info, EmbWr
     if (info->n < 1 || info->dim < 1 || info->n_classes < 0)
         return am_error_set(err, "%s: nothing to write (%lld objects, dimension %d)", path, (long long)info->n,
                             info->dim);
+    if (info->n_slots < 1 || info->n_slots > EMB_MAX_SLOTS || info->n_has < 1 || info->n_has > info->n_slots)
+        return am_error_set(err, "%s: %d embeddings with %d presence columns (1..%d, at most one column each)", path,
+                            info->n_slots, info->n_has, EMB_MAX_SLOTS);
+    for (int m = 0; m < info->n_slots; m++) {
+        if (!slot_name_ok(info->slot_names[m]))
+            return am_error_set(err, "%s: embedding name '%s' is not 1..%d characters of a-z, 0-9, _", path,
+                                info->slot_names[m], EMB_SLOT_NAME_MAX - 1);
+        for (int j = 0; j < m; j++)
+            if (!strcmp(info->slot_names[j], info->slot_names[m]))
+                return am_error_set(err, "%s: embedding name '%s' given twice", path, info->slot_names[m]);
+    }
     EmbWriter *w = am_calloc(1, sizeof *w, "embeddings writer");
     w->comm = comm;
     w->rank = comm_rank(comm);
     w->n = info->n;
     w->dim = info->dim;
+    w->n_slots = info->n_slots;
+    w->n_has = info->n_has;
+    for (int m = 0; m < w->n_slots; m++) snprintf(w->names[m], sizeof w->names[m], "%s", info->slot_names[m]);
+    w->n_fields = fields(w->f, (const char (*)[EMB_SLOT_NAME_MAX])w->names, w->n_slots, w->n_has, w->paths);
     w->file = w->dxpl = -1;
-    for (int i = 0; i < F_COUNT; i++) w->dset[i] = -1;
+    for (int i = 0; i < F_MAX; i++) w->dset[i] = -1;
     h5_quiet_on(&w->quiet);
     w->mpi = comm_mpi_dup(comm);
     const size_t pl = strlen(path);
@@ -167,9 +193,8 @@ int emb_writer_open(const char *path, Comm *comm, const EmbFileInfo *info, EmbWr
         if (fail) h5_fail(err, w->tmp, "cannot create group /embeddings");
     }
     h5_close_id(&g);
-    Field f[F_COUNT];
-    fields(f);
-    for (int i = 0; i < F_COUNT && !fail; i++) {
+    const Field *f = w->f;
+    for (int i = 0; i < w->n_fields && !fail; i++) {
         hsize_t d[2] = {(hsize_t)w->n, field_cols(&f[i], w->dim)};
         hid_t s = H5Screate_simple(f[i].cols ? 2 : 1, d, NULL);
         hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
@@ -200,12 +225,11 @@ int emb_writer_open(const char *path, Comm *comm, const EmbFileInfo *info, EmbWr
 }
 
 int emb_writer_write(EmbWriter *w, int64_t row0, int64_t nrows, const int64_t *id, const int32_t *label,
-                     const uint8_t *split, const uint8_t *has, const int64_t *index, const float *const emb[EMB_N],
+                     const uint8_t *split, const uint8_t *has, const int64_t *index, const float *const *emb,
                      AmError *err) {
-    Field f[F_COUNT];
-    fields(f);
-    const void *src[F_COUNT] = {id, label, split, has, index};
-    for (int m = 0; m < EMB_N; m++) src[F_EMB0 + m] = emb[m];
+    const Field *f = w->f;
+    const void *src[F_MAX] = {id, label, split, has, index};
+    for (int m = 0; m < w->n_slots; m++) src[F_EMB0 + m] = emb[m];
     if (nrows < 0 || row0 < 0 || row0 + nrows > w->n) {
         w->failed = 1;
         am_error_set(err, "%s: rows %lld..%lld outside the file's %lld rows", w->tmp, (long long)row0,
@@ -214,7 +238,7 @@ int emb_writer_write(EmbWriter *w, int64_t row0, int64_t nrows, const int64_t *i
     }
     int fail = 0;
     static const char dummy[8];
-    for (int i = 0; i < F_COUNT; i++) {
+    for (int i = 0; i < w->n_fields; i++) {
         const hsize_t cols = field_cols(&f[i], w->dim);
         const int rank = f[i].cols ? 2 : 1;
         hsize_t start[2] = {(hsize_t)row0, 0}, count[2] = {(hsize_t)nrows, cols};
@@ -248,7 +272,7 @@ int emb_writer_write(EmbWriter *w, int64_t row0, int64_t nrows, const int64_t *i
 int emb_writer_close(EmbWriter *w, int ok, AmError *err) {
     if (!w) return 1;
     int fail = !ok || w->failed;
-    for (int i = 0; i < F_COUNT; i++) h5_close_id(&w->dset[i]);
+    for (int i = 0; i < F_MAX; i++) h5_close_id(&w->dset[i]);
     h5_close_id(&w->dxpl);
     if (w->file >= 0 && H5Fclose(w->file) < 0) {
         if (!fail) h5_fail(err, w->tmp, "cannot close file");
@@ -282,7 +306,7 @@ void emb_free(EmbSet *s) {
     free(s->split);
     free(s->has);
     free(s->index);
-    for (int m = 0; m < EMB_N; m++) free(s->emb[m]);
+    for (int m = 0; m < EMB_MAX_SLOTS; m++) free(s->emb[m]);
     h5_free_strs(s->classes, s->n_classes);
     memset(s, 0, sizeof *s);
 }
@@ -314,9 +338,60 @@ done:
     return rc;
 }
 
-int emb_read(const char *path, EmbSet *out, AmError *err) { return emb_read_some(path, ~0u, out, err); }
+int emb_read(const char *path, EmbSet *out, AmError *err) { return emb_read_some(path, NULL, -1, out, err); }
 
-int emb_read_some(const char *path, unsigned mask, EmbSet *out, AmError *err) {
+// The root attribute `modalities` into s->slot (names checked).
+static int read_slot_names(hid_t file, const char *path, EmbSet *s, AmError *err) {
+    char **strs = NULL;
+    int ns = 0;
+    if (h5_read_str_attr(file, path, "/", "modalities", &strs, &ns, err)) return 1;
+    int rc = 1;
+    if (ns < 1 || ns > EMB_MAX_SLOTS) {
+        am_error_set(err, "%s: attribute modalities lists %d embeddings (this build reads 1..%d)", path, ns,
+                     EMB_MAX_SLOTS);
+        goto done;
+    }
+    for (int m = 0; m < ns; m++) {
+        if (!slot_name_ok(strs[m])) {
+            am_error_set(err, "%s: attribute modalities[%d] = '%s' is not a name of a-z, 0-9, _", path, m, strs[m]);
+            goto done;
+        }
+        snprintf(s->slot[m], sizeof s->slot[m], "%s", strs[m]);
+    }
+    s->n_slots = ns;
+    rc = 0;
+done:
+    h5_free_strs(strs, ns);
+    return rc;
+}
+
+// Columns of /has (1..n_slots).
+static int read_has_cols(hid_t file, const char *path, EmbSet *s, AmError *err) {
+    if (H5Lexists(file, "has", H5P_DEFAULT) <= 0)
+        return am_error_set(err, "%s: missing dataset /has (not an astromm embeddings file?)", path);
+    int rank = 0, numeric = 0;
+    hsize_t dims[4] = {0, 0, 0, 0};
+    hid_t d = h5_open_dataset(file, path, "has", &rank, dims, &numeric, err);
+    if (d < 0) return 1;
+    h5_close_id(&d);
+    if (rank != 2 || dims[1] < 1 || dims[1] > (hsize_t)s->n_slots)
+        return am_error_set(err, "%s: /has must be [N, 1..%d] (one column per embedding in modalities)", path,
+                            s->n_slots);
+    s->n_has = (int)dims[1];
+    return 0;
+}
+
+// Root string attribute into buf ("" when absent or not one string).
+static void read_optional_str(hid_t file, const char *path, const char *name, char *buf, size_t cap) {
+    char **strs = NULL;
+    int ns = 0;
+    AmError e = {{0}};
+    buf[0] = '\0';
+    if (!h5_read_str_attr(file, path, "/", name, &strs, &ns, &e) && ns == 1) snprintf(buf, cap, "%s", strs[0]);
+    h5_free_strs(strs, ns);
+}
+
+int emb_read_some(const char *path, const char *const *names, int n_names, EmbSet *out, AmError *err) {
     memset(out, 0, sizeof *out);
     snprintf(out->path, sizeof out->path, "%s", path);
     if (access(path, R_OK) != 0) return am_error_set(err, "%s: cannot open: %s", path, strerror(errno));
@@ -336,7 +411,7 @@ int emb_read_some(const char *path, unsigned mask, EmbSet *out, AmError *err) {
                      path, ns >= 1 ? strs[0] : "", EMB_FORMAT);
         goto done;
     }
-    int64_t version = 0, n = 0, dim = 0;
+    int64_t version = 0, n = 0, dim = 0, normalized = 1;
     if (h5_read_int_attr(file, path, "version", &version, err)) goto done;
     if (version != EMB_VERSION) {
         am_error_set(err, "%s: embeddings format version %lld is not supported (this build reads %d)", path,
@@ -349,27 +424,36 @@ int emb_read_some(const char *path, unsigned mask, EmbSet *out, AmError *err) {
         am_error_set(err, "%s: invalid n_objects %lld or dim %lld", path, (long long)n, (long long)dim);
         goto done;
     }
+    // files written before the attribute existed hold AstroM3's unit-norm rows
+    if (H5Aexists(file, "normalized") > 0 && h5_read_int_attr(file, path, "normalized", &normalized, err)) goto done;
     out->n = n;
     out->dim = (int)dim;
+    out->normalized = normalized != 0;
     if (h5_read_str_attr(file, path, "/", "classes", &out->classes, &out->n_classes, err)) goto done;
-    h5_free_strs(strs, ns);
-    strs = NULL;
-    if (!h5_read_str_attr(file, path, "/", "checkpoint", &strs, &ns, err) && ns == 1)
-        snprintf(out->checkpoint, sizeof out->checkpoint, "%s", strs[0]);
-    h5_free_strs(strs, ns);
-    strs = NULL;
-    if (!h5_read_str_attr(file, path, "/", "dataset", &strs, &ns, err) && ns == 1)
-        snprintf(out->dataset, sizeof out->dataset, "%s", strs[0]);
-    h5_free_strs(strs, ns);
-    strs = NULL;
-    err->msg[0] = '\0';
-    Field f[F_COUNT];
-    fields(f);
-    void **dst[F_COUNT] = {(void **)&out->id, (void **)&out->label, (void **)&out->split, (void **)&out->has,
-                           (void **)&out->index};
-    for (int m = 0; m < EMB_N; m++) dst[F_EMB0 + m] = (void **)&out->emb[m];
-    for (int i = 0; i < F_COUNT; i++) {
-        if (i >= F_EMB0 && !(mask & (1u << (i - F_EMB0)))) continue;
+    if (read_slot_names(file, path, out, err) || read_has_cols(file, path, out, err)) goto done;
+    read_optional_str(file, path, "checkpoint", out->checkpoint, sizeof out->checkpoint);
+    read_optional_str(file, path, "dataset", out->dataset, sizeof out->dataset);
+    int want[EMB_MAX_SLOTS] = {0};
+    for (int i = 0; i < (names ? n_names : 0); i++) {
+        const int m = emb_slot_index(out, names[i]);
+        if (m < 0) {
+            char list[EMB_MAX_SLOTS * EMB_SLOT_NAME_MAX];
+            emb_slot_list(out, list, sizeof list);
+            am_error_set(err, "%s: no embedding '%s' in the file (it has: %s)", path, names[i], list);
+            goto done;
+        }
+        want[m] = 1;
+    }
+    if (!names)
+        for (int m = 0; m < out->n_slots; m++) want[m] = 1;
+    Field f[F_MAX];
+    SlotPath paths[EMB_MAX_SLOTS];
+    const int nf = fields(f, (const char (*)[EMB_SLOT_NAME_MAX])out->slot, out->n_slots, out->n_has, paths);
+    void **dst[F_MAX] = {(void **)&out->id, (void **)&out->label, (void **)&out->split, (void **)&out->has,
+                         (void **)&out->index};
+    for (int m = 0; m < out->n_slots; m++) dst[F_EMB0 + m] = (void **)&out->emb[m];
+    for (int i = 0; i < nf; i++) {
+        if (i >= F_EMB0 && !want[i - F_EMB0]) continue;
         if (read_field(file, path, &f[i], n, out->dim, dst[i], err)) goto done;
     }
     for (int64_t i = 0; i < n; i++) {
@@ -391,6 +475,18 @@ done:
     if (rc) emb_free(out);
     if (rc) snprintf(out->path, sizeof out->path, "%s", path);
     return rc;
+}
+
+int emb_slot_index(const EmbSet *s, const char *name) {
+    for (int m = 0; name && m < s->n_slots; m++)
+        if (!strcmp(s->slot[m], name)) return m;
+    return -1;
+}
+
+void emb_slot_list(const EmbSet *s, char *buf, size_t cap) {
+    size_t l = 0;
+    buf[0] = '\0';
+    for (int m = 0; m < s->n_slots && l < cap; m++) l += (size_t)snprintf(buf + l, cap - l, "%s%s", m ? ", " : "", s->slot[m]);
 }
 
 int64_t emb_find_id(const EmbSet *s, int64_t id) {
@@ -425,10 +521,12 @@ void emb_find_ids(const EmbSet *s, const int64_t *ids, int64_t n, int64_t *rows)
     free(t);
 }
 
-int emb_row_has(const EmbSet *s, int64_t row, int mod) {
-    const uint8_t *h = s->has + 3 * row;
-    if (mod == EMB_FUSED) return h[0] || h[1] || h[2];
-    return h[mod] != 0;
+int emb_row_has(const EmbSet *s, int64_t row, int slot) {
+    const uint8_t *h = s->has + (size_t)s->n_has * (size_t)row;
+    if (slot < s->n_has) return h[slot] != 0;
+    for (int c = 0; c < s->n_has; c++)
+        if (h[c]) return 1;
+    return 0;
 }
 
 const char *emb_class_name(const EmbSet *s, int32_t label) {

@@ -17,6 +17,7 @@
 #ifndef ASTROMM_EMBEDDINGS_FILE_H
 #define ASTROMM_EMBEDDINGS_FILE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "core/error.h"
@@ -26,14 +27,19 @@
 #define EMB_FORMAT "astromm-embeddings"
 #define EMB_VERSION 1
 
-// The embeddings of a file: one slot per modality (index MOD_*, core/modality.h),
+// A file holds n_slots embeddings ("slots"), named by the root attribute
+// `modalities` (the datasets /embeddings/<name>, in that order). /has [N, n_has]
+// says per object which of the first n_has slots are present; a slot past
+// n_has (AstroM3's "fused") is present where any of them is.
+#define EMB_MAX_SLOTS 8
+#define EMB_SLOT_NAME_MAX 32
+
+// The AstroM3 layout: one slot per modality (index MOD_*, core/modality.h),
 // then the fused embedding (the mean of an object's modalities).
 enum { EMB_FUSED = MOD_COUNT, EMB_N = MOD_COUNT + 1 };
+// An AstroM3 slot's name: the modality's name, or "fused".
+const char *emb_astrom3_slot_name(int slot);
 
-// The modality's name, or "fused": the dataset names under /embeddings.
-const char *emb_slot_name(int slot);
-// Slot of a name above (also accepts "all" -> -2 when allow_all); -1 when unknown.
-int emb_modality_parse(const char *name, int allow_all);
 // Split name -> DS_SPLIT_* (train/val/test), -1 for "all", -2 when unknown.
 int emb_split_parse(const char *name);
 const char *emb_split_name(int split);
@@ -41,12 +47,15 @@ const char *emb_split_name(int split);
 typedef struct {
     int64_t n;            // rows
     int dim;              // D
+    int n_slots, n_has;   // embeddings in the file; columns of /has
+    int normalized;       // 1: every present row has unit L2 norm (cosine = dot product)
+    char slot[EMB_MAX_SLOTS][EMB_SLOT_NAME_MAX];
     int64_t *id;          // [n]
     int32_t *label;       // [n] class index or -1
     uint8_t *split;       // [n] 0 train, 1 val, 2 test
-    uint8_t *has;         // [n, 3] modality presence
+    uint8_t *has;         // [n, n_has] slot presence
     int64_t *index;       // [n] row in the source dataset
-    float *emb[EMB_N];    // [n, dim] each
+    float *emb[EMB_MAX_SLOTS];  // [n, dim] each (NULL when not loaded)
     char **classes;
     int n_classes;
     char checkpoint[1024], dataset[1024];
@@ -54,17 +63,22 @@ typedef struct {
 } EmbSet;
 
 int emb_read(const char *path, EmbSet *out, AmError *err);
-// The same, loading only the embeddings of the modalities whose bit (1 << EMB_*)
-// is set in mask (the others stay NULL); everything else is read and checked.
-int emb_read_some(const char *path, unsigned mask, EmbSet *out, AmError *err);
+// The same, loading only the named embeddings (the others stay NULL; names may
+// repeat); everything else is read and checked. A name the file does not have is
+// an error that quotes it and lists the file's names.
+int emb_read_some(const char *path, const char *const *names, int n_names, EmbSet *out, AmError *err);
 void emb_free(EmbSet *s);
 // Row of the first object with this id, or -1 (a linear scan).
 int64_t emb_find_id(const EmbSet *s, int64_t id);
 // Rows of n ids at once (sorting the file's ids once): rows[i] = first row
 // with ids[i], or -1.
 void emb_find_ids(const EmbSet *s, const int64_t *ids, int64_t n, int64_t *rows);
-// 1 when row has an embedding for modality mod (fused: at least one modality).
-int emb_row_has(const EmbSet *s, int64_t row, int mod);
+// Slot of a name, or -1.
+int emb_slot_index(const EmbSet *s, const char *name);
+// "photometry, spectra, ...": the slot names, for messages.
+void emb_slot_list(const EmbSet *s, char *buf, size_t cap);
+// 1 when row has the embedding of slot (past n_has: when it has any).
+int emb_row_has(const EmbSet *s, int64_t row, int slot);
 // Class name of a label ("" for -1 or out of range).
 const char *emb_class_name(const EmbSet *s, int32_t label);
 
@@ -95,14 +109,18 @@ typedef struct {
     int n_classes;
     int64_t n;
     int dim;
+    int n_slots, n_has;                 // 1 <= n_has <= n_slots <= EMB_MAX_SLOTS
+    const char *const *slot_names;      // [n_slots]
+    int normalized;                     // rows have unit norm (attribute `normalized`)
 } EmbFileInfo;
 
 typedef struct EmbWriter EmbWriter;
 
 int emb_writer_open(const char *path, Comm *comm, const EmbFileInfo *info, EmbWriter **out, AmError *err);
-// Rows row0 .. row0+nrows-1 (nrows may be 0). emb[m] are [nrows, dim] host arrays.
+// Rows row0 .. row0+nrows-1 (nrows may be 0). has is [nrows, n_has]; emb[s]
+// (s < n_slots) are [nrows, dim] host arrays.
 int emb_writer_write(EmbWriter *w, int64_t row0, int64_t nrows, const int64_t *id, const int32_t *label,
-                     const uint8_t *split, const uint8_t *has, const int64_t *index, const float *const emb[EMB_N],
+                     const uint8_t *split, const uint8_t *has, const int64_t *index, const float *const *emb,
                      AmError *err);
 // ok: this rank's verdict on everything so far (0 = failed). Returns 0 when the
 // file was renamed into place, non-zero (err set) otherwise. Frees w.

@@ -45,17 +45,35 @@ static void list_embeddings(hid_t f, char *names, size_t cap) {
     h5_close_id(&gr);
 }
 
-// The rows that have the modality of `name` (any modality for another name:
-// fused), compacted in place; a kept row with a non-finite value is an error.
-static int keep_rows(EmbView *v, const uint8_t *has, const char *file, const char *path, AmError *err) {
-    const int col = modality_from_name(strrchr(path, '/') + 1);
+// The /has column of embedding `name`: its place in the root attribute
+// modalities where the file has one, else its modality's index; -1 (any
+// column) past the columns, as for "fused".
+static int has_column(hid_t f, const char *file, const char *name, int cols) {
+    int col = -1;
+    char **strs = NULL;
+    int ns = 0;
+    AmError e = {{0}};
+    if (H5Aexists(f, "modalities") > 0 && !h5_read_str_attr(f, file, "/", "modalities", &strs, &ns, &e)) {
+        for (int i = 0; i < ns; i++)
+            if (!strcmp(strs[i], name)) col = i;
+        h5_free_strs(strs, ns);
+    } else {
+        col = modality_from_name(name);
+    }
+    return col < cols ? col : -1;
+}
+
+// The rows that have embedding `name` (has column col; any column for -1),
+// compacted in place; a kept row with a non-finite value is an error.
+static int keep_rows(EmbView *v, const uint8_t *has, int cols, int col, const char *file, const char *path,
+                     AmError *err) {
     const size_t n = v->n_file, d = v->d;
     size_t m = 0;
     for (size_t i = 0; i < n; i++) {
         if (has) {
-            const uint8_t *h = has + MOD_COUNT * i;
+            const uint8_t *h = has + (size_t)cols * i;
             int any = 0;
-            for (int c = 0; c < MOD_COUNT; c++) any |= h[c];
+            for (int c = 0; c < cols; c++) any |= h[c];
             if (col >= 0 ? !h[col] : !any) continue;
         }
         for (size_t j = 0; j < d; j++)
@@ -91,19 +109,21 @@ static int read_view_labels(hid_t f, const char *file, const char *path, EmbView
     return rc;
 }
 
-// /has [n, MOD_COUNT] into *has (NULL when the file has none).
-static int read_view_has(hid_t f, const char *file, size_t n, uint8_t **has, AmError *err) {
+// /has [n, cols] into *has (NULL when the file has none).
+static int read_view_has(hid_t f, const char *file, size_t n, uint8_t **has, int *cols, AmError *err) {
     *has = NULL;
+    *cols = 0;
     if (H5Lexists(f, "/has", H5P_DEFAULT) <= 0) return 0;
     hsize_t d1[2];
     hid_t ds = open_view_ds(f, file, "/has", 2, d1, err);
     if (ds < 0) return 1;
     int rc = 0;
-    if (d1[0] != n || d1[1] != MOD_COUNT) {
-        rc = am_error_set(err, "%s: /has has shape [%llu, %llu], expected [%zu, %d]", file, (unsigned long long)d1[0],
-                          (unsigned long long)d1[1], n, MOD_COUNT);
+    if (d1[0] != n || d1[1] < 1 || d1[1] > 64) {
+        rc = am_error_set(err, "%s: /has has shape [%llu, %llu], expected [%zu, 1..64]", file, (unsigned long long)d1[0],
+                          (unsigned long long)d1[1], n);
     } else {
-        *has = am_malloc(n * MOD_COUNT, "has");
+        *cols = (int)d1[1];
+        *has = am_malloc(n * (size_t)*cols, "has");
         rc = h5_read_whole(ds, H5T_NATIVE_UINT8, *has, file, "/has", err) != 0;
     }
     h5_close_id(&ds);
@@ -142,7 +162,7 @@ int emb_read_view(const char *file, const char *name, EmbView *v, AmError *err) 
     memset(v, 0, sizeof *v);
     H5Quiet q;
     h5_quiet_on(&q);
-    int rc = 1;
+    int rc = 1, cols = 0;
     uint8_t *has = NULL;
     char path[300];
     snprintf(path, sizeof path, "/embeddings/%s", name);
@@ -158,10 +178,10 @@ int emb_read_view(const char *file, const char *name, EmbView *v, AmError *err) 
         list_embeddings(f, names, sizeof names);
         am_error_set(err, "%s: no dataset %s (--embedding; the file has: %s)", file, path, names[0] ? names : "none");
     } else if (!read_view_matrix(f, file, path, v, err) && !read_view_labels(f, file, path, v, err) &&
-               !read_view_has(f, file, v->n_file, &has, err) &&
+               !read_view_has(f, file, v->n_file, &has, &cols, err) &&
                !(H5Aexists(f, "classes") > 0 &&
                  h5_read_str_attr(f, file, "/", "classes", &v->classes, &v->n_classes, err)) &&
-               !keep_rows(v, has, file, path, err)) {
+               !keep_rows(v, has, cols, has_column(f, file, name, cols), file, path, err)) {
         rc = 0;
     }
     h5_close_id(&f);

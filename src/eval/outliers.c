@@ -50,7 +50,7 @@ int64_t outliers_rank(const EmbSet *s, int mod, int split, OutlierRow **out, AmE
         free(cnt);
         free(cnorm);
         am_error_set(err, "%s: no labelled training-split rows with %s embeddings to build class centroids from "
-                     "(embed with --split all)", s->path, emb_slot_name(mod));
+                     "(embed with --split all)", s->path, s->slot[mod]);
         return -1;
     }
     OutlierRow *r = am_malloc((size_t)s->n * sizeof *r + 1, "outliers");
@@ -88,7 +88,7 @@ int64_t outliers_rank(const EmbSet *s, int mod, int split, OutlierRow **out, AmE
 void outliers_write_csv(FILE *f, const EmbSet *s, int mod, const OutlierRow *r, int64_t k, int header) {
     if (header) fprintf(f, "modality,rank,id,label,predicted,score\n");
     for (int64_t i = 0; i < k; i++)
-        fprintf(f, "%s,%lld,%lld,%s,%s,%.9f\n", emb_slot_name(mod), (long long)(i + 1), (long long)s->id[r[i].row],
+        fprintf(f, "%s,%lld,%lld,%s,%s,%.9f\n", s->slot[mod], (long long)(i + 1), (long long)s->id[r[i].row],
                 emb_class_name(s, r[i].label), emb_class_name(s, r[i].predicted), r[i].score);
 }
 
@@ -104,7 +104,7 @@ void outliers_json_string(FILE *f, const char *v) {
 }
 
 void outliers_write_json(FILE *f, const EmbSet *s, int mod, const OutlierRow *r, int64_t k) {
-    fprintf(f, "{\"modality\": \"%s\", \"candidates\": [", emb_slot_name(mod));
+    fprintf(f, "{\"modality\": \"%s\", \"candidates\": [", s->slot[mod]);
     for (int64_t i = 0; i < k; i++) {
         fprintf(f, "%s\n  {\"rank\": %lld, \"id\": %lld, \"label\": ", i ? "," : "", (long long)(i + 1),
                 (long long)s->id[r[i].row]);

@@ -131,9 +131,16 @@ void pca_top_eig(const double *A, size_t m, int k, double *w, double *V) {
     free(Q), free(Z), free(B), free(W), free(wr), free(prev);
 }
 
-int pca_fit_transform(const float *X, size_t n, size_t d, int k, float *scores, double *var) {
+int pca_fit(const float *X, size_t n, size_t d, int k, PcaModel *pm) {
     CHECK(n >= 1 && d >= 1 && k >= 1, "pca: need n >= 1, d >= 1, k >= 1 (got %zu, %zu, %d)", n, d, k);
-    double *mean = am_calloc(d, sizeof *mean, "pca mean");
+    memset(pm, 0, sizeof *pm);
+    pm->d = d;
+    pm->k = k;
+    pm->mean = am_calloc(d, sizeof *pm->mean, "pca mean");
+    pm->comp = am_calloc((size_t)k * d, sizeof *pm->comp, "pca components");
+    pm->var = am_calloc((size_t)k, sizeof *pm->var, "pca variances");
+    pm->live = am_calloc((size_t)k, sizeof *pm->live, "pca components");
+    double *mean = pm->mean;
     for (size_t i = 0; i < n; i++)
         for (size_t j = 0; j < d; j++) mean[j] += X[i * d + j];
     for (size_t j = 0; j < d; j++) mean[j] /= (double)n;
@@ -176,13 +183,10 @@ int pca_fit_transform(const float *X, size_t n, size_t d, int k, float *scores, 
     const double ddof = n > 1 ? (double)(n - 1) : 1.0;
     for (int c = 0; c < k; c++) {
         const int live = (size_t)c < m && w[c] > 1e-12 * (w[0] > 0 ? w[0] : 1.0);
-        if (var) var[c] = live ? w[c] / ddof : 0.0;
-        if (!live) {
-            for (size_t i = 0; i < n; i++) scores[i * (size_t)k + (size_t)c] = 0.0f;
-            continue;
-        }
-        // loading vector u (length d) of component c
-        double *u = am_malloc(d * sizeof *u, "pca loading");
+        pm->var[c] = live ? w[c] / ddof : 0.0;
+        pm->live[c] = (unsigned char)live;
+        if (!live) continue;
+        double *u = pm->comp + (size_t)c * d;  // loading vector of component c
         if (gram) {  // u = Xc^T v / sqrt(lambda)
             const double inv = 1.0 / sqrt(w[c]);
             for (size_t j = 0; j < d; j++) {
@@ -196,18 +200,48 @@ int pca_fit_transform(const float *X, size_t n, size_t d, int k, float *scores, 
         size_t big = 0;
         for (size_t j = 1; j < d; j++)
             if (fabs(u[j]) > fabs(u[big])) big = j;
-        const double sgn = u[big] < 0 ? -1.0 : 1.0;
-        for (size_t i = 0; i < n; i++) {
-            double s = 0;
-            for (size_t j = 0; j < d; j++) s += Xc[i * d + j] * u[j];
-            scores[i * (size_t)k + (size_t)c] = (float)(sgn * s);
-        }
-        free(u);
+        if (u[big] < 0)  // an exact sign flip: scores are the same as flipping them afterwards
+            for (size_t j = 0; j < d; j++) u[j] = -u[j];
     }
-    free(mean);
     free(Xc);
     free(A);
     free(V);
     free(w);
+    return 0;
+}
+
+void pca_transform(const PcaModel *pm, const float *X, size_t n, float *scores) {
+    const size_t d = pm->d, k = (size_t)pm->k;
+    double *xc = am_malloc(d * sizeof *xc, "pca row");
+    for (size_t i = 0; i < n; i++) {
+        for (size_t j = 0; j < d; j++) xc[j] = (double)X[i * d + j] - pm->mean[j];
+        for (size_t c = 0; c < k; c++) {
+            if (!pm->live[c]) {
+                scores[i * k + c] = 0.0f;
+                continue;
+            }
+            const double *u = pm->comp + c * d;
+            double s = 0;
+            for (size_t j = 0; j < d; j++) s += xc[j] * u[j];
+            scores[i * k + c] = (float)s;
+        }
+    }
+    free(xc);
+}
+
+void pca_model_free(PcaModel *pm) {
+    free(pm->mean);
+    free(pm->comp);
+    free(pm->var);
+    free(pm->live);
+    memset(pm, 0, sizeof *pm);
+}
+
+int pca_fit_transform(const float *X, size_t n, size_t d, int k, float *scores, double *var) {
+    PcaModel pm;
+    pca_fit(X, n, d, k, &pm);
+    pca_transform(&pm, X, n, scores);
+    if (var) memcpy(var, pm.var, (size_t)k * sizeof *var);
+    pca_model_free(&pm);
     return 0;
 }

@@ -1,4 +1,4 @@
-// Principal component analysis for small embedding sets (astromm map).
+// Principal component analysis for embedding sets (astromm map, search, anomalies).
 // Deterministic: covariance (or Gram) matrix in double with a fixed summation
 // order, eigenvectors by cyclic Jacobi; the result does not depend on the
 // thread count. Sign convention: each component's largest-magnitude loading
@@ -7,6 +7,22 @@
 #define ASTROMM_PCA_H
 
 #include <stddef.h>
+
+// A fitted PCA: centre, then project on the first k components.
+typedef struct {
+    size_t d;
+    int k;
+    double *mean;         // [d]
+    double *comp;         // [k, d] unit loading vectors (sign convention above)
+    double *var;          // [k] explained variances (ddof = 1)
+    unsigned char *live;  // [k] 0 for a component beyond rank(X): its scores are 0
+} PcaModel;
+
+// Fits on n rows of d floats (n >= 1, d >= 1, k >= 1). Returns 0.
+int pca_fit(const float *X, size_t n, size_t d, int k, PcaModel *pm);
+// scores[n*k] of n rows of X (width pm->d), each a fixed-order double sum.
+void pca_transform(const PcaModel *pm, const float *X, size_t n, float *scores);
+void pca_model_free(PcaModel *pm);
 
 // X: n rows of d floats (row-major). Writes the first k principal-component
 // scores of the centred rows to scores[n*k] (row-major) and, when var is not

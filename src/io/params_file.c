@@ -66,7 +66,7 @@ static int is_fresh(const char *name, const char *fresh_prefix) {
 int params_load(ParamStore *ps, const char *path, AmError *err) { return params_load_except(ps, path, NULL, err); }
 
 int params_load_except(ParamStore *ps, const char *path, const char *fresh_prefix, AmError *err) {
-    ParamsLoadOptions o = {fresh_prefix, NULL, 0};
+    ParamsLoadOptions o = {.fresh_prefix = fresh_prefix};
     return params_load_with(ps, path, &o, err);
 }
 
@@ -107,7 +107,7 @@ int params_load_with(ParamStore *ps, const char *path, const ParamsLoadOptions *
                             "from before 2026-12-04 used \"standard\")\n", path, ps->prop_key[i], ps->prop_val[i]);
     }
     // Every file tensor must be one of ours (catches renamed or foreign checkpoints).
-    for (int i = 0; i < st_count(f) && !rc; i++) {
+    for (int i = 0; i < st_count(f) && !rc && !o->allow_extra; i++) {
         const StTensor *t = st_tensor(f, i);
         int found = 0;
         for (int j = 0; j < ps->n && !found; j++) found = !strcmp(file_name_of(ps, j, o, buf, sizeof buf), t->name);

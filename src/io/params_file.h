@@ -27,6 +27,9 @@ typedef struct {
     // Compare shapes without their size-1 dimensions (a Linear stored as a
     // 1x1 convolution [o, i, 1, 1], a scale [C] stored as [C, 1, 1]).
     int squeeze_shapes;
+    // File tensors that are not in the store are ignored (an encoder's store
+    // loading from a whole-model checkpoint); the store's must all be there.
+    int allow_extra;
 } ParamsLoadOptions;
 int params_load_with(ParamStore *ps, const char *path, const ParamsLoadOptions *o, AmError *err);
 

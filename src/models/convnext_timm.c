@@ -41,6 +41,6 @@ void convnext_timm_name(const char *tv, char *out, size_t len) {
 }
 
 int convnext_load_timm(ParamStore *ps, const char *path, AmError *err) {
-    ParamsLoadOptions o = {"classifier.2.", convnext_timm_name, 1};
+    ParamsLoadOptions o = {.fresh_prefix = "classifier.2.", .file_name = convnext_timm_name, .squeeze_shapes = 1};
     return params_load_with(ps, path, &o, err);
 }
