@@ -182,25 +182,26 @@ int embed_run(const RunConfig *cfg, Comm *comm, const EmbedOptions *opt) {
         if (!rank) fprintf(stderr, "astromm embed: --batch must be >= 1 (got %d)\n", opt->batch);
         return 2;
     }
-    Loader *L = NULL;
-    int rc = embed_loader(cfg, comm, opt, &L, &err);
-    if (rc && !rank) fprintf(stderr, "astromm embed: error: %s\n", err.msg);
-    if (comm_any_failed(comm, rc)) return loader_close(L), 1;
-    if (loader_is_images(L) != images) {
+    if (imgds_probe(cfg->data_path) != images) {
         if (!rank)
             fprintf(stderr, "astromm embed: %s: %s is %s dataset but the model (model.family) is %s\n", cfg->source,
-                    cfg->data_path, images ? "a star" : "an image", images ? "an image encoder" : "AstroM3");
-        return loader_close(L), 2;
+                    cfg->data_path, images ? "not an image" : "an image", images ? "an image encoder" : "AstroM3");
+        return 2;
     }
-    if (!images && loader_check_model_inputs(L, mc->spec_len, mc->spec_in, mc->meta_in, mc->photo_in, &err)) {
-        if (!rank) fprintf(stderr, "astromm embed: %s: %s\n", cfg->source, err.msg);
-        return loader_close(L), 2;
-    }
+    // the splits before the loader starts: its I/O thread then owns the HDF5 library
     uint8_t *splits = NULL;
     int64_t n_ds = 0;
-    rc = dataset_splits(cfg->data_path, images, &splits, &n_ds, &err);
+    int rc = dataset_splits(cfg->data_path, images, &splits, &n_ds, &err);
     if (rc) fprintf(stderr, "astromm embed: error: %s\n", err.msg);
+    if (comm_any_failed(comm, rc)) return free(splits), 1;
+    Loader *L = NULL;
+    rc = embed_loader(cfg, comm, opt, &L, &err);
+    if (rc && !rank) fprintf(stderr, "astromm embed: error: %s\n", err.msg);
     if (comm_any_failed(comm, rc)) return loader_close(L), free(splits), 1;
+    if (!images && loader_check_model_inputs(L, mc->spec_len, mc->spec_in, mc->meta_in, mc->photo_in, &err)) {
+        if (!rank) fprintf(stderr, "astromm embed: %s: %s\n", cfg->source, err.msg);
+        return loader_close(L), free(splits), 2;
+    }
     const int64_t N = loader_size(L);
     if (N < 1) {
         if (!rank)

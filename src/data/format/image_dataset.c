@@ -460,3 +460,20 @@ const float *imgds_truth(const ImgDataset *ds, int64_t i) {
     return ds->truth ? ds->truth + (size_t)i * ds->schema.answers : NULL;
 }
 const char *imgds_path(const ImgDataset *ds) { return ds->path; }
+
+int imgds_probe(const char *path) {
+    H5Quiet q;
+    h5_quiet_on(&q);
+    int yes = 0;
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f >= 0) {
+        char **fmt = NULL;
+        int n = 0;
+        AmError e;
+        if (!h5_read_str_attr(f, path, "/", "format", &fmt, &n, &e)) yes = n == 1 && !strcmp(fmt[0], IMGDS_FORMAT);
+        h5_free_strs(fmt, n);
+        H5Fclose(f);
+    }
+    h5_quiet_off(&q);
+    return yes;
+}

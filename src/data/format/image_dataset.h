@@ -58,6 +58,8 @@ void imgds_writer_abort(ImgWriter *w);
 
 typedef struct ImgDataset ImgDataset;
 
+// 1 when path is an HDF5 file with format = "astromm-images" (no error otherwise).
+int imgds_probe(const char *path);
 int imgds_open(const char *path, ImgDataset **out, AmError *err);
 void imgds_close(ImgDataset *ds);  // NULL-safe
 int64_t imgds_count(const ImgDataset *ds);

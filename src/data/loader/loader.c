@@ -312,7 +312,7 @@ static void open_job(void *arg) {
     OpenJob *j = arg;
     struct Loader *l = j->l;
     if (j->stage == 0) {
-        if (loader_images_probe(l->path)) {
+        if (imgds_probe(l->path)) {
             j->rc = imgds_open(l->path, &l->imgs, &j->err);
             return;
         }

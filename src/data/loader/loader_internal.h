@@ -91,7 +91,6 @@ struct Loader {
 void loader_slot_alloc_rows(struct Loader *l, Slot *s);
 
 // loader_images.c (image datasets; everything that touches HDF5 runs on the I/O thread)
-int loader_images_probe(const char *path);            // 1: an image dataset
 int loader_images_setup(struct Loader *l, AmError *err);  // after imgds_open: selection, shape, schema
 void loader_images_slot_alloc(struct Loader *l, Slot *s);
 int loader_images_fill(struct Loader *l, Slot *s, AmError *err);

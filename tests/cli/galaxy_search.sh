@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# Galaxy similarity search (issue 17, part 1), end to end on synthetic galaxies:
+#  - astromm embed of an image model writes one embedding, "image" (the pooled
+#    features, not unit norm: attribute normalized = 0), /has [N, 1], ids and
+#    rows of the dataset; bit-identical at 1 and 2 ranks, and equal to float
+#    rounding with another --batch (other GEMM shapes);
+#  - search --pca 10 --metric euclidean: the object itself first at distance 0,
+#    distances ascending, against numpy (sklearn-free PCA + brute force);
+#    identical at 2 ranks;
+#  - --montage writes a PNG whose tiles are the dataset's stored images;
+#  - bad input: unknown id, --pca above the dimension, an embedding the file
+#    does not have, an empty result, a montage from a star dataset.
+# Skips (exit 77) without ../shared/data/galaxies/votes/votes.csv (real vote totals).
+AM=$1
+VOTES=../shared/data/galaxies/votes/votes.csv
+[ -f "$VOTES" ] || { echo "SKIP: $VOTES not found"; exit 77; }
+TRAIN_TEST_N=50 source "$(dirname "$0")/train_lib.sh"
+"$AM" synth --kind galaxies --n 120 --seed 4 --image-size 32 --channels 1 --votes-csv "$VOTES" --out "$T/gal.h5" >/dev/null \
+  || { echo "FAIL: synth galaxies"; exit 1; }
+cat >"$T/gal.cfg" <<CFG
+model = { family = "convnext"; image_size = 32; image_channels = 1; convnext_depths = [1, 1, 1, 1];
+          convnext_dims = [8, 16, 16, 24]; drop_path = 0.1; layer_scale = 0.5; dropout_head = 0.2; };
+run = { seed = 11; hang_timeout = 60.0; };
+data = { path = "$T/gal.h5"; };
+train = { batch_size = 16; epochs = 5; optimizer = "adamw"; lr = 2e-3; warmup_epochs = 0; early_stop_patience = 0; };
+CFG
+"$AM" train "$T/gal.cfg" --set "run.dir=\"$T/run\"" --set train.max_steps=4 >"$T/train.log" 2>&1
+check "train a small image model" test $? -eq 0
+CK=$(ls -d "$T"/run/checkpoints/step_*/model.safetensors | tail -1)
+"$AM" embed --config "$T/gal.cfg" --checkpoint "$CK" --out "$T/e1.h5" --batch 8 >"$T/e1.log" 2>&1
+check "embed at 1 rank" test $? -eq 0
+check "embed reports images/s" grep -q "objects/s" "$T/e1.log"
+"$MPIRUN" --oversubscribe -np 2 "$AM" embed --config "$T/gal.cfg" --checkpoint "$CK" --out "$T/e2.h5" --batch 8 \
+  >"$T/e2.log" 2>&1
+check "embed at 2 ranks" test $? -eq 0
+"$AM" embed --config "$T/gal.cfg" --checkpoint "$CK" --out "$T/e3.h5" --batch 5 >/dev/null 2>&1
+check "embed with --batch 5" test $? -eq 0
+check "the embeddings file: one 'image' embedding, raw features, the dataset's rows; 2 ranks bitwise; other batch to rounding" \
+  $PY - "$T/e1.h5" "$T/e2.h5" "$T/e3.h5" "$T/gal.h5" <<'PY'
+import sys, h5py, numpy as np
+a, b, c, d = (h5py.File(p, "r") for p in sys.argv[1:5])
+assert list(a.attrs["modalities"]) == ["image"], a.attrs["modalities"]
+assert int(a.attrs["normalized"]) == 0 and int(a.attrs["dim"]) == 24
+E = a["embeddings/image"][()]
+assert E.shape == (120, 24) and a["has"].shape == (120, 1) and a["has"][()].all()
+assert (a["id"][()] == d["id"][()]).all() and (a["index"][()] == np.arange(120)).all()
+assert (a["split"][()] == d["split"][()]).all()
+assert np.isfinite(E).all() and E.std() > 0
+# the representation is LayerNorm-ed features: not unit rows
+n = np.linalg.norm(E, axis=1)
+assert abs(n.mean() - 1) > 0.1, n.mean()
+for k in ("embeddings/image", "id", "label", "split", "has", "index"):
+    assert (a[k][()] == b[k][()]).all(), k
+err = np.abs(E - c["embeddings/image"][()]).max()
+assert err <= 1e-5 * np.abs(E).max(), err
+PY
+ID=$($PY -c "import h5py,sys; print(h5py.File(sys.argv[1])['id'][17])" "$T/e1.h5")
+"$AM" search --embeddings "$T/e1.h5" --id "$ID" --pca 10 --metric euclidean --k 6 --out "$T/s1.csv" \
+  --montage "$T/m.png" 2>"$T/s1.err"
+check "search --pca 10 --metric euclidean --montage" test $? -eq 0
+"$MPIRUN" --oversubscribe -np 2 "$AM" search --embeddings "$T/e1.h5" --id "$ID" --pca 10 --metric euclidean --k 6 \
+  --block 7 --out "$T/s2.csv" 2>/dev/null
+check "search at 2 ranks identical" cmp -s "$T/s1.csv" "$T/s2.csv"
+"$AM" search --embeddings "$T/e1.h5" --id "$ID" --k 6 --out "$T/sc.csv" 2>/dev/null
+check "cosine search of the file's only embedding by default" test $? -eq 0
+check "search results against numpy (PCA fitted on all rows, then brute force)" \
+  $PY - "$T/e1.h5" "$ID" "$T/s1.csv" "$T/sc.csv" <<'PY'
+import sys, csv, h5py, numpy as np
+f = h5py.File(sys.argv[1], "r")
+E = f["embeddings/image"][()].astype(np.float64); ids = f["id"][()]; q = int(np.where(ids == int(sys.argv[2]))[0][0])
+X = E - E.mean(0)
+w, V = np.linalg.eigh(X.T @ X)
+Z = X @ V[:, ::-1][:, :10]
+d = np.sqrt(((Z - Z[q]) ** 2).sum(1))
+order = np.argsort(d, kind="stable")[:6]
+rows = list(csv.DictReader(open(sys.argv[3])))
+assert [r["rank"] for r in rows] == [str(i) for i in range(1, 7)]
+assert int(rows[0]["neighbour_id"]) == ids[q] and float(rows[0]["euclidean"]) == 0.0
+got = np.array([float(r["euclidean"]) for r in rows])
+assert (np.diff(got) >= 0).all(), got
+assert np.allclose(got, d[order], rtol=1e-4, atol=1e-4), (got, d[order])
+cs = (E @ E[q]) / (np.linalg.norm(E, axis=1) * np.linalg.norm(E[q]))
+rows = list(csv.DictReader(open(sys.argv[4])))
+got = np.array([float(r["cosine"]) for r in rows])
+assert int(rows[0]["neighbour_id"]) == ids[q]
+assert np.allclose(got, np.sort(cs)[::-1][:6], atol=1e-5), (got, np.sort(cs)[::-1][:6])
+PY
+check "montage: a PNG of 1 x 7 tiles, the query's tile is its stored image" $PY - "$T/m.png" "$T/gal.h5" "$T/s1.csv" "$T/e1.h5" <<'PY'
+import sys, zlib, struct, csv, h5py, numpy as np
+b = open(sys.argv[1], "rb").read()
+assert b[:8] == b"\x89PNG\r\n\x1a\n"
+w, h, depth, ctype = struct.unpack(">IIBB", b[16:26])
+S, G, QG = 32, 4, 16
+assert (w, h, depth, ctype) == (7 * S + 8 * G + QG - G, S + 2 * G, 8, 0), (w, h, depth, ctype)
+# decode the (filtered) scanlines: PNG filters per row
+raw, pos, data = b"", 8, b""
+while pos < len(b):
+    n, = struct.unpack(">I", b[pos:pos + 4]); typ = b[pos + 4:pos + 8]
+    if typ == b"IDAT": data += b[pos + 8:pos + 8 + n]
+    pos += 12 + n
+raw = zlib.decompress(data)
+img = np.zeros((h, w), np.int32); prev = np.zeros(w, np.int32)
+for y in range(h):
+    f = raw[y * (w + 1)]; line = np.frombuffer(raw[y * (w + 1) + 1:(y + 1) * (w + 1)], np.uint8).astype(np.int32)
+    out = np.zeros(w, np.int32)
+    for x in range(w):
+        a = out[x - 1] if x else 0; up = prev[x]; c = prev[x - 1] if x else 0
+        if f == 0: p = 0
+        elif f == 1: p = a
+        elif f == 2: p = up
+        elif f == 3: p = (a + up) // 2
+        else:
+            pa, pb, pc = abs(up - c), abs(a - c), abs(a + up - 2 * c)
+            p = a if pa <= pb and pa <= pc else (up if pb <= pc else c)
+        out[x] = (line[x] + p) & 255
+    img[y] = out; prev = out
+d = h5py.File(sys.argv[2], "r"); e = h5py.File(sys.argv[4], "r")
+rows = list(csv.DictReader(open(sys.argv[3])))
+ids = list(e["id"][()])
+q = e["index"][ids.index(int(rows[0]["query_id"]))]
+assert (img[G:G + S, G:G + S] == d["images"][q][:, :, 0]).all(), "query tile"
+n2 = e["index"][ids.index(int(rows[1]["neighbour_id"]))]
+x0 = G + 2 * (S + G) + QG - G
+assert (img[G:G + S, x0:x0 + S] == d["images"][n2][:, :, 0]).all(), "second neighbour tile"
+assert (img[0:G] == 255).all(), "white gap"
+PY
+expect() {  # expect CODE PATTERN cmd...: exit code and a message naming the problem
+  local code=$1 pat=$2; shift 2
+  "$@" >/dev/null 2>"$T/err.txt"; local rc=$?
+  [ $rc -eq "$code" ] && grep -q -- "$pat" "$T/err.txt" || { echo "  (exit $rc, stderr: $(head -c 300 "$T/err.txt"))"; return 1; }
+}
+check "unknown query id" expect 2 "unknown query id 999999999" "$AM" search --embeddings "$T/e1.h5" --id 999999999
+check "--pca above the dimension" expect 2 "pca 25 is larger than the embedding dimension 24" \
+  "$AM" search --embeddings "$T/e1.h5" --id "$ID" --pca 25
+check "an embedding the file does not have" expect 2 "no embedding 'fused' in the file (it has: image)" \
+  "$AM" search --embeddings "$T/e1.h5" --id "$ID" --modality fused
+check "bad metric" expect 2 "'manhattan'" "$AM" search --embeddings "$T/e1.h5" --id "$ID" --metric manhattan
+"$AM" embed --config "$T/gal.cfg" --checkpoint "$CK" --out "$T/test.h5" --split test >/dev/null 2>&1
+TID=$($PY -c "import h5py,sys; print(h5py.File(sys.argv[1])['id'][0])" "$T/test.h5")
+check "an empty result (no targets in the split)" expect 2 "nothing to search" \
+  "$AM" search --embeddings "$T/test.h5" --id "$TID" --split train
+check "montage from a star dataset" expect 1 "does not open as an image dataset" \
+  "$AM" search --embeddings "$T/e1.h5" --id "$ID" --montage "$T/bad.png" --dataset "$T/data.h5"
+check "no montage left behind" test ! -e "$T/bad.png"
+check "a star model on the image dataset is refused" expect 2 "is an image dataset" \
+  "$AM" embed --config "$T/small.cfg" --set "data.path=\"$T/gal.h5\"" --checkpoint "$CK" --out "$T/x.h5"
+finish galaxy_search
