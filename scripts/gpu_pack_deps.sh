@@ -14,7 +14,7 @@ rm -rf .gpudeps && mkdir -p .gpudeps
 roots=(libopenmpi-dev libopenmpi3 openmpi-bin openmpi-common libhdf5-openmpi-dev
        libhdf5-openmpi-103-1 libconfig-dev libconfig9 libopenblas-openmp-dev
        libopenblas0-openmp libopenblas-dev libcfitsio-dev libcfitsio10 libfftw3-dev libfftw3-double3 zlib1g-dev pkg-config
-       libjpeg62-turbo-dev libjpeg62-turbo libpng-dev libpng16-16)
+       libjpeg62-turbo-dev libjpeg62-turbo libpng-dev libpng16-16 liblapacke-dev liblapacke libtmglib3)
 skip='^(libc6|libgcc-s1|libstdc\+\+6|zlib1g|debconf|dpkg|perl-base|libcrypt1|libselinux1|libzstd1|liblzma5|libbz2-1.0|libssl3|libcurl.*|libgnutls.*|libkrb5.*|libgssapi.*|libk5crypto3|libcom-err2|libkeyutils1|libidn2-0|libunistring2|libnettle8|libhogweed6|libgmp10|libffi8|libtasn1-6|libp11-kit0|libldap-2.5-0|libsasl2.*|libbrotli1|libnghttp2-14|librtmp1|libssh2-1|libpsl5|libsystemd0|libcap2|libudev1|libgcrypt20|libgpg-error0|liblz4-1|python3.*|perl.*|gcc.*|cpp.*|g\+\+.*|libgfortran-.*-dev|.*-doc|libjs-.*|openssh-client|gfortran.*|libhdf5-.*-dev|hdf5-helpers|libaec-dev|libjpeg.*|libcurl4-.*-dev|libssl-dev|zlib1g-dev|libevent-dev|libhwloc-dev|libibverbs-dev|libnuma-dev|libltdl-dev|libx11.*|libxnvctrl0|libxext6|libxcb.*|libxau6|libxdmcp6|libbsd0|libmd0|libudev-dev|libpciaccess.*|mpi-default-.*|libopenblas64.*|libblas.*|liblapack.*|libopenblas0-pthread|libopenblas-pthread-dev|libopenblas0-serial|libopenblas-serial-dev|linux-libc-dev|libc6-dev|libc-dev-bin|libcrypt-dev|libnsl-dev|rpcsvc-proto|passwd|adduser|libmpfr6|libisl23|libmpc3|libfido2-1|libedit2)$'
 level1=$(apt-cache depends --no-recommends --no-suggests --no-conflicts --no-breaks --no-replaces \
            --no-enhances --no-pre-depends "${roots[@]}" | awk '/Depends:/ {print $2}' | tr -d '<>' | sort -u)

@@ -15,6 +15,7 @@ enum {
     RNG_SHUFFLE = 4,     // epoch shuffles (step = epoch)
     RNG_CROP = 5,        // light-curve crop offsets
     RNG_SYNTH = 6,       // generated smoke/benchmark tensors
+    RNG_ACTIVE = 7,      // active learning: the random seed labels of astromm anomalies
 };
 
 typedef struct {
