@@ -34,7 +34,7 @@ set_tests_properties(cli_config_errors cli_checkpoint_roundtrip PROPERTIES LABEL
 
 # astromm train (issue 5): each script makes a small synthetic dataset and runs
 # real multi-rank training under mpirun (see tests/cli/train_lib.sh).
-foreach(t train_ranks train_resume train_faults train_learns train_nonfinite train_preempt train_galaxies galaxy_search)
+foreach(t train_ranks train_resume train_faults train_learns train_nonfinite train_preempt train_galaxies galaxy_downstream)
   add_test(NAME cli_${t} COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/${t}.sh ${AM}
            WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
   set_tests_properties(cli_${t} PROPERTIES LABELS "cli;mpi;quick" TIMEOUT 300 PROCESSORS 2
@@ -42,7 +42,7 @@ foreach(t train_ranks train_resume train_faults train_learns train_nonfinite tra
 endforeach()
 # The published-size preemption case takes about a minute on 2 cores.
 set_tests_properties(cli_train_preempt PROPERTIES TIMEOUT 900 LABELS "cli;mpi;slow")
-set_tests_properties(cli_train_galaxies cli_galaxy_search PROPERTIES SKIP_RETURN_CODE 77)
+set_tests_properties(cli_train_galaxies cli_galaxy_downstream PROPERTIES SKIP_RETURN_CODE 77)
 
 # astromm ingest on real ASAS curves (issue 14): several CSV files, missing ids,
 # computed photo columns, an evaluation-only dataset with copied statistics, class

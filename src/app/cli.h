@@ -49,5 +49,6 @@ int cmd_eval(int argc, char **argv);
 int cmd_embed(int argc, char **argv);
 int cmd_search(int argc, char **argv);
 int cmd_outliers(int argc, char **argv);
+int cmd_anomalies(int argc, char **argv);
 
 #endif

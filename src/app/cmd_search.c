@@ -163,7 +163,7 @@ static int setup(const CliArgs *a, EmbSet *s, SearchOptions *o, int64_t **qrows,
             say("astromm search: %s\n", e.msg);
             goto done;
         }
-        const int slot = emb_slot_index(s, "fused") >= 0 ? emb_slot_index(s, "fused") : s->n_slots == 1 ? 0 : -1;
+        const int slot = emb_default_slot(s);
         char list[EMB_MAX_SLOTS * EMB_SLOT_NAME_MAX];
         emb_slot_list(s, list, sizeof list);
         if (slot >= 0) snprintf(dflt, sizeof dflt, "%s", s->slot[slot]);

@@ -27,6 +27,7 @@ static const Command commands[] = {
     {"eval", cmd_eval, "accuracy, balanced accuracy, per-class report and confusion matrix of a fine-tuned classifier"},
     {"embed", cmd_embed, "per-modality embeddings of a dataset split into one HDF5 file (after train)"},
     {"search", cmd_search, "cosine top-k neighbours of objects in an embeddings file, within or across modalities"},
+    {"anomalies", cmd_anomalies, "a researcher's anomalies: Gaussian-process active learning of 0-5 interest scores"},
     {"outliers", cmd_outliers, "misclassification / anomaly candidates: distance to the class centroid per modality"},
     {"ingest", cmd_ingest, "build a dataset from a manifest of real light curves, spectra and a catalogue"},
     {"map", cmd_map, "2-D map (PCA or UMAP-style layout) of embeddings; CSV/HDF5 for plotting"},

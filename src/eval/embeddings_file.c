@@ -483,6 +483,28 @@ int emb_slot_index(const EmbSet *s, const char *name) {
     return -1;
 }
 
+int emb_default_slot(const EmbSet *s) {
+    const int f = emb_slot_index(s, "fused");
+    return f >= 0 ? f : s->n_slots == 1 ? 0 : -1;
+}
+
+int emb_read_one(const char *path, const char *name, EmbSet *out, int *slot, AmError *err) {
+    char dflt[EMB_SLOT_NAME_MAX];
+    if (!name) {  // the names first, then the default one's data
+        if (emb_read_some(path, &path, 0, out, err)) return 1;
+        const int d = emb_default_slot(out);
+        char list[EMB_MAX_SLOTS * EMB_SLOT_NAME_MAX];
+        emb_slot_list(out, list, sizeof list);
+        if (d >= 0) snprintf(dflt, sizeof dflt, "%s", out->slot[d]);
+        emb_free(out);
+        if (d < 0) return am_error_set(err, "%s has several embeddings (%s): choose one with --modality", path, list);
+        name = dflt;
+    }
+    if (emb_read_some(path, &name, 1, out, err)) return 1;
+    *slot = emb_slot_index(out, name);
+    return 0;
+}
+
 void emb_slot_list(const EmbSet *s, char *buf, size_t cap) {
     size_t l = 0;
     buf[0] = '\0';

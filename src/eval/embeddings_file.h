@@ -75,6 +75,11 @@ int64_t emb_find_id(const EmbSet *s, int64_t id);
 void emb_find_ids(const EmbSet *s, const int64_t *ids, int64_t n, int64_t *rows);
 // Slot of a name, or -1.
 int emb_slot_index(const EmbSet *s, const char *name);
+// The embedding a command uses when none is named: "fused", or the file's only
+// one; -1 when neither (several, none fused).
+int emb_default_slot(const EmbSet *s);
+// Reads one embedding: `name`, or the default one (NULL); *slot is its index.
+int emb_read_one(const char *path, const char *name, EmbSet *out, int *slot, AmError *err);
 // "photometry, spectra, ...": the slot names, for messages.
 void emb_slot_list(const EmbSet *s, char *buf, size_t cap);
 // 1 when row has the embedding of slot (past n_has: when it has any).

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Galaxy similarity search (issue 17, part 1), end to end on synthetic galaxies:
+# What Zoobot's users do with the representation (issue 17), end to end on
+# synthetic galaxies. Similarity search:
 #  - astromm embed of an image model writes one embedding, "image" (the pooled
 #    features, not unit norm: attribute normalized = 0), /has [N, 1], ids and
 #    rows of the dataset; bit-identical at 1 and 2 ranks, and equal to float
@@ -10,6 +11,15 @@
 #  - --montage writes a PNG whose tiles are the dataset's stored images;
 #  - bad input: unknown id, --pca above the dimension, an embedding the file
 #    does not have, an empty result, a montage from a star dataset.
+# Anomalies (GP active learning):
+#  - on a hand-made file where the interesting galaxies are a small cluster
+#    that distance from the mean cannot single out, the labels find them
+#    (at least 3x random order, and better than the baseline);
+#  - interactive runs (write a batch, score it, merge, resume from the state
+#    file) answered as the oracle would end in the oracle run's ranking, byte
+#    for byte; the oracle run itself is repeatable byte for byte;
+#  - bad input: an unknown id or a score outside 0-5 in a label file (file:line),
+#    a PCA dimension above the features, an unknown class, too small a pool.
 # Skips (exit 77) without ../shared/data/galaxies/votes/votes.csv (real vote totals).
 AM=$1
 VOTES=../shared/data/galaxies/votes/votes.csv
@@ -144,4 +154,75 @@ check "montage from a star dataset" expect 1 "does not open as an image dataset"
 check "no montage left behind" test ! -e "$T/bad.png"
 check "a star model on the image dataset is refused" expect 2 "is an image dataset" \
   "$AM" embed --config "$T/small.cfg" --set "data.path=\"$T/gal.h5\"" --checkpoint "$CK" --out "$T/x.h5"
-finish galaxy_search
+
+# ---- anomalies: a file where the truth is known
+$PY - "$T/clu.h5" <<'PY'
+import sys, h5py, numpy as np
+rng = np.random.default_rng(7)
+n, d = 600, 16
+X = rng.normal(size=(n, d)).astype(np.float32)
+lab = np.zeros(n, np.int32)
+idx = rng.choice(n, 60, replace=False)
+c = rng.normal(size=d); c *= 1.5 / np.linalg.norm(c)  # inside the bulk: not the farthest from the mean
+X[idx] = (c + 0.15 * rng.normal(size=(60, d))).astype(np.float32)
+lab[idx] = 1
+with h5py.File(sys.argv[1], "w") as f:
+    s = h5py.string_dtype()
+    f.attrs["format"] = "astromm-embeddings"; f.attrs["version"] = np.int32(1)
+    f.attrs["n_objects"] = np.int64(n); f.attrs["dim"] = np.int32(d); f.attrs["normalized"] = np.int32(0)
+    f.attrs.create("classes", ["plain", "odd"], dtype=s); f.attrs.create("modalities", ["image"], dtype=s)
+    f.attrs["checkpoint"] = "none"; f.attrs["dataset"] = "none"
+    f["id"] = np.arange(n, dtype=np.int64) + 10000; f["label"] = lab; f["split"] = np.zeros(n, np.uint8)
+    f["has"] = np.ones((n, 1), np.uint8); f["index"] = np.arange(n, dtype=np.int64)
+    f["embeddings/image"] = X
+PY
+"$AM" anomalies --embeddings "$T/clu.h5" --oracle odd --pca 10 --budget 60 --json "$T/clu.json" --out "$T/clu.csv" \
+  >"$T/clu.log" 2>&1
+check "anomalies --oracle on a known cluster" test $? -eq 0
+check "the labels find the cluster: >= 3x random, better than distance from the mean" $PY - "$T/clu.json" <<'PY'
+import json, sys
+m = json.load(open(sys.argv[1]))
+assert m["found"] >= 3 * m["found_random_expected"], m
+p = m["precision_at_50"]
+assert p["active"] >= 3 * p["random"] and p["active"] > p["baseline"], p
+PY
+"$AM" anomalies --embeddings "$T/clu.h5" --oracle odd --pca 10 --budget 60 --out "$T/clu2.csv" >/dev/null 2>&1
+check "an oracle run repeats byte for byte" cmp -s "$T/clu.csv" "$T/clu2.csv"
+# interactive: answer as the oracle would, three rounds, resuming from the state file
+ST="$T/state.csv"
+"$AM" anomalies --embeddings "$T/clu.h5" --state "$ST" --pca 10 --budget 30 >"$T/i0.log" 2>&1
+check "interactive: the first run asks for 10 seed labels" test "$(tail -n +2 "$ST.next.csv" | wc -l)" -eq 10
+answer() { $PY - "$T/clu.h5" "$ST.next.csv" "$T/scored.csv" <<'PY'
+import sys, h5py
+f = h5py.File(sys.argv[1], "r"); lab = dict(zip(f["id"][()].tolist(), f["label"][()].tolist()))
+rows = [l.split(",")[0] for l in open(sys.argv[2]).read().split()[1:]]
+open(sys.argv[3], "w").write("id,score\n" + "".join(f"{i},{5 if lab[int(i)] == 1 else 0}\n" for i in rows))
+PY
+}
+for round in 1 2 3; do
+  answer
+  "$AM" anomalies --embeddings "$T/clu.h5" --state "$ST" --scores "$T/scored.csv" --pca 10 --budget 30 \
+    --out "$T/irank.csv" >"$T/i$round.log" 2>&1 || { echo "FAIL: interactive round $round"; fail=$((fail+1)); }
+done
+check "interactive: 30 labels in the state, the budget reached" \
+  bash -c "[ \$(tail -n +2 '$ST' | wc -l) -eq 30 ] && grep -q 'budget of 30 is reached' '$T/i3.log'"
+"$AM" anomalies --embeddings "$T/clu.h5" --oracle odd --pca 10 --budget 30 --out "$T/orank.csv" >/dev/null 2>&1
+check "interactive answered as the oracle == the oracle run (ranking byte for byte)" cmp -s "$T/irank.csv" "$T/orank.csv"
+printf 'id,score\n10001,3\n424242,1\n' >"$T/bad_id.csv"
+check "a label file with an unknown id (file:line)" expect 2 "bad_id.csv:3: unknown id 424242" \
+  "$AM" anomalies --embeddings "$T/clu.h5" --state "$T/anom_state.csv" --scores "$T/bad_id.csv" --pca 10
+printf 'id,score\n10001,7\n' >"$T/bad_score.csv"
+check "a score outside 0-5 (file:line)" expect 2 "bad_score.csv:2: score '7' of object 10001 is not a number from 0 to 5" \
+  "$AM" anomalies --embeddings "$T/clu.h5" --state "$T/anom_state.csv" --scores "$T/bad_score.csv" --pca 10
+check "no state written after a bad label file" test ! -e "$T/anom_state.csv"
+check "a PCA dimension above the features" expect 2 "the PCA dimension must be 1..16" \
+  "$AM" anomalies --embeddings "$T/clu.h5" --oracle odd --pca 40
+check "an unknown oracle class, the classes listed" expect 2 "no class 'rare'.*plain odd" \
+  "$AM" anomalies --embeddings "$T/clu.h5" --oracle rare --pca 10
+check "too small a pool" expect 2 "too few for 10 PCA components" \
+  "$AM" anomalies --embeddings "$T/clu.h5" --oracle odd --pca 10 --split test
+# the galaxy model's own embeddings: oracle on synthetic types, with a montage of the top
+"$AM" anomalies --embeddings "$T/e1.h5" --oracle merger,ring --pca 10 --budget 30 --montage "$T/top.png" --top 8 \
+  >"$T/g.log" 2>&1
+check "anomalies on galaxy embeddings with a montage" test $? -eq 0 -a -s "$T/top.png"
+finish galaxy_downstream
