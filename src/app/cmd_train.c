@@ -1,6 +1,7 @@
 // astromm train (CLIP pre-training) and astromm finetune (classification),
 // both through src/train/trainer.h.
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "app/cli.h"
@@ -21,7 +22,7 @@ static void help_train(void) {
 
 static void help_finetune(void) {
     printf("usage: [mpirun -np N] astromm finetune CONFIG [--head photometry|spectra|metadata|all|photometry+metadata]\n"
-           "           [--init CLIP_CHECKPOINT] [--subset full|sub50|sub25|sub10] [--freeze]\n"
+           "           [--init CHECKPOINT] [--subset full|sub50|sub25|sub10] [--freeze] [--labels-per-class N]\n"
            "           [--set key=value]... [--threads N] [--resume]\n\n"
            "Fine-tunes an AstroM3 classifier on the labelled objects of data.path: from scratch,\n"
            "or with the encoders initialised from a CLIP checkpoint (--init, e.g.\n"
@@ -29,7 +30,13 @@ static void help_finetune(void) {
            "classifier (--freeze: linear probe); on the full training split or a limited-label\n"
            "subset. Distributed, checkpointed and resumable like astromm train; the best\n"
            "checkpoint (run.dir/best) is the one with the highest validation accuracy.\n"
-           "The flags are shorthands for finetune.head/init/subset/freeze (docs/configuration.md).\n\n"
+           "An image model (model.family = \"convnext\") gets a new head on its ConvNeXt encoder\n"
+           "(finetune.image_head linear | paper; finetune.unfreeze_blocks from the top, each block\n"
+           "down at lr * finetune.lr_decay^i; --init any checkpoint holding the encoder, e.g. a\n"
+           "vote model) and trains on the labels: binary (sigmoid + BCE) for 2 classes, else\n"
+           "softmax + CE. --labels-per-class N keeps N training labels of each class.\n"
+           "The flags are shorthands for finetune.head/init/subset/freeze/labels_per_class\n"
+           "(docs/configuration.md).\n\n"
            "exit codes: as astromm train.\n");
 }
 
@@ -40,12 +47,19 @@ static int run(int argc, char **argv, int classify) {
     if (a.help) return classify ? help_finetune() : help_train(), 0;
     TrainOptions opt = {.classify = classify};
     const char *positional = NULL;
-    static char sets[4][1100];
+    static char sets[8][1100];
     int n_sets = 0;
     for (int i = 0; i < a.n_rest; i++) {
         const char *s = a.rest[i], *v = i + 1 < a.n_rest ? a.rest[i + 1] : NULL;
         if (!strcmp(s, "--resume")) {
             opt.require_resume = 1;
+        } else if (classify && v && !strcmp(s, "--labels-per-class")) {
+            char *end;
+            const long x = strtol(v, &end, 10);
+            if (*end || end == v || x < 1 || x > 2147483647L)
+                return fprintf(stderr, "astromm %s: --labels-per-class '%s': expected a positive integer\n", cmd, v), 2;
+            snprintf(sets[n_sets++], sizeof sets[0], "finetune.labels_per_class=%ld", x);
+            i++;
         } else if (classify && !strcmp(s, "--freeze")) {
             snprintf(sets[n_sets++], sizeof sets[0], "finetune.freeze=true");
         } else if (classify && v && (!strcmp(s, "--head") || !strcmp(s, "--init") || !strcmp(s, "--subset"))) {

@@ -51,6 +51,12 @@ void run_config_defaults(RunConfig *c) {
     c->freeze = 0;
     c->subset = FINETUNE_SUBSET_FULL;
     c->class_weights = FINETUNE_WEIGHTS_NONE;
+    c->image_head = FINETUNE_IMAGE_HEAD_LINEAR;
+    c->head_dropout = -1.0f;
+    c->unfreeze_blocks = 0;
+    c->lr_decay = 0.75f;
+    c->labels_per_class = 0;
+    c->image_target = FINETUNE_TARGET_AUTO;
     c->modalities = MOD_MASK_ALL;
     c->checkpoint_every = 0;
     c->keep_last = 3;
@@ -77,7 +83,9 @@ static const char *const not_hashed[] = {"run.progress"};
 // family, so AstroM3 runs keep the hash their checkpoints recorded.
 static const char *const image_model_keys[] = {"model.family", "model.image_size", "model.image_channels",
                                                "model.convnext_depths", "model.convnext_dims", "model.drop_path",
-                                               "model.layer_scale", "model.dropout_head"};
+                                               "model.layer_scale", "model.dropout_head", "finetune.image_head",
+                                               "finetune.head_dropout", "finetune.unfreeze_blocks", "finetune.lr_decay",
+                                               "finetune.labels_per_class", "finetune.target"};
 
 static int key_hashed(const Key *k, const RunConfig *c) {
     for (size_t i = 0; i < sizeof not_hashed / sizeof *not_hashed; i++)
@@ -155,6 +163,12 @@ static const Key keys[] = {
     {"finetune.freeze", K_BOOL, F(freeze), 0, 1, NULL},
     {"finetune.subset", K_ENUM, F(subset), 0, 0, "full|sub50|sub25|sub10"},
     {"finetune.class_weights", K_ENUM, F(class_weights), 0, 0, "none|balanced"},
+    {"finetune.image_head", K_ENUM, F(image_head), 0, 0, "linear|paper"},  // FINETUNE_IMAGE_HEAD_*
+    {"finetune.head_dropout", K_FLOAT, F(head_dropout), -1, 0.999, NULL},
+    {"finetune.unfreeze_blocks", K_INT, F(unfreeze_blocks), 0, 5, NULL},
+    {"finetune.lr_decay", K_FLOAT, F(lr_decay), 1e-6, 1, NULL},
+    {"finetune.labels_per_class", K_INT, F(labels_per_class), 0, BIG, NULL},
+    {"finetune.target", K_ENUM, F(image_target), 0, 0, "auto|binary|classes"},  // FINETUNE_TARGET_*
     {"checkpoint.every", K_INT, F(checkpoint_every), 0, BIG, NULL},
     {"checkpoint.keep_last", K_INT, F(keep_last), 1, 1 << 20, NULL},
 };

@@ -18,7 +18,9 @@ enum { TRAIN_OPTIMIZER_ADAM = 0, TRAIN_OPTIMIZER_ADAMW = 1 };                   
 enum { TRAIN_SCHEDULE_PLATEAU = 0, TRAIN_SCHEDULE_COSINE = 1 };                   // train.schedule
 enum { TRAIN_LOSS_GLOBAL = 0, TRAIN_LOSS_LOCAL = 1 };                             // train.loss_scope
 enum { FINETUNE_SUBSET_FULL = 0, FINETUNE_SUBSET_SUB50 = 1, FINETUNE_SUBSET_SUB25 = 2, FINETUNE_SUBSET_SUB10 = 3 };
-enum { FINETUNE_WEIGHTS_NONE = 0, FINETUNE_WEIGHTS_BALANCED = 1 };                // finetune.class_weights
+enum { FINETUNE_WEIGHTS_NONE = 0, FINETUNE_WEIGHTS_BALANCED = 1 };
+enum { FINETUNE_IMAGE_HEAD_LINEAR = 0, FINETUNE_IMAGE_HEAD_PAPER = 1 };             // finetune.image_head
+enum { FINETUNE_TARGET_AUTO = 0, FINETUNE_TARGET_BINARY = 1, FINETUNE_TARGET_CLASSES = 2 };  // finetune.target                // finetune.class_weights
 
 typedef struct {
     ModelConfig model;
@@ -52,6 +54,13 @@ typedef struct {
     int freeze;             // train the classifier only (linear probe)
     int subset;             // FINETUNE_SUBSET_*: "full" | "sub50" | "sub25" | "sub10"
     int class_weights;      // FINETUNE_WEIGHTS_*: "none" | "balanced" (loss weights n / (C n_c) over the training objects)
+    // finetune of an image model (model.family = "convnext"): models/image_classifier.h, train/image_ft_step.h
+    int image_head;         // FINETUNE_IMAGE_HEAD_*: "linear" (Zoobot's default) | "paper" (Dense 64 x 2)
+    float head_dropout;     // dropout of the head (< 0: the head's default, linear 0.5, paper 0.75)
+    int unfreeze_blocks;    // encoder blocks trained from the top (0 = frozen encoder; ConvNeXt has 5)
+    float lr_decay;         // block i from the top at lr * lr_decay^i (Zoobot: 0.75)
+    int labels_per_class;   // training labels per class (0 = all)
+    int image_target;       // FINETUNE_TARGET_*: "auto" (binary for 2 classes) | "binary" | "classes"
     // checkpoint
     int checkpoint_every;   // optimizer steps between checkpoints (0: epoch ends only)
     int keep_last;

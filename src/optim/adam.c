@@ -28,9 +28,16 @@ void adam_step(Adam *a, float *param, const float *grad) {
 }
 
 void adam_step_ranges(Adam *a, float *param, const float *grad, const size_t (*ranges)[2], int n_ranges) {
+    adam_step_ranges_scaled(a, param, grad, ranges, NULL, n_ranges);
+}
+
+void adam_step_ranges_scaled(Adam *a, float *param, const float *grad, const size_t (*ranges)[2],
+                             const float *lr_scale, int n_ranges) {
     a->t++;
+    const float base_lr = a->lr;
     for (int r = 0; r < n_ranges; r++) {
         const size_t off = ranges[r][0], n = ranges[r][1];
+        a->lr = lr_scale ? base_lr * lr_scale[r] : base_lr;
         CHECK(off + n <= a->n, "adam: range [%zu, %zu) outside the %zu parameters", off, off + n, a->n);
         float *p = param + off, *m = a->m + off, *v = a->v + off;
         const float *g = grad + off;
@@ -47,6 +54,7 @@ void adam_step_ranges(Adam *a, float *param, const float *grad, const size_t (*r
             op_adam_step(p, g, m, v, n, a->lr, a->beta1, a->beta2, a->eps, a->weight_decay, a->t);
         }
     }
+    a->lr = base_lr;
 }
 
 float clip_grad_norm(float *grad, size_t n, float max_norm) {

@@ -30,6 +30,11 @@ void adam_step(Adam *a, float *param, const float *grad);
 // One step over the float ranges [off, off + len) only (the rest of param and of
 // the moments untouched: frozen tensors, or tensors a classifier never uses).
 void adam_step_ranges(Adam *a, float *param, const float *grad, const size_t (*ranges)[2], int n_ranges);
+// The same with range r at lr * lr_scale[r] (layer-wise learning-rate decay;
+// NULL: every range at lr); the decoupled decay uses the scaled lr too, as a
+// torch parameter group with its own lr.
+void adam_step_ranges_scaled(Adam *a, float *param, const float *grad, const size_t (*ranges)[2],
+                             const float *lr_scale, int n_ranges);
 // Scales grad in place when its global L2 norm exceeds max_norm; returns the norm
 // before clipping.
 float clip_grad_norm(float *grad, size_t n, float max_norm);

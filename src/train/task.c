@@ -17,6 +17,8 @@ static int subset_bits(int subset) {
     }
 }
 
+int task_reads_images(int kind) { return kind == TASK_VOTES || kind == TASK_IMAGE_FT; }
+
 void task_loader_configs(int kind, const RunConfig *c, LoaderConfig *train, LoaderConfig *val) {
     loader_config_defaults(train);
     train->global_batch = c->batch_size;
@@ -39,7 +41,11 @@ void task_loader_configs(int kind, const RunConfig *c, LoaderConfig *train, Load
         train->labelled_only = 1;
         train->subset_bits = subset_bits(c->subset);
     }
-    if (kind == TASK_VOTES) {
+    if (kind == TASK_IMAGE_FT) {  // labelled images, optionally a few per class
+        train->labelled_only = 1;
+        train->per_class_limit = c->labels_per_class;
+    }
+    if (task_reads_images(kind)) {
         // Zoobot's augmentations in training; the plain resized image in validation.
         train->image_size = c->model.image_size;
         train->image_channels = c->model.image_channels;
@@ -52,15 +58,52 @@ void task_loader_configs(int kind, const RunConfig *c, LoaderConfig *train, Load
     val->split = DS_SPLIT_VAL;
     val->shuffle = 0;
     val->crop = LOADER_CROP_CENTER;
+    val->per_class_limit = 0;  // validate on every labelled object
     // CLIP: the reference's drop_last batches (the contrastive matrix needs full
     // batches); classification: every validation object once (padding masked).
     val->drop_last = kind == TASK_CLIP;
 }
 
+// Image fine-tuning: the encoder from finetune.init (any checkpoint holding it:
+// a vote model's classifier.2 is ignored), a fresh head, the trained ranges.
+static int setup_image_ft(TrainTask *t, const RunConfig *c, Comm *comm, int local_b, int n_classes, AmError *err) {
+    t->name = "image_classify";
+    t->acc_name = "accuracy";
+    t->acc_key = "acc";
+    if (n_classes < 2) return am_error_set(err, "%s: fine-tuning needs labels of at least 2 classes (found %d)",
+                                           c->data_path, n_classes), -1;
+    const int binary = c->image_target == FINETUNE_TARGET_BINARY ||
+                       (c->image_target == FINETUNE_TARGET_AUTO && n_classes == 2);
+    if (binary && n_classes != 2)
+        return am_error_set(err, "finetune.target = \"binary\" needs 2 classes; %s has %d", c->data_path, n_classes), -1;
+    const int head = c->image_head == FINETUNE_IMAGE_HEAD_PAPER ? IMAGE_HEAD_PAPER : IMAGE_HEAD_LINEAR;
+    const float p = c->head_dropout >= 0 ? c->head_dropout : head == IMAGE_HEAD_PAPER ? 0.75f : 0.5f;
+    ConvNextConfig cc;
+    zoobot_convnext_config(&c->model, &cc);
+    image_classifier_create(&t->ic, &cc, head, binary ? 1 : n_classes, p, local_b);
+    image_classifier_init(&t->ic, c->seed);
+    if (c->init[0]) {
+        const ParamsLoadOptions o = {.fresh_prefix = "head.", .allow_extra = 1};
+        if (params_load_with(&t->ic.params, c->init, &o, err)) {
+            image_classifier_free(&t->ic);
+            return -1;
+        }
+    }
+    image_ft_step_init(&t->ift, &t->ic, comm, local_b, binary ? IMAGE_TARGET_BINARY : IMAGE_TARGET_CLASSES, n_classes,
+                       c->unfreeze_blocks, c->lr_decay);
+    t->params = &t->ic.params;
+    t->n_ranges = t->ift.n_ranges;
+    memcpy(t->ranges, t->ift.ranges, (size_t)t->n_ranges * sizeof t->ranges[0]);
+    memcpy(t->range_lr, t->ift.lr_scale, (size_t)t->n_ranges * sizeof t->range_lr[0]);
+    t->range_lr_set = 1;
+    return 0;
+}
+
 int task_setup(TrainTask *t, int kind, const RunConfig *c, Comm *comm, int local_b, const VoteSchema *schema,
-               AmError *err) {
+               int n_classes, AmError *err) {
     memset(t, 0, sizeof *t);
     t->kind = kind;
+    if (kind == TASK_IMAGE_FT) return setup_image_ft(t, c, comm, local_b, n_classes, err);
     if (kind == TASK_VOTES) {
         t->name = "votes";
         t->acc_name = "majority-answer accuracy";
@@ -115,6 +158,12 @@ int task_setup(TrainTask *t, int kind, const RunConfig *c, Comm *comm, int local
 
 void task_free(TrainTask *t) {
     if (!t->name) return;
+    if (t->kind == TASK_IMAGE_FT) {
+        image_ft_step_free(&t->ift);
+        image_classifier_free(&t->ic);
+        memset(t, 0, sizeof *t);
+        return;
+    }
     if (t->kind == TASK_VOTES) {
         vote_step_free(&t->votes);
         zoobot_free(&t->zm);
@@ -145,7 +194,15 @@ static TaskStats from_votes(const VoteStepResult *r) {
     return st;
 }
 
+static TaskStats from_image_ft(const ImageFtResult *r) {
+    return (TaskStats){.loss = r->loss, .correct = r->correct, .n = r->n, .rows = r->n, .comm_seconds = r->comm_seconds};
+}
+
 TaskStats task_step(TrainTask *t, const Batch *db, const LoaderBatch *lb, const StepCtx *ctx) {
+    if (t->kind == TASK_IMAGE_FT) {
+        const ImageFtResult r = image_ft_step_forward_backward(&t->ift, db, lb->batch.labels, lb->valid, ctx);
+        return from_image_ft(&r);
+    }
     if (t->kind == TASK_VOTES) {
         const VoteStepResult r = vote_step_forward_backward(&t->votes, db, lb->batch.votes, lb->valid, ctx);
         return from_votes(&r);
@@ -159,6 +216,10 @@ TaskStats task_step(TrainTask *t, const Batch *db, const LoaderBatch *lb, const 
 }
 
 TaskStats task_evaluate(TrainTask *t, const Batch *db, const LoaderBatch *lb, const StepCtx *ctx) {
+    if (t->kind == TASK_IMAGE_FT) {
+        const ImageFtResult r = image_ft_step_evaluate(&t->ift, db, lb->batch.labels, lb->valid, ctx, NULL);
+        return from_image_ft(&r);
+    }
     if (t->kind == TASK_VOTES) {
         const VoteStepResult r = vote_step_evaluate(&t->votes, db, lb->batch.votes, lb->valid, ctx);
         return from_votes(&r);
@@ -203,5 +264,6 @@ void task_log_fields(TrainTask *t, MetricsWriter *w, const TaskStats *st) {
 }
 
 const char *task_head_name(const TrainTask *t) {
+    if (t->kind == TASK_IMAGE_FT) return image_head_name(t->ic.kind);
     return t->kind == TASK_VOTES ? "votes" : modality_mask_name(t->m.head_mask);
 }

@@ -15,12 +15,17 @@
 #include "mpi/comm.h"
 #include "train/cls_step.h"
 #include "train/dist_step.h"
+#include "train/image_ft_step.h"
 #include "train/metrics.h"
 #include "train/vote_step.h"
 
 // TASK_VOTES: Zoobot's supervised pre-training of a ConvNeXt on galaxy images
 // from volunteer votes (train/vote_step.h), for model.family = "convnext".
-enum { TASK_CLIP = 0, TASK_CLASSIFY = 1, TASK_VOTES = 2 };
+// TASK_IMAGE_FT: fine-tuning a ConvNeXt with a new head on labelled images
+// (astromm finetune of model.family = "convnext"; train/image_ft_step.h).
+enum { TASK_CLIP = 0, TASK_CLASSIFY = 1, TASK_VOTES = 2, TASK_IMAGE_FT = 3 };
+// 1 for the tasks that read image datasets.
+int task_reads_images(int kind);
 
 typedef struct {
     float loss;            // global mean loss of the batch
@@ -40,11 +45,14 @@ typedef struct {
     const char *acc_key;   // metrics.jsonl key: "clip_acc" | "acc"
     AstroM3 m;             // TASK_CLIP, TASK_CLASSIFY
     ZoobotModel zm;        // TASK_VOTES
+    ImageClassifier ic;    // TASK_IMAGE_FT
+    ImageFtStep ift;       // TASK_IMAGE_FT
     VoteStep votes;        // TASK_VOTES
     VoteSchema schema;     // TASK_VOTES
     ParamStore *params;    // the task's model's parameters (what the optimiser and checkpoints see)
     size_t ranges[CLS_MAX_RANGES][2];  // trained float ranges of *params
-    int n_ranges;
+    float range_lr[CLS_MAX_RANGES];    // their learning-rate multipliers, when range_lr_set
+    int n_ranges, range_lr_set;
     DistStep dist;         // TASK_CLIP
     ClsStep cls;           // TASK_CLASSIFY
 } TrainTask;
@@ -53,9 +61,10 @@ typedef struct {
 void task_loader_configs(int kind, const RunConfig *cfg, LoaderConfig *train, LoaderConfig *val);
 // Creates the model for local batches of local_b (classification: the head of
 // finetune.head, initialised from finetune.init when set; votes: a head for
-// every answer of schema, which the star tasks ignore). Collective.
+// every answer of schema, which the star tasks ignore; image fine-tuning: a
+// head for n_classes, the encoder from finetune.init when set). Collective.
 int task_setup(TrainTask *t, int kind, const RunConfig *cfg, Comm *comm, int local_b, const VoteSchema *schema,
-               AmError *err);
+               int n_classes, AmError *err);
 void task_free(TrainTask *t);
 // Forward + backward of the rank's rows (db on the op device, lb on the host);
 // averaged gradients in t->m.params.grad.

@@ -41,7 +41,7 @@ void trainer_say(Trainer *T, FILE *to, const char *fmt, ...) {
     char line[2048];
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
-    fprintf(to, "astromm %s: %s\n", T->kind == TASK_CLASSIFY ? "finetune" : "train", line);
+    fprintf(to, "astromm %s: %s\n", T->kind == TASK_CLASSIFY || T->kind == TASK_IMAGE_FT ? "finetune" : "train", line);
     fflush(to);
     if (T->log) {
         fprintf(T->log, "%s\n", line);
@@ -210,7 +210,7 @@ static int open_loaders(Trainer *T) {
         return TRAIN_ERROR;
     }
     const ModelConfig *mc = &c->model;
-    if (loader_is_images(T->train) != (T->kind == TASK_VOTES)) {
+    if (loader_is_images(T->train) != task_reads_images(T->kind)) {
         trainer_say(T, stderr, "error: %s: the dataset %s holds %s but model.family is \"%s\"; hint: --set "
                     "model.family=%s", c->source, c->data_path, loader_is_images(T->train) ? "images" : "stars",
                     run_config_value_name("model.family", mc->family), loader_is_images(T->train) ? "convnext" : "astrom3");
@@ -253,7 +253,7 @@ static int setup(Trainer *T, const RunConfig *cfg, Comm *comm, int kind) {
         return TRAIN_BAD_CONFIG;
     }
     AmError ferr;
-    if (kind != TASK_VOTES && loader_check_model_inputs(NULL, cfg->model.spec_len, cfg->model.spec_in,
+    if (!task_reads_images(kind) && loader_check_model_inputs(NULL, cfg->model.spec_len, cfg->model.spec_in,
                                                         cfg->model.meta_in, cfg->model.photo_in, &ferr)) {
         trainer_say(T, stderr, "error: %s: %s", cfg->source, ferr.msg);
         return TRAIN_BAD_CONFIG;
@@ -305,12 +305,12 @@ static int setup(Trainer *T, const RunConfig *cfg, Comm *comm, int kind) {
         trainer_say(T, stderr, "error: %s", terr.msg);
         return TRAIN_BAD_CONFIG;
     }
-    rc = task_setup(&T->task, kind, cfg, comm, T->local_b, &schema, &terr);
+    rc = task_setup(&T->task, kind, cfg, comm, T->local_b, &schema, loader_n_classes(T->train), &terr);
     if (comm_any_failed(T->comm, rc)) {
         if (rc) fprintf(stderr, "astromm: rank %d: error: %s\n", T->rank, terr.msg);
         return TRAIN_ERROR;
     }
-    T->m = kind == TASK_VOTES ? NULL : &T->task.m;
+    T->m = task_reads_images(kind) ? NULL : &T->task.m;
     if (kind == TASK_CLASSIFY) {
         // Classes the training objects do not have are never predicted; optional
         // balanced loss weights (finetune.class_weights, cls_step_set_classes).
@@ -339,9 +339,13 @@ static int setup(Trainer *T, const RunConfig *cfg, Comm *comm, int kind) {
         }
         free(counts);
     }
-    if (kind == TASK_CLASSIFY && cfg->init[0])
+    if ((kind == TASK_CLASSIFY || kind == TASK_IMAGE_FT) && cfg->init[0])
         trainer_say(T, stdout, "initialised the encoders from %s (classifier head %s: fresh)", cfg->init,
             task_head_name(&T->task));
+    if (kind == TASK_IMAGE_FT)
+        trainer_say(T, stdout, "fine-tuning: %s head, %s target, %d of 5 encoder blocks trained (lr decay %.3g)%s",
+                    task_head_name(&T->task), T->task.ift.target == IMAGE_TARGET_BINARY ? "binary" : "class",
+                    cfg->unfreeze_blocks, (double)cfg->lr_decay, cfg->unfreeze_blocks ? "" : ": a frozen encoder");
     device_batch_alloc(&T->dev, &cfg->model, T->local_b);
     T->n = T->task.params->n_train_floats;
     if (cfg->optimizer == TRAIN_OPTIMIZER_ADAMW)
@@ -450,7 +454,8 @@ static int train_epoch(Trainer *T, int *done) {
         }
         // What a checkpoint holds changes only here, under the preemption writer's lock.
         preempt_lock(&T->pw);
-        adam_step_ranges(&T->opt, T->task.params->data, T->task.params->grad, T->task.ranges, T->task.n_ranges);
+        adam_step_ranges_scaled(&T->opt, T->task.params->data, T->task.params->grad, T->task.ranges,
+                                T->task.range_lr_set ? T->task.range_lr : NULL, T->task.n_ranges);
         ops_synchronize();
         T->step++;
         trainer_snapshot(T);
@@ -532,14 +537,8 @@ int trainer_run(const RunConfig *cfg, Comm *comm, const TrainOptions *opt) {
         return TRAIN_ERROR;
     }
     watchdog_start(cfg->hang_timeout, comm_rank(comm));
-    const int kind = opt && opt->classify ? TASK_CLASSIFY
-                     : cfg->model.family == MODEL_FAMILY_CONVNEXT ? TASK_VOTES : TASK_CLIP;
-    if (kind == TASK_CLASSIFY && cfg->model.family == MODEL_FAMILY_CONVNEXT) {
-        if (comm_rank(comm) == 0)
-            fprintf(stderr, "astromm finetune: error: %s: model.family = \"convnext\" is trained with astromm train "
-                            "(vote counts, or a class column as a one-question schema)\n", cfg->source);
-        return TRAIN_BAD_CONFIG;
-    }
+    const int images = cfg->model.family == MODEL_FAMILY_CONVNEXT;
+    const int kind = opt && opt->classify ? (images ? TASK_IMAGE_FT : TASK_CLASSIFY) : images ? TASK_VOTES : TASK_CLIP;
     int rc = setup(&T, cfg, comm, kind);
     if (!rc) rc = trainer_resume(&T, opt && opt->require_resume);
     if (!rc) rc = trainer_start_preempt_writer(&T);

@@ -12,9 +12,47 @@
 #include <string.h>
 
 #include "core/clock.h"
+#include "core/rng.h"
 #include "data/format/dataset_h5.h"
 #include "data/loader/loader_internal.h"
 #include "data/preprocess/image.h"
+
+typedef struct {
+    uint32_t key;
+    int64_t index;
+} Keyed;
+
+static int keyed_cmp(const void *pa, const void *pb) {
+    const Keyed *a = pa, *b = pb;
+    if (a->key != b->key) return a->key < b->key ? -1 : 1;
+    return (a->index > b->index) - (a->index < b->index);
+}
+
+static int index_cmp(const void *pa, const void *pb) {
+    const int64_t a = *(const int64_t *)pa, b = *(const int64_t *)pb;
+    return (a > b) - (a < b);
+}
+
+// Keeps at most `limit` selected objects per class (unlabelled ones are kept):
+// per class the smallest Philox keys of (seed, dataset index), so the choice
+// depends on the dataset and the seed only. The selection stays in dataset order.
+static void limit_per_class(struct Loader *l, const int32_t *lab, int limit, uint64_t seed) {
+    const AmRng r = am_rng(seed, 0, RNG_SHUFFLE, 0x4c50u);  // "LP": labels per class
+    Keyed *k = am_malloc((size_t)l->n_sel * sizeof *k + 1, "labels per class");
+    for (int64_t i = 0; i < l->n_sel; i++) k[i] = (Keyed){am_rng_u32(&r, (uint64_t)l->sel[i]), l->sel[i]};
+    qsort(k, (size_t)l->n_sel, sizeof *k, keyed_cmp);
+    int64_t *taken = am_calloc((size_t)(l->n_classes > 0 ? l->n_classes : 1), sizeof *taken, "labels per class");
+    int64_t m = 0;
+    for (int64_t i = 0; i < l->n_sel; i++) {
+        const int32_t c = lab[k[i].index];
+        if (c >= 0 && c < l->n_classes && taken[c]++ >= limit) continue;
+        l->sel[m++] = k[i].index;
+    }
+    l->n_sel = m;
+    qsort(l->sel, (size_t)m, sizeof *l->sel, index_cmp);
+    free(taken);
+    free(k);
+}
 
 int loader_images_setup(struct Loader *l, AmError *err) {
     const LoaderConfig *c = &l->cfg;
@@ -50,6 +88,7 @@ int loader_images_setup(struct Loader *l, AmError *err) {
         if ((c->labelled_only || (!vs && l->n_classes > 0 && c->require_all)) && lab[i] < 0) continue;
         l->sel[l->n_sel++] = i;
     }
+    if (c->per_class_limit > 0) limit_per_class(l, lab, c->per_class_limit, c->seed);
     if (l->n_sel == 0)
         return am_error_set(err, "%s: no image matches the selection (split %d, subset bits %d%s)", l->path, c->split,
                             c->subset_bits, c->labelled_only ? ", labelled" : "");
