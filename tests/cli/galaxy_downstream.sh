@@ -20,6 +20,12 @@
 #    for byte; the oracle run itself is repeatable byte for byte;
 #  - bad input: an unknown id or a score outside 0-5 in a label file (file:line),
 #    a PCA dimension above the features, an unknown class, too small a pool.
+# Fine-tuning (a new head on the vote model's encoder, the galaxy types as labels):
+#  - np 1 and np 2 on the same global batches agree (train_lib.sh's comparison);
+#  - --labels-per-class 6 trains on 6 galaxies of each class (all of a rarer one);
+#  - a frozen encoder leaves every encoder tensor bitwise as initialised, the head
+#    moves; unfreeze_blocks = 1 moves stage 4 and leaves the stem alone;
+#  - a binary target on 8 classes is refused.
 # Skips (exit 77) without ../shared/data/galaxies/votes/votes.csv (real vote totals).
 AM=$1
 VOTES=../shared/data/galaxies/votes/votes.csv
@@ -225,4 +231,36 @@ check "too small a pool" expect 2 "too few for 10 PCA components" \
 "$AM" anomalies --embeddings "$T/e1.h5" --oracle merger,ring --pca 10 --budget 30 --montage "$T/top.png" --top 8 \
   >"$T/g.log" 2>&1
 check "anomalies on galaxy embeddings with a montage" test $? -eq 0 -a -s "$T/top.png"
+
+# ---- fine-tuning
+ft() { local np=$1 dir=$2; shift 2
+  "$MPIRUN" --oversubscribe -np "$np" "$AM" finetune "$T/gal.cfg" --init "$CK" --set "run.dir=\"$dir\"" \
+    --set train.batch_size=8 --set train.max_steps=5 --set 'run.progress="off"' --labels-per-class 6 "$@"; }
+ft 1 "$T/ft1" >"$T/ft1.log" 2>&1
+check "finetune (frozen encoder, linear head) at 1 rank" test $? -eq 0
+ft 2 "$T/ft2" >"$T/ft2.log" 2>&1
+check "finetune at 2 ranks" test $? -eq 0
+check "finetune: np 2 equals np 1" cmp_train_runs "$T/ft1" "$T/ft2" 1e-3 5
+NLAB=$($PY -c "import h5py,sys,numpy as np; f=h5py.File(sys.argv[1]); l=f['label'][()]; s=f['split'][()]; l=l[(s==0)&(l>=0)]; print(sum(min(6, int((l==c).sum())) for c in set(l.tolist())))" "$T/gal.h5")
+check "--labels-per-class 6: min(6, n) training galaxies of each class ($NLAB)" grep -q " $NLAB training" "$T/ft1.log"
+ft 1 "$T/ft3" --set finetune.unfreeze_blocks=1 --set 'finetune.image_head="paper"' >"$T/ft3.log" 2>&1
+check "finetune (paper head, top block unfrozen)" test $? -eq 0
+check "what trains: frozen encoder bitwise unchanged, head moved; unfreeze 1: stage 4 moved, stem not" \
+  $PY - "$CK" "$T/ft1/checkpoints/step_00000005/model.safetensors" "$T/ft3/checkpoints/step_00000005/model.safetensors" <<'PY'
+import sys, numpy as np
+sys.path.insert(0, "tests/reference")
+from safetensors_np import load
+init, _ = load(sys.argv[1]); fro, _ = load(sys.argv[2]); top, _ = load(sys.argv[3])
+enc = [k for k in fro if not k.startswith("head.")]
+assert enc and all((fro[k] == init[k]).all() for k in enc), [k for k in enc if not (fro[k] == init[k]).all()][:3]
+assert any(k.startswith("head.1.") for k in fro) and not any(k.startswith("classifier.2") for k in fro)
+stem = [k for k in top if k.startswith("features.0.")]
+s4 = [k for k in top if k.startswith("features.7.")]
+assert stem and s4 and all((top[k] == init[k]).all() for k in stem)
+assert any((top[k] != init[k]).any() for k in s4), "stage 4 did not move"
+assert any(k.startswith("head.6.") for k in top)
+PY
+ft 1 "$T/ft4" --set 'finetune.target="binary"' >"$T/ft4.log" 2>&1
+check "a binary target on more than 2 classes is refused, naming the key" \
+  bash -c "[ $? -ne 0 ] && grep -q 'finetune.target = \"binary\" needs 2 classes' '$T/ft4.log'"
 finish galaxy_downstream
