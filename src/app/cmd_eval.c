@@ -11,6 +11,7 @@
 #include "app/cli.h"
 #include "data/format/dataset.h"
 #include "eval/classify_eval.h"
+#include "eval/image_classify_eval.h"
 #include "eval/vote_eval.h"
 #include "mpi/comm.h"
 
@@ -84,6 +85,36 @@ static int eval_votes(const RunConfig *cfg, const char *ckpt, int split, const c
     return bad ? 1 : 0;
 }
 
+// A fine-tuned image classifier: the same metrics and files as a star classifier.
+static int eval_images(const RunConfig *cfg, const char *ckpt, int split, const char *split_s, const char *out_dir,
+                       int argc, char **argv) {
+    Comm *comm = comm_init(&argc, &argv);
+    RunConfig c = *cfg;
+    cli_select_device(&c, comm);
+    ClassifyEval e;
+    int rc = image_classify_eval_run(&c, comm, ckpt, split, "astromm eval", &e);
+    AmError err = {{0}};
+    if (rc == 0 && comm_rank(comm) == 0) {
+        char loss_s[32];
+        snprintf(loss_s, sizeof loss_s, "%.6f", e.loss);
+        const char *extra[] = {"checkpoint", ckpt, "split", split_s, "task", "image_classify", "loss", loss_s};
+        if (classify_eval_write(&e, out_dir, extra, 4, &err)) {
+            fprintf(stderr, "astromm eval: error: %s\n", err.msg);
+            rc = 1;
+        } else {
+            ClassReport rep;
+            confusion_report(&e.conf, &rep);
+            printf("astromm eval: %s split: %lld images, accuracy %.4f, balanced accuracy %.4f, macro F1 %.4f -> %s/\n",
+                   split_s, (long long)rep.total, rep.accuracy, rep.balanced_accuracy, rep.macro_f1, out_dir);
+            class_report_free(&rep);
+        }
+    }
+    const int bad = comm_any_failed(comm, rc);
+    classify_eval_free(&e);
+    comm_finalize(comm);
+    return rc == 2 ? 2 : bad ? 1 : 0;
+}
+
 int cmd_eval(int argc, char **argv) {
     CliArgs a;
     if (cli_parse(&a, argc, argv, "eval")) return 2;
@@ -114,6 +145,8 @@ int cmd_eval(int argc, char **argv) {
     else snprintf(out_dir, sizeof out_dir, "%s/eval_%s", run, split_s);
     RunConfig cfg;
     if (cli_load_config(&a, &cfg, "eval")) return 2;
+    if (cfg.model.family == MODEL_FAMILY_CONVNEXT && image_classify_checkpoint(ckpt))
+        return eval_images(&cfg, ckpt, split, split_s, out_dir, argc, argv);
     if (cfg.model.family == MODEL_FAMILY_CONVNEXT) return eval_votes(&cfg, ckpt, split, split_s, out_dir, argc, argv);
     // Refuse a checkpoint without a classifier head before starting MPI.
     AmError err = {{0}};

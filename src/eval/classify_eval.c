@@ -173,7 +173,7 @@ static int run_window(Session *S, int j, Pass *p) {
     return 0;
 }
 
-static void push_row(ClassifyEval *e, int64_t id, int32_t label, int32_t pred, float prob) {
+void classify_eval_push(ClassifyEval *e, int64_t id, int32_t label, int32_t pred, float prob) {
     if (e->n == e->cap) {
         e->cap = e->cap ? 2 * e->cap : 1024;
         e->id = realloc(e->id, (size_t)e->cap * sizeof *e->id);
@@ -198,7 +198,7 @@ static void predict(ClassifyEval *e, const Pass *p, int64_t total, int C, int cr
         int arg = 0;
         for (int c = 1; c < C; c++)
             if (sum[c] > sum[arg]) arg = c;
-        push_row(e, (int64_t)q[0], (int32_t)q[1], arg, (float)(sum[arg] / crops));
+        classify_eval_push(e, (int64_t)q[0], (int32_t)q[1], arg, (float)(sum[arg] / crops));
         confusion_add(&e->conf, (int)q[1], arg);
         crop_loss += -log(fmax(sum[(int)q[1]] / crops, 1e-30));
     }

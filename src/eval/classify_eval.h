@@ -48,5 +48,7 @@ int classify_eval_run(const RunConfig *cfg, Comm *comm, const ClassifyEvalOption
 int classify_eval_write(const ClassifyEval *e, const char *out_dir, const char *const *extra, int n_extra,
                         AmError *err);
 void classify_eval_free(ClassifyEval *e);
+// Rank 0: appends one evaluated object (id, true class, predicted class, its probability).
+void classify_eval_push(ClassifyEval *e, int64_t id, int32_t label, int32_t pred, float prob);
 
 #endif

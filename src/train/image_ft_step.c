@@ -5,9 +5,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config/run_config.h"
 #include "core/clock.h"
 #include "core/error.h"
 #include "nn/ops.h"
+
+int image_ft_target(int t, int n_classes) {
+    if (t == FINETUNE_TARGET_BINARY) return n_classes == 2 ? IMAGE_TARGET_BINARY : -1;
+    if (t == FINETUNE_TARGET_AUTO && n_classes == 2) return IMAGE_TARGET_BINARY;
+    return IMAGE_TARGET_CLASSES;
+}
+
+float image_ft_dropout(float p, int head_kind) { return p >= 0 ? p : head_kind == IMAGE_HEAD_PAPER ? 0.75f : 0.5f; }
 
 // The block (0 = top) a parameter group belongs to: stage 4 and the head norm
 // are block 0, stage 3 block 1, ... the stem block 4; the head -1.

@@ -40,6 +40,12 @@ typedef struct {
     double comm_seconds;
 } ImageFtResult;
 
+// The target of finetune.target (FINETUNE_TARGET_*) for a dataset of n_classes:
+// IMAGE_TARGET_*, or -1 for binary with other than 2 classes.
+int image_ft_target(int finetune_target, int n_classes);
+// The head's dropout: finetune.head_dropout, or the head's default when < 0.
+float image_ft_dropout(float head_dropout, int head_kind);
+
 // n_classes: the dataset's (binary needs 2). unfreeze 0..5, decay in (0, 1].
 void image_ft_step_init(ImageFtStep *s, ImageClassifier *m, Comm *comm, int max_local, int target, int n_classes,
                         int unfreeze, float decay);

@@ -72,12 +72,11 @@ static int setup_image_ft(TrainTask *t, const RunConfig *c, Comm *comm, int loca
     t->acc_key = "acc";
     if (n_classes < 2) return am_error_set(err, "%s: fine-tuning needs labels of at least 2 classes (found %d)",
                                            c->data_path, n_classes), -1;
-    const int binary = c->image_target == FINETUNE_TARGET_BINARY ||
-                       (c->image_target == FINETUNE_TARGET_AUTO && n_classes == 2);
-    if (binary && n_classes != 2)
+    const int target = image_ft_target(c->image_target, n_classes), binary = target == IMAGE_TARGET_BINARY;
+    if (target < 0)
         return am_error_set(err, "finetune.target = \"binary\" needs 2 classes; %s has %d", c->data_path, n_classes), -1;
     const int head = c->image_head == FINETUNE_IMAGE_HEAD_PAPER ? IMAGE_HEAD_PAPER : IMAGE_HEAD_LINEAR;
-    const float p = c->head_dropout >= 0 ? c->head_dropout : head == IMAGE_HEAD_PAPER ? 0.75f : 0.5f;
+    const float p = image_ft_dropout(c->head_dropout, head);
     ConvNextConfig cc;
     zoobot_convnext_config(&c->model, &cc);
     image_classifier_create(&t->ic, &cc, head, binary ? 1 : n_classes, p, local_b);

@@ -25,6 +25,8 @@
 #  - --labels-per-class 6 trains on 6 galaxies of each class (all of a rarer one);
 #  - a frozen encoder leaves every encoder tensor bitwise as initialised, the head
 #    moves; unfreeze_blocks = 1 moves stage 4 and leaves the stem alone;
+#  - astromm eval of the fine-tuned model: every labelled test galaxy, the same
+#    predictions at 1 and 2 ranks;
 #  - a binary target on 8 classes is refused.
 # Skips (exit 77) without ../shared/data/galaxies/votes/votes.csv (real vote totals).
 AM=$1
@@ -259,6 +261,18 @@ s4 = [k for k in top if k.startswith("features.7.")]
 assert stem and s4 and all((top[k] == init[k]).all() for k in stem)
 assert any((top[k] != init[k]).any() for k in s4), "stage 4 did not move"
 assert any(k.startswith("head.6.") for k in top)
+PY
+"$AM" eval --run "$T/ft3" --checkpoint "$T/ft3/checkpoints/step_00000005/model.safetensors" --split test \
+  --out "$T/fte1" >"$T/fte1.log" 2>&1
+check "eval of a fine-tuned image classifier" test $? -eq 0
+"$MPIRUN" --oversubscribe -np 2 "$AM" eval --run "$T/ft3" --checkpoint "$T/ft3/checkpoints/step_00000005/model.safetensors" \
+  --split test --out "$T/fte2" >/dev/null 2>&1
+check "eval at 2 ranks: the same predictions" cmp -s "$T/fte1/predictions.csv" "$T/fte2/predictions.csv"
+check "eval metrics: every labelled test galaxy, accuracy in 0..1" $PY - "$T/fte1/metrics.json" "$T/gal.h5" <<'PY'
+import json, sys, h5py
+m = json.load(open(sys.argv[1])); f = h5py.File(sys.argv[2], "r")
+n = int(((f["split"][()] == 2) & (f["label"][()] >= 0)).sum())
+assert m["n"] == n and 0 <= m["accuracy"] <= 1 and m["task"] == "image_classify", (m.get("n"), n)
 PY
 ft 1 "$T/ft4" --set 'finetune.target="binary"' >"$T/ft4.log" 2>&1
 check "a binary target on more than 2 classes is refused, naming the key" \
