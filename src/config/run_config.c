@@ -85,7 +85,8 @@ static const char *const image_model_keys[] = {"model.family", "model.image_size
                                                "model.convnext_depths", "model.convnext_dims", "model.drop_path",
                                                "model.layer_scale", "model.dropout_head", "finetune.image_head",
                                                "finetune.head_dropout", "finetune.unfreeze_blocks", "finetune.lr_decay",
-                                               "finetune.labels_per_class", "finetune.target"};
+                                               "finetune.labels_per_class", "finetune.target", "data.cv_folds",
+                                               "data.cv_fold", "data.cv_seed"};
 
 static int key_hashed(const Key *k, const RunConfig *c) {
     for (size_t i = 0; i < sizeof not_hashed / sizeof *not_hashed; i++)
@@ -137,6 +138,9 @@ static const Key keys[] = {
     {"data.path", K_STR, F(data_path), 0, 0, NULL},
     {"data.prefetch", K_BOOL, F(prefetch), 0, 1, NULL},
     {"data.drop_last", K_BOOL, F(drop_last), 0, 1, NULL},
+    {"data.cv_folds", K_INT, F(cv_folds), 0, 100, NULL},
+    {"data.cv_fold", K_INT, F(cv_fold), 0, 99, NULL},
+    {"data.cv_seed", K_U64, F(cv_seed), 0, 18446744073709551615.0, NULL},
     {"train.batch_size", K_INT, F(batch_size), 1, 1 << 24, NULL},
     {"train.epochs", K_INT, F(epochs), 1, 1e7, NULL},
     {"train.max_steps", K_INT, F(max_steps), 0, BIG, NULL},

@@ -35,6 +35,9 @@ typedef struct {
     // data
     char data_path[1024];   // dataset file or shard directory (train)
     int prefetch, drop_last;
+    // image datasets: k-fold cross-validation splits instead of the stored ones
+    int cv_folds, cv_fold;  // K (0: the stored splits); test = fold cv_fold, val = the next fold
+    uint64_t cv_seed;
     // train
     int batch_size;         // global batch (all ranks together)
     int epochs;

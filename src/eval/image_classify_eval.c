@@ -43,6 +43,9 @@ int image_classify_eval_run(const RunConfig *cfg, Comm *comm, const char *checkp
     lc.drop_last = 0;
     lc.require_all = 0;
     lc.labelled_only = 1;
+    lc.cv_folds = cfg->cv_folds;
+    lc.cv_fold = cfg->cv_fold;
+    lc.cv_seed = cfg->cv_seed;
     lc.image_size = cfg->model.image_size;
     lc.image_channels = cfg->model.image_channels;
     lc.prefetch = cfg->prefetch;

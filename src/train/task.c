@@ -41,9 +41,12 @@ void task_loader_configs(int kind, const RunConfig *c, LoaderConfig *train, Load
         train->labelled_only = 1;
         train->subset_bits = subset_bits(c->subset);
     }
-    if (kind == TASK_IMAGE_FT) {  // labelled images, optionally a few per class
+    if (kind == TASK_IMAGE_FT) {  // labelled images, optionally a few per class, optionally CV folds
         train->labelled_only = 1;
         train->per_class_limit = c->labels_per_class;
+        train->cv_folds = c->cv_folds;
+        train->cv_fold = c->cv_fold;
+        train->cv_seed = c->cv_seed;
     }
     if (task_reads_images(kind)) {
         // Zoobot's augmentations in training; the plain resized image in validation.

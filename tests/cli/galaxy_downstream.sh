@@ -27,6 +27,8 @@
 #    moves; unfreeze_blocks = 1 moves stage 4 and leaves the stem alone;
 #  - astromm eval of the fine-tuned model: every labelled test galaxy, the same
 #    predictions at 1 and 2 ranks;
+#  - data.cv_folds = 3: the three test folds are disjoint, stratified by class
+#    and cover every labelled galaxy;
 #  - a binary target on 8 classes is refused.
 # Skips (exit 77) without ../shared/data/galaxies/votes/votes.csv (real vote totals).
 AM=$1
@@ -273,6 +275,23 @@ import json, sys, h5py
 m = json.load(open(sys.argv[1])); f = h5py.File(sys.argv[2], "r")
 n = int(((f["split"][()] == 2) & (f["label"][()] >= 0)).sum())
 assert m["n"] == n and 0 <= m["accuracy"] <= 1 and m["task"] == "image_classify", (m.get("n"), n)
+PY
+for k in 0 1 2; do
+  ft 1 "$T/cv$k" --set data.cv_folds=3 --set data.cv_fold=$k --set train.max_steps=1 >/dev/null 2>&1 &&
+    "$AM" eval --run "$T/cv$k" --checkpoint "$T/cv$k/checkpoints/step_00000001/model.safetensors" --split test \
+      --out "$T/cve$k" >/dev/null 2>&1 || { echo "FAIL: cross-validation fold $k"; fail=$((fail+1)); }
+done
+check "3-fold cross-validation: the test folds are disjoint, stratified, and cover every labelled galaxy" \
+  $PY - "$T/gal.h5" "$T"/cve0/predictions.csv "$T"/cve1/predictions.csv "$T"/cve2/predictions.csv <<'PY'
+import sys, csv, h5py, collections
+f = h5py.File(sys.argv[1], "r"); lab = f["label"][()]; ids = f["id"][()]
+folds = [[int(r["id"]) for r in csv.DictReader(open(p))] for p in sys.argv[2:]]
+allids = [i for fo in folds for i in fo]
+assert len(allids) == len(set(allids)) == int((lab >= 0).sum()), (len(allids), len(set(allids)))
+cls = dict(zip(ids.tolist(), lab.tolist()))
+for c in set(lab[lab >= 0].tolist()):
+    n = [sum(cls[i] == c for i in fo) for fo in folds]
+    assert max(n) - min(n) <= 1, (c, n)
 PY
 ft 1 "$T/ft4" --set 'finetune.target="binary"' >"$T/ft4.log" 2>&1
 check "a binary target on more than 2 classes is refused, naming the key" \

@@ -76,6 +76,9 @@ typedef struct {
     int image_channels;  // 1 (mean of the stored channels) or 3; 0: as stored
     int augment;         // 1: Zoobot's augmentations (rotation, flips, random resized crop); 0: plain resize
     float crop_scale_lo, crop_scale_hi;  // random resized crop area fraction (Zoobot: 0.7 .. 0.8)
+    int cv_folds, cv_fold;  // image datasets: K-fold splits (0: the stored splits), stratified by class:
+    uint64_t cv_seed;       // per class the labelled objects by a Philox key of (cv_seed, index), dealt
+                            // to folds in turn; fold cv_fold is test, the next val, the rest train
     int per_class_limit;  // image datasets: at most this many objects of each class (0: all), the
                           // same ones for any rank count: the first by a Philox key of (seed, index)
 } LoaderConfig;

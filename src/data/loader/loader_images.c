@@ -54,6 +54,30 @@ static void limit_per_class(struct Loader *l, const int32_t *lab, int limit, uin
     free(k);
 }
 
+// The split of every object under K-fold cross-validation (loader.h). Unlabelled
+// objects are training objects.
+static uint8_t *cv_splits(int64_t N, const int32_t *lab, int n_classes, const LoaderConfig *c) {
+    uint8_t *split = am_malloc((size_t)N + 1, "cross-validation splits");
+    Keyed *k = am_malloc((size_t)N * sizeof *k + 1, "cross-validation splits");
+    const AmRng r = am_rng(c->cv_seed, 0, RNG_SHUFFLE, 0x4356u);  // "CV"
+    for (int64_t i = 0; i < N; i++) {
+        split[i] = DS_SPLIT_TRAIN;
+        k[i] = (Keyed){am_rng_u32(&r, (uint64_t)i), i};
+    }
+    qsort(k, (size_t)N, sizeof *k, keyed_cmp);
+    int64_t *dealt = am_calloc((size_t)(n_classes > 0 ? n_classes : 1), sizeof *dealt, "cross-validation splits");
+    for (int64_t j = 0; j < N; j++) {
+        const int64_t i = k[j].index;
+        if (lab[i] < 0 || lab[i] >= n_classes) continue;
+        const int fold = (int)(dealt[lab[i]]++ % c->cv_folds);
+        split[i] = fold == c->cv_fold ? DS_SPLIT_TEST : fold == (c->cv_fold + 1) % c->cv_folds ? DS_SPLIT_VAL
+                                                                                            : DS_SPLIT_TRAIN;
+    }
+    free(dealt);
+    free(k);
+    return split;
+}
+
 int loader_images_setup(struct Loader *l, AmError *err) {
     const LoaderConfig *c = &l->cfg;
     ImgDataset *d = l->imgs;
@@ -81,13 +105,18 @@ int loader_images_setup(struct Loader *l, AmError *err) {
     }
     l->sel = am_malloc((size_t)N * sizeof *l->sel, "loader selection");
     const int32_t *lab = imgds_labels(d);
-    const uint8_t *split = imgds_splits(d), *sub = imgds_subsets(d);
+    if (c->cv_folds && (c->cv_folds < 3 || c->cv_fold < 0 || c->cv_fold >= c->cv_folds))
+        return am_error_set(err, "%s: cross-validation fold %d of %d (need 3 or more folds, 0 <= fold < folds)", l->path,
+                            c->cv_fold, c->cv_folds);
+    uint8_t *cv = c->cv_folds ? cv_splits(N, lab, l->n_classes, c) : NULL;
+    const uint8_t *split = cv ? cv : imgds_splits(d), *sub = imgds_subsets(d);
     for (int64_t i = 0; i < N; i++) {
         if (c->split != LOADER_ANY_SPLIT && split[i] != c->split) continue;
         if (c->subset_bits && !(sub[i] & c->subset_bits)) continue;
         if ((c->labelled_only || (!vs && l->n_classes > 0 && c->require_all)) && lab[i] < 0) continue;
         l->sel[l->n_sel++] = i;
     }
+    free(cv);
     if (c->per_class_limit > 0) limit_per_class(l, lab, c->per_class_limit, c->seed);
     if (l->n_sel == 0)
         return am_error_set(err, "%s: no image matches the selection (split %d, subset bits %d%s)", l->path, c->split,
