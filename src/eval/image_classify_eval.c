@@ -12,6 +12,7 @@
 #include "models/device_batch.h"
 #include "models/zoobot.h"
 #include "train/image_ft_step.h"
+#include "train/task.h"
 
 int image_classify_checkpoint(const char *path) {
     StFile *sf = NULL;
@@ -34,21 +35,10 @@ int image_classify_eval_run(const RunConfig *cfg, Comm *comm, const char *checkp
                             ClassifyEval *out) {
     memset(out, 0, sizeof *out);
     const int P = comm_size(comm), rank = comm_rank(comm);
-    LoaderConfig lc;
-    loader_config_defaults(&lc);
+    LoaderConfig lt, lc;  // the validation view of fine-tuning (CV folds included), on another split
+    task_loader_configs(TASK_IMAGE_FT, cfg, &lt, &lc);
     lc.global_batch = (cfg->batch_size + P - 1) / P * P;
-    lc.seed = cfg->seed;
     lc.split = split;
-    lc.shuffle = 0;
-    lc.drop_last = 0;
-    lc.require_all = 0;
-    lc.labelled_only = 1;
-    lc.cv_folds = cfg->cv_folds;
-    lc.cv_fold = cfg->cv_fold;
-    lc.cv_seed = cfg->cv_seed;
-    lc.image_size = cfg->model.image_size;
-    lc.image_channels = cfg->model.image_channels;
-    lc.prefetch = cfg->prefetch;
     Loader *l = NULL;
     AmError err = {{0}};
     if (loader_open(cfg->data_path, comm, &lc, &l, &err)) {

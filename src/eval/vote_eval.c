@@ -17,6 +17,7 @@
 #include "models/device_batch.h"
 #include "models/zoobot.h"
 #include "nn/ops.h"
+#include "train/task.h"
 
 
 // acc layout: per question VE_N error sums, then pair counts, then row counts; then
@@ -50,17 +51,10 @@ static void add_row(const VoteSchema *s, const float *al, const float *k, const 
 int vote_eval_run(const RunConfig *cfg, Comm *comm, const char *checkpoint, int split, const char *who, VoteEval *out) {
     memset(out, 0, sizeof *out);
     const int P = comm_size(comm), rank = comm_rank(comm);
-    LoaderConfig lc;
-    loader_config_defaults(&lc);
+    LoaderConfig lt, lc;  // the validation view of vote training, on another split
+    task_loader_configs(TASK_VOTES, cfg, &lt, &lc);
     lc.global_batch = (cfg->batch_size + P - 1) / P * P;
-    lc.seed = cfg->seed;
     lc.split = split;
-    lc.shuffle = 0;
-    lc.drop_last = 0;
-    lc.require_all = 0;
-    lc.image_size = cfg->model.image_size;
-    lc.image_channels = cfg->model.image_channels;
-    lc.prefetch = cfg->prefetch;
     Loader *l = NULL;
     AmError err = {{0}};
     if (loader_open(cfg->data_path, comm, &lc, &l, &err) || loader_vote_schema(l, &out->schema, &err)) {
