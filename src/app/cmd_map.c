@@ -41,12 +41,13 @@ int cmd_map(int argc, char **argv) {
     CliArgs a;
     if (cli_parse(&a, argc, argv, "map")) return 2;
     if (a.help) {
-        printf("usage: astromm map --in EMB.h5 [--embedding fused|photometry|spectra|metadata]\n"
+        printf("usage: astromm map --in EMB.h5 [--embedding fused|photometry|spectra|metadata|image]\n"
                "                  [--method umap|pca] [--neighbors 15] [--min-dist 0.1] [--epochs 200]\n"
                "                  [--init pca|random] [--seed 42] [--threads N] --out MAP.csv [--out-h5 MAP.h5]\n\n"
                "2-D coordinates for the embeddings astromm embed wrote: PCA, or a UMAP-style layout\n"
                "(cosine kNN graph, fuzzy union, SGD with negative sampling), deterministic from --seed\n"
-               "for any thread count. Rows whose /has lacks the modality are skipped.\n"
+               "for any thread count. Rows whose /has lacks the embedding are skipped. Image models'\n"
+               "files hold one embedding, image.\n"
                "CSV columns: id,label,class,x,y. HDF5: /id, /label, /xy [N,2] and the parameters.\n");
         return 0;
     }

@@ -74,6 +74,8 @@ for k in ("embeddings/image", "id", "label", "split", "has", "index"):
 err = np.abs(E - c["embeddings/image"][()]).max()
 assert err <= 1e-5 * np.abs(E).max(), err
 PY
+"$AM" map --in "$T/e1.h5" --embedding image --method pca --out "$T/map.csv" >/dev/null 2>&1
+check "astromm map of the image embedding: every galaxy" test "$(tail -n +2 "$T/map.csv" | wc -l)" -eq 120
 ID=$($PY -c "import h5py,sys; print(h5py.File(sys.argv[1])['id'][17])" "$T/e1.h5")
 "$AM" search --embeddings "$T/e1.h5" --id "$ID" --pca 10 --metric euclidean --k 6 --out "$T/s1.csv" \
   --montage "$T/m.png" 2>"$T/s1.err"
