@@ -10,6 +10,7 @@
 #include "io/params_file.h"
 #include "models/device_batch.h"
 #include "data/preprocess/lightcurve.h"
+#include "data/loader/io_worker.h"
 #include "data/loader/loader.h"
 #include "data/preprocess/spectrum.h"
 #include "eval/embeddings_file.h"
@@ -67,6 +68,37 @@ static void finish_rows(float **e, const uint8_t *has, int n, int D) {
         const float inv = ss > 0 ? (float)(1.0 / sqrt(ss)) : 0.0f;
         for (int d = 0; d < D; d++) f[d] *= inv;
     }
+}
+
+// The writer's HDF5 calls while the loader is alive: HDF5 is not thread-safe,
+// so they run as jobs on the loader's I/O thread (data/loader/io_worker.h),
+// never beside an image read of the prefetch.
+typedef struct {
+    int op;  // 0 open, 1 write, 2 close
+    const char *path;
+    Comm *comm;
+    const EmbFileInfo *info;
+    EmbWriter **w;
+    int64_t row0, nrows;
+    const int64_t *id, *index;
+    const int32_t *label;
+    const uint8_t *split, *has;
+    const float *const *emb;
+    int ok, rc;
+    AmError *err;
+} WriterCall;
+
+static void writer_call_run(void *arg) {
+    WriterCall *c = arg;
+    if (c->op == 0) c->rc = emb_writer_open(c->path, c->comm, c->info, c->w, c->err);
+    else if (c->op == 1)
+        c->rc = emb_writer_write(*c->w, c->row0, c->nrows, c->id, c->label, c->split, c->has, c->index, c->emb, c->err);
+    else c->rc = emb_writer_close(*c->w, c->ok, c->err);
+}
+
+static int writer_call(WriterCall c) {
+    io_job_run(writer_call_run, &c);
+    return c.rc;
 }
 
 // The model side of a pass: AstroM3 (photometry, spectra, metadata, fused:
@@ -233,7 +265,7 @@ int embed_run(const RunConfig *cfg, Comm *comm, const EmbedOptions *opt) {
                         .classes = loader_class_names(L), .n_classes = loader_n_classes(L), .n = N, .dim = D,
                         .n_slots = x.n_slots, .n_has = x.n_has, .slot_names = x.names, .normalized = x.normalized};
     EmbWriter *w = NULL;
-    if (emb_writer_open(opt->out, comm, &info, &w, &err)) {
+    if (writer_call((WriterCall){.op = 0, .path = opt->out, .comm = comm, .info = &info, .w = &w, .err = &err})) {
         if (!rank) fprintf(stderr, "astromm embed: error: %s\n", err.msg);
         status = 1;
         goto out_model;
@@ -264,14 +296,15 @@ int embed_run(const RunConfig *cfg, Comm *comm, const EmbedOptions *opt) {
         embedder_forward(&x, &lb, &ctx, nv, e, has);
         const float *ce[EMB_MAX_SLOTS];
         for (int s = 0; s < x.n_slots; s++) ce[s] = e[s];
-        if (emb_writer_write(w, nv ? lb.sample_offset : 0, nv, lb.ids, lb.batch.labels, split, has, lb.index, ce,
-                             &err)) {
+        if (writer_call((WriterCall){.op = 1, .w = &w, .row0 = nv ? lb.sample_offset : 0, .nrows = nv, .id = lb.ids,
+                                     .label = lb.batch.labels, .split = split, .has = has, .index = lb.index, .emb = ce,
+                                     .err = &err})) {
             if (ok) fprintf(stderr, "astromm embed: error: %s\n", err.msg);
             ok = 0;
         }
     }
     const double secs = am_now_s() - t0;
-    if (emb_writer_close(w, ok, &err)) {
+    if (writer_call((WriterCall){.op = 2, .w = &w, .ok = ok, .err = &err})) {
         if (ok && err.msg[0]) fprintf(stderr, "astromm embed: error: %s\n", err.msg);
         status = 1;
     } else if (!opt->quiet && !rank) {
