@@ -17,6 +17,8 @@ typedef struct {
     int32_t first[VOTE_MAX_QUESTIONS], last[VOTE_MAX_QUESTIONS];
     char question[VOTE_MAX_QUESTIONS][VOTE_NAME_MAX];
     char column[VOTE_MAX_ANSWERS][2 * VOTE_NAME_MAX];  // "<question>_<answer>"
+    int majority_min;  // votes a question needs to count in the majority-answer accuracy
+                       // (0: VOTE_MAJORITY_MIN, loss/dirichlet.h; 1 for hard labels: one vote each)
 } VoteSchema;
 
 // GZ DECaLS (Walmsley et al. 2022): 10 questions, 34 answers.

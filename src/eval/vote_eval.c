@@ -43,7 +43,7 @@ static void add_row(const VoteSchema *s, const float *al, const float *k, const 
         }
         acc[VE_N * Q + q] += s->last[q] - s->first[q] + 1;
         acc[(VE_N + 1) * Q + q] += 1.0;
-        if (N >= VOTE_MAJORITY_MIN) acc[(VE_N + 2) * Q + 1] += right, acc[(VE_N + 2) * Q + 2] += 1.0;
+        if (N >= vote_majority_min(s)) acc[(VE_N + 2) * Q + 1] += right, acc[(VE_N + 2) * Q + 2] += 1.0;
     }
     acc[(VE_N + 2) * Q] += 1.0;
 }
@@ -145,7 +145,7 @@ int vote_eval_report(const VoteEval *e, const char *out_dir, const char *checkpo
     if (text_out_commit(&t, err)) return 1;
     printf("astromm eval: %s split, %lld objects; majority-answer accuracy %.4f (%lld questions with >= %d votes)\n",
            split_name, (long long)e->objects, e->majority_total ? (double)e->majority_right / (double)e->majority_total : 0.0,
-           (long long)e->majority_total, VOTE_MAJORITY_MIN);
+           (long long)e->majority_total, vote_majority_min(&e->schema));
     printf("  %-20s %8s %10s %10s", "question (MAE of", "objects", "model", "baseline");
     if (e->has_truth) printf(" %12s %12s %12s", "model-truth", "base-truth", "noise floor");
     printf(")\n");

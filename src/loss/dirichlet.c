@@ -67,3 +67,5 @@ int vote_question_errors(const VoteSchema *s, int q, const float *alpha, const f
     *majority_right = best_a == best_k;
     return 1;
 }
+
+int vote_majority_min(const VoteSchema *s) { return s->majority_min > 0 ? s->majority_min : VOTE_MAJORITY_MIN; }

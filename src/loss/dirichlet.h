@@ -27,6 +27,8 @@ void dirichlet_loss_backward(DirichletLoss *l, float *dalpha, const float *alpha
                              float scale);
 
 #define VOTE_MAJORITY_MIN 10  // votes a question needs to count in the majority-answer accuracy
+// The schema's threshold (VoteSchema.majority_min, default VOTE_MAJORITY_MIN).
+int vote_majority_min(const VoteSchema *s);
 
 // One object's question q, for the vote metrics: the votes N it got, and
 // (when N > 0) the sum over its answers of |alpha_a / alpha_0 - k_a / N| and

@@ -155,7 +155,7 @@ static int validate(Trainer *T, EvalResult *out) {
         n += (double)r.n;
     }
     out->loss = loss / rows;
-    out->acc = correct / n;
+    out->acc = n > 0 ? correct / n : NAN;
     return TRAIN_OK;
 }
 
@@ -240,6 +240,7 @@ static int setup(Trainer *T, const RunConfig *cfg, Comm *comm, int kind) {
     T->last_ckpt = -1;
     T->written_step = -1;
     T->best_acc = -1.0;
+    T->best_loss = INFINITY;
     const int dest = progress_dest_resolve(cfg->progress, stdout);  // run.progress, see progress_dest.h
     progress_init(&T->prog, dest == PROGRESS_OFF ? NULL : stdout, 10.0, 0);
     T->prog.tty = dest == PROGRESS_TTY;
@@ -495,8 +496,12 @@ static int train_loop(Trainer *T) {
         preempt_lock(&T->pw);
         const int stop = sched_end_epoch(&T->sched, v.loss);
         T->epoch++;
-        const int best = v.acc > T->best_acc;
-        if (best) T->best_acc = v.acc;
+        // Accuracy that counts nothing on the validation split (n = 0: NaN, e.g.
+        // no question with enough votes) cannot rank epochs: the lowest
+        // validation loss does, so a best checkpoint always exists.
+        const int best = isnan(v.acc) ? v.loss < T->best_loss : v.acc > T->best_acc;
+        if (best && !isnan(v.acc)) T->best_acc = v.acc;
+        if (v.loss < T->best_loss) T->best_loss = v.loss;
         trainer_snapshot(T);
         preempt_unlock(&T->pw);
         trainer_say(T, stdout, "epoch %lld/%d: val loss %.4f, val %s %.4f%s, lr %.3g, %.1f s", (long long)T->epoch,

@@ -41,6 +41,7 @@ typedef struct {
     uint64_t config_hash;
     int64_t step, epoch, last_ckpt;
     double best_acc;
+    double best_loss;  // this process's lowest validation loss (the best epoch where accuracy counts nothing)
     char best_dir[PATH_CAP + 8];
     char class_live[4097];  // classification: '1'/'0' per class (checkpoint metadata class_live), "" if unknown
     RunLock lock;            // rank 0: run_dir/.lock, held from set-up to teardown

@@ -82,7 +82,7 @@ static void batch_metrics(VoteStep *s, const float *alpha_dev, int B, double *st
             if (!vote_question_errors(sc, q, al, k, &N, &e, &right)) continue;
             st[2 + q] += e;
             st[2 + Q + q] += sc->last[q] - sc->first[q] + 1;
-            if (N >= VOTE_MAJORITY_MIN) st[0] += right, st[1] += 1.0;
+            if (N >= vote_majority_min(sc)) st[0] += right, st[1] += 1.0;
         }
     }
 }

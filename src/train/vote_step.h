@@ -42,7 +42,7 @@ typedef struct {
 
 typedef struct {
     float loss;               // mean NLL over the global rows with votes
-    int64_t correct, n;       // majority answers right / questions with >= VOTE_MAJORITY_MIN votes (global)
+    int64_t correct, n;       // majority answers right / questions with >= vote_majority_min votes (global)
     int64_t rows;             // global rows with votes
     double mae_sum[VOTE_MAX_QUESTIONS];  // global sums of |fraction error| per question
     double mae_n[VOTE_MAX_QUESTIONS];    // ... over this many (row, answer) pairs

@@ -8,7 +8,8 @@
 #  - metrics.jsonl has the per-question vote-fraction errors and the majority accuracy;
 #  - astromm eval of the vote model writes its vote-fraction errors (model, baseline,
 #    truth, noise floor);
-#  - a class dataset (hard labels) trains the same head as a one-question schema;
+#  - a class dataset (hard labels) trains the same head as a one-question schema,
+#    with a majority-answer accuracy over every galaxy and a best checkpoint;
 #  - a star model on image data (and the reverse) is refused with the hint.
 # Skips (exit 77) without ../shared/data/galaxies/votes/votes.csv (real vote totals).
 AM=$1
@@ -69,9 +70,18 @@ check "... and the trainer state too" cmp -s "$T/full/$f/state.bin" "$T/stop/$f/
 G=../shared/data/galaxies/gz1
 if [ -d "$G" ]; then
   "$AM" ingest --images "$G/catalog.csv" --class-column class --channels 1 --image-size 32 --out "$T/gz1.h5" >/dev/null 2>&1
-  gtrain 1 "$T/gz1" --set "data.path=\"$T/gz1.h5\"" --set train.max_steps=3 >"$T/gz1.log" 2>&1
+  gtrain 1 "$T/gz1" --set "data.path=\"$T/gz1.h5\"" --set train.epochs=1 >"$T/gz1.log" 2>&1
   check "class dataset trains (exit 0)" test $? -eq 0
   check "class dataset: one question" grep -q '"mae_class"' "$T/gz1/metrics.jsonl"
+  # one vote per galaxy: the majority-answer accuracy counts every galaxy (not only >= 10 votes),
+  # so validation ranks epochs and a best checkpoint exists
+  check "class dataset: a finite validation accuracy and a best checkpoint" $PY - "$T/gz1" <<'PY'
+import json, sys, os, math
+e = [json.loads(l) for l in open(sys.argv[1] + "/metrics.jsonl")]
+e = [x for x in e if x.get("kind") == "epoch"]
+assert e and math.isfinite(e[-1]["val_vote_acc"]) and 0 < e[-1]["val_vote_acc"] <= 1, e[-1:]
+assert os.path.exists(sys.argv[1] + "/best/model.safetensors")
+PY
 fi
 # Mismatches.
 gtrain 1 "$T/bad" --set 'model.family="astrom3"' >"$T/bad.log" 2>&1; rc=$?

@@ -102,6 +102,7 @@ int loader_images_setup(struct Loader *l, AmError *err) {
         if (vote_schema_add(&l->schema, "class", l->classes, l->n_classes))
             return am_error_set(err, "%s: %d classes do not fit a vote schema (at most %d answers, names < %d bytes)",
                                 l->path, l->n_classes, VOTE_MAX_ANSWERS, VOTE_NAME_MAX);
+        l->schema.majority_min = 1;  // hard labels: the one vote is the majority
     }
     l->sel = am_malloc((size_t)N * sizeof *l->sel, "loader selection");
     const int32_t *lab = imgds_labels(d);
