@@ -158,18 +158,9 @@ static int setup(const CliArgs *a, EmbSet *s, SearchOptions *o, int64_t **qrows,
     }
     AmError e = {{0}};
     char dflt[EMB_SLOT_NAME_MAX];
-    if (!qm) {  // the default: fused, or the file's only embedding (read the names only)
-        if (emb_read_some(path, &path, 0, s, &e)) {
+    if (!qm) {  // the default: fused, or the file's only embedding
+        if (emb_default_name(path, dflt, sizeof dflt, &e)) {
             say("astromm search: %s\n", e.msg);
-            goto done;
-        }
-        const int slot = emb_default_slot(s);
-        char list[EMB_MAX_SLOTS * EMB_SLOT_NAME_MAX];
-        emb_slot_list(s, list, sizeof list);
-        if (slot >= 0) snprintf(dflt, sizeof dflt, "%s", s->slot[slot]);
-        emb_free(s);
-        if (slot < 0) {
-            say("astromm search: %s has several embeddings (%s): choose one with --modality\n", path, list);
             goto done;
         }
         qm = dflt;

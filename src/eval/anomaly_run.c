@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "data/preprocess/text_reader.h"
 #include "eval/montage.h"
 #include "io/text_out.h"
 
@@ -46,41 +47,41 @@ static void put_label(Session *x, int64_t p, double v) {
     x->score[x->n_lab++] = v;
 }
 
-static char *trim(char *p) {
-    while (*p == ' ' || *p == '\t') p++;
-    char *e = p + strlen(p);
-    while (e > p && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r' || e[-1] == '\n')) *--e = '\0';
-    return p;
-}
+
+typedef struct {
+    int64_t id;
+    double score;
+    int line;
+} LabelLine;
 
 // Reads a label file (id,score) into the session. Lines with an empty score
-// are skipped and counted in *blank (NULL: they are errors). Returns 0 or 2.
+// are skipped and counted in *blank (NULL: they are errors). The ids are
+// looked up all at once (one index of the file's ids); errors name the first
+// bad line. Returns 0 or 2.
 static int read_labels(Session *x, const char *path, int *n_read, int *blank) {
-    FILE *f = fopen(path, "r");
-    if (!f) return fprintf(stderr, "astromm anomalies: %s: cannot open: %s\n", path, strerror(errno)), 2;
-    char buf[512];
-    int line = 0, rc = 0;
+    TextReader tr;
+    AmError terr = {{0}};
+    if (text_open(&tr, path, &terr)) return fprintf(stderr, "astromm anomalies: %s\n", terr.msg), 2;
+    char bad[1024] = "";  // the first line that does not parse, reported after the lines before it
+    int n = 0, cap = 0, got;
+    LabelLine *e = NULL;
     *n_read = 0;
-    while (!rc && fgets(buf, sizeof buf, f)) {
-        line++;
-        char *p = trim(buf);
-        if (!*p || *p == '#') continue;
-        if (line == 1 && !strncmp(p, "id", 2)) continue;  // the header
-        char *comma = strchr(p, ',');
-        if (!comma) {
-            fprintf(stderr, "astromm anomalies: %s:%d: expected 'id,score', got '%s'\n", path, line, p);
-            rc = 2;
+    while (!bad[0] && (got = text_read_line(&tr, &terr)) == 1) {
+        const int line = (int)tr.line;
+        if (text_is_blank(tr.buf)) continue;
+        char *f[3];  // id, score; further columns (a label hint) are ignored
+        const int nf = text_split_commas(tr.buf, f, 3);
+        if (f[0][0] == '#') continue;
+        if (line == 1 && !strncmp(f[0], "id", 2)) continue;  // the header
+        if (nf < 2) {
+            snprintf(bad, sizeof bad, "%s:%d: expected 'id,score', got '%s'", path, line, f[0]);
             break;
         }
-        *comma = '\0';
-        char *ids = trim(p), *vs = trim(comma + 1), *end;
-        char *second = strchr(vs, ',');  // further columns (a label hint) are ignored
-        if (second) *second = '\0', vs = trim(vs);
+        char *ids = f[0], *vs = f[1], *end;
         errno = 0;
         const long long id = strtoll(ids, &end, 10);
         if (errno || end == ids || *end) {
-            fprintf(stderr, "astromm anomalies: %s:%d: '%s' is not an object id (integer)\n", path, line, ids);
-            rc = 2;
+            snprintf(bad, sizeof bad, "%s:%d: '%s' is not an object id (integer)", path, line, ids);
             break;
         }
         if (!*vs) {
@@ -88,35 +89,43 @@ static int read_labels(Session *x, const char *path, int *n_read, int *blank) {
                 (*blank)++;
                 continue;
             }
-            fprintf(stderr, "astromm anomalies: %s:%d: object %lld has no score\n", path, line, id);
-            rc = 2;
+            snprintf(bad, sizeof bad, "%s:%d: object %lld has no score", path, line, id);
             break;
         }
         const double v = strtod(vs, &end);
         if (end == vs || *end || !isfinite(v) || v < 0 || v > 5) {
-            fprintf(stderr, "astromm anomalies: %s:%d: score '%s' of object %lld is not a number from 0 to 5\n", path,
-                    line, vs, id);
-            rc = 2;
+            snprintf(bad, sizeof bad, "%s:%d: score '%s' of object %lld is not a number from 0 to 5", path, line, vs,
+                     id);
             break;
         }
-        const int64_t want = id;
-        int64_t row;
-        emb_find_ids(&x->s, &want, 1, &row);
-        if (row < 0) {
-            fprintf(stderr, "astromm anomalies: %s:%d: unknown id %lld (not in %s)\n", path, line, id, x->s.path);
-            rc = 2;
-            break;
-        }
-        if (x->pool_of_row[row] < 0) {
-            fprintf(stderr, "astromm anomalies: %s:%d: object %lld is not in the pool (no %s embedding, or another split)\n",
-                    path, line, id, x->s.slot[x->slot]);
-            rc = 2;
-            break;
-        }
-        put_label(x, x->pool_of_row[row], v);
-        (*n_read)++;
+        if (n == cap) e = am_realloc(e, (size_t)(cap = cap ? 2 * cap : 256) * sizeof *e, "labels");
+        e[n++] = (LabelLine){id, v, line};
     }
-    fclose(f);
+    text_close(&tr);
+    if (!bad[0] && got < 0) snprintf(bad, sizeof bad, "%s", terr.msg);
+    int64_t *ids = am_malloc((size_t)n * sizeof *ids + 8, "labels"), *rows = am_malloc((size_t)n * sizeof *rows + 8, "labels");
+    for (int i = 0; i < n; i++) ids[i] = e[i].id;
+    emb_find_ids(&x->s, ids, n, rows);
+    int rc = 0;
+    for (int i = 0; i < n && !rc; i++) {
+        if (rows[i] < 0) {
+            fprintf(stderr, "astromm anomalies: %s:%d: unknown id %lld (not in %s)\n", path, e[i].line,
+                    (long long)e[i].id, x->s.path);
+            rc = 2;
+        } else if (x->pool_of_row[rows[i]] < 0) {
+            fprintf(stderr, "astromm anomalies: %s:%d: object %lld is not in the pool (no %s embedding, or another split)\n",
+                    path, e[i].line, (long long)e[i].id, x->s.slot[x->slot]);
+            rc = 2;
+        } else {
+            put_label(x, x->pool_of_row[rows[i]], e[i].score);
+            (*n_read)++;
+        }
+    }
+    if (!rc && bad[0]) {
+        fprintf(stderr, "astromm anomalies: %s\n", bad);
+        rc = 2;
+    }
+    free(ids), free(rows), free(e);
     return rc;
 }
 
@@ -135,9 +144,31 @@ static int write_labels(const Session *x, const char *path, const int64_t *idx, 
     return 0;
 }
 
+// The ranking after the session's labels (anomaly_rank): per pool index the
+// interest and its sd, and the pool order best first.
+typedef struct {
+    double *value, *sd;
+    int64_t *order;
+} Ranking;
+
+static void ranking_free(Ranking *k) { free(k->value), free(k->sd), free(k->order); }
+
+// Returns 0, or 1 with the message printed (k freed either way on failure).
+static int rank_session(const Session *x, Ranking *k) {
+    const size_t n = (size_t)x->sp.n;
+    *k = (Ranking){am_malloc(n * sizeof *k->value, "ranking"), am_malloc(n * sizeof *k->sd, "ranking"),
+                   am_malloc(n * sizeof *k->order, "ranking")};
+    AmError err = {{0}};
+    if (!anomaly_rank(&x->sp, x->lab, x->score, x->n_lab, k->value, k->sd, k->order, &err)) return 0;
+    fprintf(stderr, "astromm anomalies: %s\n", err.msg);
+    ranking_free(k);
+    return 1;
+}
+
 // The ranking CSV and the montage of the top candidates. Returns 0 or 1.
-static int write_ranking(const Session *x, const AnomalyRun *r, const double *value, const double *sd,
-                         const int64_t *order) {
+static int write_ranking(const Session *x, const AnomalyRun *r, const Ranking *rk) {
+    const double *value = rk->value, *sd = rk->sd;
+    const int64_t *order = rk->order;
     const int64_t n = x->sp.n;
     uint8_t *done = am_calloc((size_t)n, 1, "labels");
     for (int i = 0; i < x->n_lab; i++) done[x->lab[i]] = 1;
@@ -175,15 +206,19 @@ static int write_ranking(const Session *x, const AnomalyRun *r, const double *va
 
 // Oracle: interesting[pool index] from the class list. Returns 0 or 2.
 static int oracle_truth(const Session *x, const char *list, uint8_t *interesting, double *rate) {
-    uint8_t want[1024] = {0};
-    char *copy = strdup(list), *save = NULL;
+    uint8_t *want = am_calloc((size_t)x->s.n_classes + 1, 1, "oracle classes");
+    char *copy = am_strdup(list, "oracle classes");
+    const int max = (int)strlen(list) + 1;  // at most one name per comma, plus one
+    char **names = am_malloc((size_t)max * sizeof *names, "oracle classes");
+    const int nn = text_split_commas(copy, names, max);
     int rc = 0;
-    for (char *t = strtok_r(copy, ",", &save); t && !rc; t = strtok_r(NULL, ",", &save)) {
-        t = trim(t);
+    for (int i = 0; i < nn && !rc; i++) {
+        const char *t = names[i];
+        if (!*t) continue;  // "a,,b"
         int c = -1;
         for (int k = 0; k < x->s.n_classes && c < 0; k++)
             if (!strcmp(x->s.classes[k], t)) c = k;
-        if (c < 0 || c >= 1024) {
+        if (c < 0) {
             fprintf(stderr, "astromm anomalies: --oracle: no class '%s' in %s (classes:", t, x->s.path);
             for (int k = 0; k < x->s.n_classes; k++) fprintf(stderr, " %s", x->s.classes[k]);
             fprintf(stderr, ")\n");
@@ -192,10 +227,12 @@ static int oracle_truth(const Session *x, const char *list, uint8_t *interesting
             want[c] = 1;
         }
     }
+    free(names);
     free(copy);
     int64_t hits = 0;
     for (int64_t i = 0; i < x->sp.n && !rc; i++) hits += interesting[i] = want[x->s.label[x->sp.row[i]]];
     *rate = x->sp.n ? (double)hits / (double)x->sp.n : 0.0;
+    free(want);
     if (!rc && hits == 0) {
         fprintf(stderr, "astromm anomalies: --oracle %s: no galaxy of the pool is of these classes\n", list);
         rc = 2;
@@ -223,46 +260,44 @@ static int run_oracle(Session *x, const AnomalyRun *r, const uint8_t *interestin
     free(next);
     if (rc) return rc;
     const int64_t n = x->sp.n;
-    double *value = am_malloc((size_t)n * sizeof *value, "ranking"), *sd = am_malloc((size_t)n * sizeof *sd, "ranking");
+    Ranking rk;
+    if (rank_session(x, &rk)) return 1;
+    const int64_t *order = rk.order;
     double *bval = am_malloc((size_t)n * sizeof *bval, "ranking");
-    int64_t *order = am_malloc((size_t)n * sizeof *order, "ranking"), *border = am_malloc((size_t)n * sizeof *border, "ranking");
-    if (anomaly_rank(&x->sp, x->lab, x->score, x->n_lab, value, sd, order, &err)) {
-        fprintf(stderr, "astromm anomalies: %s\n", err.msg);
-        rc = 1;
-    } else {
-        anomaly_baseline(&x->sp, bval, border);
-        int found = 0;
-        for (int i = 0; i < x->n_lab; i++) found += x->score[i] > 0;
-        static const int64_t ks[3] = {50, 100, 200};
-        printf("pool %lld galaxies, %.1f%% interesting (%s); %d labelled, %d interesting among them "
-               "(random order: %.1f expected)\n", (long long)n, 100 * rate, r->oracle, x->n_lab, found, rate * x->n_lab);
-        printf("  %-34s %8s %8s %8s\n", "precision at", "50", "100", "200");
-        printf("  %-34s", "GP active learning (labels + mean)");
-        for (int k = 0; k < 3; k++) printf(" %8.3f", anomaly_precision_at(order, n, interesting, ks[k]));
-        printf("\n  %-34s", "distance from the mean (no labels)");
-        for (int k = 0; k < 3; k++) printf(" %8.3f", anomaly_precision_at(border, n, interesting, ks[k]));
-        printf("\n  %-34s %8.3f %8.3f %8.3f\n", "random order (expected)", rate, rate, rate);
-        if (r->json) {
-            TextOut t;
-            if (text_out_open(&t, r->json, &err)) {
-                fprintf(stderr, "astromm anomalies: --json: %s\n", err.msg);
-                rc = 1;
-            } else {
-                fprintf(t.f, "{\"embeddings\": \"%s\", \"embedding\": \"%s\", \"oracle\": \"%s\", \"pool\": %lld, "
-                        "\"interesting_rate\": %.6f, \"labelled\": %d, \"found\": %d, \"found_random_expected\": %.3f, "
-                        "\"pca\": %d, \"seed\": %llu", x->s.path, x->s.slot[x->slot], r->oracle, (long long)n, rate,
-                        x->n_lab, found, rate * x->n_lab, r->al.pca, (unsigned long long)r->al.seed);
-                for (int k = 0; k < 3; k++)
-                    fprintf(t.f, ", \"precision_at_%lld\": {\"active\": %.6f, \"baseline\": %.6f, \"random\": %.6f}",
-                            (long long)ks[k], anomaly_precision_at(order, n, interesting, ks[k]),
-                            anomaly_precision_at(border, n, interesting, ks[k]), rate);
-                fprintf(t.f, "}\n");
-                if (text_out_commit(&t, &err)) fprintf(stderr, "astromm anomalies: --json: %s\n", err.msg), rc = 1;
-            }
+    int64_t *border = am_malloc((size_t)n * sizeof *border, "ranking");
+    anomaly_baseline(&x->sp, bval, border);
+    int found = 0;
+    for (int i = 0; i < x->n_lab; i++) found += x->score[i] > 0;
+    static const int64_t ks[3] = {50, 100, 200};
+    printf("pool %lld galaxies, %.1f%% interesting (%s); %d labelled, %d interesting among them "
+           "(random order: %.1f expected)\n", (long long)n, 100 * rate, r->oracle, x->n_lab, found, rate * x->n_lab);
+    printf("  %-34s %8s %8s %8s\n", "precision at", "50", "100", "200");
+    printf("  %-34s", "GP active learning (labels + mean)");
+    for (int k = 0; k < 3; k++) printf(" %8.3f", anomaly_precision_at(order, n, interesting, ks[k]));
+    printf("\n  %-34s", "distance from the mean (no labels)");
+    for (int k = 0; k < 3; k++) printf(" %8.3f", anomaly_precision_at(border, n, interesting, ks[k]));
+    printf("\n  %-34s %8.3f %8.3f %8.3f\n", "random order (expected)", rate, rate, rate);
+    if (r->json) {
+        TextOut t;
+        if (text_out_open(&t, r->json, &err)) {
+            fprintf(stderr, "astromm anomalies: --json: %s\n", err.msg);
+            rc = 1;
+        } else {
+            fprintf(t.f, "{\"embeddings\": \"%s\", \"embedding\": \"%s\", \"oracle\": \"%s\", \"pool\": %lld, "
+                    "\"interesting_rate\": %.6f, \"labelled\": %d, \"found\": %d, \"found_random_expected\": %.3f, "
+                    "\"pca\": %d, \"seed\": %llu", x->s.path, x->s.slot[x->slot], r->oracle, (long long)n, rate,
+                    x->n_lab, found, rate * x->n_lab, r->al.pca, (unsigned long long)r->al.seed);
+            for (int k = 0; k < 3; k++)
+                fprintf(t.f, ", \"precision_at_%lld\": {\"active\": %.6f, \"baseline\": %.6f, \"random\": %.6f}",
+                        (long long)ks[k], anomaly_precision_at(order, n, interesting, ks[k]),
+                        anomaly_precision_at(border, n, interesting, ks[k]), rate);
+            fprintf(t.f, "}\n");
+            if (text_out_commit(&t, &err)) fprintf(stderr, "astromm anomalies: --json: %s\n", err.msg), rc = 1;
         }
-        if (!rc) rc = write_ranking(x, r, value, sd, order);
     }
-    free(value), free(sd), free(bval), free(order), free(border);
+    if (!rc) rc = write_ranking(x, r, &rk);
+    ranking_free(&rk);
+    free(bval), free(border);
     return rc;
 }
 
@@ -301,16 +336,10 @@ static int run_interactive(Session *x, const AnomalyRun *r) {
     }
     free(next);
     if (rc || x->n_lab == 0 || (!r->out && !r->montage)) return rc;
-    const int64_t n = x->sp.n;
-    double *value = am_malloc((size_t)n * sizeof *value, "ranking"), *sd = am_malloc((size_t)n * sizeof *sd, "ranking");
-    int64_t *order = am_malloc((size_t)n * sizeof *order, "ranking");
-    if (anomaly_rank(&x->sp, x->lab, x->score, x->n_lab, value, sd, order, &err)) {
-        fprintf(stderr, "astromm anomalies: %s\n", err.msg);
-        rc = 1;
-    } else {
-        rc = write_ranking(x, r, value, sd, order);
-    }
-    free(value), free(sd), free(order);
+    Ranking rk;
+    if (rank_session(x, &rk)) return 1;
+    rc = write_ranking(x, r, &rk);
+    ranking_free(&rk);
     return rc;
 }
 

@@ -488,16 +488,40 @@ int emb_default_slot(const EmbSet *s) {
     return f >= 0 ? f : s->n_slots == 1 ? 0 : -1;
 }
 
+int emb_default_name(const char *path, char *out, size_t cap, AmError *err) {
+    // Only the attribute `modalities` is needed; any trouble reading it is
+    // reported by the full reader, whose messages say what the file is.
+    EmbSet s;
+    memset(&s, 0, sizeof s);
+    int ok = 0;
+    if (access(path, R_OK) == 0) {
+        H5Quiet q;
+        h5_quiet_on(&q);
+        hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+        AmError e = {{0}};
+        ok = file >= 0 && !read_slot_names(file, path, &s, &e);
+        if (file >= 0) H5Fclose(file);
+        h5_quiet_off(&q);
+    }
+    if (!ok) {
+        if (emb_read_some(path, &path, 0, &s, err)) return 1;
+        emb_free(&s);
+    }
+    const int d = emb_default_slot(&s);
+    if (d < 0) {
+        char list[EMB_MAX_SLOTS * EMB_SLOT_NAME_MAX];
+        emb_slot_list(&s, list, sizeof list);
+        return am_error_set(err, "%s has several embeddings (%s): choose one with --modality", path, list);
+    }
+    snprintf(out, cap, "%s", s.slot[d]);
+    return 0;
+}
+
 int emb_read_one(const char *path, const char *name, EmbSet *out, int *slot, AmError *err) {
     char dflt[EMB_SLOT_NAME_MAX];
-    if (!name) {  // the names first, then the default one's data
-        if (emb_read_some(path, &path, 0, out, err)) return 1;
-        const int d = emb_default_slot(out);
-        char list[EMB_MAX_SLOTS * EMB_SLOT_NAME_MAX];
-        emb_slot_list(out, list, sizeof list);
-        if (d >= 0) snprintf(dflt, sizeof dflt, "%s", out->slot[d]);
-        emb_free(out);
-        if (d < 0) return am_error_set(err, "%s has several embeddings (%s): choose one with --modality", path, list);
+    if (!name) {
+        memset(out, 0, sizeof *out);
+        if (emb_default_name(path, dflt, sizeof dflt, err)) return 1;
         name = dflt;
     }
     if (emb_read_some(path, &name, 1, out, err)) return 1;

@@ -78,6 +78,8 @@ int emb_slot_index(const EmbSet *s, const char *name);
 // The embedding a command uses when none is named: "fused", or the file's only
 // one; -1 when neither (several, none fused).
 int emb_default_slot(const EmbSet *s);
+// The default embedding's name of a file (reading its attribute modalities).
+int emb_default_name(const char *path, char *out, size_t cap, AmError *err);
 // Reads one embedding: `name`, or the default one (NULL); *slot is its index.
 int emb_read_one(const char *path, const char *name, EmbSet *out, int *slot, AmError *err);
 // "photometry, spectra, ...": the slot names, for messages.

@@ -17,23 +17,37 @@ static double sq_dist(const double *x, const double *z, int d) {
     return s;
 }
 
-double gp_kernel(const GpHyper *h, const double *x, const double *z, int d) {
-    const double u = 1.0 + sq_dist(x, z, d) / (2.0 * h->alpha * h->length * h->length);
+// The rational-quadratic kernel at squared distance r2.
+static double rq(const GpHyper *h, double r2) {
+    const double u = 1.0 + r2 / (2.0 * h->alpha * h->length * h->length);
     return h->amp * pow(u, -h->alpha);
 }
 
+double gp_kernel(const GpHyper *h, const double *x, const double *z, int d) { return rq(h, sq_dist(x, z, d)); }
+
+// Squared distances of every pair of the n inputs [n, n] (lower triangle
+// filled): they do not depend on the hyper-parameters, so a fit computes them
+// once for all its likelihood evaluations.
+static double *pair_dists(const double *X, int n, int d) {
+    double *D2 = malloc((size_t)n * n * sizeof *D2);
+    CHECK(D2, "out of memory (Gaussian process of %d points)", n);
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j <= i; j++) D2[(size_t)i * n + j] = sq_dist(X + (size_t)i * d, X + (size_t)j * d, d);
+    return D2;
+}
+
 // K + noise I into A [n, n] (row-major, full).
-static void gram(const GpHyper *h, const double *X, int n, int d, double *A) {
+static void gram(const GpHyper *h, const double *D2, int n, double *A) {
     for (int i = 0; i < n; i++) {
-        for (int j = 0; j <= i; j++) A[(size_t)i * n + j] = A[(size_t)j * n + i] = gp_kernel(h, X + (size_t)i * d, X + (size_t)j * d, d);
+        for (int j = 0; j <= i; j++) A[(size_t)i * n + j] = A[(size_t)j * n + i] = rq(h, D2[(size_t)i * n + j]);
         A[(size_t)i * n + i] += h->noise;
     }
 }
 
 // L (lower, row-major; the upper triangle zeroed) and a = K^-1 r; returns the
 // log marginal likelihood, or NAN when K is not positive definite.
-static double factor(const GpHyper *h, const double *X, const double *r, int n, int d, double *L, double *a) {
-    gram(h, X, n, d, L);
+static double factor(const GpHyper *h, const double *D2, const double *r, int n, double *L, double *a) {
+    gram(h, D2, n, L);
     if (LAPACKE_dpotrf(LAPACK_ROW_MAJOR, 'L', n, L, n) != 0) return NAN;
     for (int i = 0; i < n; i++)
         for (int j = i + 1; j < n; j++) L[(size_t)i * n + j] = 0.0;
@@ -47,10 +61,11 @@ static double factor(const GpHyper *h, const double *X, const double *r, int n, 
     return -0.5 * quad - logdet - 0.5 * n * log(2.0 * PI);
 }
 
-int gp_log_marginal(const GpHyper *h, const double *X, const double *r, int n, int d, double *lml, double grad[4]) {
+// gp_log_marginal on the pairwise squared distances D2.
+static int log_marginal(const GpHyper *h, const double *D2, const double *r, int n, double *lml, double grad[4]) {
     double *L = malloc((size_t)n * n * sizeof *L), *a = malloc((size_t)n * sizeof *a);
     CHECK(L && a, "out of memory (Gaussian process of %d points)", n);
-    *lml = factor(h, X, r, n, d, L, a);
+    *lml = factor(h, D2, r, n, L, a);
     int rc = isnan(*lml);
     if (!rc && grad) {
         // dL/dtheta = 1/2 tr((a a^T - K^-1) dK/dtheta); K^-1 from the factor (dpotri)
@@ -63,7 +78,7 @@ int gp_log_marginal(const GpHyper *h, const double *X, const double *r, int n, i
                 for (int j = 0; j <= i; j++) {
                     const double kinv = L[(size_t)i * n + j];  // lower triangle of K^-1
                     const double w = (a[i] * a[j] - kinv) * (i == j ? 0.5 : 1.0);  // symmetric pairs once
-                    const double r2 = sq_dist(X + (size_t)i * d, X + (size_t)j * d, d);
+                    const double r2 = D2[(size_t)i * n + j];
                     const double u = 1.0 + r2 / (2.0 * h->alpha * l2);
                     const double k = h->amp * pow(u, -h->alpha);
                     grad[0] += w * k;
@@ -75,6 +90,13 @@ int gp_log_marginal(const GpHyper *h, const double *X, const double *r, int n, i
     }
     free(L);
     free(a);
+    return rc;
+}
+
+int gp_log_marginal(const GpHyper *h, const double *X, const double *r, int n, int d, double *lml, double grad[4]) {
+    double *D2 = pair_dists(X, n, d);
+    const int rc = log_marginal(h, D2, r, n, lml, grad);
+    free(D2);
     return rc;
 }
 
@@ -94,10 +116,10 @@ static void clamp(double t[4], const double lo[4], const double hi[4]) {
 
 // Gradient ascent in log space with an adaptive step (projected onto the
 // bounds); returns the best log marginal likelihood and its point in t.
-static double ascend(const double *X, const double *r, int n, int d, double t[4], const double lo[4], const double hi[4]) {
+static double ascend(const double *D2, const double *r, int n, double t[4], const double lo[4], const double hi[4]) {
     double g[4], f;
     GpHyper h = from_log(t);
-    if (gp_log_marginal(&h, X, r, n, d, &f, g)) return -INFINITY;
+    if (log_marginal(&h, D2, r, n, &f, g)) return -INFINITY;
     double step = 0.1;
     for (int it = 0; it < 200 && step > 1e-8; it++) {
         double gn = 0;
@@ -108,7 +130,7 @@ static double ascend(const double *X, const double *r, int n, int d, double t[4]
         for (int k = 0; k < 4; k++) tn[k] = t[k] + step * g[k] / gn;
         clamp(tn, lo, hi);
         h = from_log(tn);
-        if (!gp_log_marginal(&h, X, r, n, d, &fn, gnew) && fn > f) {
+        if (!log_marginal(&h, D2, r, n, &fn, gnew) && fn > f) {
             memcpy(t, tn, sizeof tn);
             memcpy(g, gnew, sizeof gnew);
             const double gain = fn - f;
@@ -122,11 +144,11 @@ static double ascend(const double *X, const double *r, int n, int d, double t[4]
     return f;
 }
 
-static int finish_fit(Gp *g, AmError *err) {
+static int finish_fit(Gp *g, const double *D2, AmError *err) {
     g->L = malloc((size_t)g->n * g->n * sizeof *g->L);
     g->a = malloc((size_t)g->n * sizeof *g->a);
     CHECK(g->L && g->a, "out of memory (Gaussian process of %d points)", g->n);
-    g->lml = factor(&g->h, g->X, g->r, g->n, g->d, g->L, g->a);
+    g->lml = factor(&g->h, D2, g->r, g->n, g->L, g->a);
     if (isnan(g->lml))
         return am_error_set(err, "Gaussian process: the kernel matrix of %d points is not positive definite "
                             "(noise %.3g)", g->n, g->h.noise);
@@ -150,7 +172,10 @@ static void set_data(Gp *g, const double *X, const double *y, int n, int d) {
 int gp_fit_fixed(Gp *g, const double *X, const double *y, int n, int d, const GpHyper *h, AmError *err) {
     set_data(g, X, y, n, d);
     g->h = *h;
-    return finish_fit(g, err);
+    double *D2 = pair_dists(g->X, n, d);
+    const int rc = finish_fit(g, D2, err);
+    free(D2);
+    return rc;
 }
 
 int gp_fit(Gp *g, const double *X, const double *y, int n, int d, AmError *err) {
@@ -165,16 +190,19 @@ int gp_fit(Gp *g, const double *X, const double *y, int n, int d, AmError *err) 
     const double starts[][4] = {{log(v), log(sqrt((double)d)), 0.0, log(0.1 * v)},
                                 {log(v), log(0.3 * sqrt((double)d)), 0.0, log(0.01 * v)},
                                 {log(v), log(3.0 * sqrt((double)d)), log(10.0), log(0.3 * v)}};
+    double *D2 = pair_dists(g->X, n, d);
     double best = -INFINITY, bt[4] = {starts[0][0], starts[0][1], starts[0][2], starts[0][3]};
     for (int s = 0; s < 3; s++) {
         double t[4];
         memcpy(t, starts[s], sizeof t);
         clamp(t, lo, hi);
-        const double f = ascend(g->X, g->r, n, d, t, lo, hi);
+        const double f = ascend(D2, g->r, n, t, lo, hi);
         if (f > best) best = f, memcpy(bt, t, sizeof bt);
     }
     g->h = from_log(bt);
-    return finish_fit(g, err);
+    const int rc = finish_fit(g, D2, err);
+    free(D2);
+    return rc;
 }
 
 void gp_predict(const Gp *g, const double *Xs, int64_t m, double *mean, double *sd) {

@@ -38,7 +38,9 @@ void image_classifier_create(ImageClassifier *m, const ConvNextConfig *cfg, int 
     }
     params_allocate(&m->params);
     convnext_build(&m->enc, &m->arena, max_batch);
-    const size_t B = (size_t)max_batch, w = (size_t)(F > H ? F : H) > (size_t)outputs ? (size_t)(F > H ? F : H) : (size_t)outputs;
+    int widest = F > H ? F : H;  // every head buffer holds one layer's rows
+    if (outputs > widest) widest = outputs;
+    const size_t B = (size_t)max_batch, w = (size_t)widest;
     for (int i = 0; i < 6; i++) {
         m->x[i] = arena_floats(&m->arena, B * w);
         m->g[i] = arena_floats(&m->arena, B * w);

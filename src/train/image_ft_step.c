@@ -85,11 +85,11 @@ static void local_loss(ImageFtStep *s, int n, const int32_t *labels, const uint8
             if (live) st[0] += fmax(x, 0.0) - y * x + log1p(exp(-fabs(x)));  // softplus(x) - y x
             d[0] = live && grads ? (float)(p - y) : 0.0f;
         } else {
-            double mx = z[0], sum = 0;
+            double sum = 0;
             arg = 0;
             for (int c = 1; c < K; c++)
                 if (z[c] > z[arg]) arg = c;
-            mx = z[arg];
+            const double mx = z[arg];
             for (int c = 0; c < K; c++) sum += exp((double)z[c] - mx);
             if (live) st[0] += log(sum) + mx - z[y];
             for (int c = 0; c < K; c++) d[c] = live && grads ? (float)(exp((double)z[c] - mx) / sum - (c == y)) : 0.0f;
