@@ -172,7 +172,7 @@ static const Key keys[] = {
     {"finetune.unfreeze_blocks", K_INT, F(unfreeze_blocks), 0, 5, NULL},
     {"finetune.lr_decay", K_FLOAT, F(lr_decay), 1e-6, 1, NULL},
     {"finetune.labels_per_class", K_INT, F(labels_per_class), 0, BIG, NULL},
-    {"finetune.target", K_ENUM, F(image_target), 0, 0, "auto|binary|classes"},  // FINETUNE_TARGET_*
+    {"finetune.target", K_ENUM, F(image_target), 0, 0, "auto|binary|classes|votes"},  // FINETUNE_TARGET_*
     {"checkpoint.every", K_INT, F(checkpoint_every), 0, BIG, NULL},
     {"checkpoint.keep_last", K_INT, F(keep_last), 1, 1 << 20, NULL},
 };

@@ -20,7 +20,7 @@ enum { TRAIN_LOSS_GLOBAL = 0, TRAIN_LOSS_LOCAL = 1 };                           
 enum { FINETUNE_SUBSET_FULL = 0, FINETUNE_SUBSET_SUB50 = 1, FINETUNE_SUBSET_SUB25 = 2, FINETUNE_SUBSET_SUB10 = 3 };
 enum { FINETUNE_WEIGHTS_NONE = 0, FINETUNE_WEIGHTS_BALANCED = 1 };
 enum { FINETUNE_IMAGE_HEAD_LINEAR = 0, FINETUNE_IMAGE_HEAD_PAPER = 1 };             // finetune.image_head
-enum { FINETUNE_TARGET_AUTO = 0, FINETUNE_TARGET_BINARY = 1, FINETUNE_TARGET_CLASSES = 2 };  // finetune.target                // finetune.class_weights
+enum { FINETUNE_TARGET_AUTO = 0, FINETUNE_TARGET_BINARY = 1, FINETUNE_TARGET_CLASSES = 2, FINETUNE_TARGET_VOTES = 3 };  // finetune.target
 
 typedef struct {
     ModelConfig model;
@@ -63,7 +63,7 @@ typedef struct {
     int unfreeze_blocks;    // encoder blocks trained from the top (0 = frozen encoder; ConvNeXt has 5)
     float lr_decay;         // block i from the top at lr * lr_decay^i (Zoobot: 0.75)
     int labels_per_class;   // training labels per class (0 = all)
-    int image_target;       // FINETUNE_TARGET_*: "auto" (binary for 2 classes) | "binary" | "classes"
+    int image_target;       // FINETUNE_TARGET_*: "auto" (binary for 2 classes) | "binary" | "classes" | "votes"
     // checkpoint
     int checkpoint_every;   // optimizer steps between checkpoints (0: epoch ends only)
     int keep_last;

@@ -48,8 +48,11 @@ int image_classify_eval_run(const RunConfig *cfg, Comm *comm, const char *checkp
     }
     const int C = loader_n_classes(l), b = lc.global_batch / P;
     const int target = image_ft_target(cfg->image_target, C);
-    if (target < 0) {
-        if (rank == 0) fprintf(stderr, "%s: error: finetune.target = \"binary\" needs 2 classes; %s has %d\n", who, cfg->data_path, C);
+    if (target < 0 || target == IMAGE_TARGET_VOTES) {
+        if (rank == 0 && target < 0)
+            fprintf(stderr, "%s: error: finetune.target = \"binary\" needs 2 classes; %s has %d\n", who, cfg->data_path, C);
+        else if (rank == 0)
+            fprintf(stderr, "%s: error: finetune.target = \"votes\" but %s is a classifier's checkpoint\n", who, checkpoint);
         loader_close(l);
         return 2;
     }
@@ -71,7 +74,7 @@ int image_classify_eval_run(const RunConfig *cfg, Comm *comm, const char *checkp
     for (int c = 0; c < C; c++) out->class_names[c] = am_strdup(names[c], "class name");
     confusion_init(&out->conf, C);
     ImageFtStep s;
-    image_ft_step_init(&s, &m, comm, b, target, C, 0, 1.0f);
+    image_ft_step_init(&s, &m, comm, b, target, C, NULL, 0, 1.0f);
     DeviceBatch dev;
     device_batch_alloc(&dev, &cfg->model, b);
     Row *send = am_calloc((size_t)b, sizeof *send, "eval rows"), *recv = NULL;
@@ -86,7 +89,8 @@ int image_classify_eval_run(const RunConfig *cfg, Comm *comm, const char *checkp
         }
         Batch db = device_batch_upload(&dev, &lb.batch);
         StepCtx ctx = {.seed = cfg->seed, .step = 0, .sample_offset = lb.sample_offset, .training = 0};
-        const ImageFtResult r = image_ft_step_evaluate(&s, &db, lb.batch.labels, lb.valid, &ctx, pred);
+        const ImageFtTargets y = {.labels = lb.batch.labels, .valid = lb.valid};
+        const ImageFtResult r = image_ft_step_evaluate(&s, &db, &y, &ctx, pred);
         loss += (double)r.loss * (double)r.n;
         n_loss += (double)r.n;
         for (int i = 0; i < lb.n; i++) {

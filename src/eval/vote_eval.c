@@ -12,9 +12,11 @@
 #include "data/format/dataset.h"
 #include "data/loader/loader.h"
 #include "io/params_file.h"
+#include "io/safetensors.h"
 #include "loss/dirichlet.h"
 #include "io/text_out.h"
 #include "models/device_batch.h"
+#include "models/image_classifier.h"
 #include "models/zoobot.h"
 #include "nn/ops.h"
 #include "train/task.h"
@@ -48,6 +50,58 @@ static void add_row(const VoteSchema *s, const float *al, const float *k, const 
     acc[(VE_N + 2) * Q] += 1.0;
 }
 
+// The model that predicts the concentrations: a Zoobot vote model, or a
+// ConvNeXt with a fine-tuning head trained on votes (checkpoint task
+// "image_votes": astromm finetune with finetune.target = "votes").
+typedef struct {
+    int fine_tuned;
+    ZoobotModel z;
+    ImageClassifier ic;
+    float *alpha;  // fine-tuned: [B, A] on the op device
+} VoteModel;
+
+static int is_image_votes_checkpoint(const char *path) {
+    StFile *sf = NULL;
+    AmError e = {{0}};
+    if (st_open(&sf, path, &e)) return 0;
+    const char *t = st_meta(sf, "task");
+    const int yes = t && !strcmp(t, "image_votes");
+    st_close(sf);
+    return yes;
+}
+
+static int vote_model_open(VoteModel *vm, const RunConfig *cfg, int answers, int batch, const char *checkpoint,
+                           AmError *err) {
+    memset(vm, 0, sizeof *vm);
+    ConvNextConfig cc;
+    zoobot_convnext_config(&cfg->model, &cc);
+    vm->fine_tuned = is_image_votes_checkpoint(checkpoint);
+    if (!vm->fine_tuned) {
+        zoobot_create(&vm->z, &cc, answers, cfg->model.p_head, batch);
+        return params_load(&vm->z.params, checkpoint, err);
+    }
+    const int head = cfg->image_head == FINETUNE_IMAGE_HEAD_PAPER ? IMAGE_HEAD_PAPER : IMAGE_HEAD_LINEAR;
+    image_classifier_create(&vm->ic, &cc, head, answers, 0.0f, batch);  // evaluation: no dropout
+    vm->alpha = ops_alloc((size_t)batch * answers * sizeof(float), "vote eval");
+    return params_load(&vm->ic.params, checkpoint, err);
+}
+
+static const float *vote_model_forward(VoteModel *vm, const float *images, int B, const StepCtx *ctx) {
+    if (!vm->fine_tuned) return zoobot_forward(&vm->z, &vm->z.params, images, B, ctx);
+    const float *logits = image_classifier_forward(&vm->ic, images, B, ctx);
+    op_dirichlet_concentration_forward(vm->alpha, logits, (size_t)B * vm->ic.outputs);
+    return vm->alpha;
+}
+
+static void vote_model_free(VoteModel *vm) {
+    if (!vm->fine_tuned) {
+        zoobot_free(&vm->z);
+        return;
+    }
+    image_classifier_free(&vm->ic);
+    ops_free(vm->alpha);
+}
+
 int vote_eval_run(const RunConfig *cfg, Comm *comm, const char *checkpoint, int split, const char *who, VoteEval *out) {
     memset(out, 0, sizeof *out);
     const int P = comm_size(comm), rank = comm_rank(comm);
@@ -66,15 +120,12 @@ int vote_eval_run(const RunConfig *cfg, Comm *comm, const char *checkpoint, int 
     const int A = s->answers, Q = s->n_questions, local = lc.global_batch / P;
     float *base = am_calloc((size_t)A, sizeof *base, "baseline");
     loader_mean_vote_fractions(l, DS_SPLIT_TRAIN, base, &err);
-    ConvNextConfig cc;
-    zoobot_convnext_config(&cfg->model, &cc);
-    ZoobotModel m;
-    zoobot_create(&m, &cc, A, cfg->model.p_head, local);
-    int rc = params_load(&m.params, checkpoint, &err);
+    VoteModel m;
+    int rc = vote_model_open(&m, cfg, A, local, checkpoint, &err);
     if (comm_any_failed(comm, rc)) {
         if (rank == 0) fprintf(stderr, "%s: error: %s (a checkpoint of this model and a dataset of %d vote answers?)\n",
                                who, err.msg[0] ? err.msg : "loading the checkpoint failed on a rank", A);
-        zoobot_free(&m), loader_close(l), free(base);
+        vote_model_free(&m), loader_close(l), free(base);
         return 1;
     }
     DeviceBatch dev;
@@ -90,7 +141,7 @@ int vote_eval_run(const RunConfig *cfg, Comm *comm, const char *checkpoint, int 
         }
         Batch db = device_batch_upload(&dev, &lb.batch);
         StepCtx ctx = {.seed = cfg->seed, .step = 0, .sample_offset = lb.sample_offset, .training = 0};
-        const float *al = zoobot_forward(&m, &m.params, db.images, lb.n, &ctx);
+        const float *al = vote_model_forward(&m, db.images, lb.n, &ctx);
         ops_to_host(alpha, al, (size_t)lb.n * A * sizeof *alpha);
         for (int k = 0; k < lb.n; k++)
             if (lb.valid[k])
@@ -109,7 +160,7 @@ int vote_eval_run(const RunConfig *cfg, Comm *comm, const char *checkpoint, int 
     out->majority_total = (int64_t)acc[(VE_N + 2) * Q + 2];
     free(acc), free(alpha), free(base);
     device_batch_free(&dev);
-    zoobot_free(&m);
+    vote_model_free(&m);
     loader_close(l);
     return rc ? 1 : 0;
 }

@@ -1,5 +1,7 @@
 // astromm eval for Zoobot models (model.family = "convnext"): a trained vote
-// model on a split of an image dataset, measured the way Zoobot reports it.
+// model (or a ConvNeXt fine-tuned on a vote schema, checkpoint task
+// "image_votes") on a split of an image dataset, measured the way Zoobot
+// reports it.
 // Per question, over the objects asked it (N > 0), the mean absolute error of
 // the vote fractions (averaged over its answers):
 //   model    predicted alpha / alpha_0 against the measured k / N

@@ -11,6 +11,7 @@
 #include "nn/ops.h"
 
 int image_ft_target(int t, int n_classes) {
+    if (t == FINETUNE_TARGET_VOTES) return IMAGE_TARGET_VOTES;
     if (t == FINETUNE_TARGET_BINARY) return n_classes == 2 ? IMAGE_TARGET_BINARY : -1;
     if (t == FINETUNE_TARGET_AUTO && n_classes == 2) return IMAGE_TARGET_BINARY;
     return IMAGE_TARGET_CLASSES;
@@ -27,10 +28,12 @@ static int group_block(int group) {
 }
 
 void image_ft_step_init(ImageFtStep *s, ImageClassifier *m, Comm *comm, int max_local, int target, int n_classes,
-                        int unfreeze, float decay) {
+                        const VoteSchema *schema, int unfreeze, float decay) {
     CHECK(unfreeze >= 0 && unfreeze <= IMAGE_ENCODER_BLOCKS, "image fine-tuning: unfreeze %d outside 0..5", unfreeze);
     CHECK(target != IMAGE_TARGET_BINARY || n_classes == 2, "image fine-tuning: a binary target needs 2 classes (%d)",
           n_classes);
+    CHECK(target != IMAGE_TARGET_VOTES || (schema && schema->answers == m->outputs),
+          "image fine-tuning: a vote target needs the schema of the head's %d answers", m->outputs);
     memset(s, 0, sizeof *s);
     s->m = m;
     s->comm = comm;
@@ -42,6 +45,10 @@ void image_ft_step_init(ImageFtStep *s, ImageClassifier *m, Comm *comm, int max_
     s->dlogits = ops_alloc((size_t)max_local * K * sizeof(float), "head logit gradients");
     s->host_logits = am_malloc((size_t)max_local * K * sizeof(float), "head logits");
     s->host_dlogits = am_malloc((size_t)max_local * K * sizeof(float), "head logit gradients");
+    if (target == IMAGE_TARGET_VOTES) {
+        vote_batch_init(&s->vb, schema, max_local);
+        s->alpha = ops_alloc((size_t)max_local * K * sizeof(float), "head concentrations");
+    }
     // one range per trained unit: the head at lr, block i at lr * decay^i
     const ParamStore *ps = &m->params;
     unsigned char *keep = am_calloc((size_t)ps->n + 1, 1, "trained tensors");
@@ -56,11 +63,17 @@ void image_ft_step_init(ImageFtStep *s, ImageClassifier *m, Comm *comm, int max_
             s->lr_scale[s->n_ranges++] = unit < 0 ? 1.0f : powf(decay, (float)unit);
         }
     }
+    if (unfreeze > 0) {
+        for (int t = 0; t < ps->n; t++) keep[t] = group_block(ps->info[t].group) >= unfreeze;
+        s->n_frozen = params_ranges(ps, keep, s->frozen, IMAGE_FT_MAX_RANGES);
+    }
     free(keep);
 }
 
 void image_ft_step_free(ImageFtStep *s) {
     ops_free(s->dlogits);
+    if (s->alpha) ops_free(s->alpha);
+    vote_batch_free(&s->vb);
     free(s->host_logits);
     free(s->host_dlogits);
     memset(s, 0, sizeof *s);
@@ -101,8 +114,33 @@ static void local_loss(ImageFtStep *s, int n, const int32_t *labels, const uint8
     }
 }
 
-static ImageFtResult run(ImageFtStep *s, const Batch *db, const int32_t *labels, const uint8_t *valid,
-                         const StepCtx *ctx, int train, int32_t *pred) {
+// The vote target: concentrations of the logits, the Dirichlet loss and
+// metrics of the local rows (all-reduced), and (train) the logit gradients
+// scaled so that the mean over the W ranks is the global mean's.
+static ImageFtResult run_votes(ImageFtStep *s, const float *logits, int n, const float *host_votes,
+                               const uint8_t *valid, int train) {
+    const int K = s->m->outputs, W = comm_size(s->comm);
+    CHECK(host_votes, "image fine-tuning: a vote target needs the batch's votes");
+    const float *votes = vote_batch_votes(&s->vb, host_votes, valid, n);
+    op_dirichlet_concentration_forward(s->alpha, logits, (size_t)n * K);
+    double st[VOTE_STATS_MAX] = {0};
+    const int n_st = vote_batch_stats_len(&s->vb);
+    vote_batch_stats(&s->vb, s->alpha, votes, n, st);
+    const double t0 = am_now_s();
+    comm_allreduce_sum_host(s->comm, st, (size_t)n_st);
+    const double comm_s = am_now_s() - t0;
+    const double rows = st[n_st - 1];
+    if (train && rows > 0) {
+        const float *dalpha = vote_batch_backward(&s->vb, s->alpha, votes, n, (float)(W / rows));
+        ops_zero(s->dlogits, (size_t)n * K);
+        op_dirichlet_concentration_backward(s->dlogits, dalpha, logits, (size_t)n * K);
+    }
+    const VoteStepResult v = vote_batch_result(&s->vb, st, comm_s);
+    return (ImageFtResult){.loss = v.loss, .correct = v.correct, .n = v.n, .comm_seconds = comm_s, .votes = v};
+}
+
+static ImageFtResult run(ImageFtStep *s, const Batch *db, const ImageFtTargets *y, const StepCtx *ctx, int train,
+                         int32_t *pred) {
     ImageClassifier *m = s->m;
     const int n = db->n, K = m->outputs, W = comm_size(s->comm);
     CHECK(n >= 1 && n <= s->max_local, "image fine-tuning: local batch %d outside 1..%d", n, s->max_local);
@@ -111,34 +149,40 @@ static ImageFtResult run(ImageFtStep *s, const Batch *db, const int32_t *labels,
     c.sample_offset = ctx->sample_offset + (int64_t)comm_rank(s->comm) * n;
     if (train) params_zero_grad(&m->params);
     const float *logits = image_classifier_forward(m, db->images, n, &c);
-    ops_to_host(s->host_logits, logits, (size_t)n * K * sizeof(float));
-    double st[3] = {0, 0, 0};
-    local_loss(s, n, labels, valid, st, pred, train);
-    double t0 = am_now_s();
-    comm_allreduce_sum_host(s->comm, st, 3);
-    double comm_s = am_now_s() - t0;
-    if (train && st[2] > 0) {
+    ImageFtResult r;
+    if (s->target == IMAGE_TARGET_VOTES) {
+        r = run_votes(s, logits, n, y->votes, y->valid, train);
+        if (!train || r.votes.rows == 0) return r;
+    } else {
+        ops_to_host(s->host_logits, logits, (size_t)n * K * sizeof(float));
+        double st[3] = {0, 0, 0};
+        local_loss(s, n, y->labels, y->valid, st, pred, train);
+        const double t0 = am_now_s();
+        comm_allreduce_sum_host(s->comm, st, 3);
+        r = (ImageFtResult){.loss = st[2] > 0 ? (float)(st[0] / st[2]) : 0.0f, .correct = (int64_t)st[1],
+                            .n = (int64_t)st[2], .comm_seconds = am_now_s() - t0};
+        if (!train || st[2] == 0) return r;
         // d(global mean)/dlogits = local grads / N_global; the gradient average
         // over W ranks divides by W, so each rank scales by W / N_global.
         const float scale = (float)(W / st[2]);
         for (size_t i = 0; i < (size_t)n * K; i++) s->host_dlogits[i] *= scale;
         ops_to_device(s->dlogits, s->host_dlogits, (size_t)n * K * sizeof(float));
-        image_classifier_backward(m, s->dlogits, s->unfreeze > 0);
-        t0 = am_now_s();
-        for (int r = 0; r < s->n_ranges; r++) comm_allreduce_mean(s->comm, m->params.grad + s->ranges[r][0], s->ranges[r][1]);
-        comm_s += am_now_s() - t0;
     }
-    return (ImageFtResult){.loss = st[2] > 0 ? (float)(st[0] / st[2]) : 0.0f, .correct = (int64_t)st[1],
-                           .n = (int64_t)st[2], .comm_seconds = comm_s};
+    image_classifier_backward(m, s->dlogits, s->unfreeze > 0);
+    for (int k = 0; k < s->n_frozen; k++) ops_zero(m->params.grad + s->frozen[k][0], s->frozen[k][1]);
+    const double t0 = am_now_s();
+    for (int k = 0; k < s->n_ranges; k++) comm_allreduce_mean(s->comm, m->params.grad + s->ranges[k][0], s->ranges[k][1]);
+    r.comm_seconds += am_now_s() - t0;
+    return r;
 }
 
-ImageFtResult image_ft_step_forward_backward(ImageFtStep *s, const Batch *db, const int32_t *labels,
-                                             const uint8_t *valid, const StepCtx *ctx) {
-    CHECK(labels, "image fine-tuning: training needs labels");
-    return run(s, db, labels, valid, ctx, 1, NULL);
+ImageFtResult image_ft_step_forward_backward(ImageFtStep *s, const Batch *db, const ImageFtTargets *y,
+                                             const StepCtx *ctx) {
+    CHECK(y->labels || y->votes, "image fine-tuning: training needs labels or votes");
+    return run(s, db, y, ctx, 1, NULL);
 }
 
-ImageFtResult image_ft_step_evaluate(ImageFtStep *s, const Batch *db, const int32_t *labels, const uint8_t *valid,
-                                     const StepCtx *ctx, int32_t *pred) {
-    return run(s, db, labels, valid, ctx, 0, pred);
+ImageFtResult image_ft_step_evaluate(ImageFtStep *s, const Batch *db, const ImageFtTargets *y, const StepCtx *ctx,
+                                     int32_t *pred) {
+    return run(s, db, y, ctx, 0, pred);
 }

@@ -41,9 +41,12 @@ void task_loader_configs(int kind, const RunConfig *c, LoaderConfig *train, Load
         train->labelled_only = 1;
         train->subset_bits = subset_bits(c->subset);
     }
-    if (kind == TASK_IMAGE_FT) {  // labelled images, optionally a few per class, optionally CV folds
-        train->labelled_only = 1;
+    if (kind == TASK_IMAGE_FT) {
+        // labelled images (votes: those with votes), optionally a few per class
+        // or a nested subset as for the stars, optionally CV folds
+        train->labelled_only = c->image_target != FINETUNE_TARGET_VOTES;
         train->per_class_limit = c->labels_per_class;
+        train->subset_bits = subset_bits(c->subset);
         train->cv_folds = c->cv_folds;
         train->cv_fold = c->cv_fold;
         train->cv_seed = c->cv_seed;
@@ -69,20 +72,28 @@ void task_loader_configs(int kind, const RunConfig *c, LoaderConfig *train, Load
 
 // Image fine-tuning: the encoder from finetune.init (any checkpoint holding it:
 // a vote model's classifier.2 is ignored), a fresh head, the trained ranges.
-static int setup_image_ft(TrainTask *t, const RunConfig *c, Comm *comm, int local_b, int n_classes, AmError *err) {
-    t->name = "image_classify";
-    t->acc_name = "accuracy";
-    t->acc_key = "acc";
-    if (n_classes < 2) return am_error_set(err, "%s: fine-tuning needs labels of at least 2 classes (found %d)",
-                                           c->data_path, n_classes), -1;
-    const int target = image_ft_target(c->image_target, n_classes), binary = target == IMAGE_TARGET_BINARY;
+static int setup_image_ft(TrainTask *t, const RunConfig *c, Comm *comm, int local_b, const VoteSchema *schema,
+                          int n_classes, AmError *err) {
+    const int target = image_ft_target(c->image_target, n_classes), votes = target == IMAGE_TARGET_VOTES;
+    t->name = votes ? "image_votes" : "image_classify";
+    t->acc_name = votes ? "majority-answer accuracy" : "accuracy";
+    t->acc_key = votes ? "vote_acc" : "acc";
     if (target < 0)
         return am_error_set(err, "finetune.target = \"binary\" needs 2 classes; %s has %d", c->data_path, n_classes), -1;
+    if (votes && (!schema || schema->answers < 2))
+        return am_error_set(err, "finetune.target = \"votes\": %s has no vote counts", c->data_path), -1;
+    if (votes && (c->labels_per_class > 0 || c->cv_folds > 0))
+        return am_error_set(err, "finetune.target = \"votes\" has no classes to count or stratify: set "
+                                 "finetune.labels_per_class and data.cv_folds to 0 (finetune.subset limits the "
+                                 "training galaxies)"), -1;
+    if (!votes && n_classes < 2)
+        return am_error_set(err, "%s: fine-tuning needs labels of at least 2 classes (found %d)", c->data_path,
+                            n_classes), -1;
     const int head = c->image_head == FINETUNE_IMAGE_HEAD_PAPER ? IMAGE_HEAD_PAPER : IMAGE_HEAD_LINEAR;
-    const float p = image_ft_dropout(c->head_dropout, head);
+    const int outputs = votes ? schema->answers : target == IMAGE_TARGET_BINARY ? 1 : n_classes;
     ConvNextConfig cc;
     zoobot_convnext_config(&c->model, &cc);
-    image_classifier_create(&t->ic, &cc, head, binary ? 1 : n_classes, p, local_b);
+    image_classifier_create(&t->ic, &cc, head, outputs, image_ft_dropout(c->head_dropout, head), local_b);
     image_classifier_init(&t->ic, c->seed);
     if (c->init[0]) {
         const ParamsLoadOptions o = {.fresh_prefix = "head.", .allow_extra = 1};
@@ -91,8 +102,9 @@ static int setup_image_ft(TrainTask *t, const RunConfig *c, Comm *comm, int loca
             return -1;
         }
     }
-    image_ft_step_init(&t->ift, &t->ic, comm, local_b, binary ? IMAGE_TARGET_BINARY : IMAGE_TARGET_CLASSES, n_classes,
-                       c->unfreeze_blocks, c->lr_decay);
+    if (votes) t->schema = *schema;
+    image_ft_step_init(&t->ift, &t->ic, comm, local_b, target, n_classes, votes ? schema : NULL, c->unfreeze_blocks,
+                       c->lr_decay);
     t->params = &t->ic.params;
     t->n_ranges = t->ift.n_ranges;
     memcpy(t->ranges, t->ift.ranges, (size_t)t->n_ranges * sizeof t->ranges[0]);
@@ -105,7 +117,7 @@ int task_setup(TrainTask *t, int kind, const RunConfig *c, Comm *comm, int local
                int n_classes, AmError *err) {
     memset(t, 0, sizeof *t);
     t->kind = kind;
-    if (kind == TASK_IMAGE_FT) return setup_image_ft(t, c, comm, local_b, n_classes, err);
+    if (kind == TASK_IMAGE_FT) return setup_image_ft(t, c, comm, local_b, schema, n_classes, err);
     if (kind == TASK_VOTES) {
         t->name = "votes";
         t->acc_name = "majority-answer accuracy";
@@ -196,14 +208,16 @@ static TaskStats from_votes(const VoteStepResult *r) {
     return st;
 }
 
-static TaskStats from_image_ft(const ImageFtResult *r) {
+static TaskStats from_image_ft(const TrainTask *t, const ImageFtResult *r) {
+    if (t->ift.target == IMAGE_TARGET_VOTES) return from_votes(&r->votes);
     return (TaskStats){.loss = r->loss, .correct = r->correct, .n = r->n, .rows = r->n, .comm_seconds = r->comm_seconds};
 }
 
 TaskStats task_step(TrainTask *t, const Batch *db, const LoaderBatch *lb, const StepCtx *ctx) {
     if (t->kind == TASK_IMAGE_FT) {
-        const ImageFtResult r = image_ft_step_forward_backward(&t->ift, db, lb->batch.labels, lb->valid, ctx);
-        return from_image_ft(&r);
+        const ImageFtTargets y = {lb->batch.labels, lb->batch.votes, lb->valid};
+        const ImageFtResult r = image_ft_step_forward_backward(&t->ift, db, &y, ctx);
+        return from_image_ft(t, &r);
     }
     if (t->kind == TASK_VOTES) {
         const VoteStepResult r = vote_step_forward_backward(&t->votes, db, lb->batch.votes, lb->valid, ctx);
@@ -219,8 +233,9 @@ TaskStats task_step(TrainTask *t, const Batch *db, const LoaderBatch *lb, const 
 
 TaskStats task_evaluate(TrainTask *t, const Batch *db, const LoaderBatch *lb, const StepCtx *ctx) {
     if (t->kind == TASK_IMAGE_FT) {
-        const ImageFtResult r = image_ft_step_evaluate(&t->ift, db, lb->batch.labels, lb->valid, ctx, NULL);
-        return from_image_ft(&r);
+        const ImageFtTargets y = {lb->batch.labels, lb->batch.votes, lb->valid};
+        const ImageFtResult r = image_ft_step_evaluate(&t->ift, db, &y, ctx, NULL);
+        return from_image_ft(t, &r);
     }
     if (t->kind == TASK_VOTES) {
         const VoteStepResult r = vote_step_evaluate(&t->votes, db, lb->batch.votes, lb->valid, ctx);
@@ -251,7 +266,8 @@ static void log_vote_errors(const VoteSchema *s, MetricsWriter *w, const TaskSta
 }
 
 void task_log_fields(TrainTask *t, MetricsWriter *w, const TaskStats *st) {
-    if (t->kind == TASK_VOTES) return log_vote_errors(&t->schema, w, st);
+    if (t->kind == TASK_VOTES || (t->kind == TASK_IMAGE_FT && t->ift.target == IMAGE_TARGET_VOTES))
+        return log_vote_errors(&t->schema, w, st);
     if (t->kind != TASK_CLIP) return;
     metrics_num(w, "loss_ps", st->part[0]);
     metrics_num(w, "loss_sm", st->part[1]);

@@ -48,7 +48,7 @@ typedef struct {
     ImageClassifier ic;    // TASK_IMAGE_FT
     ImageFtStep ift;       // TASK_IMAGE_FT
     VoteStep votes;        // TASK_VOTES
-    VoteSchema schema;     // TASK_VOTES
+    VoteSchema schema;     // TASK_VOTES, TASK_IMAGE_FT with a vote target
     ParamStore *params;    // the task's model's parameters (what the optimiser and checkpoints see)
     size_t ranges[CLS_MAX_RANGES][2];  // trained float ranges of *params
     float range_lr[CLS_MAX_RANGES];    // their learning-rate multipliers, when range_lr_set

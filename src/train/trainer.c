@@ -302,7 +302,9 @@ static int setup(Trainer *T, const RunConfig *cfg, Comm *comm, int kind) {
 
     AmError terr = {{0}};
     VoteSchema schema = {0};
-    if (kind == TASK_VOTES && loader_vote_schema(T->train, &schema, &terr)) {
+    // vote fine-tuning reads the dataset's schema too
+    const int votes_target = kind == TASK_IMAGE_FT && cfg->image_target == FINETUNE_TARGET_VOTES;
+    if ((kind == TASK_VOTES || votes_target) && loader_vote_schema(T->train, &schema, &terr)) {
         trainer_say(T, stderr, "error: %s", terr.msg);
         return TRAIN_BAD_CONFIG;
     }
@@ -345,7 +347,7 @@ static int setup(Trainer *T, const RunConfig *cfg, Comm *comm, int kind) {
             task_head_name(&T->task));
     if (kind == TASK_IMAGE_FT)
         trainer_say(T, stdout, "fine-tuning: %s head, %s target, %d of 5 encoder blocks trained (lr decay %.3g)%s",
-                    task_head_name(&T->task), T->task.ift.target == IMAGE_TARGET_BINARY ? "binary" : "class",
+                    task_head_name(&T->task), T->task.ift.target == IMAGE_TARGET_BINARY ? "binary" : T->task.ift.target == IMAGE_TARGET_VOTES ? "vote (Dirichlet)" : "class",
                     cfg->unfreeze_blocks, (double)cfg->lr_decay, cfg->unfreeze_blocks ? "" : ": a frozen encoder");
     device_batch_alloc(&T->dev, &cfg->model, T->local_b);
     T->n = T->task.params->n_train_floats;

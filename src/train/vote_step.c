@@ -14,12 +14,7 @@ void vote_step_init(VoteStep *s, ZoobotModel *m, const VoteSchema *schema, Comm 
     s->m = m;
     s->comm = comm;
     s->max_local = max_local;
-    dirichlet_loss_init(&s->loss, schema, max_local);
-    const size_t n = (size_t)max_local * (size_t)schema->answers;
-    s->dalpha = ops_alloc(n * sizeof(float), "vote step");
-    s->host_alpha = am_malloc(n * sizeof(float), "vote step");
-    s->valid_votes = am_malloc(n * sizeof(float), "vote step");
-    if (ops_device() != OPS_CPU) s->dev_votes = ops_alloc(n * sizeof(float), "vote step");
+    vote_batch_init(&s->vb, schema, max_local);
     const ParamStore *ps = &m->params;
     unsigned char *keep = am_malloc((size_t)ps->n, "vote step");
     for (int g = 0; g <= ZOOBOT_GROUP_HEAD; g++) {
@@ -45,56 +40,17 @@ static void group_done(void *arg, int g) {
 
 void vote_step_free(VoteStep *s) {
     if (!s->m) return;
-    dirichlet_loss_free(&s->loss);
-    ops_free(s->dalpha);
-    if (s->dev_votes) ops_free(s->dev_votes);
-    free(s->host_alpha);
-    free(s->valid_votes);
+    vote_batch_free(&s->vb);
     memset(s, 0, sizeof *s);
-}
-
-// The batch's votes with padding rows zeroed (they then add exactly nothing),
-// on the op device; returns the local rows that have votes.
-static const float *votes_of(VoteStep *s, const float *host_votes, const uint8_t *valid, int B, int *rows) {
-    const int A = s->loss.schema.answers;
-    *rows = 0;
-    for (int b = 0; b < B; b++) {
-        float *dst = s->valid_votes + (size_t)b * A;
-        float total = 0.0f;
-        for (int a = 0; a < A; a++) total += dst[a] = valid[b] ? host_votes[(size_t)b * A + a] : 0.0f;
-        *rows += total > 0.0f;
-    }
-    if (!s->dev_votes) return s->valid_votes;
-    ops_to_device(s->dev_votes, s->valid_votes, (size_t)B * A * sizeof(float));
-    return s->dev_votes;
-}
-
-// Fraction errors and majority answers of the local rows (host), added into st.
-static void batch_metrics(VoteStep *s, const float *alpha_dev, int B, double *st) {
-    const VoteSchema *sc = &s->loss.schema;
-    const int A = sc->answers, Q = sc->n_questions;
-    ops_to_host(s->host_alpha, alpha_dev, (size_t)B * A * sizeof(float));
-    for (int b = 0; b < B; b++) {
-        const float *al = s->host_alpha + (size_t)b * A, *k = s->valid_votes + (size_t)b * A;
-        for (int q = 0; q < Q; q++) {
-            double N, e;
-            int right;
-            if (!vote_question_errors(sc, q, al, k, &N, &e, &right)) continue;
-            st[2 + q] += e;
-            st[2 + Q + q] += sc->last[q] - sc->first[q] + 1;
-            if (N >= vote_majority_min(sc)) st[0] += right, st[1] += 1.0;
-        }
-    }
 }
 
 static VoteStepResult run(VoteStep *s, const Batch *db, const float *host_votes, const uint8_t *valid,
                           const StepCtx *ctx, int train) {
     ZoobotModel *m = s->m;
-    const int B = db->n, A = s->loss.schema.answers, Q = s->loss.schema.n_questions;
+    const int B = db->n, A = s->vb.loss.schema.answers;
     CHECK(B <= s->max_local && db->answers == A, "vote step: batch of %d rows and %d answers (max %d, schema %d)", B,
           db->answers, s->max_local, A);
-    int rows;
-    const float *votes = votes_of(s, host_votes, valid, B, &rows);
+    const float *votes = vote_batch_votes(&s->vb, host_votes, valid, B);
     StepCtx c = *ctx;
     c.training = train;
     // The rank's rows start at its block of the global batch (dropout and drop
@@ -102,23 +58,19 @@ static VoteStepResult run(VoteStep *s, const Batch *db, const float *host_votes,
     c.sample_offset = ctx->sample_offset + (int64_t)comm_rank(s->comm) * B;
     if (train) params_zero_grad(&m->params);
     const float *alpha = zoobot_forward(m, &m->params, db->images, B, &c);
-    // st: majority right, majority counted, |error| sums [Q], answer counts [Q], loss sum, rows
-    double st[2 + 2 * VOTE_MAX_QUESTIONS + 2] = {0};
-    const int n_st = 2 + 2 * Q + 2;
-    st[n_st - 2] = dirichlet_loss_forward(&s->loss, alpha, votes, B);
-    st[n_st - 1] = rows;
-    batch_metrics(s, alpha, B, st);
+    double st[VOTE_STATS_MAX] = {0};
+    const int n_st = vote_batch_stats_len(&s->vb);
+    vote_batch_stats(&s->vb, alpha, votes, B, st);
     double t0 = am_now_s();
     comm_allreduce_sum_host(s->comm, st, (size_t)n_st);
     double comm_s = am_now_s() - t0;
     const double global_rows = st[n_st - 1];
     if (train && global_rows > 0) {
-        ops_zero(s->dalpha, (size_t)B * A);
-        dirichlet_loss_backward(&s->loss, s->dalpha, alpha, votes, B, (float)(1.0 / global_rows));
         // Each rank's gradient already carries 1 / (global rows): the sum over
         // ranks is the gradient of the global mean, bucket by bucket.
+        const float *dalpha = vote_batch_backward(&s->vb, alpha, votes, B, (float)(1.0 / global_rows));
         s->comm_seconds = 0.0;
-        zoobot_backward_hooked(m, &m->params, s->dalpha, group_done, s);
+        zoobot_backward_hooked(m, &m->params, dalpha, group_done, s);
         t0 = am_now_s();
         for (int g = 0; g <= ZOOBOT_GROUP_HEAD; g++) {
             CHECK(s->req[g], "vote step: the backward never reported parameter group %d final", g);
@@ -127,11 +79,7 @@ static VoteStepResult run(VoteStep *s, const Batch *db, const float *host_votes,
         }
         comm_s += am_now_s() - t0 + s->comm_seconds;
     }
-    VoteStepResult r = {.loss = global_rows > 0 ? (float)(st[n_st - 2] / global_rows) : 0.0f,
-                        .correct = (int64_t)st[0], .n = (int64_t)st[1], .rows = (int64_t)global_rows,
-                        .comm_seconds = comm_s};
-    for (int q = 0; q < Q; q++) r.mae_sum[q] = st[2 + q], r.mae_n[q] = st[2 + Q + q];
-    return r;
+    return vote_batch_result(&s->vb, st, comm_s);
 }
 
 VoteStepResult vote_step_forward_backward(VoteStep *s, const Batch *db, const float *host_votes, const uint8_t *valid,

@@ -11,43 +11,26 @@
 // head's and the top stages' all-reduces run while the lower stages compute;
 // the step waits for all of them before returning.
 //
-// Metrics of a batch, in the same units Zoobot reports: per question, the
-// mean absolute error of the predicted vote fractions (alpha / alpha_0) against
-// the measured ones (k / N) over the rows asked it (N > 0); and the accuracy
-// of the majority answer on questions with at least 10 votes.
+// Metrics: vote_batch.h.
 #ifndef ASTROMM_VOTE_STEP_H
 #define ASTROMM_VOTE_STEP_H
 
 #include <stdint.h>
 
 #include "data/batch.h"
-#include "loss/dirichlet.h"
 #include "models/zoobot.h"
 #include "mpi/comm.h"
-
+#include "train/vote_batch.h"
 
 typedef struct {
     ZoobotModel *m;
     Comm *comm;
     int max_local;
-    DirichletLoss loss;
-    float *dalpha;       // [max_local, A] on the op device
-    float *host_alpha;   // [max_local, A]
-    float *valid_votes;  // [max_local, A] on the host: the batch's votes, zero on padding rows
-    float *dev_votes;    // their device copy (CUDA) or NULL (CPU: valid_votes itself)
+    VoteBatch vb;  // the batch's votes, loss and metrics
     size_t bucket[ZOOBOT_GROUP_HEAD + 1][2];  // float range [offset, length) of each group
     CommRequest *req[ZOOBOT_GROUP_HEAD + 1];
     double comm_seconds;                       // time inside the launches during the backward
 } VoteStep;
-
-typedef struct {
-    float loss;               // mean NLL over the global rows with votes
-    int64_t correct, n;       // majority answers right / questions with >= vote_majority_min votes (global)
-    int64_t rows;             // global rows with votes
-    double mae_sum[VOTE_MAX_QUESTIONS];  // global sums of |fraction error| per question
-    double mae_n[VOTE_MAX_QUESTIONS];    // ... over this many (row, answer) pairs
-    double comm_seconds;
-} VoteStepResult;
 
 void vote_step_init(VoteStep *s, ZoobotModel *m, const VoteSchema *schema, Comm *comm, int max_local);
 void vote_step_free(VoteStep *s);

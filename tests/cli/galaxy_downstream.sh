@@ -30,6 +30,13 @@
 #  - data.cv_folds = 3: the three test folds are disjoint, stratified by class
 #    and cover every labelled galaxy;
 #  - a binary target on 8 classes is refused.
+# Fine-tuning on votes (finetune.target = "votes": a fresh head on the dataset's
+# vote schema, Dirichlet loss):
+#  - np 1 and np 2 agree; the log carries the vote metrics, the checkpoint is an
+#    "image_votes" head; astromm eval reports vote-fraction errors for it, at 1
+#    and 2 ranks alike;
+#  - finetune.subset limits the training galaxies as for the stars;
+#  - --labels-per-class with a vote target is refused, naming the keys.
 # Skips (exit 77) without ../shared/data/galaxies/votes/votes.csv (real vote totals).
 AM=$1
 VOTES=../shared/data/galaxies/votes/votes.csv
@@ -298,4 +305,46 @@ PY
 ft 1 "$T/ft4" --set 'finetune.target="binary"' >"$T/ft4.log" 2>&1
 check "a binary target on more than 2 classes is refused, naming the key" \
   bash -c "[ $? -ne 0 ] && grep -q 'finetune.target = \"binary\" needs 2 classes' '$T/ft4.log'"
+
+# ---- fine-tuning on votes
+ftv() { local np=$1 dir=$2; shift 2
+  "$MPIRUN" --oversubscribe -np "$np" "$AM" finetune "$T/gal.cfg" --init "$CK" --set "run.dir=\"$dir\"" \
+    --set train.batch_size=8 --set train.max_steps=4 --set 'run.progress="off"' --set 'finetune.target="votes"' "$@"; }
+ftv 1 "$T/fv1" --set finetune.unfreeze_blocks=1 >"$T/fv1.log" 2>&1
+check "finetune on votes at 1 rank" test $? -eq 0
+ftv 2 "$T/fv2" --set finetune.unfreeze_blocks=1 >"$T/fv2.log" 2>&1
+check "finetune on votes at 2 ranks" test $? -eq 0
+check "finetune on votes: np 2 equals np 1" cmp_train_runs "$T/fv1" "$T/fv2" 1e-3 4
+check "vote fine-tuning: vote metrics logged, an image_votes checkpoint with a fresh head of the schema's answers" \
+  $PY - "$T/fv1" "$T/gal.h5" <<'PY'
+import json, sys, h5py
+sys.path.insert(0, "tests/reference")
+from safetensors_np import load
+d = sys.argv[1]
+rows = [json.loads(l) for l in open(d + "/metrics.jsonl")]
+ev = [r for r in rows if r.get("kind") == "epoch" or "val_loss" in r]
+assert any("vote_mae" in r for r in rows), "no vote_mae in metrics.jsonl"
+t, meta = load(d + "/checkpoints/step_00000004/model.safetensors")
+assert meta.get("task") == "image_votes", meta.get("task")
+A = h5py.File(sys.argv[2], "r")["votes"].shape[1]
+assert t["head.1.weight"].shape[0] == A and not any(k.startswith("classifier.2") for k in t), t["head.1.weight"].shape
+PY
+"$AM" eval --run "$T/fv1" --checkpoint "$T/fv1/checkpoints/step_00000004/model.safetensors" --split test \
+  --out "$T/fve1" >"$T/fve1.log" 2>&1
+check "eval of a vote fine-tuned model: vote-fraction errors" \
+  bash -c "[ $? -eq 0 ] && grep -q 'majority-answer accuracy' '$T/fve1.log' && test -s '$T/fve1/metrics.json'"
+"$MPIRUN" --oversubscribe -np 2 "$AM" eval --run "$T/fv1" --checkpoint "$T/fv1/checkpoints/step_00000004/model.safetensors" \
+  --split test --out "$T/fve2" >/dev/null 2>&1
+check "vote eval at 2 ranks: the same metrics" $PY - "$T/fve1/metrics.json" "$T/fve2/metrics.json" <<'PY'
+import json, sys
+a, b = (json.load(open(p)) for p in sys.argv[1:])
+assert a["objects"] == b["objects"] > 0 and abs(a["mean"]["mae_model"] - b["mean"]["mae_model"]) < 1e-5, (a["mean"], b["mean"])
+assert 0 <= a["mean"]["mae_model"] <= 1
+PY
+ftv 1 "$T/fv3" --set 'finetune.subset="sub50"' --set train.max_steps=1 >"$T/fv3.log" 2>&1
+NSUB=$($PY -c "import h5py,sys; f=h5py.File(sys.argv[1]); s=f['split'][()]; b=f['subset'][()]; print(int(((s==0)&((b&1)!=0)).sum()))" "$T/gal.h5")
+check "finetune.subset sub50 on votes: $NSUB training galaxies" grep -q " $NSUB training" "$T/fv3.log"
+ftv 1 "$T/fv4" --labels-per-class 6 >"$T/fv4.log" 2>&1
+check "--labels-per-class with a vote target is refused, naming the keys" \
+  bash -c "[ $? -ne 0 ] && grep -q 'finetune.labels_per_class and data.cv_folds' '$T/fv4.log'"
 finish galaxy_downstream

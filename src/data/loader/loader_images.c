@@ -120,8 +120,10 @@ int loader_images_setup(struct Loader *l, AmError *err) {
     free(cv);
     if (c->per_class_limit > 0) limit_per_class(l, lab, c->per_class_limit, c->seed);
     if (l->n_sel == 0)
-        return am_error_set(err, "%s: no image matches the selection (split %d, subset bits %d%s)", l->path, c->split,
-                            c->subset_bits, c->labelled_only ? ", labelled" : "");
+        return am_error_set(err, "%s: no image matches the selection (split %d, subset bits %d%s)%s", l->path, c->split,
+                            c->subset_bits, c->labelled_only ? ", labelled" : "",
+                            c->labelled_only && vs && l->n_classes == 0
+                                ? "; the dataset has vote counts but no labels: finetune.target = \"votes\"" : "");
     const int64_t B = c->global_batch;
     l->n_batches = c->drop_last ? l->n_sel / B : (l->n_sel + B - 1) / B;
     if (l->n_batches == 0)
