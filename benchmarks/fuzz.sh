@@ -14,7 +14,7 @@ minutes=${1:-1}
 shift $(( $# > 0 ? 1 : 0 ))
 B=build-fuzz
 command -v clang >/dev/null || { echo "fuzz.sh: needs clang (scripts/deps.sh installs it)" >&2; exit 1; }
-CC=clang cmake -S . -B $B -DCMAKE_BUILD_TYPE=Release -DASTROMM_FUZZ=ON -DASTROMM_CUDA=OFF >/dev/null
+CC=clang CXX=clang++ cmake -S . -B $B -DCMAKE_BUILD_TYPE=Release -DASTROMM_FUZZ=ON -DASTROMM_CUDA=OFF >/dev/null
 cmake --build $B -j "$(nproc)" --target fuzz_targets >/dev/null
 if [ $# -gt 0 ]; then targets=("$@"); else
   targets=(); for f in tests/fuzz/fuzz_*.c; do n=${f##*/fuzz_}; targets+=("${n%.c}"); done

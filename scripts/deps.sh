@@ -3,10 +3,11 @@
 # Usage: scripts/deps.sh [extra-package ...]
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libopenmpi-dev openmpi-bin libhdf5-openmpi-dev
-      hdf5-tools libconfig-dev libopenblas-dev libopenblas-openmp-dev libcfitsio-dev libfftw3-dev zlib1g-dev libjpeg62-turbo-dev libpng-dev liblapacke-dev python3 python3-numpy python3-h5py python3-matplotlib
+      hdf5-tools libconfig-dev libopenblas-dev libopenblas-openmp-dev libcfitsio-dev libfftw3-dev zlib1g-dev libjpeg62-turbo-dev libpng-dev liblapacke-dev libfaiss-dev python3 python3-numpy python3-h5py python3-matplotlib
       slurm-wlm munge clang libclang-rt-dev libomp-dev "$@")
 # libjpeg62-turbo-dev, libpng-dev: galaxy images (src/io/image_codec.c). liblapacke-dev:
 # LAPACKE (Cholesky of the anomaly finder's Gaussian process, src/eval/gp.c) over OpenBLAS's LAPACK.
+# libfaiss-dev: FAISS nearest-neighbour indexes (src/eval/ann_index.cpp; static, linked to OpenBLAS).
 # slurm-wlm, munge: tests/slurm (a real Slurm on localhost). clang, libclang-rt-dev
 # (libFuzzer) and libomp-dev (clang's OpenMP): the fuzz build, benchmarks/fuzz.sh.
 missing=()

@@ -26,7 +26,7 @@ set(ASTROMM_MPI_TEST_ENV
   OMP_NUM_THREADS=1
   OPENBLAS_NUM_THREADS=1)
 
-foreach(prog test_mpi_comm test_mpi_clip test_mpi_loader test_mpi_image_loader test_mpi_train_step test_mpi_cls_step test_reference)
+foreach(prog test_mpi_search test_mpi_comm test_mpi_clip test_mpi_loader test_mpi_image_loader test_mpi_train_step test_mpi_cls_step test_reference)
   if(NOT TARGET ${prog})
     continue()
   endif()

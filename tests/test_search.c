@@ -19,6 +19,8 @@
 #include "mpi/comm.h"
 #include "testutil.h"
 
+static AmError serr;  // search_topk's error (none expected here)
+
 static char *dupstr(const char *s) {
     char *d = malloc(strlen(s) + 1);
     strcpy(d, s);
@@ -218,7 +220,7 @@ static void test_search(Comm *comm) {
                 for (int bi = 0; bi < 5; bi++) {
                     SearchOptions o = {.query_mod = mq, .target_mod = mt, .k = k, .target_split = sp,
                                        .block = blocks[bi]};
-                    search_topk(&s, qr, nqs, &o, comm, hits);
+                    search_topk(&s, qr, nqs, &o, comm, hits, NULL, &serr);
                     if (bi == 0) memcpy(first, hits, sizeof hits);
                     else EXPECT(!memcmp(first, hits, (size_t)nqs * k * sizeof *hits),
                                 "block %d gives the same result (%d -> %d, split %d)", blocks[bi], mq, mt, sp);
@@ -255,7 +257,7 @@ static void test_search(Comm *comm) {
             SearchHit h[8] = {{0}};  // the message prints 4 entries, k may be 2
             o.block = tie_blocks[bi];
             o.k = tie_ks[ki];
-            search_topk(&s, &q7, 1, &o, comm, h);
+            search_topk(&s, &q7, 1, &o, comm, h, NULL, &serr);
             int ok = 1;
             for (int j = 0; j < o.k; j++) {
                 if (j < 5) ok &= h[j].row == tied[j] && h[j].score == h[0].score;  // the tied group, ascending
@@ -273,12 +275,12 @@ static void test_search(Comm *comm) {
     EXPECT(search_hit_before(&lo_row, &none) && !search_hit_before(&none, &lo_row), "no hit (row -1) last");
     o.block = 2;
     o.k = 4;
-    search_topk(&s, &q7, 1, &o, comm, h4);
+    search_topk(&s, &q7, 1, &o, comm, h4, NULL, &serr);
     // k larger than the targets: padded with row -1
     o = (SearchOptions){.query_mod = 1, .target_mod = 1, .k = 400, .target_split = 2};
     SearchHit *big = malloc(400 * sizeof *big);
     int64_t q0 = 0;
-    const int64_t nt = search_topk(&s, &q0, 1, &o, comm, big);
+    const int64_t nt = search_topk(&s, &q0, 1, &o, comm, big, NULL, &serr);
     int64_t expect_nt = 0;
     for (int64_t i = 0; i < s.n; i++) expect_nt += s.has[3 * i + 1] && s.split[i] == 2;
     EXPECT(nt == expect_nt, "targets %lld vs %lld", (long long)nt, (long long)expect_nt);
@@ -357,7 +359,7 @@ static void test_image_layout(Comm *comm) {
         for (int pca = 0; pca <= 4; pca += 4) {
             SearchOptions o = {.query_mod = 0, .target_mod = 0, .k = k, .target_split = -1, .metric = metric,
                                .pca = pca, .block = 10};
-            search_topk(&a, q, 3, &o, comm, hits);
+            search_topk(&a, q, 3, &o, comm, hits, NULL, &serr);
             // the reference space: the raw rows or their PCA scores (fitted on every row: all are targets)
             float *X = a.emb[0];
             int dim = D;
@@ -399,7 +401,7 @@ static void test_image_layout(Comm *comm) {
         }
     FILE *f = tmpfile();
     SearchOptions o = {.query_mod = 0, .target_mod = 0, .k = 2, .target_split = -1, .metric = SEARCH_EUCLIDEAN};
-    search_topk(&a, q, 1, &o, comm, hits);
+    search_topk(&a, q, 1, &o, comm, hits, NULL, &serr);
     search_write_csv(f, &a, q, 1, 2, SEARCH_EUCLIDEAN, hits, 1);
     rewind(f);
     char line[256];

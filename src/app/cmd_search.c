@@ -21,9 +21,12 @@ static void help(void) {
            "cosine similarity (default) or Euclidean distance, within an embedding or across\n"
            "them (e.g. a light curve against all spectra: --query-modality photometry\n"
            "--target-modality spectra), optionally in the first P principal components of the\n"
-           "targets (Zoobot's similarity search: --pca 10 --metric euclidean). Brute force; the\n"
-           "targets are split across ranks and the result is identical for any rank count.\n"
-           "Ties are broken by the smaller row. Within an embedding the object itself comes first.\n\n"
+           "targets (Zoobot's similarity search: --pca 10 --metric euclidean). The targets are\n"
+           "sharded across ranks: each rank reads and searches only its share, and the top-k\n"
+           "lists are merged. Exact brute force by default (identical for any rank count); FAISS\n"
+           "indexes (flat, hnsw, ivfpq) with --index or search.* config keys, each rank's index\n"
+           "saved under FILE.h5.index/ and reused. Ties are broken by the smaller row. Within an\n"
+           "embedding the object itself comes first.\n\n"
            "  --embeddings FILE        the embeddings file (astromm embed --out)\n"
            "  --id ID                  one query object id\n"
            "  --ids FILE               query ids, one per line (blank lines and # comments skipped)\n"
@@ -39,7 +42,11 @@ static void help(void) {
            "  --montage FILE.png       the images of each query (first column) and its neighbours,\n"
            "                           one row per query (image datasets)\n"
            "  --dataset FILE           the image dataset for --montage (default: the file's dataset)\n"
-           "  --block N                targets per work block (default 4096; blocks are dealt to ranks)\n\n"
+           "  --block N                targets per work block (default 4096; blocks are dealt to ranks)\n"
+           "  --index T                exact (default: brute force), flat, hnsw or ivfpq (search.index)\n"
+           "  --config FILE, --set K=V search.* keys: hnsw_m, hnsw_ef_construction, hnsw_ef_search,\n"
+           "                           ivf_nlist, ivf_nprobe, pq_m, pq_nbits, pca_sample, index_dir,\n"
+           "                           rebuild (true: build even where a saved index exists)\n\n"
            "output (CSV): query_id,rank,neighbour_id,label,cosine (or euclidean: the distance)\n"
            "exit codes: 0 done, 1 runtime error, 2 bad arguments or input.\n");
 }
@@ -109,7 +116,7 @@ static int int_option(const CliArgs *a, const char *opt, long max, int *out) {
 }
 
 // Everything but the search itself; prints errors when loud. Returns 0 or 2.
-static int setup(const CliArgs *a, EmbSet *s, SearchOptions *o, int64_t **qrows, int *nq) {
+static int setup(const CliArgs *a, const RunConfig *cfg, EmbSet *s, SearchOptions *o, int64_t **qrows, int *nq) {
     int rc = 2;
     int64_t *ids = NULL;
     int n = 0;
@@ -117,7 +124,23 @@ static int setup(const CliArgs *a, EmbSet *s, SearchOptions *o, int64_t **qrows,
     const char *m = cli_option(a, "--modality"), *qm = cli_option(a, "--query-modality");
     const char *tm = cli_option(a, "--target-modality"), *sp = cli_option(a, "--split");
     const char *metric = cli_option(a, "--metric");
-    *o = (SearchOptions){.k = 10, .target_split = -1, .metric = SEARCH_COSINE};
+    *o = (SearchOptions){.k = 10, .target_split = -1, .metric = SEARCH_COSINE, .pca_sample = cfg->search_pca_sample,
+                         .index_dir = cfg->index_dir, .rebuild_index = cfg->search_rebuild,
+                         .ann = {.type = cfg->search_index, .hnsw_m = cfg->hnsw_m,
+                                 .ef_construction = cfg->hnsw_ef_construction, .ef_search = cfg->hnsw_ef_search,
+                                 .ivf_nlist = cfg->ivf_nlist, .ivf_nprobe = cfg->ivf_nprobe, .pq_m = cfg->pq_m,
+                                 .pq_nbits = cfg->pq_nbits}};
+    const char *index = cli_option(a, "--index");
+    if (index) {
+        static const char *const types[] = {"exact", "flat", "hnsw", "ivfpq"};
+        o->ann.type = -1;
+        for (int t = 0; t < 4; t++)
+            if (!strcmp(index, types[t])) o->ann.type = t;  // ANN_* order
+        if (o->ann.type < 0) {
+            say("astromm search: --index '%s': expected exact, flat, hnsw or ivfpq\n", index);
+            goto done;
+        }
+    }
     if (!path) {
         say("astromm search: --embeddings FILE is required (try: astromm search --help)\n");
         goto done;
@@ -165,13 +188,21 @@ static int setup(const CliArgs *a, EmbSet *s, SearchOptions *o, int64_t **qrows,
         }
         qm = dflt;
     }
+    // the metadata only: each rank reads the rows it searches (search.h)
     const char *want[2] = {qm, tm ? tm : qm};
-    if (emb_read_some(path, want, 2, s, &e)) {
+    if (emb_read_some(path, want, 0, s, &e)) {
         say("astromm search: %s\n", e.msg);
         goto done;
     }
     o->query_mod = emb_slot_index(s, want[0]);
     o->target_mod = emb_slot_index(s, want[1]);
+    for (int i = 0; i < 2; i++)
+        if ((i ? o->target_mod : o->query_mod) < 0) {
+            char list[EMB_MAX_SLOTS * EMB_SLOT_NAME_MAX];
+            emb_slot_list(s, list, sizeof list);
+            say("astromm search: %s: no embedding '%s' in the file (it has: %s)\n", path, want[i], list);
+            goto done;
+        }
     if (o->pca > s->dim) {
         say("astromm search: --pca %d is larger than the embedding dimension %d of %s\n", o->pca, s->dim, path);
         goto done;
@@ -189,6 +220,18 @@ static int setup(const CliArgs *a, EmbSet *s, SearchOptions *o, int64_t **qrows,
                 s->slot[o->query_mod], path);
             goto done;
         }
+    }
+    const int64_t nt = search_count_targets(s, o);
+    if (nt == 0) {
+        say("astromm search: no targets with %s embeddings%s%s in %s: nothing to search\n", s->slot[o->target_mod],
+            o->target_split >= 0 ? " in split " : "", o->target_split >= 0 ? emb_split_name(o->target_split) : "", path);
+        goto done;
+    }
+    if (o->k > nt) {
+        say("astromm search: --k %d is larger than the %lld targets (%s%s%s)\n", o->k, (long long)nt,
+            s->slot[o->target_mod], o->target_split >= 0 ? ", split " : "",
+            o->target_split >= 0 ? emb_split_name(o->target_split) : "");
+        goto done;
     }
     *nq = n;
     rc = 0;
@@ -221,9 +264,11 @@ int cmd_search(int argc, char **argv) {
     if (a.help) return help(), 0;
     static const char *const allowed[] = {"--embeddings", "--id", "--ids", "--modality", "--query-modality",
                                           "--target-modality", "--k", "--split", "--out", "--block", "--metric",
-                                          "--pca", "--montage", "--dataset", NULL};
+                                          "--pca", "--montage", "--dataset", "--index", NULL};
     if (cli_reject_unknown(&a, "search", allowed)) return 2;
     if (a.n_rest % 2) return fprintf(stderr, "astromm search: %s needs a value\n", a.rest[a.n_rest - 1]), 2;
+    RunConfig cfg;
+    if (cli_load_config(&a, &cfg, "search")) return 2;
     Comm *comm = comm_init(&argc, &argv);
     const int rank = comm_rank(comm);
     EmbSet s = {0};
@@ -231,20 +276,24 @@ int cmd_search(int argc, char **argv) {
     int64_t *qrows = NULL;
     int nq = 0;
     loud = rank == 0;
-    int rc = setup(&a, &s, &o, &qrows, &nq);
+    int rc = setup(&a, &cfg, &s, &o, &qrows, &nq);
     if (!rc) {
         SearchHit *hits = am_malloc((size_t)nq * o.k * sizeof *hits, "hits");
-        const int64_t nt = search_topk(&s, qrows, nq, &o, comm, hits);
-        if (nt == 0) {  // the same verdict on every rank
-            if (rank == 0)
-                fprintf(stderr, "astromm search: no targets with %s embeddings%s%s in %s: nothing to search\n",
-                        s.slot[o.target_mod], o.target_split >= 0 ? " in split " : "",
-                        o.target_split >= 0 ? emb_split_name(o.target_split) : "", s.path);
-            rc = 2;
-        } else if (rank == 0) {
+        SearchStats st;
+        AmError err = {{0}};
+        const int64_t nt = search_topk(&s, qrows, nq, &o, comm, hits, &st, &err);
+        if (nt < 0) {
+            if (err.msg[0] && !strstr(err.msg, "another rank failed"))
+                fprintf(stderr, "astromm search: rank %d: error: %s\n", rank, err.msg);
+            rc = 1;
+        }
+        if (nt >= 0 && o.ann.type != ANN_EXACT && rank == 0)
+            fprintf(stderr, "astromm search: %s index, %d shard(s) of ~%lld targets: rank 0 %s it in %.2f s, "
+                            "searched in %.3f s\n", ann_type_name(o.ann.type), comm_size(comm), (long long)st.shard,
+                    st.built ? "built" : "loaded", st.build_s, st.search_s);
+        if (nt >= 0 && rank == 0) {
             const char *out = cli_option(&a, "--out");
             TextOut t;
-            AmError err = {{0}};
             if (text_out_open(&t, out ? out : "-", &err)) {
                 fprintf(stderr, "astromm search: --out: %s\n", err.msg);
                 rc = 1;

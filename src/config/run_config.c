@@ -57,6 +57,15 @@ void run_config_defaults(RunConfig *c) {
     c->lr_decay = 0.75f;
     c->labels_per_class = 0;
     c->image_target = FINETUNE_TARGET_AUTO;
+    c->search_index = 0;  // ANN_EXACT
+    c->hnsw_m = 32;
+    c->hnsw_ef_construction = 40;
+    c->hnsw_ef_search = 64;
+    c->ivf_nlist = 0;
+    c->ivf_nprobe = 16;
+    c->pq_m = 0;
+    c->pq_nbits = 8;
+    c->search_pca_sample = 20000;
     c->modalities = MOD_MASK_ALL;
     c->checkpoint_every = 0;
     c->keep_last = 3;
@@ -78,7 +87,9 @@ typedef struct {
 
 // Left out of run_config_text (the checkpoint's config hash): keys added after
 // checkpoints existed that cannot change a number, so older runs still resume.
-static const char *const not_hashed[] = {"run.progress"};
+static const char *const not_hashed[] = {"run.progress", "search.index", "search.hnsw_m", "search.hnsw_ef_construction",
+                                        "search.hnsw_ef_search", "search.ivf_nlist", "search.ivf_nprobe", "search.pq_m",
+                                        "search.pq_nbits", "search.pca_sample", "search.index_dir", "search.rebuild"};
 // The image model's keys (added with model.family): hashed only for that
 // family, so AstroM3 runs keep the hash their checkpoints recorded.
 static const char *const image_model_keys[] = {"model.family", "model.image_size", "model.image_channels",
@@ -173,6 +184,17 @@ static const Key keys[] = {
     {"finetune.lr_decay", K_FLOAT, F(lr_decay), 1e-6, 1, NULL},
     {"finetune.labels_per_class", K_INT, F(labels_per_class), 0, BIG, NULL},
     {"finetune.target", K_ENUM, F(image_target), 0, 0, "auto|binary|classes|votes"},  // FINETUNE_TARGET_*
+    {"search.index", K_ENUM, F(search_index), 0, 0, "exact|flat|hnsw|ivfpq"},  // ANN_*
+    {"search.hnsw_m", K_INT, F(hnsw_m), 2, 512, NULL},
+    {"search.hnsw_ef_construction", K_INT, F(hnsw_ef_construction), 1, 1 << 16, NULL},
+    {"search.hnsw_ef_search", K_INT, F(hnsw_ef_search), 1, 1 << 16, NULL},
+    {"search.ivf_nlist", K_INT, F(ivf_nlist), 0, 1 << 24, NULL},
+    {"search.ivf_nprobe", K_INT, F(ivf_nprobe), 1, 1 << 24, NULL},
+    {"search.pq_m", K_INT, F(pq_m), 0, 4096, NULL},
+    {"search.pq_nbits", K_INT, F(pq_nbits), 4, 16, NULL},
+    {"search.pca_sample", K_INT, F(search_pca_sample), 16, BIG, NULL},
+    {"search.index_dir", K_STR, F(index_dir), 0, 0, NULL},
+    {"search.rebuild", K_BOOL, F(search_rebuild), 0, 1, NULL},
     {"checkpoint.every", K_INT, F(checkpoint_every), 0, BIG, NULL},
     {"checkpoint.keep_last", K_INT, F(keep_last), 1, 1 << 20, NULL},
 };

@@ -64,6 +64,14 @@ typedef struct {
     float lr_decay;         // block i from the top at lr * lr_decay^i (Zoobot: 0.75)
     int labels_per_class;   // training labels per class (0 = all)
     int image_target;       // FINETUNE_TARGET_*: "auto" (binary for 2 classes) | "binary" | "classes" | "votes"
+    // search (astromm search) and map: eval/search.h, eval/ann_index.h
+    int search_index;       // ANN_* (eval/ann_index.h): "exact" (brute force, the reference) | "flat" | "hnsw" | "ivfpq"
+    int hnsw_m, hnsw_ef_construction, hnsw_ef_search;
+    int ivf_nlist, ivf_nprobe;  // nlist 0: 4 sqrt(n) per shard
+    int pq_m, pq_nbits;         // pq_m 0: the largest divisor of the dimension <= dim / 4
+    int search_pca_sample;  // targets the PCA is fitted on (all when fewer; else a fixed stride sample)
+    char index_dir[1024];   // where indexes are kept ("" = "<embeddings file>.index/")
+    int search_rebuild;     // build the index even where a saved one exists
     // checkpoint
     int checkpoint_every;   // optimizer steps between checkpoints (0: epoch ends only)
     int keep_last;

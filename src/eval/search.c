@@ -1,11 +1,12 @@
-// Cosine top-k search: see search.h.
+// Sharded top-k search: see search.h.
 #include "eval/search.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "eval/pca.h"
+#include "core/clock.h"
+#include "eval/search_internal.h"
 #include "mpi/comm.h"
 
 const char *search_metric_name(SearchMetric m) { return m == SEARCH_EUCLIDEAN ? "euclidean" : "cosine"; }
@@ -17,8 +18,7 @@ int search_hit_before(const SearchHit *a, const SearchHit *b) {
     return a->row < b->row;
 }
 
-// Inserts h into the sorted list (k entries, row -1 = empty) if it belongs there.
-static void topk_insert(SearchHit *list, int k, SearchHit h) {
+void search_topk_insert(SearchHit *list, int k, SearchHit h) {
     if (!search_hit_before(&h, &list[k - 1])) return;
     int i = k - 1;
     while (i > 0 && search_hit_before(&h, &list[i - 1])) {
@@ -69,102 +69,173 @@ static float inv_norm(const float *v, int D) {
     return n2 > 0 ? 1.0f / sqrtf(n2) : 0.0f;
 }
 
-// The vectors searched: the stored rows (X = NULL: E + row * D), or their PCA
-// scores (X [nt, p], target j at X + j * p).
-typedef struct {
-    const float *E;
-    float *X, *Q;   // Q: [nq, dim] query vectors
-    int dim;
-    int unit;       // rows have unit norm: cosine = dot
-} SearchSpace;
+// ------------------------------------------------------------------ rows
 
-static void space_make(SearchSpace *sp, const EmbSet *s, const int64_t *tg, int64_t nt, const int64_t *qrows, int nq,
-                       const SearchOptions *o) {
-    const int D = s->dim;
-    memset(sp, 0, sizeof *sp);
-    sp->E = s->emb[o->target_mod];
-    sp->dim = D;
-    sp->unit = s->normalized;
-    float *Qraw = am_malloc((size_t)nq * D * sizeof(float) + 4, "queries");
-    for (int q = 0; q < nq; q++)
-        memcpy(Qraw + (size_t)q * D, s->emb[o->query_mod] + (size_t)qrows[q] * D, (size_t)D * sizeof(float));
-    if (o->pca <= 0 || nt == 0) {
-        sp->Q = Qraw;
-        return;
-    }
-    const int p = o->pca;
-    float *T = am_malloc((size_t)nt * D * sizeof(float), "pca targets");
-    for (int64_t j = 0; j < nt; j++) memcpy(T + (size_t)j * D, sp->E + (size_t)tg[j] * D, (size_t)D * sizeof(float));
-    PcaModel pm;
-    pca_fit(T, (size_t)nt, (size_t)D, p, &pm);
-    sp->X = am_malloc((size_t)nt * p * sizeof(float), "pca scores");
-    pca_transform(&pm, T, (size_t)nt, sp->X);
-    sp->Q = am_malloc((size_t)nq * p * sizeof(float) + 4, "pca queries");
-    pca_transform(&pm, Qraw, (size_t)nq, sp->Q);
-    pca_model_free(&pm);
-    free(T);
-    free(Qraw);
-    sp->dim = p;
-    sp->unit = 0;
+static int row_source_open(RowSource *r, const EmbSet *s, int slot, AmError *err) {
+    r->s = s;
+    r->slot = slot;
+    r->file = NULL;
+    if (s->emb[slot]) return 0;
+    return emb_rows_open(s->path, s->slot[slot], s->n, s->dim, &r->file, err);
 }
 
-int64_t search_topk(const EmbSet *s, const int64_t *qrows, int nq, const SearchOptions *o, Comm *comm,
-                    SearchHit *out) {
-    const int k = o->k;
-    const int64_t block = o->block > 0 ? o->block : 4096;
-    // targets, in file order
-    int64_t *tg = am_malloc((size_t)s->n * sizeof *tg + 8, "targets");
+static int row_source_range(RowSource *r, int64_t row0, int64_t n, float *out, AmError *err) {
+    if (r->file) return emb_rows_read_range(r->file, row0, n, out, err);
+    memcpy(out, r->s->emb[r->slot] + (size_t)row0 * r->s->dim, (size_t)n * r->s->dim * sizeof(float));
+    return 0;
+}
+
+int row_source_list(RowSource *r, const int64_t *rows, int64_t n, float *out, AmError *err) {
+    if (r->file) return emb_rows_read_list(r->file, rows, n, out, err);
+    const size_t D = (size_t)r->s->dim;
+    for (int64_t i = 0; i < n; i++) memcpy(out + (size_t)i * D, r->s->emb[r->slot] + (size_t)rows[i] * D, D * sizeof(float));
+    return 0;
+}
+
+int search_read_targets(SearchSpace *sp, int64_t t, int64_t nb, float *out, AmError *err) {
+    const int64_t *tg = sp->tg + t;
+    const int64_t span = nb ? tg[nb - 1] - tg[0] + 1 : 0;
+    float *raw = sp->have_pca ? sp->raw : out;
+    const size_t D0 = (size_t)sp->D0;
+    if (span <= 4 * sp->block) {  // dense targets: one contiguous read, then pick
+        if (row_source_range(&sp->tgt, tg[0], span, sp->span, err)) return 1;
+        for (int64_t j = 0; j < nb; j++) memcpy(raw + (size_t)j * D0, sp->span + (size_t)(tg[j] - tg[0]) * D0, D0 * sizeof(float));
+    } else if (row_source_list(&sp->tgt, tg, nb, raw, err)) {
+        return 1;
+    }
+    if (sp->have_pca) pca_transform(&sp->pm, raw, (size_t)nb, out);
+    return 0;
+}
+
+int64_t search_count_targets(const EmbSet *s, const SearchOptions *o) {
     int64_t nt = 0;
     for (int64_t i = 0; i < s->n; i++)
-        if (emb_row_has(s, i, o->target_mod) && (o->target_split < 0 || s->split[i] == o->target_split))
-            tg[nt++] = i;
-    const int P = comm ? comm_size(comm) : 1, r = comm ? comm_rank(comm) : 0;
-    const int64_t nblocks = (nt + block - 1) / block;
-    const int64_t b0 = nblocks * r / P, b1 = nblocks * (r + 1) / P;
+        nt += emb_row_has(s, i, o->target_mod) && (o->target_split < 0 || s->split[i] == o->target_split);
+    return nt;
+}
 
-    SearchSpace sp;
-    space_make(&sp, s, tg, nt, qrows, nq, o);
-    const int D = sp.dim, cosine = o->metric == SEARCH_COSINE, scale = cosine && !sp.unit;
+// The PCA of the targets: fitted on all of them up to pca_sample, else on the
+// stride sample tg[(i * nt) / S], i < S (the same rows on every rank).
+static int fit_pca(SearchSpace *sp, AmError *err) {
+    const int64_t cap = sp->o->pca_sample > 0 ? sp->o->pca_sample : 20000, S = sp->nt < cap ? sp->nt : cap;
+    int64_t *rows = am_malloc((size_t)S * sizeof *rows + 8, "pca sample");
+    for (int64_t i = 0; i < S; i++) rows[i] = sp->tg[i * sp->nt / S];  // i * nt < 2^63 for any real size
+    float *T = am_malloc((size_t)S * sp->D0 * sizeof(float) + 4, "pca sample");
+    int rc = row_source_list(&sp->tgt, rows, S, T, err);
+    if (!rc) pca_fit(T, (size_t)S, (size_t)sp->D0, sp->o->pca, &sp->pm);
+    free(T);
+    free(rows);
+    return rc;
+}
+
+// Exact search of the shard into local [nq, k].
+static int exact_shard(SearchSpace *sp, const float *Q, int nq, SearchHit *local, AmError *err) {
+    const SearchOptions *o = sp->o;
+    const int D = sp->D, k = o->k, cosine = o->metric == SEARCH_COSINE;
+    const int scale = cosine && (sp->have_pca || !sp->s->normalized);
     float *qinv = am_malloc((size_t)nq * sizeof *qinv + 4, "query norms");
-    for (int q = 0; q < nq; q++) qinv[q] = scale ? inv_norm(sp.Q + (size_t)q * D, D) : 1.0f;
-    SearchHit *local = am_malloc((size_t)nq * k * sizeof *local, "top-k");
-    topk_reset(local, (size_t)nq * k);
-    for (int64_t b = b0; b < b1; b++) {
-        const int64_t t0 = b * block, nb = (t0 + block < nt ? t0 + block : nt) - t0;
+    for (int q = 0; q < nq; q++) qinv[q] = scale ? inv_norm(Q + (size_t)q * D, D) : 1.0f;
+    float *X = am_malloc((size_t)sp->block * D * sizeof(float) + 4, "target block");
+    int rc = 0;
+    for (int64_t t0 = sp->t0; t0 < sp->t1 && !rc; t0 += sp->block) {
+        const int64_t nb = (t0 + sp->block < sp->t1 ? t0 + sp->block : sp->t1) - t0;
+        if ((rc = search_read_targets(sp, t0, nb, X, err))) break;
         for (int64_t j = 0; j < nb; j++) {
-            const float *t = sp.X ? sp.X + (size_t)(t0 + j) * D : sp.E + (size_t)tg[t0 + j] * D;
+            const float *t = X + (size_t)j * D;
             const float tinv = scale ? inv_norm(t, D) : 1.0f;
             for (int q = 0; q < nq; q++) {
-                const float *qv = sp.Q + (size_t)q * D;
+                const float *qv = Q + (size_t)q * D;
                 float score;
                 if (!cosine) score = -sqrtf(dist2_fixed(qv, t, D));
                 else if (scale) score = dot_fixed(qv, t, D) * qinv[q] * tinv;
                 else score = dot_fixed(qv, t, D);
-                topk_insert(local + (size_t)q * k, k, (SearchHit){tg[t0 + j], score});
+                search_topk_insert(local + (size_t)q * k, k, (SearchHit){sp->tg[t0 + j], score});
             }
         }
     }
+    free(X);
+    free(qinv);
+    return rc;
+}
+
+// Every rank's lists to every rank, then the same merge everywhere.
+static void merge_ranks(Comm *comm, const SearchHit *local, int nq, int k, SearchHit *out) {
+    const int P = comm ? comm_size(comm) : 1;
     if (P == 1) {
         memcpy(out, local, (size_t)nq * k * sizeof *out);
-    } else {
-        // every rank's lists to every rank, then the same merge everywhere
-        SearchHit *all = am_malloc((size_t)P * nq * k * sizeof *all, "top-k (all ranks)");
-        comm_allgather_bytes(comm, local, all, (size_t)nq * k * sizeof *local);
-        topk_reset(out, (size_t)nq * k);
-        for (int p = 0; p < P; p++)
-            for (int q = 0; q < nq; q++)
-                for (int i = 0; i < k; i++) {
-                    const SearchHit h = all[((size_t)p * nq + q) * k + i];
-                    if (h.row >= 0) topk_insert(out + (size_t)q * k, k, h);
-                }
-        free(all);
+        return;
     }
+    SearchHit *all = am_malloc((size_t)P * nq * k * sizeof *all, "top-k (all ranks)");
+    comm_allgather_bytes(comm, local, all, (size_t)nq * k * sizeof *local);
+    topk_reset(out, (size_t)nq * k);
+    for (int p = 0; p < P; p++)
+        for (int q = 0; q < nq; q++)
+            for (int i = 0; i < k; i++) {
+                const SearchHit h = all[((size_t)p * nq + q) * k + i];
+                if (h.row >= 0) search_topk_insert(out + (size_t)q * k, k, h);
+            }
+    free(all);
+}
+
+int64_t search_topk(const EmbSet *s, const int64_t *qrows, int nq, const SearchOptions *o, Comm *comm,
+                    SearchHit *out, SearchStats *stats, AmError *err) {
+    SearchStats st_local;
+    SearchStats *st = stats ? stats : &st_local;
+    memset(st, 0, sizeof *st);
+    SearchSpace sp;
+    memset(&sp, 0, sizeof sp);
+    sp.s = s;
+    sp.o = o;
+    sp.block = o->block > 0 ? o->block : 4096;
+    sp.P = comm ? comm_size(comm) : 1;
+    sp.rank = comm ? comm_rank(comm) : 0;
+    sp.D0 = sp.D = s->dim;
+    int64_t *tg = am_malloc((size_t)s->n * sizeof *tg + 8, "targets");
+    for (int64_t i = 0; i < s->n; i++)
+        if (emb_row_has(s, i, o->target_mod) && (o->target_split < 0 || s->split[i] == o->target_split))
+            tg[sp.nt++] = i;
+    sp.tg = tg;
+    const int64_t nblocks = (sp.nt + sp.block - 1) / sp.block;
+    sp.t0 = nblocks * sp.rank / sp.P * sp.block;
+    sp.t1 = nblocks * (sp.rank + 1) / sp.P * sp.block;
+    if (sp.t1 > sp.nt) sp.t1 = sp.nt;
+    if (sp.t0 > sp.t1) sp.t0 = sp.t1;
+    st->shard = sp.t1 - sp.t0;
+    const int k = o->k;
+    SearchHit *local = am_malloc((size_t)nq * k * sizeof *local + sizeof *local, "top-k");
+    topk_reset(local, (size_t)nq * k);
+    float *Qraw = am_malloc((size_t)nq * sp.D0 * sizeof(float) + 4, "queries"), *Q = Qraw;
+    RowSource qsrc;
+    int rc = row_source_open(&qsrc, s, o->query_mod, err);
+    if (!rc) rc = row_source_list(&qsrc, qrows, nq, Qraw, err);
+    if (!rc) rc = row_source_open(&sp.tgt, s, o->target_mod, err);
+    if (!rc && sp.nt > 0) {
+        sp.raw = am_malloc((size_t)sp.block * sp.D0 * sizeof(float) + 4, "target block");
+        sp.span = am_malloc((size_t)4 * sp.block * sp.D0 * sizeof(float) + 4, "target span");
+        if (o->pca > 0 && !(rc = fit_pca(&sp, err))) {
+            sp.have_pca = 1;
+            sp.D = o->pca;
+            Q = am_malloc((size_t)nq * sp.D * sizeof(float) + 4, "pca queries");
+            pca_transform(&sp.pm, Qraw, (size_t)nq, Q);
+        }
+        const double t0 = am_now_s();
+        if (!rc && o->ann.type != ANN_EXACT) rc = search_ann_shard(&sp, Q, nq, local, st, err);
+        else if (!rc) rc = exact_shard(&sp, Q, nq, local, err);
+        st->search_s = am_now_s() - t0 - st->build_s;
+    }
+    const int failed = comm ? comm_any_failed(comm, rc) : rc;
+    if (!failed) merge_ranks(comm, local, nq, k, out);
+    if (failed && !rc) am_error_set(err, "another rank failed (its message says why)");
+    if (sp.have_pca) pca_model_free(&sp.pm);
+    if (Q != Qraw) free(Q);
+    free(Qraw);
+    free(sp.raw);
+    free(sp.span);
+    emb_rows_close(qsrc.file);
+    emb_rows_close(sp.tgt.file);
     free(local);
-    free(qinv);
-    free(sp.Q);
-    free(sp.X);
     free(tg);
-    return nt;
+    return failed ? -1 : sp.nt;
 }
 
 void search_write_csv(FILE *f, const EmbSet *s, const int64_t *qrows, int nq, int k, SearchMetric metric,

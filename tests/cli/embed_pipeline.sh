@@ -136,6 +136,44 @@ check "cross-modal search np=1 (exit 0)" test $? -eq 0
 "$MPIRUN" --oversubscribe -np 2 "$AM" search --embeddings "$T/e1.h5" --ids "$T/ids.txt" --query-modality photometry \
   --target-modality spectra --k 7 --block 5 --out "$T/x2.csv" 2>/dev/null
 check "cross-modal search identical at np=1 and np=2" cmp -s "$T/x1.csv" "$T/x2.csv"
+# FAISS indexes (issue 18): a flat index ranks as the exact search up to float
+# rounding (same cosines); an HNSW index is built once per shard, saved beside
+# the file and reused; an index that no longer matches its file is refused.
+"$MPIRUN" --oversubscribe -np 2 "$AM" search --embeddings "$T/e1.h5" --ids "$T/ids.txt" --modality fused --k 5 \
+  --block 16 --index flat --out "$T/f2.csv" 2>"$T/f.err"
+check "flat index search np=2 (exit 0)" test $? -eq 0
+check "flat index: the exact search's cosines" $PY - "$T/f2.csv" "$T/s1_fused.csv" <<'PY'
+import csv, sys
+a, b = list(csv.DictReader(open(sys.argv[1]))), list(csv.DictReader(open(sys.argv[2])))
+assert len(a) == len(b) and len(a) > 0
+for x, y in zip(a, b):
+    assert x["query_id"] == y["query_id"] and x["rank"] == y["rank"], (x, y)
+    assert abs(float(x["cosine"]) - float(y["cosine"])) < 2e-5, (x, y)
+PY
+rm -rf "$T/e1.h5.index"
+"$MPIRUN" --oversubscribe -np 2 "$AM" search --embeddings "$T/e1.h5" --ids "$T/ids.txt" --modality fused --k 5 \
+  --block 16 --index hnsw --out "$T/h2.csv" 2>"$T/h.err"
+check "hnsw search np=2 (exit 0)" test $? -eq 0
+check "hnsw: built on first use, one index per shard beside the file" \
+  bash -c "grep -q 'rank 0 built' '$T/h.err' && test \$(ls '$T/e1.h5.index'/fused-all-cosine-HNSW32_Flat-shard*of2.faiss | wc -l) -eq 2"
+"$MPIRUN" --oversubscribe -np 2 "$AM" search --embeddings "$T/e1.h5" --ids "$T/ids.txt" --modality fused --k 5 \
+  --block 16 --index hnsw --out "$T/h2b.csv" 2>"$T/h.err"
+check "hnsw: the saved index is loaded and answers the same" \
+  bash -c "grep -q 'rank 0 loaded' '$T/h.err' && cmp -s '$T/h2.csv' '$T/h2b.csv'"
+"$AM" search --embeddings "$T/e1.h5" --ids "$T/ids.txt" --modality fused --k 5 --index hnsw \
+  --set "search.index_dir=\"$T/e1.h5.index\"" --set search.rebuild=false >/dev/null 2>"$T/h.err"
+check "hnsw np=1 builds its own one-shard index" grep -q "rank 0 built" "$T/h.err"
+cp "$T/e1.h5" "$T/moved.h5"
+"$AM" search --embeddings "$T/moved.h5" --ids "$T/ids.txt" --modality fused --k 5 --index hnsw >/dev/null 2>&1
+cp "$T/test.h5" "$T/moved.h5"  # another file (other objects) under the same name
+$PY -c "import h5py; print(h5py.File('$T/test.h5')['id'][0])" >"$T/id1.txt"
+"$AM" search --embeddings "$T/moved.h5" --ids "$T/id1.txt" --modality fused --k 3 --index hnsw >/dev/null 2>"$T/h.err"
+rc=$?
+check "an index that does not match its file: exit 1, names both and the way out" \
+  bash -c "test $rc -eq 1 && grep -q 'does not match its embeddings file $T/moved.h5' '$T/h.err' && grep -q 'search.rebuild=true' '$T/h.err'"
+"$AM" search --embeddings "$T/moved.h5" --ids "$T/id1.txt" --modality fused --k 3 --index hnsw \
+  --set search.rebuild=true >/dev/null 2>"$T/h.err"
+check "search.rebuild=true rebuilds it" grep -q "rank 0 built" "$T/h.err"
 check "cross-modal neighbours and cosines match numpy" $PY - "$T/x1.csv" "$T/e1.h5" <<'PY'
 import csv, sys, h5py, numpy as np
 rows = list(csv.DictReader(open(sys.argv[1])))
@@ -206,7 +244,8 @@ PY
 NOSPEC=$($PY -c "import h5py; f = h5py.File('$T/h1.h5'); print(f['id'][f['has'][:, 1] == 0][0])")
 check "search from an object without a spectrum: exit 2, says so" \
   bash -c "'$AM' search --embeddings '$T/h1.h5' --id $NOSPEC --modality spectra 2>&1 >/dev/null | grep -q 'has no spectra'"
-"$AM" search --embeddings "$T/h1.h5" --id "$NOSPEC" --query-modality photometry --target-modality spectra --k 1000 \
+NSPEC=$($PY -c "import h5py; f = h5py.File('$T/h1.h5'); print(int((f['has'][:, 1] == 1).sum()))")
+"$AM" search --embeddings "$T/h1.h5" --id "$NOSPEC" --query-modality photometry --target-modality spectra --k "$NSPEC" \
   --out "$T/hs.csv" 2>/dev/null
 check "cross-modal search skips targets without the modality" $PY - "$T/hs.csv" "$T/h1.h5" <<'PY'
 import csv, sys, h5py
@@ -219,4 +258,7 @@ PY
 "$AM" outliers --embeddings "$T/h1.h5" --split all --k 100000 --out "$T/ho.csv" 2>/dev/null
 check "outliers with missing modalities match numpy (every row, all splits)" $PY $REF "$T/h1.h5" "$T/ho.csv" \
   --k 100000 --split all
+check "k larger than the targets: exit 2, says how many there are" \
+  bash -c "'$AM' search --embeddings '$T/h1.h5' --id $NOSPEC --query-modality photometry --target-modality spectra \
+    --k $((NSPEC + 1)) 2>&1 >/dev/null | grep -q 'larger than the $NSPEC targets'"
 finish embed_pipeline

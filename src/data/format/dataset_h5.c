@@ -86,7 +86,7 @@ int h5_write_str_attr(hid_t loc, const char *name, const char *const *v, int n) 
     if (s < 0) goto done;
     a = H5Acreate2(loc, name, t, s, H5P_DEFAULT, H5P_DEFAULT);
     if (a < 0) goto done;
-    if (H5Awrite(a, t, v) < 0) goto done;
+    if (n != 0 && H5Awrite(a, t, v) < 0) goto done;  // an empty list (no classes) has nothing to write
     rc = 0;
 done:
     h5_close_id(&a);
