@@ -2,7 +2,9 @@
 // synthetic blob set (trustworthiness as sklearn.manifold.trustworthiness, label
 // purity of 2-D neighbourhoods, centroid separation), is bit-identical run to run
 // and for 1 vs 2 OpenMP threads, fits umap-learn's a/b, smooth-kNN hits its
-// target, the fuzzy graph is symmetric, small n is handled.
+// target, the fuzzy graph is symmetric, small n is handled; the HNSW k-NN graph
+// (knn_ann.h) finds the exact graph's neighbours, is the same for 1 and 2
+// threads, and its layout keeps the clusters as well.
 #include <math.h>
 #include <omp.h>
 #include <stdint.h>
@@ -12,6 +14,7 @@
 
 #include "core/rng.h"
 #include "eval/knn.h"
+#include "eval/knn_ann.h"
 #include "eval/umap.h"
 #include "testutil.h"
 
@@ -157,6 +160,89 @@ static void test_blobs(void) {
     free(x), free(y1), free(y2), free(y3);
 }
 
+static void test_hnsw(void) {
+    float *x = malloc((size_t)N * D * sizeof *x);
+    int lab[N];
+    make_blobs(x, lab);
+    const int k = 14;
+    int32_t *ie = malloc((size_t)N * k * sizeof *ie), *ia = malloc((size_t)N * k * sizeof *ia),
+            *ib = malloc((size_t)N * k * sizeof *ib);
+    float *de = malloc((size_t)N * k * sizeof *de), *da = malloc((size_t)N * k * sizeof *da),
+          *db = malloc((size_t)N * k * sizeof *db);
+    knn_cosine(x, N, D, k, ie, de);
+    UmapParams p;
+    umap_params_default(&p);
+    AmError err = {{0}};
+    size_t exact_rows = 0;
+    omp_set_num_threads(2);
+    REQUIRE(!knn_cosine_ann(x, N, D, k, &p.hnsw, p.knn_pca, ia, da, &exact_rows, &err), "knn_cosine_ann: %s", err.msg);
+    omp_set_num_threads(1);
+    REQUIRE(!knn_cosine_ann(x, N, D, k, &p.hnsw, p.knn_pca, ib, db, NULL, &err), "knn_cosine_ann: %s", err.msg);
+    omp_set_num_threads(2);
+    EXPECT(!memcmp(ia, ib, (size_t)N * k * sizeof *ia) && !memcmp(da, db, (size_t)N * k * sizeof *da),
+           "HNSW graph differs between 1 and 2 threads");
+    long found = 0;
+    double worst = 0;
+    for (int i = 0; i < N; i++)
+        for (int a = 0; a < k; a++) {
+            EXPECT(ia[i * k + a] != i && ia[i * k + a] >= 0 && ia[i * k + a] < N, "row %d: neighbour %d", i,
+                   ia[i * k + a]);
+            if (a) EXPECT(da[i * k + a] >= da[i * k + a - 1], "row %d: distances not ascending", i);
+            for (int b = 0; b < k; b++)
+                if (ia[i * k + a] == ie[i * k + b]) {
+                    found++;
+                    worst = fmax(worst, fabs((double)da[i * k + a] - de[i * k + b]));
+                    break;
+                }
+        }
+    const double recall = (double)found / ((double)N * k);
+    printf("hnsw k-NN graph: recall %.4f of the exact graph, max distance difference %.2g, %zu rows by exact scan\n",
+           recall, worst, exact_rows);
+    EXPECT(recall > 0.97, "HNSW k-NN recall %.4f <= 0.97", recall);
+    EXPECT(worst < 1e-5, "HNSW cosine distances differ from the exact ones by %.3g", worst);
+    // the graph searched in 8 principal components, re-ranked by the full-space cosine
+    REQUIRE(!knn_cosine_ann(x, N, D, k, &p.hnsw, 8, ia, da, NULL, &err), "knn_cosine_ann pca: %s", err.msg);
+    omp_set_num_threads(1);
+    REQUIRE(!knn_cosine_ann(x, N, D, k, &p.hnsw, 8, ib, db, NULL, &err), "knn_cosine_ann pca: %s", err.msg);
+    omp_set_num_threads(2);
+    EXPECT(!memcmp(ia, ib, (size_t)N * k * sizeof *ia), "PCA HNSW graph differs between 1 and 2 threads");
+    found = 0;
+    worst = 0;
+    for (int i = 0; i < N; i++)
+        for (int a = 0; a < k; a++)
+            for (int b = 0; b < k; b++)
+                if (ia[i * k + a] == ie[i * k + b]) {
+                    found++;
+                    worst = fmax(worst, fabs((double)da[i * k + a] - de[i * k + b]));
+                    break;
+                }
+    printf("hnsw k-NN graph in 8 of 32 principal components: recall %.4f, max distance difference %.2g\n",
+           (double)found / ((double)N * k), worst);
+    EXPECT((double)found / ((double)N * k) > 0.9, "PCA HNSW recall %.4f", (double)found / ((double)N * k));
+    EXPECT(worst < 1e-5, "PCA HNSW: distances are not the full-space cosines (%.3g)", worst);
+    EXPECT(knn_cosine_ann(x, N, D, k, &p.hnsw, -1, ia, da, NULL, &err) && strstr(err.msg, "PCA width"),
+           "negative PCA width refused: %s", err.msg);
+    EXPECT(knn_cosine_ann(x, 10, D, 10, &p.hnsw, p.knn_pca, ia, da, NULL, &err) && strstr(err.msg, "k <= n-1"),
+           "k = n refused: %s", err.msg);
+    // the layout from the HNSW graph
+    float *y1 = malloc(2 * N * sizeof *y1), *y2 = malloc(2 * N * sizeof *y2);
+    UmapInfo info;
+    p.knn = UMAP_KNN_HNSW;
+    REQUIRE(!umap_embed(x, N, D, &p, y1, &info, &err), "umap_embed hnsw: %s", err.msg);
+    EXPECT(info.knn == UMAP_KNN_HNSW, "the HNSW graph was used");
+    const double tw = trustworthiness(x, N, D, y1, 5), pur = knn_purity(y1, lab, N);
+    printf("blobs, HNSW graph: trustworthiness(k=5) %.4f, purity %.4f\n", tw, pur);
+    EXPECT(tw > 0.9 && pur > 0.99, "HNSW layout: trustworthiness %.4f, purity %.4f", tw, pur);
+    omp_set_num_threads(1);
+    REQUIRE(!umap_embed(x, N, D, &p, y2, NULL, &err), "%s", err.msg);
+    omp_set_num_threads(2);
+    EXPECT(!memcmp(y1, y2, 2 * N * sizeof *y1), "HNSW layout: 1 and 2 threads differ");
+    p.knn = UMAP_KNN_AUTO;
+    REQUIRE(!umap_embed(x, N, D, &p, y2, &info, &err), "%s", err.msg);
+    EXPECT(info.knn == UMAP_KNN_EXACT, "auto: exact below %d rows", UMAP_KNN_AUTO_EXACT_MAX);
+    free(x), free(ie), free(ia), free(ib), free(de), free(da), free(db), free(y1), free(y2);
+}
+
 static void test_ab(void) {
     float a, b;
     REQUIRE(!umap_find_ab(1.0f, 0.1f, &a, &b), "fit failed");
@@ -234,5 +320,6 @@ int main(void) {
     test_graph();
     test_small();
     test_blobs();
+    test_hnsw();
     return tu_finish("test_umap");
 }

@@ -43,16 +43,19 @@ int cmd_map(int argc, char **argv) {
     if (a.help) {
         printf("usage: astromm map --in EMB.h5 [--embedding fused|photometry|spectra|metadata|image]\n"
                "                  [--method umap|pca] [--neighbors 15] [--min-dist 0.1] [--epochs 200]\n"
-               "                  [--init pca|random] [--seed 42] [--threads N] --out MAP.csv [--out-h5 MAP.h5]\n\n"
+               "                  [--init pca|random] [--seed 42] [--knn auto|exact|hnsw] [--config FILE]\n"
+               "                  [--set map.knn=...|search.hnsw_*=...] --out MAP.csv [--out-h5 MAP.h5]\n\n"
                "2-D coordinates for the embeddings astromm embed wrote: PCA, or a UMAP-style layout\n"
                "(cosine kNN graph, fuzzy union, SGD with negative sampling), deterministic from --seed\n"
-               "for any thread count. Rows whose /has lacks the embedding are skipped. Image models'\n"
+               "for any thread count. The k-NN graph is exact up to 50000 rows and approximate\n"
+               "(FAISS HNSW, search.hnsw_* keys) beyond (--knn / map.knn to choose).\n"
+               "Rows whose /has lacks the embedding are skipped. Image models'\n"
                "files hold one embedding, image.\n"
                "CSV columns: id,label,class,x,y. HDF5: /id, /label, /xy [N,2] and the parameters.\n");
         return 0;
     }
     static const char *const allowed[] = {"--in",   "--embedding", "--method", "--neighbors", "--min-dist", "--epochs",
-                                          "--seed", "--out",       "--out-h5", "--init",      NULL};
+                                          "--seed", "--out",       "--out-h5", "--init",      "--knn",      NULL};
     if (cli_reject_unknown(&a, "map", allowed)) return 2;
     for (int i = 0; i < a.n_rest; i += 2)
         if (i + 1 >= a.n_rest) return fprintf(stderr, "astromm map: %s needs a value\n", a.rest[i]), 2;
@@ -90,6 +93,18 @@ int cmd_map(int argc, char **argv) {
     RunConfig cfg;
     if (cli_load_config(&a, &cfg, "map")) return 2;
     ops_init(cfg.threads);
+    up.knn = cfg.map_knn;
+    up.knn_pca = cfg.map_knn_pca;
+    up.hnsw = (AnnParams){.type = ANN_HNSW, .hnsw_m = cfg.hnsw_m, .ef_construction = cfg.hnsw_ef_construction,
+                          .ef_search = cfg.hnsw_ef_search};
+    const char *knn = cli_option(&a, "--knn");
+    if (knn) {
+        static const char *const kinds[] = {"auto", "exact", "hnsw"};  // UMAP_KNN_* order
+        up.knn = -1;
+        for (int t = 0; t < 3; t++)
+            if (!strcmp(knn, kinds[t])) up.knn = t;
+        if (up.knn < 0) return fprintf(stderr, "astromm map: --knn must be auto, exact or hnsw (got '%s')\n", knn), 2;
+    }
 
     AmError err = {{0}};
     EmbView in;
@@ -116,8 +131,10 @@ int cmd_map(int argc, char **argv) {
         fprintf(stderr, "astromm map: %s\n", err.msg);
         rc = 1;
     } else {
-        printf("map: UMAP %d neighbours, %zu edges, a=%.4f b=%.4f, %d epochs, seed %llu\n", info.n_neighbors,
-               info.n_edges, (double)info.a, (double)info.b, up.epochs, (unsigned long long)up.seed);
+        printf("map: UMAP %d neighbours (%s k-NN graph in %.1f s%s), %zu edges, a=%.4f b=%.4f, %d epochs in %.1f s, "
+               "seed %llu\n", info.n_neighbors, info.knn == UMAP_KNN_HNSW ? "HNSW" : "exact", info.knn_s,
+               info.knn_exact_rows ? ", some rows by exact scan" : "", info.n_edges, (double)info.a, (double)info.b,
+               up.epochs, info.layout_s, (unsigned long long)up.seed);
     }
     const MapMeta mm = {in_path, emb, method, up, !strcmp(method, "umap") ? &info : NULL};
     if (!rc && out && map_write_csv(out, &in, xy, &err)) fprintf(stderr, "astromm map: %s\n", err.msg), rc = 1;

@@ -66,6 +66,7 @@ void run_config_defaults(RunConfig *c) {
     c->pq_m = 0;
     c->pq_nbits = 8;
     c->search_pca_sample = 20000;
+    c->map_knn_pca = 64;
     c->modalities = MOD_MASK_ALL;
     c->checkpoint_every = 0;
     c->keep_last = 3;
@@ -89,7 +90,8 @@ typedef struct {
 // checkpoints existed that cannot change a number, so older runs still resume.
 static const char *const not_hashed[] = {"run.progress", "search.index", "search.hnsw_m", "search.hnsw_ef_construction",
                                         "search.hnsw_ef_search", "search.ivf_nlist", "search.ivf_nprobe", "search.pq_m",
-                                        "search.pq_nbits", "search.pca_sample", "search.index_dir", "search.rebuild"};
+                                        "search.pq_nbits", "search.pca_sample", "search.index_dir", "search.rebuild",
+                                        "map.knn", "map.knn_pca", "embed.storage"};
 // The image model's keys (added with model.family): hashed only for that
 // family, so AstroM3 runs keep the hash their checkpoints recorded.
 static const char *const image_model_keys[] = {"model.family", "model.image_size", "model.image_channels",
@@ -195,6 +197,9 @@ static const Key keys[] = {
     {"search.pca_sample", K_INT, F(search_pca_sample), 16, BIG, NULL},
     {"search.index_dir", K_STR, F(index_dir), 0, 0, NULL},
     {"search.rebuild", K_BOOL, F(search_rebuild), 0, 1, NULL},
+    {"embed.storage", K_ENUM, F(embed_storage), 0, 0, "float32|float16"},  // EMB_STORAGE_*
+    {"map.knn", K_ENUM, F(map_knn), 0, 0, "auto|exact|hnsw"},  // UMAP_KNN_*
+    {"map.knn_pca", K_INT, F(map_knn_pca), 0, 1 << 20, NULL},
     {"checkpoint.every", K_INT, F(checkpoint_every), 0, BIG, NULL},
     {"checkpoint.keep_last", K_INT, F(keep_last), 1, 1 << 20, NULL},
 };

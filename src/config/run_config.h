@@ -68,10 +68,13 @@ typedef struct {
     int search_index;       // ANN_* (eval/ann_index.h): "exact" (brute force, the reference) | "flat" | "hnsw" | "ivfpq"
     int hnsw_m, hnsw_ef_construction, hnsw_ef_search;
     int ivf_nlist, ivf_nprobe;  // nlist 0: 4 sqrt(n) per shard
-    int pq_m, pq_nbits;         // pq_m 0: the largest divisor of the dimension <= dim / 4
+    int pq_m, pq_nbits;         // pq_m 0: the largest divisor of the dimension <= dim / 8
     int search_pca_sample;  // targets the PCA is fitted on (all when fewer; else a fixed stride sample)
     char index_dir[1024];   // where indexes are kept ("" = "<embeddings file>.index/")
     int search_rebuild;     // build the index even where a saved one exists
+    int embed_storage;      // EMB_STORAGE_* (eval/embeddings_file.h): astromm embed's "float32" | "float16"
+    int map_knn_pca;        // map.knn = hnsw: the graph searched in this many principal components (0: all)
+    int map_knn;            // UMAP_KNN_* (eval/umap.h): "auto" | "exact" | "hnsw" (its parameters: search.hnsw_*)
     // checkpoint
     int checkpoint_every;   // optimizer steps between checkpoints (0: epoch ends only)
     int keep_last;

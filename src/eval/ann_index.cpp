@@ -8,6 +8,8 @@
 #include <faiss/index_factory.h>
 #include <faiss/index_io.h>
 
+#include <omp.h>
+
 #include <cmath>
 #include <cstdio>
 #include <exception>
@@ -15,6 +17,7 @@
 
 struct AnnIndex {
     faiss::Index *index;
+    int serial_add;
 };
 
 extern "C" const char *ann_type_name(int type) {
@@ -35,7 +38,7 @@ static int auto_nlist(const AnnParams *p, int64_t n) {
 
 static int auto_pq_m(const AnnParams *p, int d) {
     if (p->pq_m > 0) return p->pq_m;
-    for (int m = d / 4; m > 1; m--)
+    for (int m = d / 8; m > 1; m--)
         if (d % m == 0) return m;
     return 1;
 }
@@ -90,7 +93,7 @@ extern "C" int ann_create(AnnIndex **out, const AnnParams *p, int d, int64_t n, 
             }
             index->train((faiss::Index::idx_t)n_train, train_x);
         }
-        *out = new AnnIndex{index};
+        *out = new AnnIndex{index, p->serial_add};
         ann_set_search_params(*out, p);
         return 0;
     } catch (const std::exception &e) {
@@ -99,12 +102,16 @@ extern "C" int ann_create(AnnIndex **out, const AnnParams *p, int d, int64_t n, 
 }
 
 extern "C" int ann_add(AnnIndex *ix, const float *x, int64_t n, AmError *err) {
+    const int threads = omp_get_max_threads();
+    if (ix->serial_add) omp_set_num_threads(1);
+    int rc = 0;
     try {
         ix->index->add((faiss::Index::idx_t)n, x);
-        return 0;
     } catch (const std::exception &e) {
-        return am_error_set(err, "FAISS add of %lld vectors: %s", (long long)n, e.what());
+        rc = am_error_set(err, "FAISS add of %lld vectors: %s", (long long)n, e.what());
     }
+    if (ix->serial_add) omp_set_num_threads(threads);
+    return rc;
 }
 
 extern "C" int ann_search(AnnIndex *ix, const float *q, int64_t nq, int k, float *dist2, int64_t *labels,
@@ -139,7 +146,7 @@ extern "C" int ann_save(const AnnIndex *ix, const char *path, AmError *err) {
 extern "C" int ann_load(AnnIndex **out, const char *path, AmError *err) {
     *out = nullptr;
     try {
-        *out = new AnnIndex{faiss::read_index(path)};
+        *out = new AnnIndex{faiss::read_index(path), 0};
         return 0;
     } catch (const std::exception &e) {
         return am_error_set(err, "%s: not a readable FAISS index: %s", path, e.what());

@@ -31,7 +31,9 @@ typedef struct {
     int type;                           // ANN_*
     int hnsw_m, ef_construction, ef_search;
     int ivf_nlist, ivf_nprobe;          // nlist 0: 4 sqrt(n) (at least 1, at most n / 39)
-    int pq_m, pq_nbits;                 // pq_m 0: the largest divisor of d that is <= d / 4
+    int pq_m, pq_nbits;                 // pq_m 0: the largest divisor of d that is <= d / 8
+    int serial_add;                     // 1: ann_add on one thread (HNSW: a graph that does not
+                                        // depend on thread timing; FAISS inserts in parallel)
 } AnnParams;
 
 typedef struct AnnIndex AnnIndex;

@@ -3,6 +3,8 @@
 
 #include "eval/embeddings_file.h"
 
+#include "core/half.h"
+
 #include <errno.h>
 #include <hdf5.h>
 #include <math.h>
@@ -91,14 +93,15 @@ struct EmbWriter {
     int64_t n;
     int dim;
     int failed;
+    hid_t f16;  // the float16 file type (EMB_STORAGE_FLOAT16), else -1
     H5Quiet quiet;
 };
 
-// 1 when any rank passes failed != 0.
-
 static int write_attrs(EmbWriter *w, const EmbFileInfo *info) {
     const char *fmt = EMB_FORMAT;
-    const int32_t version = EMB_VERSION, dim = info->dim, normalized = info->normalized != 0;
+    const int32_t version = EMB_VERSION, dim = info->dim;
+    const int32_t normalized = info->normalized != 0 && info->storage != EMB_STORAGE_FLOAT16;
+    const char *storage = info->storage == EMB_STORAGE_FLOAT16 ? "float16" : "float32";
     const int64_t n = info->n;
     const char *ck = info->checkpoint ? info->checkpoint : "", *ds = info->dataset ? info->dataset : "";
     const char *mods[EMB_MAX_SLOTS];
@@ -112,11 +115,13 @@ static int write_attrs(EmbWriter *w, const EmbFileInfo *info) {
     if (h5_write_num_attr(w->file, "normalized", H5T_STD_I32LE, H5T_NATIVE_INT32, &normalized)) return -1;
     if (h5_write_str_attr(w->file, "checkpoint", &ck, -1)) return -1;
     if (h5_write_str_attr(w->file, "dataset", &ds, -1)) return -1;
+    if (h5_write_str_attr(w->file, "storage", &storage, -1)) return -1;
     return 0;
 }
 
 static void writer_free(EmbWriter *w) {
     for (int i = 0; i < F_MAX; i++) h5_close_id(&w->dset[i]);
+    h5_close_id(&w->f16);
     h5_close_id(&w->dxpl);
     h5_close_id(&w->file);
     if (w->mpi != MPI_COMM_NULL) MPI_Comm_free(&w->mpi);
@@ -131,6 +136,8 @@ int emb_writer_open(const char *path, Comm *comm, const EmbFileInfo *info, EmbWr
     if (info->n < 1 || info->dim < 1 || info->n_classes < 0)
         return am_error_set(err, "%s: nothing to write (%lld objects, dimension %d)", path, (long long)info->n,
                             info->dim);
+    if (info->storage != EMB_STORAGE_FLOAT32 && info->storage != EMB_STORAGE_FLOAT16)
+        return am_error_set(err, "%s: unknown storage type %d (float32 or float16)", path, info->storage);
     if (info->n_slots < 1 || info->n_slots > EMB_MAX_SLOTS || info->n_has < 1 || info->n_has > info->n_slots)
         return am_error_set(err, "%s: %d embeddings with %d presence columns (1..%d, at most one column each)", path,
                             info->n_slots, info->n_has, EMB_MAX_SLOTS);
@@ -151,7 +158,11 @@ int emb_writer_open(const char *path, Comm *comm, const EmbFileInfo *info, EmbWr
     w->n_has = info->n_has;
     for (int m = 0; m < w->n_slots; m++) snprintf(w->names[m], sizeof w->names[m], "%s", info->slot_names[m]);
     w->n_fields = fields(w->f, (const char (*)[EMB_SLOT_NAME_MAX])w->names, w->n_slots, w->n_has, w->paths);
-    w->file = w->dxpl = -1;
+    w->file = w->dxpl = w->f16 = -1;
+    if (info->storage == EMB_STORAGE_FLOAT16) {
+        w->f16 = h5_float16_type();
+        for (int m = 0; m < w->n_slots; m++) w->f[F_EMB0 + m].ftype = w->f[F_EMB0 + m].mtype = w->f16;
+    }
     for (int i = 0; i < F_MAX; i++) w->dset[i] = -1;
     h5_quiet_on(&w->quiet);
     w->mpi = comm_mpi_dup(comm);
@@ -255,7 +266,14 @@ int emb_writer_write(EmbWriter *w, int64_t row0, int64_t nrows, const int64_t *i
         }
         bad = bad || ms < 0;
         const void *buf = nrows > 0 ? src[i] : (const void *)dummy;
+        uint16_t *half = NULL;  // float16 storage: converted here (core/half.h), HDF5 moves the bits
+        if (i >= F_EMB0 && w->f16 >= 0 && nrows > 0) {
+            half = am_malloc((size_t)nrows * w->dim * sizeof *half, "float16 rows");
+            half_from_floats(src[i], (size_t)nrows * w->dim, half);
+            buf = half;
+        }
         if (!bad) bad = H5Dwrite(w->dset[i], f[i].mtype, ms, fs, w->dxpl, buf) < 0;
+        free(half);
         if (bad && !fail) {
             char what[96];
             snprintf(what, sizeof what, "cannot write /%s", f[i].name);

@@ -1,7 +1,8 @@
 // The astromm embeddings file (docs/embeddings-format.md): per-object
 // L2-normalised embeddings of a dataset split, one HDF5 file, written by
 // `astromm embed` and read by `astromm search`, `astromm outliers` (and any
-// HDF5 reader: /embeddings/<name> are plain [N, D] float32 datasets).
+// HDF5 reader: /embeddings/<name> are plain [N, D] float32, or optionally
+// float16, datasets).
 //
 // Writer (parallel, collective): every rank calls every function in the same
 // order. emb_writer_open creates "<path>.tmp.<pid of rank 0>" with the MPI-IO
@@ -119,7 +120,15 @@ typedef struct {
     int n_slots, n_has;                 // 1 <= n_has <= n_slots <= EMB_MAX_SLOTS
     const char *const *slot_names;      // [n_slots]
     int normalized;                     // rows have unit norm (attribute `normalized`)
+    int storage;                        // EMB_STORAGE_*: the embeddings' type on disk
 } EmbFileInfo;
+
+// The embeddings' type on disk (attribute `storage`). float16 halves the file
+// and the I/O of a search; readers get float32 either way (HDF5 converts).
+// float16 is IEEE binary16 (h5py / numpy read it as float16); rows stored so
+// are no longer unit-norm to float32 precision, so a float16 file records
+// normalized = 0 and cosine consumers divide by the norms.
+enum { EMB_STORAGE_FLOAT32 = 0, EMB_STORAGE_FLOAT16 = 1 };
 
 typedef struct EmbWriter EmbWriter;
 

@@ -67,6 +67,7 @@ int map_write_h5(const char *path, const EmbView *in, const float *xy, const Map
         const int32_t nb = mm->info->n_neighbors, epochs = mm->up.epochs;
         bad |= h5_write_num_attr(f, "neighbors", H5T_STD_I32LE, H5T_NATIVE_INT32, &nb);
         bad |= h5_write_num_attr(f, "epochs", H5T_STD_I32LE, H5T_NATIVE_INT32, &epochs);
+        s1[0] = mm->info->knn == UMAP_KNN_HNSW ? "hnsw" : "exact", bad |= h5_write_str_attr(f, "knn", s1, -1);
         bad |= h5_write_num_attr(f, "min_dist", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, &mm->up.min_dist);
         bad |= h5_write_num_attr(f, "a", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, &mm->info->a);
         bad |= h5_write_num_attr(f, "b", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, &mm->info->b);

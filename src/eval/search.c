@@ -2,6 +2,9 @@
 #include "eval/search.h"
 
 #include <math.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 #include <stdlib.h>
 #include <string.h>
 
@@ -128,7 +131,10 @@ static int fit_pca(SearchSpace *sp, AmError *err) {
     return rc;
 }
 
-// Exact search of the shard into local [nq, k].
+// Exact search of the shard into local [nq, k]. Threads split each block's
+// targets and keep their own lists, merged at the end: the top k under the
+// total order of search_hit_before (score, then row) is one set whatever the
+// order of insertion, so the result does not depend on the thread count.
 static int exact_shard(SearchSpace *sp, const float *Q, int nq, SearchHit *local, AmError *err) {
     const SearchOptions *o = sp->o;
     const int D = sp->D, k = o->k, cosine = o->metric == SEARCH_COSINE;
@@ -136,23 +142,44 @@ static int exact_shard(SearchSpace *sp, const float *Q, int nq, SearchHit *local
     float *qinv = am_malloc((size_t)nq * sizeof *qinv + 4, "query norms");
     for (int q = 0; q < nq; q++) qinv[q] = scale ? inv_norm(Q + (size_t)q * D, D) : 1.0f;
     float *X = am_malloc((size_t)sp->block * D * sizeof(float) + 4, "target block");
+    int nth = 1;
+#ifdef _OPENMP
+    nth = omp_get_max_threads();
+#endif
+    SearchHit *lists = am_malloc((size_t)nth * nq * k * sizeof *lists, "per-thread top-k");
+    topk_reset(lists, (size_t)nth * nq * k);
     int rc = 0;
     for (int64_t t0 = sp->t0; t0 < sp->t1 && !rc; t0 += sp->block) {
         const int64_t nb = (t0 + sp->block < sp->t1 ? t0 + sp->block : sp->t1) - t0;
         if ((rc = search_read_targets(sp, t0, nb, X, err))) break;
-        for (int64_t j = 0; j < nb; j++) {
-            const float *t = X + (size_t)j * D;
-            const float tinv = scale ? inv_norm(t, D) : 1.0f;
-            for (int q = 0; q < nq; q++) {
-                const float *qv = Q + (size_t)q * D;
-                float score;
-                if (!cosine) score = -sqrtf(dist2_fixed(qv, t, D));
-                else if (scale) score = dot_fixed(qv, t, D) * qinv[q] * tinv;
-                else score = dot_fixed(qv, t, D);
-                search_topk_insert(local + (size_t)q * k, k, (SearchHit){sp->tg[t0 + j], score});
+#pragma omp parallel num_threads(nth)
+        {
+            int th = 0;
+#ifdef _OPENMP
+            th = omp_get_thread_num();
+#endif
+            SearchHit *mine = lists + (size_t)th * nq * k;
+#pragma omp for schedule(static)
+            for (int64_t j = 0; j < nb; j++) {
+                const float *t = X + (size_t)j * D;
+                const float tinv = scale ? inv_norm(t, D) : 1.0f;
+                for (int q = 0; q < nq; q++) {
+                    const float *qv = Q + (size_t)q * D;
+                    float score;
+                    if (!cosine) score = -sqrtf(dist2_fixed(qv, t, D));
+                    else if (scale) score = dot_fixed(qv, t, D) * qinv[q] * tinv;
+                    else score = dot_fixed(qv, t, D);
+                    search_topk_insert(mine + (size_t)q * k, k, (SearchHit){sp->tg[t0 + j], score});
+                }
             }
         }
     }
+    for (int th = 0; th < nth; th++)
+        for (size_t i = 0; i < (size_t)nq * k; i++) {
+            const SearchHit h = lists[(size_t)th * nq * k + i];
+            if (h.row >= 0) search_topk_insert(local + (i / k) * k, k, h);
+        }
+    free(lists);
     free(X);
     free(qinv);
     return rc;

@@ -6,7 +6,9 @@
 #include <string.h>
 
 #include "core/rng.h"
+#include "core/clock.h"
 #include "eval/knn.h"
+#include "eval/knn_ann.h"
 #include "eval/pca.h"
 
 // Philox purpose for map randomness (distinct from the training purposes in rng.h).
@@ -22,7 +24,10 @@ void umap_params_default(UmapParams *p) {
                       .learning_rate = 1.0f,
                       .repulsion = 1.0f,
                       .negative_rate = 5,
-                      .init = UMAP_INIT_PCA};
+                      .init = UMAP_INIT_PCA,
+                      .knn = UMAP_KNN_AUTO,
+                      .knn_pca = 64,
+                      .hnsw = {.type = ANN_HNSW, .hnsw_m = 32, .ef_construction = 40, .ef_search = 64}};
 }
 
 int umap_params_check(const UmapParams *p, AmError *err) {
@@ -39,6 +44,11 @@ int umap_params_check(const UmapParams *p, AmError *err) {
     if (p->negative_rate < 0 || p->negative_rate > 100)
         return am_error_set(err, "negative sample rate must be in [0, 100] (got %d)", p->negative_rate);
     if (p->init != UMAP_INIT_PCA && p->init != UMAP_INIT_RANDOM) return am_error_set(err, "unknown init %d", p->init);
+    if (p->knn < UMAP_KNN_AUTO || p->knn > UMAP_KNN_HNSW) return am_error_set(err, "unknown knn %d", p->knn);
+    if (p->knn_pca < 0) return am_error_set(err, "knn PCA width must be >= 0 (got %d)", p->knn_pca);
+    if (p->knn != UMAP_KNN_EXACT && (p->hnsw.hnsw_m < 2 || p->hnsw.ef_construction < 1 || p->hnsw.ef_search < 1))
+        return am_error_set(err, "HNSW parameters must be positive (M %d, efConstruction %d, efSearch %d)",
+                            p->hnsw.hnsw_m, p->hnsw.ef_construction, p->hnsw.ef_search);
     return 0;
 }
 
@@ -241,7 +251,18 @@ int umap_embed(const float *X, size_t n, size_t d, const UmapParams *p, float *Y
 
     int32_t *idx = am_malloc(n * (size_t)k * sizeof *idx, "knn indices");
     float *dist = am_malloc(n * (size_t)k * sizeof *dist, "knn distances");
-    knn_cosine(X, n, d, k, idx, dist);
+    const double t_knn = am_now_s();
+    inf.knn = p->knn == UMAP_KNN_AUTO ? (n <= UMAP_KNN_AUTO_EXACT_MAX ? UMAP_KNN_EXACT : UMAP_KNN_HNSW) : p->knn;
+    if (inf.knn == UMAP_KNN_HNSW) {
+        if (knn_cosine_ann(X, n, d, k, &p->hnsw, p->knn_pca, idx, dist, &inf.knn_exact_rows, err)) {
+            free(idx);
+            free(dist);
+            return -1;
+        }
+    } else {
+        knn_cosine(X, n, d, k, idx, dist);
+    }
+    inf.knn_s = am_now_s() - t_knn;
     UmapGraph g;
     umap_fuzzy_graph(idx, dist, n, k, &g);
     free(idx);
@@ -312,6 +333,7 @@ int umap_embed(const float *X, size_t n, size_t d, const UmapParams *p, float *Y
     free(next);
     free(next_neg);
     umap_graph_free(&g);
+    inf.layout_s = am_now_s() - t_knn - inf.knn_s;
     if (info) *info = inf;
     return 0;
 }

@@ -17,8 +17,14 @@
 #include <stdint.h>
 
 #include "core/error.h"
+#include "eval/ann_index.h"
 
 enum { UMAP_INIT_PCA = 0, UMAP_INIT_RANDOM = 1 };
+// The k-NN graph: exact (knn.h, O(n^2), bit-identical for any thread count) or
+// HNSW (knn_ann.h, approximate, the same for any thread count); auto = exact
+// up to UMAP_KNN_AUTO_EXACT_MAX rows.
+enum { UMAP_KNN_AUTO = 0, UMAP_KNN_EXACT = 1, UMAP_KNN_HNSW = 2 };
+#define UMAP_KNN_AUTO_EXACT_MAX 50000
 
 typedef struct {
     int n_neighbors;      // neighbourhood size *including the point itself* (umap-learn convention), >= 2
@@ -30,12 +36,18 @@ typedef struct {
     float repulsion;      // gamma
     int negative_rate;    // negative samples per positive sample
     int init;             // UMAP_INIT_*
+    int knn;              // UMAP_KNN_*
+    AnnParams hnsw;       // knn HNSW: hnsw_m, ef_construction, ef_search
+    int knn_pca;          // knn HNSW: search the graph in this many principal components (0: all)
 } UmapParams;
 
 typedef struct {
     int n_neighbors;  // actually used (clamped to n when n is small)
     float a, b;
     size_t n_edges;   // directed edges of the symmetric graph kept for the SGD
+    int knn;          // UMAP_KNN_EXACT or UMAP_KNN_HNSW: the graph used
+    size_t knn_exact_rows;  // HNSW: rows whose neighbours came from an exact scan
+    double knn_s, layout_s; // seconds: the k-NN graph, the rest
 } UmapInfo;
 
 void umap_params_default(UmapParams *p);

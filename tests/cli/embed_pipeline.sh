@@ -89,6 +89,28 @@ mean /= np.linalg.norm(mean, axis=1, keepdims=True)
 assert np.abs(F - mean).max() < 1e-5, np.abs(F - mean).max()
 PY
 
+# float16 storage (embed.storage): half the bytes, h5py reads float16 equal to
+# numpy's rounding of the float32 file, normalized = 0; search reads it
+"$MPIRUN" --oversubscribe -np 2 "$AM" embed --run "$T/run" --out "$T/e16.h5" --batch 7 \
+  --set 'embed.storage="float16"' >/dev/null 2>&1
+check "embed float16 np=2 (exit 0)" test $? -eq 0
+check "float16 file: numpy's rounding of the float32 one, storage float16, normalized 0" $PY - "$T/e1.h5" "$T/e16.h5" <<'PY'
+import sys, h5py, numpy as np
+a, b = h5py.File(sys.argv[1], "r"), h5py.File(sys.argv[2], "r")
+assert b.attrs["storage"] in (b"float16", "float16") and a.attrs["storage"] in (b"float32", "float32")
+assert b.attrs["normalized"] == 0 and a.attrs["normalized"] == 1
+for m in a["embeddings"]:
+    x, y = a["embeddings/" + m][()], b["embeddings/" + m][()]
+    assert y.dtype == np.float16, y.dtype
+    assert np.array_equal(x.astype(np.float16), y), m
+PY
+$PY -c "import h5py; print('\n'.join(str(i) for i in h5py.File('$T/e1.h5')['id'][::31]))" >"$T/ids16.txt"
+"$AM" search --embeddings "$T/e16.h5" --ids "$T/ids16.txt" --modality metadata --k 3 --out "$T/s16.csv" 2>/dev/null
+check "search a float16 file: each query first at cosine 1" $PY - "$T/s16.csv" <<'PY'
+import csv, sys
+rows = [r for r in csv.DictReader(open(sys.argv[1])) if r["rank"] == "1"]
+assert rows and all(abs(float(r["cosine"]) - 1) < 1e-5 for r in rows), rows[:3]
+PY
 "$MPIRUN" --oversubscribe -np 2 "$AM" embed --run "$T/run" --out "$T/test.h5" --split test >/dev/null 2>&1
 check "embed --split test writes only test rows" $PY -c "
 import h5py, numpy as np, sys

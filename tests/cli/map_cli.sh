@@ -55,6 +55,10 @@ check 'grep -q "^7,0,EW," "$tmp/a.csv"' "first row: id 7, label 0, class EW"
 check '"$AM" map --in "$tmp/emb.h5" --out "$tmp/b.csv" --threads 1 >/dev/null 2>&1 && cmp -s "$tmp/a.csv" "$tmp/b.csv"' "1 thread and 2 threads give identical CSVs"
 check '"$AM" map --in "$tmp/emb.h5" --out "$tmp/c.csv" --threads 2 >/dev/null 2>&1 && cmp -s "$tmp/a.csv" "$tmp/c.csv"' "two runs give identical CSVs"
 check '"$AM" map --in "$tmp/emb.h5" --out "$tmp/d.csv" --seed 7 >/dev/null 2>&1 && ! cmp -s "$tmp/a.csv" "$tmp/d.csv"' "another --seed gives another layout"
+# the HNSW k-NN graph (map.knn; auto picks it above 50000 rows): the same map for 1 and 2 threads
+check '"$AM" map --in "$tmp/emb.h5" --out "$tmp/h1.csv" --out-h5 "$tmp/h1.h5" --knn hnsw --threads 1 >"$tmp/h.log" 2>&1 && grep -q "HNSW k-NN graph" "$tmp/h.log"' "map --knn hnsw (log: $(cat "$tmp/h.log" 2>/dev/null))"
+check '"$AM" map --in "$tmp/emb.h5" --out "$tmp/h2.csv" --set "map.knn=\"hnsw\"" --set search.hnsw_m=32 --threads 2 >/dev/null 2>&1 && cmp -s "$tmp/h1.csv" "$tmp/h2.csv"' "hnsw map: 1 and 2 threads (and the config key) identical"
+check '$PY -c "import h5py,sys; f=h5py.File(sys.argv[1]); assert f.attrs[\"knn\"] in (b\"hnsw\", \"hnsw\")" "$tmp/h1.h5" && $PY -c "import h5py,sys; f=h5py.File(sys.argv[1]); assert f.attrs[\"knn\"] in (b\"exact\", \"exact\")" "$tmp/a.h5"' "the HDF5 map records its k-NN graph"
 check '$PY - "$tmp/a.h5" "$tmp/a.csv" <<EOF_PY
 import sys, h5py, numpy as np
 f = h5py.File(sys.argv[1], "r")
@@ -88,6 +92,8 @@ expect 2 "--min-dist" "bad --min-dist" --in "$tmp/emb.h5" --out "$tmp/x.csv" --m
 expect 2 "--epochs" "bad --epochs" --in "$tmp/emb.h5" --out "$tmp/x.csv" --epochs 0
 expect 2 "--seed" "bad --seed" --in "$tmp/emb.h5" --out "$tmp/x.csv" --seed abc
 expect 2 "--init" "bad --init" --in "$tmp/emb.h5" --out "$tmp/x.csv" --init spectral
+expect 2 "--knn must be auto, exact or hnsw" "bad --knn" --in "$tmp/emb.h5" --out "$tmp/x.csv" --knn faiss
+expect 2 "map.knn" "bad map.knn" --in "$tmp/emb.h5" --out "$tmp/x.csv" --set 'map.knn="lsh"' 
 expect 2 "unknown argument" "unknown option" --in "$tmp/emb.h5" --out "$tmp/x.csv" --bogus 1
 expect 2 "needs a value" "option without value" --in "$tmp/emb.h5" --out
 expect 1 "nope.h5: cannot open" "missing file" --in "$tmp/nope.h5" --out "$tmp/x.csv"

@@ -3,6 +3,8 @@
 
 #include "data/format/dataset_h5.h"
 
+#include "core/half.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -254,8 +256,48 @@ hid_t h5_open_dataset(hid_t loc, const char *file, const char *name, int *rank, 
     return ds;
 }
 
+hid_t h5_float16_type(void) {
+    hid_t t = H5Tcopy(H5T_IEEE_F32LE);
+    if (t < 0) return -1;
+    if (H5Tset_fields(t, 15, 10, 5, 0, 10) < 0 || H5Tset_size(t, 2) < 0 || H5Tset_ebias(t, 15) < 0 ||
+        H5Tset_precision(t, 16) < 0) {
+        H5Tclose(t);
+        return -1;
+    }
+    return t;
+}
+
+int h5_is_float16(hid_t ds) {
+    const hid_t t = H5Dget_type(ds);
+    if (t < 0) return 0;
+    const int yes = H5Tget_class(t) == H5T_FLOAT && H5Tget_size(t) == 2;
+    H5Tclose(t);
+    return yes;
+}
+
+herr_t h5_read_floats(hid_t ds, hid_t ms, hid_t fs, size_t count, float *out) {
+    if (!h5_is_float16(ds)) return H5Dread(ds, H5T_NATIVE_FLOAT, ms, fs, H5P_DEFAULT, out);
+    // The bits as stored (the same type in memory: HDF5 converts nothing), then widened here.
+    const hid_t t = h5_float16_type();
+    uint16_t *h = malloc(count * sizeof *h + 2);
+    herr_t st = t < 0 || !h ? -1 : H5Dread(ds, t, ms, fs, H5P_DEFAULT, h);
+    if (st >= 0) half_to_floats(h, count, out);
+    free(h);
+    if (t >= 0) H5Tclose(t);
+    return st;
+}
+
 int h5_read_whole(hid_t ds, hid_t mtype, void *buf, const char *file, const char *name, AmError *err) {
-    if (H5Dread(ds, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) >= 0) return 0;
+    herr_t st;
+    if (H5Tequal(mtype, H5T_NATIVE_FLOAT) > 0 && h5_is_float16(ds)) {
+        const hid_t sp = H5Dget_space(ds);
+        const hssize_t n = sp < 0 ? -1 : H5Sget_simple_extent_npoints(sp);
+        if (sp >= 0) H5Sclose(sp);
+        st = n < 0 ? -1 : h5_read_floats(ds, H5S_ALL, H5S_ALL, (size_t)n, buf);
+    } else {
+        st = H5Dread(ds, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf);
+    }
+    if (st >= 0) return 0;
     char what[300];
     snprintf(what, sizeof what, "cannot read %.280s", name);
     return h5_fail(err, file, what);

@@ -30,6 +30,17 @@ hid_t h5_open_dataset(hid_t loc, const char *file, const char *name, int *rank, 
                       AmError *err);
 // Reads the whole of an open dataset into buf, converted to mtype; 0 or 1 (err
 // "<file>: cannot read <name>" with HDF5's reason).
+// IEEE binary16 as an HDF5 type (HDF5 before 1.14.4 has none predefined); the
+// caller closes it. HDF5 1.10 rounds float32 -> this type wrongly, so writers
+// convert with core/half.h and write the bits with this type as the memory type.
+hid_t h5_float16_type(void);
+// 1 when the dataset's type is a 2-byte float.
+int h5_is_float16(hid_t ds);
+// Reads count floats of the selection (ms, fs) as float32: a float16 dataset's
+// bits are read unconverted and widened by core/half.h (exact).
+herr_t h5_read_floats(hid_t ds, hid_t ms, hid_t fs, size_t count, float *out);
+// Reads the whole dataset (a float16 one widened as h5_read_floats when mtype
+// is H5T_NATIVE_FLOAT).
 int h5_read_whole(hid_t ds, hid_t mtype, void *buf, const char *file, const char *name, AmError *err);
 
 #endif
