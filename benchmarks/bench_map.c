@@ -5,6 +5,7 @@
 //
 //   bench_map --in EMB.h5 [--embedding image] [--rows N] [--knn exact,hnsw]
 //             [--sample 500] [--tk 10] [--epochs 200] [--graph-recall]
+//             [--knn-pca 64] [--hnsw-m 32] [--ef-construction 40]
 //
 // For each k-NN kind: the seconds of the graph and of the layout, peak RSS, and
 // the layout's trustworthiness (Venna & Kaski; sklearn.manifold.trustworthiness
@@ -31,16 +32,6 @@ static const char *arg(int argc, char **argv, const char *name, const char *def)
     for (int i = 1; i + 1 < argc; i++)
         if (!strcmp(argv[i], name)) return argv[i + 1];
     return def;
-}
-
-static double peak_rss_mib(void) {
-    FILE *f = fopen("/proc/self/status", "r");
-    char line[256];
-    double kb = 0;
-    while (f && fgets(line, sizeof line, f))
-        if (!strncmp(line, "VmHWM:", 6)) kb = atof(line + 6);
-    if (f) fclose(f);
-    return kb / 1024.0;
 }
 
 typedef struct {
@@ -116,6 +107,9 @@ int main(int argc, char **argv) {
     UmapParams p;
     umap_params_default(&p);
     p.epochs = atoi(arg(argc, argv, "--epochs", "200"));
+    p.knn_pca = atoi(arg(argc, argv, "--knn-pca", "64"));
+    p.hnsw.hnsw_m = atoi(arg(argc, argv, "--hnsw-m", "32"));
+    p.hnsw.ef_construction = atoi(arg(argc, argv, "--ef-construction", "40"));
     float *Y = malloc(2 * n * sizeof *Y);
     for (int kind = UMAP_KNN_EXACT; kind <= UMAP_KNN_HNSW; kind++) {
         const char *name = kind == UMAP_KNN_EXACT ? "exact" : "hnsw";
@@ -127,10 +121,10 @@ int main(int argc, char **argv) {
         const double total = am_now_s() - t0;
         const double t1 = am_now_s();
         const double tw = trustworthiness(U, Y, n, d, tk, sample, ns);
-        printf("RESULT n=%zu d=%zu knn=%s knn_s=%.1f layout_s=%.1f total_s=%.1f epochs=%d trust_k=%d trust_sample=%d "
+        printf("RESULT n=%zu d=%zu knn=%s knn_pca=%d knn_s=%.1f layout_s=%.1f total_s=%.1f epochs=%d trust_k=%d trust_sample=%d "
                "trustworthiness=%.4f exact_rows=%zu peak_rss_mib=%.0f (trustworthiness took %.1f s)\n",
-               n, d, name, info.knn_s, info.layout_s, total, p.epochs, tk, ns, tw, info.knn_exact_rows,
-               peak_rss_mib(), am_now_s() - t1);
+               n, d, name, kind == UMAP_KNN_HNSW ? p.knn_pca : 0, info.knn_s, info.layout_s, total, p.epochs, tk, ns, tw, info.knn_exact_rows,
+               am_peak_rss_mib(), am_now_s() - t1);
         fflush(stdout);
     }
     int graph_recall = 0;
@@ -153,7 +147,8 @@ int main(int argc, char **argv) {
                         found++;
                         break;
                     }
-        printf("GRAPH n=%zu k=%d exact_s=%.1f hnsw_s=%.1f recall=%.4f\n", n, k, te, ta, (double)found / ((double)n * k));
+        printf("GRAPH n=%zu k=%d knn_pca=%d hnsw_m=%d ef_construction=%d exact_s=%.1f hnsw_s=%.1f recall=%.4f\n", n, k,
+               p.knn_pca, p.hnsw.hnsw_m, p.hnsw.ef_construction, te, ta, (double)found / ((double)n * k));
         free(ie), free(ia), free(de), free(da);
     }
     free(Y), free(U), free(sample);

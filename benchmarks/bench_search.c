@@ -90,16 +90,6 @@ static int generate(Comm *comm, const char *path, int64_t n, int D, int C, uint6
     return 0;
 }
 
-static double peak_rss_mib(void) {
-    FILE *f = fopen("/proc/self/status", "r");
-    char line[256];
-    double kb = 0;
-    while (f && fgets(line, sizeof line, f))
-        if (!strncmp(line, "VmHWM:", 6)) kb = atof(line + 6);
-    if (f) fclose(f);
-    return kb / 1024.0;
-}
-
 static double dir_mib(const char *dir) {
     DIR *d = opendir(dir);
     double bytes = 0;
@@ -197,7 +187,7 @@ int main(int argc, char **argv) {
     printf("RESULT n=%lld dim=%d index=%s desc=%s queries=%d k=%d build_s=%.3f search_s_median=%.4f "
            "search_s_min=%.4f search_s_max=%.4f qps=%.1f recall=%.4f peak_rss_mib=%.0f index_mib=%.1f\n",
            (long long)s.n, s.dim, type, o.ann.type == ANN_EXACT ? "brute-force" : desc, nq, o.k, build, med,
-           ts[1], ts[repeat], nq / med, recall, peak_rss_mib(), o.ann.type == ANN_EXACT ? 0.0 : dir_mib(dir));
+           ts[1], ts[repeat], nq / med, recall, am_peak_rss_mib(), o.ann.type == ANN_EXACT ? 0.0 : dir_mib(dir));
     free(rows), free(ts), free(hits), free(q);
     emb_free(&s);
     comm_finalize(comm);

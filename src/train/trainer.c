@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -123,12 +122,6 @@ static void nonfinite_where(Trainer *T, char *out, size_t cap) {
     snprintf(out, cap, "loss only (embeddings and gradients finite)");
 }
 
-static double peak_rss_mib(void) {
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_maxrss / 1024.0;
-}
-
 typedef struct {
     double loss, acc;
 } EvalResult;
@@ -184,7 +177,7 @@ static void log_step(Trainer *T, const LoaderBatch *lb, const TaskStats *r, floa
     metrics_num(w, "t_compute", t_step - r->comm_seconds);
     metrics_num(w, "t_comm", r->comm_seconds);
     metrics_num(w, "t_data", t_data);
-    metrics_num(w, "peak_rss_mib", peak_rss_mib());
+    metrics_num(w, "peak_rss_mib", am_peak_rss_mib());
     AmError err = {{0}};
     if (metrics_end(w, &err)) trainer_say(T, stderr, "warning: %s", err.msg);
     // Global step over the whole run, so the rate (and the ETA to the end of
