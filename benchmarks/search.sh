@@ -72,7 +72,8 @@ for t, rs in by.items():
     gn = int(b["n"]) / int(a["n"])
     gb = float(b["build_s"]) / max(float(a["build_s"]), 1e-9)
     gs = float(b["search_s_median"]) / max(float(a["search_s_median"]), 1e-9)
-    L.append(f"- {t}: N ×{gn:g} → build ×{gb:.1f}, search time ×{gs:.1f}, peak RSS "
+    build = "no build" if float(a["build_s"]) == 0 else f"build ×{gb:.1f}"
+    L.append(f"- {t}: N ×{gn:g} → {build}, search time ×{gs:.1f}, peak RSS "
              f"{a['peak_rss_mib']} → {b['peak_rss_mib']} MiB")
 open(out, "w").write("\n".join(L) + "\n")
 print(f"search.sh: wrote {out}")

@@ -53,9 +53,11 @@ extern "C" void ann_describe(const AnnParams *p, int d, int64_t n, char *buf, in
     }
 }
 
-extern "C" int64_t ann_training_advice(const AnnParams *p) {
+extern "C" int64_t ann_training_advice(const AnnParams *p, int d, int64_t n) {
     if (p->type != ANN_IVFPQ) return 0;
-    return 39 * ((int64_t)1 << p->pq_nbits);
+    (void)d;
+    const int64_t cells = 39 * (int64_t)auto_nlist(p, n), codes = 39 * ((int64_t)1 << p->pq_nbits);
+    return cells > codes ? cells : codes;
 }
 
 extern "C" void ann_set_search_params(AnnIndex *ix, const AnnParams *p) {
@@ -81,7 +83,10 @@ extern "C" int ann_create(AnnIndex **out, const AnnParams *p, int d, int64_t n, 
                                          "target set, or search.index = \"hnsw\" / \"flat\")",
                                     desc, (long long)need, (long long)n_train);
             }
-            if (auto *v = dynamic_cast<faiss::IndexIVF *>(index)) v->cp.seed = 1234;  // fixed k-means start
+            if (auto *v = dynamic_cast<faiss::IndexIVF *>(index)) {
+                v->cp.seed = 1234;  // fixed k-means start
+                v->cp.min_points_per_centroid = 1;  // thin training is reported by the caller
+            }
             // FAISS prints its own warning below 39 points per PQ centroid; the
             // caller reports thin training (ann_training_advice) in its words.
             if (auto *v = dynamic_cast<faiss::IndexIVFPQ *>(index)) {

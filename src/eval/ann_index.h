@@ -43,9 +43,10 @@ const char *ann_type_name(int type);  // "exact", "flat", "hnsw", "ivfpq"
 void ann_describe(const AnnParams *p, int d, int64_t n, char *buf, int cap);
 // A new empty index of dimension d for about n vectors; train: n_train vectors
 // (IVF-PQ needs them; the others ignore them), rows of train_x.
-// The training vectors FAISS advises for a well-trained index (IVF-PQ: 39 per
-// PQ centroid), 0 when the type needs no training.
-int64_t ann_training_advice(const AnnParams *p);
+// The training vectors FAISS advises for a well-trained index of n vectors of
+// dimension d (IVF-PQ: 39 per coarse cell and per PQ centroid), 0 when the
+// type needs no training.
+int64_t ann_training_advice(const AnnParams *p, int d, int64_t n);
 int ann_create(AnnIndex **out, const AnnParams *p, int d, int64_t n, const float *train_x, int64_t n_train,
                AmError *err);
 int ann_add(AnnIndex *ix, const float *x, int64_t n, AmError *err);

@@ -97,12 +97,15 @@ static int build(SearchSpace *sp, AnnIndex **out, AmError *err) {
     const SearchOptions *o = sp->o;
     const int64_t n = sp->t1 - sp->t0;
     const int D = sp->D, cosine = o->metric == SEARCH_COSINE;
-    // IVF-PQ trains on a stride sample of the shard (64 per cell, at least
-    // 256 per PQ code book, at most the shard): the vectors are never all in memory.
+    // IVF-PQ trains on a stride sample of the shard: 65536 vectors, or FAISS's
+    // advice (39 per coarse cell and per PQ centroid) when larger, at most the
+    // shard: the vectors are never all in memory.
     int64_t n_train = 0;
     float *train = NULL;
     if (o->ann.type == ANN_IVFPQ) {
-        n_train = n < 65536 ? n : 65536;
+        const int64_t advised = ann_training_advice(&o->ann, D, n);
+        n_train = advised > 65536 ? advised : 65536;
+        if (n_train > n) n_train = n;
         int64_t *idx = am_malloc((size_t)n_train * sizeof *idx + 8, "training sample");
         for (int64_t i = 0; i < n_train; i++) idx[i] = sp->t0 + i * n / n_train;
         train = am_malloc((size_t)n_train * D * sizeof(float) + 4, "training sample");
@@ -110,11 +113,11 @@ static int build(SearchSpace *sp, AnnIndex **out, AmError *err) {
         free(idx);
         if (rc) return free(train), 1;
         if (cosine) normalize_rows(train, n_train, D);
-        const int64_t advised = ann_training_advice(&o->ann);
         if (n_train < advised && !o->quiet)
-            fprintf(stderr, "search: rank %d trains IVF-PQ on its %lld targets; FAISS advises >= %lld for %d-bit "
-                            "codes (fewer ranks, a smaller search.pq_nbits, or search.index = \"hnsw\")\n",
-                    sp->rank, (long long)n_train, (long long)advised, o->ann.pq_nbits);
+            fprintf(stderr, "search: rank %d trains IVF-PQ on its %lld targets; FAISS advises >= %lld (39 per IVF "
+                            "cell and per PQ centroid: fewer ranks, a smaller search.ivf_nlist or search.pq_nbits, "
+                            "or search.index = \"hnsw\")\n",
+                    sp->rank, (long long)n_train, (long long)advised);
     }
     int rc = ann_create(out, &o->ann, D, n, train, n_train, err);
     free(train);
