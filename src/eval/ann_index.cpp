@@ -9,6 +9,7 @@
 #include <faiss/index_io.h>
 
 #include <omp.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <cstdio>
@@ -134,7 +135,9 @@ extern "C" int64_t ann_count(const AnnIndex *ix) { return (int64_t)ix->index->nt
 extern "C" int ann_dim(const AnnIndex *ix) { return ix->index->d; }
 
 extern "C" int ann_save(const AnnIndex *ix, const char *path, AmError *err) {
-    const std::string tmp = std::string(path) + ".tmp";
+    // a name of this process's own: two searches building the same index write
+    // their own files, and each rename is whole
+    const std::string tmp = std::string(path) + ".tmp." + std::to_string((long)getpid());
     try {
         faiss::write_index(ix->index, tmp.c_str());
     } catch (const std::exception &e) {

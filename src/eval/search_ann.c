@@ -80,7 +80,7 @@ static int read_meta(const char *path, int64_t *n, int *dim, uint64_t *sum, char
 
 static int write_meta(const char *path, int64_t n, int dim, uint64_t sum, const char *desc, AmError *err) {
     char tmp[1600];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());  // this process's own (see ann_save)
     FILE *f = fopen(tmp, "w");
     if (!f) return am_error_set(err, "%s: %s", tmp, strerror(errno));
     fprintf(f, "format %s\nvectors %lld\ndim %d\nchecksum %016llx\nindex %s\n", ANN_META_FORMAT, (long long)n, dim,
