@@ -230,6 +230,22 @@ int main(int argc, char **argv) {
         }
     }
 
+    // PCA space (Zoobot's search: --pca): HNSW shards against the exact search in the same space
+    {
+        SearchOptions o = {.query_mod = 0, .target_mod = 0, .k = K, .target_split = -1, .metric = SEARCH_EUCLIDEAN,
+                           .quiet = 1, .pca = 8, .block = 512};
+        REQUIRE(search_topk(&mem, q, NQ, &o, NULL, ref, NULL, &err) == N_ROWS, "pca exact: %s", err.msg);
+        o.index_dir = dir;
+        o.ann = (AnnParams){.type = ANN_HNSW, .hnsw_m = 16, .ef_construction = 40, .ef_search = 64};
+        SearchStats s1 = {0};
+        REQUIRE(search_topk(&file, q, NQ, &o, comm, got, &s1, &err) == N_ROWS, "pca hnsw: %s", err.msg);
+        const double r = recall(got, ref, NQ, K);
+        EXPECT(r >= 0.95, "pca 8 hnsw recall@%d %.3f", K, r);
+        EXPECT(all_ranks(comm, s1.built == 1), "a PCA-space index is its own (built, not the raw-space one)");
+        char ip[400];
+        snprintf(ip, sizeof ip, "%s/image-all-euclidean-pca8-HNSW16_Flat-shard%dof%d.faiss", dir, rank, P);
+        EXPECT(access(ip, F_OK) == 0, "index named after its PCA space: %s", ip);
+    }
     test_float16(&mem, path, comm, q);
 
     // k larger than every shard: hits past the targets are row -1
