@@ -9,8 +9,10 @@
 //    builds again;
 //  - an index that no longer matches its file (vectors changed, fewer rows) is
 //    refused with an error naming the index and the file;
-//  - k larger than a shard pads with row -1; ann_index save/load round trip.
+//  - k larger than a shard pads with row -1; ann_index save/load round trip;
+//  - float16 files and the PCA copy of embeddings files (embed.storage, embed.pca).
 #define _POSIX_C_SOURCE 200809L
+#include <hdf5.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +25,8 @@
 
 #include "eval/ann_index.h"
 #include "eval/embeddings_file.h"
+#include "eval/embeddings_pca.h"
+#include "eval/pca.h"
 #include "eval/search.h"
 #include "mpi/comm.h"
 #include "mpi_testutil.h"
@@ -68,11 +72,11 @@ static void make_clustered(EmbSet *s, int64_t n, float scale) {
     snprintf(s->path, sizeof s->path, "(memory)");
 }
 
-static void write_file_as(const EmbSet *s, const char *path, Comm *comm, int storage) {
+static void write_file_pca(const EmbSet *s, const char *path, Comm *comm, int storage, int pca) {
     AmError err = {{0}};
     const char *names[1] = {"image"};
     EmbFileInfo info = {.checkpoint = "ck.safetensors", .dataset = "synthetic", .n = s->n, .dim = DIM, .n_slots = 1,
-                        .n_has = 1, .slot_names = names, .storage = storage};
+                        .n_has = 1, .slot_names = names, .storage = storage, .pca = pca};
     EmbWriter *w = NULL;
     REQUIRE(!emb_writer_open(path, comm, &info, &w, &err), "open %s: %s", path, err.msg);
     // each rank writes its own contiguous rows, as embed does
@@ -84,8 +88,73 @@ static void write_file_as(const EmbSet *s, const char *path, Comm *comm, int sto
     REQUIRE(!emb_writer_close(w, 1, &err), "close: %s", err.msg);
 }
 
+static void write_file_as(const EmbSet *s, const char *path, Comm *comm, int storage) {
+    write_file_pca(s, path, comm, storage, 0);
+}
+
 static void write_file(const EmbSet *s, const char *path, Comm *comm) {
     write_file_as(s, path, comm, EMB_STORAGE_FLOAT32);
+}
+
+static void read_f32(hid_t f, const char *name, float *out) {
+    hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
+    REQUIRE(d >= 0 && H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, out) >= 0, "read %s", name);
+    H5Dclose(d);
+}
+
+// The PCA copy (embed.pca): 25000 rows (more than the 20000-row sample), every
+// 7th without the embedding, written by the ranks in uneven blocks: mean,
+// components and scores equal one process's pca_fit on the stride sample of
+// present rows and pca_transform of every row, bitwise, at any rank count;
+// absent rows score 0.
+static void test_pca_copy(const char *path, Comm *comm) {
+    const int64_t n = 25000;
+    const int k = 5;
+    EmbSet s;
+    make_clustered(&s, n, 1.0f);
+    for (int64_t i = 0; i < n; i++) s.has[i] = i % 7 != 3;
+    char pp[300];
+    snprintf(pp, sizeof pp, "%s.pca.h5", path);
+    write_file_pca(&s, pp, comm, EMB_STORAGE_FLOAT32, k);
+    comm_barrier(comm);
+    if (comm_rank(comm) == 0) {
+        const int64_t S = EMB_PCA_SAMPLE;
+        float *X = malloc((size_t)S * DIM * sizeof *X);
+        size_t np = 0;
+        for (int64_t i = 0; i < S; i++) {
+            const int64_t r = i * n / S;
+            if (s.has[r]) memcpy(X + np++ * DIM, s.emb[0] + r * DIM, DIM * sizeof *X);
+        }
+        PcaModel pm;
+        pca_fit(X, np, DIM, k, &pm);
+        float *want = malloc((size_t)n * k * sizeof *want), *got = malloc((size_t)n * k * sizeof *got);
+        pca_transform(&pm, s.emb[0], (size_t)n, want);
+        for (int64_t i = 0; i < n; i++)
+            if (!s.has[i]) memset(want + i * k, 0, k * sizeof *want);
+        hid_t f = H5Fopen(pp, H5F_ACC_RDONLY, H5P_DEFAULT);
+        REQUIRE(f >= 0, "open %s", pp);
+        float mean[DIM], comp[5 * DIM];
+        read_f32(f, "pca/image/mean", mean);
+        read_f32(f, "pca/image/components", comp);
+        read_f32(f, "pca/image/scores", got);
+        H5Fclose(f);
+        int bad = 0;
+        for (int c = 0; c < DIM; c++) bad += mean[c] != (float)pm.mean[c];
+        for (int c = 0; c < k * DIM; c++) bad += comp[c] != (float)pm.comp[c];
+        EXPECT(bad == 0, "PCA copy: %d of mean/components differ from one process's fit", bad);
+        EXPECT(!memcmp(got, want, (size_t)n * k * sizeof *got), "PCA copy: scores differ from one process's");
+        EXPECT(got[3 * k] == 0.0f && got[10 * k + 1] == 0.0f && got[4 * k] != 0.0f, "absent rows score 0");
+        pca_model_free(&pm);
+        free(X), free(want), free(got);
+        remove(pp);
+    }
+    emb_free(&s);
+    // a PCA wider than the embeddings: refused before anything is written
+    AmError err = {{0}};
+    const char *names[1] = {"image"};
+    EmbFileInfo info = {.n = 10, .dim = DIM, .n_slots = 1, .n_has = 1, .slot_names = names, .pca = DIM + 1};
+    EmbWriter *w = NULL;
+    EXPECT(emb_writer_open(pp, comm, &info, &w, &err) && strstr(err.msg, "embed.pca"), "pca > dim: %s", err.msg);
 }
 
 // A float16 file: half the bytes, read back as float32 equal to the values
@@ -247,6 +316,7 @@ int main(int argc, char **argv) {
         EXPECT(access(ip, F_OK) == 0, "index named after its PCA space: %s", ip);
     }
     test_float16(&mem, path, comm, q);
+    test_pca_copy(path, comm);
 
     // k larger than every shard: hits past the targets are row -1
     {

@@ -91,7 +91,8 @@ typedef struct {
 static const char *const not_hashed[] = {"run.progress", "search.index", "search.hnsw_m", "search.hnsw_ef_construction",
                                         "search.hnsw_ef_search", "search.ivf_nlist", "search.ivf_nprobe", "search.pq_m",
                                         "search.pq_nbits", "search.pca_sample", "search.index_dir", "search.rebuild",
-                                        "map.knn", "map.knn_pca", "embed.storage"};
+                                        "map.knn", "map.knn_pca", "embed.storage",
+                                        "embed.pca"};
 // The image model's keys (added with model.family): hashed only for that
 // family, so AstroM3 runs keep the hash their checkpoints recorded.
 static const char *const image_model_keys[] = {"model.family", "model.image_size", "model.image_channels",
@@ -197,6 +198,7 @@ static const Key keys[] = {
     {"search.pca_sample", K_INT, F(search_pca_sample), 16, BIG, NULL},
     {"search.index_dir", K_STR, F(index_dir), 0, 0, NULL},
     {"search.rebuild", K_BOOL, F(search_rebuild), 0, 1, NULL},
+    {"embed.pca", K_INT, F(embed_pca), 0, 4096, NULL},
     {"embed.storage", K_ENUM, F(embed_storage), 0, 0, "float32|float16"},  // EMB_STORAGE_*
     {"map.knn", K_ENUM, F(map_knn), 0, 0, "auto|exact|hnsw"},  // UMAP_KNN_*
     {"map.knn_pca", K_INT, F(map_knn_pca), 0, 1 << 20, NULL},

@@ -264,7 +264,7 @@ int embed_run(const RunConfig *cfg, Comm *comm, const EmbedOptions *opt) {
     EmbFileInfo info = {.checkpoint = opt->checkpoint, .dataset = cfg->data_path,
                         .classes = loader_class_names(L), .n_classes = loader_n_classes(L), .n = N, .dim = D,
                         .n_slots = x.n_slots, .n_has = x.n_has, .slot_names = x.names, .normalized = x.normalized,
-                        .storage = cfg->embed_storage};
+                        .storage = cfg->embed_storage, .pca = cfg->embed_pca};
     EmbWriter *w = NULL;
     if (writer_call((WriterCall){.op = 0, .path = opt->out, .comm = comm, .info = &info, .w = &w, .err = &err})) {
         if (!rank) fprintf(stderr, "astromm embed: error: %s\n", err.msg);

@@ -4,6 +4,7 @@
 #include "eval/embeddings_file.h"
 
 #include "core/half.h"
+#include "eval/embeddings_pca.h"
 
 #include <errno.h>
 #include <hdf5.h>
@@ -94,6 +95,7 @@ struct EmbWriter {
     int dim;
     int failed;
     hid_t f16;  // the float16 file type (EMB_STORAGE_FLOAT16), else -1
+    EmbPca *pca;  // the PCA copy (info->pca > 0), else NULL
     H5Quiet quiet;
 };
 
@@ -122,6 +124,7 @@ static int write_attrs(EmbWriter *w, const EmbFileInfo *info) {
 static void writer_free(EmbWriter *w) {
     for (int i = 0; i < F_MAX; i++) h5_close_id(&w->dset[i]);
     h5_close_id(&w->f16);
+    emb_pca_free(w->pca);
     h5_close_id(&w->dxpl);
     h5_close_id(&w->file);
     if (w->mpi != MPI_COMM_NULL) MPI_Comm_free(&w->mpi);
@@ -136,6 +139,9 @@ int emb_writer_open(const char *path, Comm *comm, const EmbFileInfo *info, EmbWr
     if (info->n < 1 || info->dim < 1 || info->n_classes < 0)
         return am_error_set(err, "%s: nothing to write (%lld objects, dimension %d)", path, (long long)info->n,
                             info->dim);
+    if (info->pca < 0 || info->pca > info->dim)
+        return am_error_set(err, "%s: a PCA copy of %d components of %d-d embeddings (embed.pca: 0 .. the dimension)",
+                            path, info->pca, info->dim);
     if (info->storage != EMB_STORAGE_FLOAT32 && info->storage != EMB_STORAGE_FLOAT16)
         return am_error_set(err, "%s: unknown storage type %d (float32 or float16)", path, info->storage);
     if (info->n_slots < 1 || info->n_slots > EMB_MAX_SLOTS || info->n_has < 1 || info->n_has > info->n_slots)
@@ -159,6 +165,7 @@ int emb_writer_open(const char *path, Comm *comm, const EmbFileInfo *info, EmbWr
     for (int m = 0; m < w->n_slots; m++) snprintf(w->names[m], sizeof w->names[m], "%s", info->slot_names[m]);
     w->n_fields = fields(w->f, (const char (*)[EMB_SLOT_NAME_MAX])w->names, w->n_slots, w->n_has, w->paths);
     w->file = w->dxpl = w->f16 = -1;
+    if (info->pca > 0) w->pca = emb_pca_new(info->pca, info->n, info->dim, info->n_slots, info->n_has);
     if (info->storage == EMB_STORAGE_FLOAT16) {
         w->f16 = h5_float16_type();
         for (int m = 0; m < w->n_slots; m++) w->f[F_EMB0 + m].ftype = w->f[F_EMB0 + m].mtype = w->f16;
@@ -284,12 +291,18 @@ int emb_writer_write(EmbWriter *w, int64_t row0, int64_t nrows, const int64_t *i
         h5_close_id(&fs);
     }
     if (fail) w->failed = 1;
+    if (!fail && w->pca) emb_pca_collect(w->pca, row0, nrows, has, emb);
     return fail || w->failed;
 }
 
 int emb_writer_close(EmbWriter *w, int ok, AmError *err) {
     if (!w) return 1;
     int fail = !ok || w->failed;
+    if (w->pca && !comm_any_failed(w->comm, fail)) {  // every row written everywhere: the PCA copy
+        const char *names[EMB_MAX_SLOTS];
+        for (int m = 0; m < w->n_slots; m++) names[m] = w->names[m];
+        fail = emb_pca_write(w->pca, w->file, w->dset + F_EMB0, w->dset[F_HAS], names, w->dxpl, w->comm, w->tmp, err);
+    }
     for (int i = 0; i < F_MAX; i++) h5_close_id(&w->dset[i]);
     h5_close_id(&w->dxpl);
     if (w->file >= 0 && H5Fclose(w->file) < 0) {

@@ -121,6 +121,7 @@ typedef struct {
     const char *const *slot_names;      // [n_slots]
     int normalized;                     // rows have unit norm (attribute `normalized`)
     int storage;                        // EMB_STORAGE_*: the embeddings' type on disk
+    int pca;                            // > 0: also the /pca copy of this many components (embeddings_pca.h)
 } EmbFileInfo;
 
 // The embeddings' type on disk (attribute `storage`). float16 halves the file

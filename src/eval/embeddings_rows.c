@@ -46,7 +46,7 @@ int emb_rows_open(const char *path, const char *slot, int64_t n, int dim, EmbRow
 static int read_selected(EmbRows *r, hsize_t count, float *out, AmError *err) {
     const hsize_t mdims[2] = {count, (hsize_t)r->dim};
     hid_t ms = H5Screate_simple(2, mdims, NULL);
-    const herr_t st = ms < 0 ? -1 : h5_read_floats(r->dset, ms, r->space, (size_t)count * r->dim, out);
+    const herr_t st = ms < 0 ? -1 : h5_read_floats(r->dset, ms, r->space, H5P_DEFAULT, (size_t)count * r->dim, out);
     if (ms >= 0) H5Sclose(ms);
     return st < 0 ? am_error_set(err, "%s: reading %llu rows failed (HDF5)", r->where, (unsigned long long)count) : 0;
 }

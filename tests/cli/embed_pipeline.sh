@@ -111,6 +111,29 @@ import csv, sys
 rows = [r for r in csv.DictReader(open(sys.argv[1])) if r["rank"] == "1"]
 assert rows and all(abs(float(r["cosine"]) - 1) < 1e-5 for r in rows), rows[:3]
 PY
+# the PCA copy (embed.pca): /pca/<name>/{mean,components,scores}, the same at 1 and 2 ranks,
+# scores = (X - mean) @ components.T for rows with the embedding, 0 without
+"$MPIRUN" --oversubscribe -np 2 "$AM" embed --run "$T/run" --out "$T/p2.h5" --batch 7 --set embed.pca=6 >/dev/null 2>&1
+check "embed with a PCA copy np=2 (exit 0)" test $? -eq 0
+"$AM" embed --run "$T/run" --out "$T/p1.h5" --batch 7 --set embed.pca=6 >/dev/null 2>&1
+check "PCA copy: np=1 and np=2 identical; scores are the projections; h5py reads it" $PY - "$T/p1.h5" "$T/p2.h5" <<'PY'
+import sys, h5py, numpy as np
+a, b = h5py.File(sys.argv[1], "r"), h5py.File(sys.argv[2], "r")
+names = list(a["embeddings"])
+assert sorted(a["pca"]) == sorted(names), list(a["pca"])
+has = a["has"][()]
+for j, m in enumerate(names):
+    assert np.array_equal(a["embeddings/" + m][()], b["embeddings/" + m][()]), m  # the same rows at 1 and 2 ranks
+    for part in ("mean", "components", "scores"):
+        assert np.array_equal(a[f"pca/{m}/{part}"][()], b[f"pca/{m}/{part}"][()]), (m, part)
+    X = a["embeddings/" + m][()].astype(np.float64)
+    mean, C, S = (a[f"pca/{m}/{p}"][()].astype(np.float64) for p in ("mean", "components", "scores"))
+    assert C.shape == (6, X.shape[1]) and S.shape == (X.shape[0], 6)
+    present = has[:, j] == 1 if j < has.shape[1] else has.any(axis=1)
+    assert np.allclose(S[present], (X[present] - mean) @ C.T, atol=1e-4), m
+    assert (S[~present] == 0).all(), m
+    assert np.allclose(C @ C.T, np.eye(6), atol=1e-4) or m == "metadata", m  # unit, orthogonal loadings
+PY
 "$MPIRUN" --oversubscribe -np 2 "$AM" embed --run "$T/run" --out "$T/test.h5" --split test >/dev/null 2>&1
 check "embed --split test writes only test rows" $PY -c "
 import h5py, numpy as np, sys

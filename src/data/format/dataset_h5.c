@@ -275,12 +275,12 @@ int h5_is_float16(hid_t ds) {
     return yes;
 }
 
-herr_t h5_read_floats(hid_t ds, hid_t ms, hid_t fs, size_t count, float *out) {
-    if (!h5_is_float16(ds)) return H5Dread(ds, H5T_NATIVE_FLOAT, ms, fs, H5P_DEFAULT, out);
+herr_t h5_read_floats(hid_t ds, hid_t ms, hid_t fs, hid_t dxpl, size_t count, float *out) {
+    if (!h5_is_float16(ds)) return H5Dread(ds, H5T_NATIVE_FLOAT, ms, fs, dxpl, out);
     // The bits as stored (the same type in memory: HDF5 converts nothing), then widened here.
     const hid_t t = h5_float16_type();
     uint16_t *h = malloc(count * sizeof *h + 2);
-    herr_t st = t < 0 || !h ? -1 : H5Dread(ds, t, ms, fs, H5P_DEFAULT, h);
+    herr_t st = t < 0 || !h ? -1 : H5Dread(ds, t, ms, fs, dxpl, h);
     if (st >= 0) half_to_floats(h, count, out);
     free(h);
     if (t >= 0) H5Tclose(t);
@@ -293,7 +293,7 @@ int h5_read_whole(hid_t ds, hid_t mtype, void *buf, const char *file, const char
         const hid_t sp = H5Dget_space(ds);
         const hssize_t n = sp < 0 ? -1 : H5Sget_simple_extent_npoints(sp);
         if (sp >= 0) H5Sclose(sp);
-        st = n < 0 ? -1 : h5_read_floats(ds, H5S_ALL, H5S_ALL, (size_t)n, buf);
+        st = n < 0 ? -1 : h5_read_floats(ds, H5S_ALL, H5S_ALL, H5P_DEFAULT, (size_t)n, buf);
     } else {
         st = H5Dread(ds, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf);
     }

@@ -36,9 +36,9 @@ hid_t h5_open_dataset(hid_t loc, const char *file, const char *name, int *rank, 
 hid_t h5_float16_type(void);
 // 1 when the dataset's type is a 2-byte float.
 int h5_is_float16(hid_t ds);
-// Reads count floats of the selection (ms, fs) as float32: a float16 dataset's
+// Reads count floats of the selection (ms, fs; transfer list dxpl) as float32: a float16 dataset's
 // bits are read unconverted and widened by core/half.h (exact).
-herr_t h5_read_floats(hid_t ds, hid_t ms, hid_t fs, size_t count, float *out);
+herr_t h5_read_floats(hid_t ds, hid_t ms, hid_t fs, hid_t dxpl, size_t count, float *out);
 // Reads the whole dataset (a float16 one widened as h5_read_floats when mtype
 // is H5T_NATIVE_FLOAT).
 int h5_read_whole(hid_t ds, hid_t mtype, void *buf, const char *file, const char *name, AmError *err);
