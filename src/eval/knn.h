@@ -12,7 +12,7 @@
 // A zero row is at distance 1 from every other row (0 from another zero row).
 void knn_cosine(const float *X, size_t n, size_t d, int k, int32_t *idx, float *dist);
 
-// Rows of X scaled to unit L2 norm into Y (zero rows stay zero).
+// Rows of X scaled to unit L2 norm into Y (zero rows stay zero; Y may be X).
 void knn_normalize_rows(const float *X, size_t n, size_t d, float *Y);
 
 #endif

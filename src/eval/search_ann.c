@@ -10,19 +10,10 @@
 #include <unistd.h>
 
 #include "core/clock.h"
+#include "eval/knn.h"
 #include "eval/search_internal.h"
 
 #define ANN_META_FORMAT "astromm-ann-index 1"
-
-static void normalize_rows(float *X, int64_t n, int D) {
-    for (int64_t i = 0; i < n; i++) {
-        float *x = X + (size_t)i * D;
-        double ss = 0;
-        for (int d = 0; d < D; d++) ss += (double)x[d] * x[d];
-        if (ss > 0)
-            for (int d = 0; d < D; d++) x[d] = (float)(x[d] / sqrt(ss));
-    }
-}
 
 // The shard's vectors of target indices t[0..n) (any targets, in the searched space).
 static int read_target_list(SearchSpace *sp, const int64_t *t, int64_t n, float *out, AmError *err) {
@@ -112,7 +103,7 @@ static int build(SearchSpace *sp, AnnIndex **out, AmError *err) {
         const int rc = read_target_list(sp, idx, n_train, train, err);
         free(idx);
         if (rc) return free(train), 1;
-        if (cosine) normalize_rows(train, n_train, D);
+        if (cosine) knn_normalize_rows(train, (size_t)n_train, (size_t)D, train);
         if (n_train < advised && !o->quiet)
             fprintf(stderr, "search: rank %d trains IVF-PQ on its %lld targets; FAISS advises >= %lld (39 per IVF "
                             "cell and per PQ centroid: fewer ranks, a smaller search.ivf_nlist or search.pq_nbits, "
@@ -126,7 +117,7 @@ static int build(SearchSpace *sp, AnnIndex **out, AmError *err) {
     for (int64_t t = sp->t0; t < sp->t1 && !rc; t += sp->block) {
         const int64_t nb = (t + sp->block < sp->t1 ? t + sp->block : sp->t1) - t;
         rc = search_read_targets(sp, t, nb, X, err);
-        if (!rc && cosine) normalize_rows(X, nb, D);
+        if (!rc && cosine) knn_normalize_rows(X, (size_t)nb, (size_t)D, X);
         if (!rc) rc = ann_add(*out, X, nb, err);
     }
     free(X);
@@ -187,7 +178,7 @@ int search_ann_shard(SearchSpace *sp, const float *Q, int nq, SearchHit *local, 
     st->build_s = am_now_s() - t_start;
     float *Qn = am_malloc((size_t)nq * D * sizeof(float) + 4, "queries");
     memcpy(Qn, Q, (size_t)nq * D * sizeof(float));
-    if (cosine) normalize_rows(Qn, nq, D);
+    if (cosine) knn_normalize_rows(Qn, (size_t)nq, (size_t)D, Qn);
     const int k = o->k, kk = (int64_t)k < n ? k : (int)n;
     float *d2 = am_malloc((size_t)nq * kk * sizeof *d2, "distances");
     int64_t *lab = am_malloc((size_t)nq * kk * sizeof *lab, "labels");
