@@ -11,12 +11,16 @@
 //   bench_search --file F --index exact|flat|hnsw|ivfpq [--queries 100] [--k 10]
 //       [--repeat 3] [--ref R.bin] [--write-ref] [--metric cosine|euclidean]
 //       [--hnsw-m 32] [--ef-construction 40] [--ef-search 64] [--nlist 0]
-//       [--nprobe 16] [--pq-m 0] [--block 4096]
+//       [--nprobe 16] [--pq-m 0] [--block 4096] [--sweep 16,32,64,...]
 //       builds the index (rebuild), then searches --repeat times with the saved
 //       index; prints one line "RESULT n=... index=... build_s=... search_s_median=...
 //       search_s_min=... search_s_max=... qps=... recall=... peak_rss_mib=...
 //       index_mib=...". --write-ref stores the hits (exact: the reference) in R;
-//       otherwise recall@k is measured against R when given.
+//       otherwise recall@k is measured against R when given. --sweep then
+//       searches the same saved index at each search-effort value (efSearch for
+//       hnsw, nprobe for ivfpq) and prints one line "SWEEP ... param=... value=...
+//       search_s_median=... qps=... recall=..." per value: the recall curve
+//       costs one build.
 #define _POSIX_C_SOURCE 200809L
 #include <dirent.h>
 #include <math.h>
@@ -110,6 +114,39 @@ static int cmp_double(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
+// Searches repeat + 1 times: the first builds the index (approximate; it is
+// saved and later searches load it) or warms the page cache (exact); ts gets
+// the median, min and max of the others.
+static int timed_searches(const EmbSet *s, const int64_t *q, int nq, SearchOptions *o, Comm *comm, int repeat,
+                          SearchHit *hits, double *build, double ts[3], AmError *err) {
+    double *t = malloc((size_t)(repeat + 1) * sizeof *t);
+    SearchStats st;
+    for (int r = 0; r <= repeat; r++) {
+        if (search_topk(s, q, nq, o, comm, hits, &st, err) < 0) return free(t), 1;
+        if (r == 0) *build = st.build_s;
+        t[r] = st.search_s;
+        o->rebuild_index = 0;
+    }
+    qsort(t + 1, (size_t)repeat, sizeof *t, cmp_double);
+    ts[0] = repeat % 2 ? t[1 + repeat / 2] : 0.5 * (t[repeat / 2] + t[1 + repeat / 2]);
+    ts[1] = t[1], ts[2] = t[repeat];
+    free(t);
+    return 0;
+}
+
+// recall@k: the share of the reference's k rows per query found in the hits.
+static double recall_at_k(const SearchHit *hits, const int64_t *ref_rows, int nq, int k) {
+    size_t hit = 0;
+    for (int i = 0; i < nq; i++)
+        for (int a = 0; a < k; a++)
+            for (int b = 0; b < k; b++)
+                if (hits[(size_t)i * k + a].row >= 0 && hits[(size_t)i * k + a].row == ref_rows[(size_t)i * k + b]) {
+                    hit++;
+                    break;
+                }
+    return (double)hit / ((double)nq * k);
+}
+
 int main(int argc, char **argv) {
     Comm *comm = comm_init(&argc, &argv);  // the writer and the search are collective (one rank here)
     const char *path = arg(argc, argv, "--file", NULL);
@@ -149,21 +186,14 @@ int main(int argc, char **argv) {
     int64_t *q = malloc((size_t)nq * sizeof *q);
     for (int i = 0; i < nq; i++) q[i] = (int64_t)((double)i * (double)s.n / nq) + 1;
     SearchHit *hits = malloc((size_t)nq * o.k * sizeof *hits);
-    SearchStats st;
-    double build = 0, *ts = malloc((size_t)(repeat + 1) * sizeof *ts);
-    for (int r = 0; r <= repeat; r++) {  // r = 0 builds (approximate) or warms the page cache (exact)
-        if (search_topk(&s, q, nq, &o, comm, hits, &st, &err) < 0)
-            return fprintf(stderr, "bench_search: %s\n", err.msg), 1;
-        if (r == 0) build = st.build_s;
-        ts[r] = st.search_s;
-        o.rebuild_index = 0;
-    }
-    qsort(ts + 1, (size_t)repeat, sizeof *ts, cmp_double);
-    const double med = repeat % 2 ? ts[1 + repeat / 2] : 0.5 * (ts[repeat / 2] + ts[1 + repeat / 2]);
-    double recall = NAN;
     const size_t nh = (size_t)nq * o.k;
     int64_t *rows = malloc(nh * sizeof *rows);
-    if (ref && flag(argc, argv, "--write-ref")) {
+    double build = 0, ts[3];
+    if (timed_searches(&s, q, nq, &o, comm, repeat, hits, &build, ts, &err))
+        return fprintf(stderr, "bench_search: %s\n", err.msg), 1;
+    double recall = NAN;
+    const int have_ref = ref && !flag(argc, argv, "--write-ref");
+    if (ref && !have_ref) {
         for (size_t i = 0; i < nh; i++) rows[i] = hits[i].row;
         FILE *f = fopen(ref, "wb");
         if (!f || fwrite(rows, sizeof *rows, nh, f) != nh || fclose(f))
@@ -172,23 +202,35 @@ int main(int argc, char **argv) {
         FILE *f = fopen(ref, "rb");
         if (!f || fread(rows, sizeof *rows, nh, f) != nh) return fprintf(stderr, "bench_search: cannot read %s\n", ref), 1;
         fclose(f);
-        size_t hit = 0;
-        for (int i = 0; i < nq; i++)
-            for (int a = 0; a < o.k; a++)
-                for (int b = 0; b < o.k; b++)
-                    if (hits[(size_t)i * o.k + a].row >= 0 && hits[(size_t)i * o.k + a].row == rows[(size_t)i * o.k + b]) {
-                        hit++;
-                        break;
-                    }
-        recall = (double)hit / (double)nh;
+        recall = recall_at_k(hits, rows, nq, o.k);
     }
     char desc[64];
     ann_describe(&o.ann, s.dim, s.n, desc, sizeof desc);
     printf("RESULT n=%lld dim=%d index=%s desc=%s queries=%d k=%d build_s=%.3f search_s_median=%.4f "
            "search_s_min=%.4f search_s_max=%.4f qps=%.1f recall=%.4f peak_rss_mib=%.0f index_mib=%.1f\n",
-           (long long)s.n, s.dim, type, o.ann.type == ANN_EXACT ? "brute-force" : desc, nq, o.k, build, med,
-           ts[1], ts[repeat], nq / med, recall, am_peak_rss_mib(), o.ann.type == ANN_EXACT ? 0.0 : dir_mib(dir));
-    free(rows), free(ts), free(hits), free(q);
+           (long long)s.n, s.dim, type, o.ann.type == ANN_EXACT ? "brute-force" : desc, nq, o.k, build, ts[0],
+           ts[1], ts[2], nq / ts[0], recall, am_peak_rss_mib(), o.ann.type == ANN_EXACT ? 0.0 : dir_mib(dir));
+    fflush(stdout);
+    const char *sweep = arg(argc, argv, "--sweep", NULL);
+    if (sweep && (o.ann.type == ANN_HNSW || o.ann.type == ANN_IVFPQ)) {
+        const char *param = o.ann.type == ANN_HNSW ? "efSearch" : "nprobe";
+        for (const char *p = sweep; *p;) {
+            const int v = atoi(p);
+            if (o.ann.type == ANN_HNSW) o.ann.ef_search = v;
+            else o.ann.ivf_nprobe = v;
+            double unused;
+            if (timed_searches(&s, q, nq, &o, comm, repeat, hits, &unused, ts, &err))
+                return fprintf(stderr, "bench_search: %s\n", err.msg), 1;
+            printf("SWEEP n=%lld index=%s desc=%s param=%s value=%d search_s_median=%.4f search_s_min=%.4f "
+                   "search_s_max=%.4f qps=%.1f recall=%.4f\n",
+                   (long long)s.n, type, desc, param, v, ts[0], ts[1], ts[2], nq / ts[0],
+                   have_ref ? recall_at_k(hits, rows, nq, o.k) : NAN);
+            fflush(stdout);
+            while (*p && *p != ',') p++;
+            if (*p == ',') p++;
+        }
+    }
+    free(rows), free(hits), free(q);
     emb_free(&s);
     comm_finalize(comm);
     return 0;

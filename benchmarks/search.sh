@@ -9,6 +9,11 @@
 #
 #   benchmarks/search.sh [build_dir]            sizes 100000 1000000
 #   SIZES="100000 1000000 10000000" TYPES="exact ivfpq" benchmarks/search.sh
+# Each approximate index is then searched at several search efforts (SWEEP_HNSW:
+# efSearch values, SWEEP_IVFPQ: nprobe values) for the recall curve.
+# APPEND=1 keeps the raw results of earlier runs ($WORK/results.txt): the table
+# then holds every size measured, the latest run of each (size, index) winning,
+# and the header names each run's command and commit.
 # Files go to $WORK (default /tmp/astromm_bench_search, ~2 GiB per 10^6 rows).
 set -euo pipefail
 BUILD=${1:-build}
@@ -19,9 +24,13 @@ TYPES=${TYPES:-"exact flat hnsw ivfpq"}
 WORK=${WORK:-/tmp/astromm_bench_search}
 OUT=${OUT:-benchmarks/results/search.md}
 REPEAT=${REPEAT:-3}
+SWEEP_HNSW=${SWEEP_HNSW:-16,32,64,128,256,512}
+SWEEP_IVFPQ=${SWEEP_IVFPQ:-1,4,16,64,256}
 mkdir -p "$WORK"
 RAW=$WORK/results.txt
-: >"$RAW"
+[ "${APPEND:-0}" = 1 ] || : >"$RAW"
+commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+echo "RUN commit=$commit date=$(date +%F) sizes=${SIZES// /,} types=${TYPES// /,} load_at_start=$(cut -d' ' -f1 /proc/loadavg)" >>"$RAW"
 for n in $SIZES; do
   f=$WORK/emb_$n.h5
   [ -f "$f" ] || "$B" --generate --file "$f" --n "$n" --dim 512 --clusters 1000 | tee -a "$RAW"
@@ -29,38 +38,64 @@ for n in $SIZES; do
     if [ "$t" = exact ]; then
       "$B" --file "$f" --index exact --ref "$WORK/ref_$n.bin" --write-ref --repeat "$REPEAT" | tee -a "$RAW"
     else
-      "$B" --file "$f" --index "$t" --ref "$WORK/ref_$n.bin" --repeat "$REPEAT" | tee -a "$RAW"
+      sweep=$SWEEP_IVFPQ
+      [ "$t" = hnsw ] && sweep=$SWEEP_HNSW
+      "$B" --file "$f" --index "$t" --ref "$WORK/ref_$n.bin" --repeat "$REPEAT" --sweep "$sweep" | tee -a "$RAW"
       rm -rf "$f.index"
     fi
   done
 done
-commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 cpu=$(grep -m1 "model name" /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
-/usr/bin/python3 - "$RAW" "$OUT" "$commit" "$cpu" "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)" "$SIZES" "$TYPES" <<'PY'
+/usr/bin/python3 - "$RAW" "$OUT" "$cpu" "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)" <<'PY'
 import sys, datetime
-raw, out, commit, cpu, ncpu, load, sizes, types = sys.argv[1:9]
-rows = []
+raw, out, cpu, ncpu, load = sys.argv[1:6]
+runs, latest, sweeps = [], {}, {}
 for line in open(raw):
-    if line.startswith("RESULT "):
-        rows.append(dict(kv.split("=", 1) for kv in line.split()[1:]))
+    kind = line.split(" ", 1)[0]
+    if kind not in ("RUN", "RESULT", "SWEEP"):
+        continue
+    r = dict(kv.split("=", 1) for kv in line.split()[1:])
+    if kind == "RUN":
+        runs.append(r)
+    elif kind == "RESULT":
+        r["run"] = len(runs)
+        latest[(int(r["n"]), r["index"])] = r
+        for key in [k for k in sweeps if k[:2] == (int(r["n"]), r["index"])]:
+            del sweeps[key]  # a new build: its own curve
+    else:
+        sweeps[(int(r["n"]), r["index"], int(r["value"]))] = r
+order = ["exact", "flat", "hnsw", "ivfpq"]
+rows = [latest[k] for k in sorted(latest, key=lambda k: (k[0], order.index(k[1]) if k[1] in order else 9))]
 L = []
 L.append("# Search at survey scale: brute force vs FAISS indexes\n")
-L.append(f"`SIZES=\"{sizes}\" TYPES=\"{types}\" benchmarks/search.sh` — commit {commit}, "
-         f"{datetime.date.today()}, {cpu}, {ncpu} CPUs, load at the end {load}. One process per row; "
+cmds = "; ".join(f"run {i + 1}: `SIZES=\"{r['sizes'].replace(',', ' ')}\" TYPES=\"{r['types'].replace(',', ' ')}\" "
+                 f"{'APPEND=1 ' if i else ''}benchmarks/search.sh` (commit {r['commit']}, {r['date']}, load at its start "
+                 f"{r['load_at_start']})" for i, r in enumerate(runs))
+L.append(f"{cmds}. {cpu}, {ncpu} CPUs, load at the end {load}. One process per row; "
          "100 queries, k = 10, cosine; queries/s from the median of the searches after the first "
          "(min–max in brackets); recall@10 against brute force; peak RSS of the process; index = the "
          "saved FAISS file(s). Data: 512-d synthetic embeddings, 1000 clusters, each spread along 16 "
          "random directions plus isotropic noise (benchmarks/bench_search.c). FAISS is Debian's "
          "libfaiss-dev 1.7.3 (generic build, no AVX2 kernels); astromm's brute force is its fixed-order "
          "scan (bit-identical for any rank/thread count), streamed from the HDF5 file block by block.\n")
-L.append("| N | index | build s | queries/s | search s per 100 (min–max) | recall@10 | peak RSS MiB | index MiB |")
-L.append("|---|---|---|---|---|---|---|---|")
+L.append("| N | index | run | build s | queries/s | search s per 100 (min–max) | recall@10 | peak RSS MiB | index MiB |")
+L.append("|---|---|---|---|---|---|---|---|---|")
 for r in rows:
     rec = "ref" if r["index"] == "exact" else f"{float(r['recall']):.3f}"
-    L.append(f"| {int(r['n']):,} | {r['index']} ({r['desc']}) | {float(r['build_s']):.1f} | {float(r['qps']):.0f} | "
+    L.append(f"| {int(r['n']):,} | {r['index']} ({r['desc']}) | {r['run']} | {float(r['build_s']):.1f} | {float(r['qps']):.0f} | "
              f"{float(r['search_s_median']):.3f} ({float(r['search_s_min']):.3f}–{float(r['search_s_max']):.3f}) | "
              f"{rec} | {r['peak_rss_mib']} | {r['index_mib']} |")
 L.append("")
+if sweeps:
+    L.append("Recall@10 against search effort (the same saved index searched again at each value; "
+             "queries/s from the median of the searches):\n")
+    L.append("| N | index | parameter | value | queries/s | recall@10 |")
+    L.append("|---|---|---|---|---|---|")
+    for k in sorted(sweeps, key=lambda k: (k[0], k[1], k[2])):
+        r = sweeps[k]
+        L.append(f"| {int(r['n']):,} | {r['index']} ({r['desc']}) | {r['param']} | {r['value']} | "
+                 f"{float(r['qps']):.0f} | {float(r['recall']):.3f} |")
+    L.append("")
 by = {}
 for r in rows:
     by.setdefault(r["index"], []).append(r)
@@ -75,6 +110,13 @@ for t, rs in by.items():
     build = "no build" if float(a["build_s"]) == 0 else f"build ×{gb:.1f}"
     L.append(f"- {t}: N ×{gn:g} → {build}, search time ×{gs:.1f}, peak RSS "
              f"{a['peak_rss_mib']} → {b['peak_rss_mib']} MiB")
-open(out, "w").write("\n".join(L) + "\n")
+# the hand-written reading below the table survives a regeneration
+import os
+notes = ""
+if os.path.exists(out):
+    old = open(out).read()
+    i = old.find("\nReading it")
+    notes = old[i:] if i >= 0 else ""
+open(out, "w").write("\n".join(L) + "\n" + notes)
 print(f"search.sh: wrote {out}")
 PY
