@@ -125,6 +125,7 @@ static int setup(const CliArgs *a, const RunConfig *cfg, EmbSet *s, SearchOption
     const char *tm = cli_option(a, "--target-modality"), *sp = cli_option(a, "--split");
     const char *metric = cli_option(a, "--metric");
     *o = (SearchOptions){.k = 10, .target_split = -1, .metric = SEARCH_COSINE, .pca_sample = cfg->search_pca_sample,
+                         .pca_refit = cfg->search_pca_refit,
                          .index_dir = cfg->index_dir, .rebuild_index = cfg->search_rebuild,
                          .ann = {.type = cfg->search_index, .hnsw_m = cfg->hnsw_m,
                                  .ef_construction = cfg->hnsw_ef_construction, .ef_search = cfg->hnsw_ef_search,
@@ -287,6 +288,9 @@ int cmd_search(int argc, char **argv) {
                 fprintf(stderr, "astromm search: rank %d: error: %s\n", rank, err.msg);
             rc = 1;
         }
+        if (nt >= 0 && st.pca_stored && rank == 0)
+            fprintf(stderr, "astromm search: --pca %d: the file's stored PCA scores (/pca/%s, embed.pca); "
+                            "--set search.pca_refit=true fits the targets' own\n", o.pca, s.slot[o.target_mod]);
         if (nt >= 0 && o.ann.type != ANN_EXACT && rank == 0)
             fprintf(stderr, "astromm search: %s index, %d shard(s) of ~%lld targets: rank 0 %s it in %.2f s, "
                             "searched in %.3f s\n", ann_type_name(o.ann.type), comm_size(comm), (long long)st.shard,

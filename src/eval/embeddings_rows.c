@@ -11,36 +11,71 @@
 struct EmbRows {
     hid_t file, dset, space;
     int64_t n;
-    int dim;
+    int dim;           // columns delivered (the first dim of the dataset's)
     char where[1200];  // "<path>: /embeddings/<slot>" for messages
 };
 
-int emb_rows_open(const char *path, const char *slot, int64_t n, int dim, EmbRows **out, AmError *err) {
+// Opens dataset `name` of the file at path as rows [n, *width]: *width = -1
+// takes the stored width, else it must be the stored width (exact = 1) or at
+// most it (exact = 0: the first *width columns). absent_ok: a missing dataset
+// is no error (returns 0 with *out = NULL).
+static int open_rows(const char *path, const char *name, int64_t n, int *width, int exact, int absent_ok,
+                     EmbRows **out, AmError *err) {
     *out = NULL;
     EmbRows *r = am_calloc(1, sizeof *r, "embedding rows");
     r->file = r->dset = r->space = -1;
     r->n = n;
-    r->dim = dim;
-    snprintf(r->where, sizeof r->where, "%s: /embeddings/%s", path, slot);
+    snprintf(r->where, sizeof r->where, "%s: /%s", path, name);
     H5Quiet q;
     h5_quiet_on(&q);
-    char name[96];
-    snprintf(name, sizeof name, "embeddings/%s", slot);
-    int rank = 0, numeric = 0;
+    int rank = 0, numeric = 0, absent = 0;
     hsize_t dims[4] = {0, 0, 0, 0};
     r->file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-    if (r->file < 0) am_error_set(err, "%s: cannot open (HDF5)", path);
-    else r->dset = h5_open_dataset(r->file, path, name, &rank, dims, &numeric, err);
+    if (r->file < 0) {
+        am_error_set(err, "%s: cannot open (HDF5)", path);
+    } else if (absent_ok) {  // each link of the path in turn: H5Lexists needs its parents
+        char part[256];
+        for (const char *c = strchr(name, '/');; c = strchr(c + 1, '/')) {
+            snprintf(part, sizeof part, "%.*s", (int)(c ? (size_t)(c - name) : strlen(name)), name);
+            if ((absent = H5Lexists(r->file, part, H5P_DEFAULT) <= 0) || !c) break;
+        }
+    }
+    if (r->file >= 0 && !absent) r->dset = h5_open_dataset(r->file, path, name, &rank, dims, &numeric, err);
     h5_quiet_off(&q);
+    if (absent) return emb_rows_close(r), 0;
     if (r->dset < 0) return emb_rows_close(r), 1;
-    if (rank != 2 || dims[0] != (hsize_t)n || dims[1] != (hsize_t)dim || !numeric) {
-        am_error_set(err, "%s: shape [%llu, %llu], expected float [%lld, %d]", r->where, (unsigned long long)dims[0],
-                     (unsigned long long)dims[1], (long long)n, dim);
+    const int stored = rank == 2 ? (int)dims[1] : -1;
+    if (*width < 0) *width = stored;
+    r->dim = *width;
+    if (rank != 2 || dims[0] != (hsize_t)n || !numeric || *width < 1 || (exact ? stored != *width : stored < *width)) {
+        am_error_set(err, "%s: shape [%llu, %llu], expected float [%lld, %s%d]", r->where, (unsigned long long)dims[0],
+                     (unsigned long long)dims[1], (long long)n, exact ? "" : ">= ", *width);
         return emb_rows_close(r), 1;
     }
     r->space = H5Dget_space(r->dset);
     *out = r;
     return 0;
+}
+
+int emb_rows_open(const char *path, const char *slot, int64_t n, int dim, EmbRows **out, AmError *err) {
+    char name[96];
+    snprintf(name, sizeof name, "embeddings/%s", slot);
+    return open_rows(path, name, n, &dim, 1, 0, out, err);
+}
+
+int emb_rows_open_pca(const char *path, const char *slot, int64_t n, int cols, int *stored, EmbRows **out,
+                      AmError *err) {
+    char name[96];
+    snprintf(name, sizeof name, "pca/%s/scores", slot);
+    int w = -1;
+    *stored = 0;
+    EmbRows *all = NULL;
+    if (open_rows(path, name, n, &w, 0, 1, &all, err)) return 1;
+    if (!all) return *out = NULL, 0;
+    *stored = w;
+    emb_rows_close(all);
+    if (w < cols) return *out = NULL, 0;
+    return open_rows(path, name, n, &cols, 0, 0, out, err);
 }
 
 static int read_selected(EmbRows *r, hsize_t count, float *out, AmError *err) {

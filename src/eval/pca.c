@@ -1,134 +1,40 @@
-// PCA by covariance (d <= n) or Gram (d > n) matrix and cyclic Jacobi: see pca.h.
+// PCA by covariance (d <= n) or Gram (d > n) matrix and LAPACK: see pca.h.
 #include "eval/pca.h"
 
+#include <cblas.h>
+#include <lapacke.h>
 #include <math.h>
+#include <omp.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/error.h"
 
-void pca_sym_eig(double *A, size_t m, double *w, double *V) {
-    for (size_t i = 0; i < m; i++)
-        for (size_t j = 0; j < m; j++) V[i * m + j] = i == j ? 1.0 : 0.0;
-    for (int sweep = 0; sweep < 100; sweep++) {
-        double off = 0, diag = 0;
-        for (size_t i = 0; i < m; i++) {
-            diag += A[i * m + i] * A[i * m + i];
-            for (size_t j = i + 1; j < m; j++) off += A[i * m + j] * A[i * m + j];
-        }
-        if (off <= 1e-30 * diag || off == 0) break;
-        for (size_t p = 0; p + 1 < m; p++) {
-            for (size_t q = p + 1; q < m; q++) {
-                const double apq = A[p * m + q];
-                if (fabs(apq) < 1e-300) continue;
-                const double app = A[p * m + p], aqq = A[q * m + q];
-                const double theta = (aqq - app) / (2.0 * apq);
-                const double t = (theta >= 0 ? 1.0 : -1.0) / (fabs(theta) + sqrt(theta * theta + 1.0));
-                const double c = 1.0 / sqrt(t * t + 1.0), s = t * c;
-                // A' = J^T A J on rows/columns p and q
-                for (size_t r = 0; r < m; r++) {
-                    const double arp = A[r * m + p], arq = A[r * m + q];
-                    A[r * m + p] = c * arp - s * arq;
-                    A[r * m + q] = s * arp + c * arq;
-                }
-                for (size_t r = 0; r < m; r++) {
-                    const double apr = A[p * m + r], aqr = A[q * m + r];
-                    A[p * m + r] = c * apr - s * aqr;
-                    A[q * m + r] = s * apr + c * aqr;
-                }
-                A[p * m + q] = A[q * m + p] = 0.0;
-                for (size_t r = 0; r < m; r++) {
-                    const double vrp = V[r * m + p], vrq = V[r * m + q];
-                    V[r * m + p] = c * vrp - s * vrq;
-                    V[r * m + q] = s * vrp + c * vrq;
-                }
-            }
-        }
+// LAPACK's MRRR solver (dsyevr) for the top k eigenpairs only. It runs on one
+// thread: its blocked reductions then sum in one order whatever the OpenMP team
+// or OpenBLAS pool size, so a PCA is the same at every thread and rank count
+// (on one machine and BLAS kernel; other kernels agree within rounding).
+void pca_top_eig(double *A, size_t m, int k, double *w, double *V) {
+    CHECK(k >= 1 && (size_t)k <= m, "pca_top_eig: k = %d outside 1..%zu", k, m);
+    const int omp = omp_get_max_threads(), blas = openblas_get_num_threads();
+    omp_set_num_threads(1);
+    openblas_set_num_threads(1);
+    double *wa = am_malloc(m * sizeof *wa, "pca eigenvalues"), *Z = am_malloc(m * (size_t)k * sizeof *Z, "pca eigenvectors");
+    lapack_int *support = am_malloc(2 * (size_t)k * sizeof *support, "pca eigenvectors"), found = 0;
+    const lapack_int info = LAPACKE_dsyevr(LAPACK_ROW_MAJOR, 'V', 'I', 'U', (lapack_int)m, A, (lapack_int)m, 0.0, 0.0,
+                                           (lapack_int)(m - (size_t)k + 1), (lapack_int)m, 0.0, &found, wa, Z,
+                                           (lapack_int)k, support);
+    openblas_set_num_threads(blas);
+    omp_set_num_threads(omp);
+    CHECK(info == 0 && found == k, "pca: LAPACK dsyevr failed (info %d, %d of %d eigenpairs) on a %zu x %zu "
+          "covariance; non-finite embeddings?", (int)info, (int)found, k, m, m);
+    for (int c = 0; c < k; c++) {  // dsyevr gives them ascending
+        const int src = k - 1 - c;
+        w[c] = wa[src];
+        for (size_t r = 0; r < m; r++) V[r * (size_t)k + (size_t)c] = Z[r * (size_t)k + (size_t)src];
     }
-    // sort descending (selection sort on columns; m is small)
-    for (size_t i = 0; i < m; i++) w[i] = A[i * m + i];
-    for (size_t i = 0; i < m; i++) {
-        size_t best = i;
-        for (size_t j = i + 1; j < m; j++)
-            if (w[j] > w[best]) best = j;
-        if (best != i) {
-            double t = w[i];
-            w[i] = w[best];
-            w[best] = t;
-            for (size_t r = 0; r < m; r++) {
-                t = V[r * m + i];
-                V[r * m + i] = V[r * m + best];
-                V[r * m + best] = t;
-            }
-        }
-    }
-}
-
-void pca_top_eig(const double *A, size_t m, int k, double *w, double *V) {
-    const size_t p = (size_t)k + 16 < m ? (size_t)k + 16 : m;
-    double *Q = am_malloc(m * p * sizeof *Q, "pca subspace"), *Z = am_malloc(m * p * sizeof *Z, "pca subspace");
-    double *B = am_malloc(p * p * sizeof *B, "pca ritz"), *W = am_malloc(p * p * sizeof *W, "pca ritz");
-    double *wr = am_malloc(p * sizeof *wr, "pca ritz"), *prev = am_calloc(p, sizeof *prev, "pca ritz");
-    uint64_t st = 0x9E3779B97F4A7C15ull;  // fixed start: deterministic
-    for (size_t i = 0; i < m * p; i++) {
-        st = st * 6364136223846793005ull + 1442695040888963407ull;
-        Q[i] = (double)(st >> 11) / 9007199254740992.0 - 0.5;
-    }
-    for (int it = 0; it < 3000; it++) {
-        // orthonormalise the p columns of Q (modified Gram-Schmidt, twice)
-        for (int pass = 0; pass < 2; pass++)
-            for (size_t c = 0; c < p; c++) {
-                for (size_t e = 0; e < c; e++) {
-                    double dot = 0;
-                    for (size_t r = 0; r < m; r++) dot += Q[r * p + c] * Q[r * p + e];
-                    for (size_t r = 0; r < m; r++) Q[r * p + c] -= dot * Q[r * p + e];
-                }
-                double nn = 0;
-                for (size_t r = 0; r < m; r++) nn += Q[r * p + c] * Q[r * p + c];
-                nn = nn > 0 ? 1.0 / sqrt(nn) : 0.0;
-                for (size_t r = 0; r < m; r++) Q[r * p + c] *= nn;
-            }
-        // Z = A Q
-#pragma omp parallel for schedule(static)
-        for (size_t r = 0; r < m; r++) {
-            double *z = Z + r * p;
-            for (size_t c = 0; c < p; c++) z[c] = 0;
-            for (size_t t = 0; t < m; t++) {
-                const double a = A[r * m + t];
-                for (size_t c = 0; c < p; c++) z[c] += a * Q[t * p + c];
-            }
-        }
-        if (it % 10 == 9 || it == 2999) {  // Rayleigh-Ritz: converged when the top k values settle
-            for (size_t a = 0; a < p; a++)
-                for (size_t b = 0; b < p; b++) {
-                    double sum = 0;
-                    for (size_t r = 0; r < m; r++) sum += Q[r * p + a] * Z[r * p + b];
-                    B[a * p + b] = sum;
-                }
-            for (size_t a = 0; a < p; a++)
-                for (size_t b = a + 1; b < p; b++) B[a * p + b] = B[b * p + a] = 0.5 * (B[a * p + b] + B[b * p + a]);
-            pca_sym_eig(B, p, wr, W);
-            int done = 1;
-            for (int c = 0; c < k; c++)
-                if (fabs(wr[c] - prev[c]) > 1e-13 * fabs(wr[0])) done = 0;
-            memcpy(prev, wr, p * sizeof *wr);
-            if (done || it == 2999) {
-                for (int c = 0; c < k; c++) {
-                    w[c] = wr[c];
-                    for (size_t r = 0; r < m; r++) {
-                        double sum = 0;
-                        for (size_t e = 0; e < p; e++) sum += Q[r * p + e] * W[e * p + (size_t)c];
-                        V[r * (size_t)k + (size_t)c] = sum;
-                    }
-                }
-                break;
-            }
-        }
-        double *t = Q;
-        Q = Z, Z = t;
-    }
-    free(Q), free(Z), free(B), free(W), free(wr), free(prev);
+    free(wa), free(Z), free(support);
 }
 
 int pca_fit(const float *X, size_t n, size_t d, int k, PcaModel *pm) {
@@ -156,8 +62,9 @@ int pca_fit(const float *X, size_t n, size_t d, int k, PcaModel *pm) {
         for (size_t i = 0; i < n; i++)
             for (size_t j = 0; j < d; j++) R[j * n + i] = Xc[i * d + j];
     }
-    double *A = am_malloc(m * m * sizeof *A, "pca matrix"), *V = am_malloc(m * m * sizeof *V, "pca vectors");
-    double *w = am_malloc(m * sizeof *w, "pca values");
+    const int kv = (size_t)k < m ? k : (int)m;  // eigenpairs wanted; components beyond m are zero
+    double *A = am_malloc(m * m * sizeof *A, "pca matrix"), *V = am_malloc(m * (size_t)kv * sizeof *V, "pca vectors");
+    double *w = am_malloc((size_t)kv * sizeof *w, "pca values");
     // each entry is one fixed-order sum: independent of the thread count
 #pragma omp parallel for schedule(dynamic, 4)
     for (size_t a = 0; a < m; a++) {
@@ -173,16 +80,10 @@ int pca_fit(const float *X, size_t n, size_t d, int k, PcaModel *pm) {
         }
     }
     if (R != Xc) free(R);
-    int kv = (int)m;  // columns of V
-    if (m > 64 && (size_t)k + 16 < m / 2) {
-        kv = k;
-        pca_top_eig(A, m, k, w, V);
-    } else {
-        pca_sym_eig(A, m, w, V);
-    }
+    pca_top_eig(A, m, kv, w, V);
     const double ddof = n > 1 ? (double)(n - 1) : 1.0;
     for (int c = 0; c < k; c++) {
-        const int live = (size_t)c < m && w[c] > 1e-12 * (w[0] > 0 ? w[0] : 1.0);
+        const int live = c < kv && w[c] > 1e-12 * (w[0] > 0 ? w[0] : 1.0);
         pm->var[c] = live ? w[c] / ddof : 0.0;
         pm->live[c] = (unsigned char)live;
         if (!live) continue;

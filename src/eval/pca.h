@@ -1,7 +1,7 @@
 // Principal component analysis for embedding sets (astromm map, search, anomalies).
 // Deterministic: covariance (or Gram) matrix in double with a fixed summation
-// order, eigenvectors by cyclic Jacobi; the result does not depend on the
-// thread count. Sign convention: each component's largest-magnitude loading
+// order, the top eigenpairs by LAPACK (dsyevr, on one thread); the result does
+// not depend on the thread count. Sign convention: each component's largest-magnitude loading
 // is positive (so the scores are unique).
 #ifndef ASTROMM_PCA_H
 #define ASTROMM_PCA_H
@@ -31,12 +31,8 @@ void pca_model_free(PcaModel *pm);
 // 1 <= k. Returns 0.
 int pca_fit_transform(const float *X, size_t n, size_t d, int k, float *scores, double *var);
 
-// Eigen-decomposition of the symmetric m x m matrix A (row-major, destroyed):
-// eigenvalues descending in w[m], eigenvector j in column j of V[m*m].
-void pca_sym_eig(double *A, size_t m, double *w, double *V);
-
-// Top k eigenpairs of the symmetric m x m matrix A (not modified) by subspace
-// iteration (k + 16 vectors, fixed start, Rayleigh-Ritz): w[k] descending, V[m*k].
-void pca_top_eig(const double *A, size_t m, int k, double *w, double *V);
+// Top k (1 <= k <= m) eigenpairs of the symmetric m x m matrix A (row-major,
+// destroyed): eigenvalues descending in w[k], eigenvector c in column c of V[m*k].
+void pca_top_eig(double *A, size_t m, int k, double *w, double *V);
 
 #endif

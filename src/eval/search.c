@@ -82,6 +82,18 @@ static int row_source_open(RowSource *r, const EmbSet *s, int slot, AmError *err
     return emb_rows_open(s->path, s->slot[slot], s->n, s->dim, &r->file, err);
 }
 
+// The file's own PCA scores of slot (embed.pca) as the rows, where it holds at
+// least cols components: *used = 1 (else 0, and r is not opened).
+static int row_source_open_pca(RowSource *r, const EmbSet *s, int slot, int cols, int *used, AmError *err) {
+    r->s = s;
+    r->slot = slot;
+    r->file = NULL;
+    int stored = 0;
+    const int rc = emb_rows_open_pca(s->path, s->slot[slot], s->n, cols, &stored, &r->file, err);
+    *used = r->file != NULL;
+    return rc;
+}
+
 static int row_source_range(RowSource *r, int64_t row0, int64_t n, float *out, AmError *err) {
     if (r->file) return emb_rows_read_range(r->file, row0, n, out, err);
     memcpy(out, r->s->emb[r->slot] + (size_t)row0 * r->s->dim, (size_t)n * r->s->dim * sizeof(float));
@@ -138,7 +150,7 @@ static int fit_pca(SearchSpace *sp, AmError *err) {
 static int exact_shard(SearchSpace *sp, const float *Q, int nq, SearchHit *local, AmError *err) {
     const SearchOptions *o = sp->o;
     const int D = sp->D, k = o->k, cosine = o->metric == SEARCH_COSINE;
-    const int scale = cosine && (sp->have_pca || !sp->s->normalized);
+    const int scale = cosine && (sp->have_pca || sp->stored_pca || !sp->s->normalized);
     float *qinv = am_malloc((size_t)nq * sizeof *qinv + 4, "query norms");
     for (int q = 0; q < nq; q++) qinv[q] = scale ? inv_norm(Q + (size_t)q * D, D) : 1.0f;
     float *X = am_malloc((size_t)sp->block * D * sizeof(float) + 4, "target block");
@@ -231,15 +243,25 @@ int64_t search_topk(const EmbSet *s, const int64_t *qrows, int nq, const SearchO
     const int k = o->k;
     SearchHit *local = am_malloc((size_t)nq * k * sizeof *local + sizeof *local, "top-k");
     topk_reset(local, (size_t)nq * k);
+    // --pca P, rows streamed from a file with its own PCA copy of >= P components
+    // (embed.pca): its stored scores are the rows, nothing is fitted. Queries
+    // of another modality need the targets' PCA, which only a fit gives.
+    int rc = 0;
+    RowSource qsrc = {0};
+    if (o->pca > 0 && !o->pca_refit && !s->emb[o->target_mod] && o->query_mod == o->target_mod) {
+        rc = row_source_open_pca(&sp.tgt, s, o->target_mod, o->pca, &sp.stored_pca, err);
+        if (!rc && sp.stored_pca) rc = row_source_open_pca(&qsrc, s, o->query_mod, o->pca, &sp.stored_pca, err);
+        if (sp.stored_pca) sp.D0 = sp.D = o->pca;
+        st->pca_stored = sp.stored_pca;
+    }
     float *Qraw = am_malloc((size_t)nq * sp.D0 * sizeof(float) + 4, "queries"), *Q = Qraw;
-    RowSource qsrc;
-    int rc = row_source_open(&qsrc, s, o->query_mod, err);
+    if (!rc && !sp.stored_pca) rc = row_source_open(&qsrc, s, o->query_mod, err);
     if (!rc) rc = row_source_list(&qsrc, qrows, nq, Qraw, err);
-    if (!rc) rc = row_source_open(&sp.tgt, s, o->target_mod, err);
+    if (!rc && !sp.stored_pca) rc = row_source_open(&sp.tgt, s, o->target_mod, err);
     if (!rc && sp.nt > 0) {
         sp.raw = am_malloc((size_t)sp.block * sp.D0 * sizeof(float) + 4, "target block");
         sp.span = am_malloc((size_t)4 * sp.block * sp.D0 * sizeof(float) + 4, "target span");
-        if (o->pca > 0 && !(rc = fit_pca(&sp, err))) {
+        if (o->pca > 0 && !sp.stored_pca && !(rc = fit_pca(&sp, err))) {
             sp.have_pca = 1;
             sp.D = o->pca;
             Q = am_malloc((size_t)nq * sp.D * sizeof(float) + 4, "pca queries");

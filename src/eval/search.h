@@ -29,7 +29,11 @@
 // dot product; otherwise dot / (|q| |t|), a zero vector scoring 0. With PCA the
 // components are fitted on the targets (all of them up to pca_sample, else a
 // fixed stride sample of pca_sample: every rank reads the same rows and fits
-// the same model) and applied to queries and targets.
+// the same model) and applied to queries and targets; except where the file
+// holds its own PCA copy (embed.pca) of at least pca components of the
+// searched embedding and queries and targets are that one embedding: then its
+// stored scores are searched (pca_refit = 1 fits anyway; so does a set held
+// in memory).
 #ifndef ASTROMM_SEARCH_H
 #define ASTROMM_SEARCH_H
 
@@ -56,6 +60,7 @@ typedef struct {
     SearchMetric metric;
     int pca;                    // 0: the embeddings as stored; p > 0: their first p principal components
     int pca_sample;             // 0: 20000
+    int pca_refit;              // 1: fit the PCA even where the file stores one
     AnnParams ann;              // ann.type ANN_EXACT (0): brute force
     const char *index_dir;      // approximate: where shard indexes live (NULL/"": "<file>.index")
     int rebuild_index;          // approximate: build even when a saved index exists
@@ -65,6 +70,7 @@ typedef struct {
 typedef struct {
     double build_s, search_s;   // this rank: building (or loading) its index, searching
     int built;                  // 1 when this rank built (not loaded) its shard's index
+    int pca_stored;             // 1 when --pca searched the file's stored PCA scores
     int64_t shard;              // targets of this rank
 } SearchStats;
 

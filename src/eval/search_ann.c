@@ -138,6 +138,7 @@ int search_ann_shard(SearchSpace *sp, const float *Q, int nq, SearchHit *local, 
     if (mkdir(dir, 0777) && errno != EEXIST) return am_error_set(err, "index directory %s: %s", dir, strerror(errno));
     char pca[16] = "";
     if (sp->have_pca) snprintf(pca, sizeof pca, "-pca%d", D);
+    if (sp->stored_pca) snprintf(pca, sizeof pca, "-filepca%d", D);
     snprintf(base, sizeof base, "%s/%s-%s-%s%s-%s-shard%dof%d", dir, sp->s->slot[o->target_mod],
              o->target_split < 0 ? "all" : emb_split_name(o->target_split), search_metric_name(o->metric), pca, desc,
              sp->rank, sp->P);

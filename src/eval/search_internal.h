@@ -22,7 +22,8 @@ typedef struct {
     int64_t nt, t0, t1;    // targets; this rank's [t0, t1)
     int64_t block;
     int D0, D;             // stored width, searched width (pca or D0)
-    int have_pca;
+    int have_pca;          // PCA fitted here (pm): rows are transformed as read
+    int stored_pca;        // the rows are the file's stored PCA scores (embed.pca)
     PcaModel pm;
     float *raw, *span;     // block buffers: [block, D0], [4 block, D0]
     int rank, P;

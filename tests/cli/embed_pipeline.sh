@@ -134,6 +134,41 @@ for j, m in enumerate(names):
     assert (S[~present] == 0).all(), m
     assert np.allclose(C @ C.T, np.eye(6), atol=1e-4) or m == "metadata", m  # unit, orthogonal loadings
 PY
+# search --pca P on a file with a PCA copy of >= P components searches the stored
+# scores (said on stderr), at 1 and 2 ranks alike; more components than stored,
+# or search.pca_refit, fit instead
+$PY -c "import h5py; print('\n'.join(str(i) for i in h5py.File('$T/p1.h5')['id'][::17]))" >"$T/idsp.txt"
+"$AM" search --embeddings "$T/p1.h5" --ids "$T/idsp.txt" --modality spectra --pca 4 --k 5 --out "$T/sp1.csv" 2>"$T/sp1.err"
+check "search --pca 4 on a 6-component PCA copy uses the stored scores" grep -q "stored PCA scores" "$T/sp1.err"
+"$MPIRUN" --oversubscribe -np 2 "$AM" search --embeddings "$T/p1.h5" --ids "$T/idsp.txt" --modality spectra --pca 4 \
+  --k 5 --block 8 --out "$T/sp2.csv" 2>/dev/null
+check "search --pca 4 (stored scores): np=1 and np=2 identical" cmp "$T/sp1.csv" "$T/sp2.csv"
+check "search --pca 4 (stored scores) ranks by the cosine of the first 4 stored scores" $PY - "$T/p1.h5" "$T/sp1.csv" <<'PY'
+import csv, sys, h5py, numpy as np
+f = h5py.File(sys.argv[1], "r")
+S = f["pca/spectra/scores"][()][:, :4].astype(np.float64)
+ids = f["id"][()]
+row = {int(i): r for r, i in enumerate(ids)}
+live = np.flatnonzero(np.abs(S).sum(axis=1) > 0)  # rows with spectra (0 without)
+U = S / np.linalg.norm(S, axis=1, keepdims=True).clip(1e-30)
+hits = {}
+for r in csv.DictReader(open(sys.argv[2])):
+    hits.setdefault(int(r["query_id"]), []).append((int(r["neighbour_id"]), float(r["cosine"])))
+assert hits
+for q, hs in hits.items():
+    c = U[live] @ U[row[q]]
+    best = np.sort(c)[::-1][:5]
+    got = np.array([h[1] for h in hs])
+    assert np.allclose(got, best, atol=2e-5), (q, got, best)
+    for nid, cos in hs:
+        assert abs(U[row[nid]] @ U[row[q]] - cos) < 2e-5, (q, nid, cos)
+PY
+"$AM" search --embeddings "$T/p1.h5" --ids "$T/idsp.txt" --modality spectra --pca 8 --k 5 --out /dev/null 2>"$T/sp8.err"
+check "search --pca 8 on a 6-component copy fits its own PCA (exit 0, nothing said)" \
+  bash -c "test $? -eq 0 && ! grep -q 'stored PCA' '$T/sp8.err'"
+"$AM" search --embeddings "$T/p1.h5" --ids "$T/idsp.txt" --modality spectra --pca 4 --k 5 --out "$T/spr.csv" \
+  --set search.pca_refit=true 2>"$T/spr.err"
+check "search.pca_refit=true fits its own PCA" bash -c "! grep -q 'stored PCA' '$T/spr.err' && test -s '$T/spr.csv'"
 "$MPIRUN" --oversubscribe -np 2 "$AM" embed --run "$T/run" --out "$T/test.h5" --split test >/dev/null 2>&1
 check "embed --split test writes only test rows" $PY -c "
 import h5py, numpy as np, sys
