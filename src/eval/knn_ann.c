@@ -42,12 +42,8 @@ int knn_cosine_ann(const float *X, size_t n, size_t d, int k, const AnnParams *p
     float *S = Y;
     size_t ds = d;
     if (pca > 0 && (size_t)pca < d) {
-        const size_t m = n < 20000 ? n : 20000;
-        float *T = am_malloc(m * d * sizeof *T, "knn pca sample");
-        for (size_t i = 0; i < m; i++) memcpy(T + i * d, Y + (i * n / m) * d, d * sizeof *T);
         PcaModel pm;
-        pca_fit(T, m, d, pca, &pm);
-        free(T);
+        pca_fit_stride(Y, n, d, pca, 20000, &pm);
         S = am_malloc(n * (size_t)pca * sizeof *S, "knn pca rows");
         pca_transform(&pm, Y, n, S);
         pca_model_free(&pm);

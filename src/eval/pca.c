@@ -37,6 +37,54 @@ void pca_top_eig(double *A, size_t m, int k, double *w, double *V) {
     free(wa), free(Z), free(support);
 }
 
+// A[a][b] = <R_a, R_b> for the m rows of length L of R: each entry one
+// fixed-order sum (four chains), whatever the thread count.
+static void gram_matrix(const double *R, size_t m, size_t L, double *A) {
+#pragma omp parallel for schedule(dynamic, 4)
+    for (size_t a = 0; a < m; a++) {
+        for (size_t b = a; b < m; b++) {
+            const double *ra = R + a * L, *rb = R + b * L;
+            double s4[4] = {0, 0, 0, 0};
+            size_t j = 0;
+            for (; j + 4 <= L; j += 4)
+                for (int l = 0; l < 4; l++) s4[l] += ra[j + l] * rb[j + l];
+            for (; j < L; j++) s4[0] += ra[j] * rb[j];
+            A[a * m + b] = A[b * m + a] = (s4[0] + s4[2]) + (s4[1] + s4[3]);
+        }
+    }
+}
+
+// The scatter matrix A [d, d] of the rows of X about mean, in blocks of rows:
+// only a block is held centred in double (not a copy of X), and each entry is
+// the sum over blocks, in block order, of a fixed-order sum within the block:
+// the same for any thread count.
+static void covariance_matrix(const float *X, size_t n, size_t d, const double *mean, double *A) {
+    enum { B = 256 };
+    double *Ct = am_malloc(d * B * sizeof *Ct, "pca block");  // [d, B]: column j of the block is row i0 + j
+    memset(A, 0, d * d * sizeof *A);
+    for (size_t i0 = 0; i0 < n; i0 += B) {
+        const size_t nb = i0 + B < n ? B : n - i0;
+        for (size_t i = 0; i < nb; i++)
+            for (size_t j = 0; j < d; j++) Ct[j * B + i] = (double)X[(i0 + i) * d + j] - mean[j];
+#pragma omp parallel for schedule(dynamic, 4)
+        for (size_t a = 0; a < d; a++) {
+            const double *ra = Ct + a * B;
+            for (size_t b = a; b < d; b++) {
+                const double *rb = Ct + b * B;
+                double s4[4] = {0, 0, 0, 0};
+                size_t j = 0;
+                for (; j + 4 <= nb; j += 4)
+                    for (int l = 0; l < 4; l++) s4[l] += ra[j + l] * rb[j + l];
+                for (; j < nb; j++) s4[0] += ra[j] * rb[j];
+                A[a * d + b] += (s4[0] + s4[2]) + (s4[1] + s4[3]);
+            }
+        }
+    }
+    for (size_t a = 0; a < d; a++)
+        for (size_t b = a + 1; b < d; b++) A[b * d + a] = A[a * d + b];
+    free(Ct);
+}
+
 int pca_fit(const float *X, size_t n, size_t d, int k, PcaModel *pm) {
     CHECK(n >= 1 && d >= 1 && k >= 1, "pca: need n >= 1, d >= 1, k >= 1 (got %zu, %zu, %d)", n, d, k);
     memset(pm, 0, sizeof *pm);
@@ -50,36 +98,20 @@ int pca_fit(const float *X, size_t n, size_t d, int k, PcaModel *pm) {
     for (size_t i = 0; i < n; i++)
         for (size_t j = 0; j < d; j++) mean[j] += X[i * d + j];
     for (size_t j = 0; j < d; j++) mean[j] /= (double)n;
-    double *Xc = am_malloc(n * d * sizeof *Xc, "pca centred data");
-    for (size_t i = 0; i < n; i++)
-        for (size_t j = 0; j < d; j++) Xc[i * d + j] = (double)X[i * d + j] - mean[j];
     const int gram = d > n;  // eigen-decompose the smaller of X^T X and X X^T
     const size_t m = gram ? n : d;
-    const size_t L = gram ? d : n;  // A[a][b] = <R_a, R_b> over rows R of length L
-    double *R = Xc;
-    if (!gram) {
-        R = am_malloc(n * d * sizeof *R, "pca transposed data");
-        for (size_t i = 0; i < n; i++)
-            for (size_t j = 0; j < d; j++) R[j * n + i] = Xc[i * d + j];
-    }
     const int kv = (size_t)k < m ? k : (int)m;  // eigenpairs wanted; components beyond m are zero
     double *A = am_malloc(m * m * sizeof *A, "pca matrix"), *V = am_malloc(m * (size_t)kv * sizeof *V, "pca vectors");
     double *w = am_malloc((size_t)kv * sizeof *w, "pca values");
-    // each entry is one fixed-order sum: independent of the thread count
-#pragma omp parallel for schedule(dynamic, 4)
-    for (size_t a = 0; a < m; a++) {
-        for (size_t b = a; b < m; b++) {
-            const double *ra = R + a * L, *rb = R + b * L;
-            double s4[4] = {0, 0, 0, 0};  // four chains, fixed order
-            size_t j = 0;
-            for (; j + 4 <= L; j += 4)
-                for (int l = 0; l < 4; l++) s4[l] += ra[j + l] * rb[j + l];
-            for (; j < L; j++) s4[0] += ra[j] * rb[j];
-            const double s = (s4[0] + s4[2]) + (s4[1] + s4[3]);
-            A[a * m + b] = A[b * m + a] = s;
-        }
+    double *Xc = NULL;  // the centred rows: Gram path only (n < d, small)
+    if (gram) {
+        Xc = am_malloc(n * d * sizeof *Xc, "pca centred data");
+        for (size_t i = 0; i < n; i++)
+            for (size_t j = 0; j < d; j++) Xc[i * d + j] = (double)X[i * d + j] - mean[j];
+        gram_matrix(Xc, n, d, A);
+    } else {
+        covariance_matrix(X, n, d, mean, A);
     }
-    if (R != Xc) free(R);
     pca_top_eig(A, m, kv, w, V);
     const double ddof = n > 1 ? (double)(n - 1) : 1.0;
     for (int c = 0; c < k; c++) {
@@ -104,30 +136,44 @@ int pca_fit(const float *X, size_t n, size_t d, int k, PcaModel *pm) {
         if (u[big] < 0)  // an exact sign flip: scores are the same as flipping them afterwards
             for (size_t j = 0; j < d; j++) u[j] = -u[j];
     }
-    free(Xc);
+    free(Xc);  // NULL on the covariance path
     free(A);
     free(V);
     free(w);
     return 0;
 }
 
+int pca_fit_stride(const float *X, size_t n, size_t d, int k, size_t max_rows, PcaModel *pm) {
+    const size_t m = n < max_rows ? n : max_rows;
+    if (m == n) return pca_fit(X, n, d, k, pm);
+    float *T = am_malloc(m * d * sizeof *T, "pca sample");
+    for (size_t i = 0; i < m; i++) memcpy(T + i * d, X + (i * n / m) * d, d * sizeof *T);
+    const int rc = pca_fit(T, m, d, k, pm);
+    free(T);
+    return rc;
+}
+
 void pca_transform(const PcaModel *pm, const float *X, size_t n, float *scores) {
     const size_t d = pm->d, k = (size_t)pm->k;
-    double *xc = am_malloc(d * sizeof *xc, "pca row");
-    for (size_t i = 0; i < n; i++) {
-        for (size_t j = 0; j < d; j++) xc[j] = (double)X[i * d + j] - pm->mean[j];
-        for (size_t c = 0; c < k; c++) {
-            if (!pm->live[c]) {
-                scores[i * k + c] = 0.0f;
-                continue;
+#pragma omp parallel
+    {
+        double *xc = am_malloc(d * sizeof *xc, "pca row");
+#pragma omp for schedule(static)
+        for (size_t i = 0; i < n; i++) {  // rows are independent: the same for any thread count
+            for (size_t j = 0; j < d; j++) xc[j] = (double)X[i * d + j] - pm->mean[j];
+            for (size_t c = 0; c < k; c++) {
+                if (!pm->live[c]) {
+                    scores[i * k + c] = 0.0f;
+                    continue;
+                }
+                const double *u = pm->comp + c * d;
+                double s = 0;
+                for (size_t j = 0; j < d; j++) s += xc[j] * u[j];
+                scores[i * k + c] = (float)s;
             }
-            const double *u = pm->comp + c * d;
-            double s = 0;
-            for (size_t j = 0; j < d; j++) s += xc[j] * u[j];
-            scores[i * k + c] = (float)s;
         }
+        free(xc);
     }
-    free(xc);
 }
 
 void pca_model_free(PcaModel *pm) {
