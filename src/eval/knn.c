@@ -7,15 +7,36 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "eval/pca.h"
+
+float knn_inv_norm(const float *x, size_t d) {
+    double s = 0;
+    for (size_t j = 0; j < d; j++) s += (double)x[j] * x[j];
+    return s > 0 ? (float)(1.0 / sqrt(s)) : 0.0f;
+}
 
 void knn_normalize_rows(const float *X, size_t n, size_t d, float *Y) {
 #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < n; i++) {
-        double s = 0;
-        for (size_t j = 0; j < d; j++) s += (double)X[i * d + j] * X[i * d + j];
-        const float inv = s > 0 ? (float)(1.0 / sqrt(s)) : 0.0f;
+        const float inv = knn_inv_norm(X + i * d, d);
         for (size_t j = 0; j < d; j++) Y[i * d + j] = X[i * d + j] * inv;
     }
+}
+
+void knn_unit_pca_scores(const float *X, size_t n, size_t d, int k, size_t max_rows, float *scores) {
+    enum { B = 4096 };
+    const size_t m = n < max_rows ? n : max_rows;
+    float *U = am_malloc((m > B ? m : B) * d * sizeof *U, "unit rows");
+    for (size_t i = 0; i < m; i++) knn_normalize_rows(X + (i * n / m) * d, 1, d, U + i * d);
+    PcaModel pm;
+    pca_fit(U, m, d, k, &pm);
+    for (size_t i0 = 0; i0 < n; i0 += B) {
+        const size_t nb = i0 + B < n ? B : n - i0;
+        knn_normalize_rows(X + i0 * d, nb, d, U);
+        pca_transform(&pm, U, nb, scores + (size_t)k * i0);
+    }
+    pca_model_free(&pm);
+    free(U);
 }
 
 // (dist, index) order: smaller distance first, then smaller index.

@@ -12,7 +12,15 @@
 // A zero row is at distance 1 from every other row (0 from another zero row).
 void knn_cosine(const float *X, size_t n, size_t d, int k, int32_t *idx, float *dist);
 
-// Rows of X scaled to unit L2 norm into Y (zero rows stay zero; Y may be X).
+// Rows of X scaled to unit L2 norm into Y (zero rows stay zero; Y may be X):
+// Y[i][j] = X[i][j] * knn_inv_norm(row i), a float product.
 void knn_normalize_rows(const float *X, size_t n, size_t d, float *Y);
+// 1 / |x| of a row of d floats (a double sum rounded to float; 0 for a zero row).
+float knn_inv_norm(const float *x, size_t d);
+
+// The scores [n, k] of the unit rows of X (the cosine geometry) on the first k
+// principal components of a fixed stride sample of at most max_rows unit rows
+// (pca_fit_stride's rows); rows are normalised block by block: no copy of X.
+void knn_unit_pca_scores(const float *X, size_t n, size_t d, int k, size_t max_rows, float *scores);
 
 #endif

@@ -20,40 +20,48 @@ static void insert_sorted(float *dd, int32_t *ii, int k, float c, int32_t j) {
     dd[t] = c, ii[t] = j;
 }
 
-// The exact k nearest other rows of row i (unit rows Y): distance 1 - dot.
-static void exact_row(const float *Y, size_t n, size_t d, int k, size_t i, int32_t *idx, float *dist) {
+// Row j of X scaled to unit length: the floats knn_normalize_rows gives.
+static void unit_row(const float *X, const float *inv, size_t d, size_t j, float *y) {
+    for (size_t c = 0; c < d; c++) y[c] = X[j * d + c] * inv[j];
+}
+
+// 1 - <y, unit row j> (clamped at 0): the cosine distance of unit rows, with
+// the same float products as on a normalised copy of X.
+static float unit_distance(const float *y, const float *X, const float *inv, size_t d, size_t j) {
+    float dot = 0;
+    for (size_t c = 0; c < d; c++) dot += y[c] * (X[j * d + c] * inv[j]);
+    return 1.0f - dot > 0 ? 1.0f - dot : 0.0f;
+}
+
+// The exact k nearest other rows of row i (unit row y): a full scan.
+static void exact_row(const float *y, const float *X, const float *inv, size_t n, size_t d, int k, size_t i,
+                      int32_t *idx, float *dist) {
     for (int t = 0; t < k; t++) dist[t] = INFINITY, idx[t] = INT32_MAX;
-    for (size_t j = 0; j < n; j++) {
-        if (j == i) continue;
-        float dot = 0;
-        for (size_t c = 0; c < d; c++) dot += Y[i * d + c] * Y[j * d + c];
-        insert_sorted(dist, idx, k, 1.0f - dot > 0 ? 1.0f - dot : 0.0f, (int32_t)j);
-    }
+    for (size_t j = 0; j < n; j++)
+        if (j != i) insert_sorted(dist, idx, k, unit_distance(y, X, inv, d, j), (int32_t)j);
 }
 
 int knn_cosine_ann(const float *X, size_t n, size_t d, int k, const AnnParams *p, int pca, int32_t *idx, float *dist,
                    size_t *exact_rows, AmError *err) {
     if (k < 1 || (size_t)k >= n) return am_error_set(err, "knn: need 1 <= k <= n-1 (k=%d, n=%zu)", k, n);
     if (pca < 0) return am_error_set(err, "knn: PCA width %d < 0", pca);
-    float *Y = am_malloc(n * d * sizeof *Y, "knn normalised rows");
-    knn_normalize_rows(X, n, d, Y);
-    // The graph's search space: the unit rows, or their first pca components
-    // (fitted on a fixed stride sample of at most 20000 rows).
-    float *S = Y;
-    size_t ds = d;
-    if (pca > 0 && (size_t)pca < d) {
-        PcaModel pm;
-        pca_fit_stride(Y, n, d, pca, 20000, &pm);
-        S = am_malloc(n * (size_t)pca * sizeof *S, "knn pca rows");
-        pca_transform(&pm, Y, n, S);
-        pca_model_free(&pm);
-        ds = (size_t)pca;
-    }
+    // Unit rows are X scaled by inv, made where needed: no normalised copy of
+    // X. The graph's search space: the unit rows' first pca principal
+    // components (fitted on a stride sample of at most 20000), or, with pca 0,
+    // the unit rows themselves.
+    float *inv = am_malloc(n * sizeof *inv, "knn row norms");
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) inv[i] = knn_inv_norm(X + i * d, d);
+    const int reduced = pca > 0 && (size_t)pca < d;
+    const size_t ds = reduced ? (size_t)pca : d;
+    float *S = am_malloc(n * ds * sizeof *S, "knn search rows");
+    if (reduced) knn_unit_pca_scores(X, n, d, pca, 20000, S);
+    else knn_normalize_rows(X, n, d, S);
     AnnParams hp = *p;
     hp.type = ANN_HNSW;
     hp.serial_add = 1;
     // candidates beyond k: with PCA the k nearest are re-ranked by the true cosine
-    const int kc = pca > 0 && (size_t)pca < d ? 2 * k : k + 1;
+    const int kc = reduced ? 2 * k : k + 1;
     if (hp.ef_search < 2 * kc) hp.ef_search = 2 * kc;
     AnnIndex *ix = NULL;
     int rc = ann_create(&ix, &hp, (int)ds, (int64_t)n, NULL, 0, err);
@@ -65,34 +73,37 @@ int knn_cosine_ann(const float *X, size_t n, size_t d, int k, const AnnParams *p
     for (size_t i0 = 0; i0 < n && !rc; i0 += B) {
         const size_t nb = i0 + B < n ? B : n - i0;
         if ((rc = ann_search(ix, S + i0 * ds, (int64_t)nb, (int)kk, d2, lab, err))) break;
-#pragma omp parallel for schedule(dynamic, 64) reduction(+ : fallback)
-        for (size_t r = 0; r < nb; r++) {
-            const size_t i = i0 + r;
-            int32_t *ii = idx + i * k;
-            float *dd = dist + i * k;
-            for (int t = 0; t < k; t++) dd[t] = INFINITY, ii[t] = INT32_MAX;
-            int got = 0;
-            for (size_t t = 0; t < kk; t++) {
-                const int64_t j = lab[r * kk + t];
-                if (j < 0 || (size_t)j == i) continue;
-                got++;
-                // the true cosine distance (in the full space), kept sorted, ties by index
-                float dot = 0;
-                for (size_t c = 0; c < d; c++) dot += Y[i * d + c] * Y[(size_t)j * d + c];
-                const float c = 1.0f - dot > 0 ? 1.0f - dot : 0.0f;
-                insert_sorted(dd, ii, k, c, (int32_t)j);
+#pragma omp parallel reduction(+ : fallback)
+        {
+            float *y = am_malloc(d * sizeof *y, "knn unit row");
+#pragma omp for schedule(dynamic, 64)
+            for (size_t r = 0; r < nb; r++) {
+                const size_t i = i0 + r;
+                int32_t *ii = idx + i * k;
+                float *dd = dist + i * k;
+                for (int t = 0; t < k; t++) dd[t] = INFINITY, ii[t] = INT32_MAX;
+                unit_row(X, inv, d, i, y);
+                int got = 0;
+                for (size_t t = 0; t < kk; t++) {
+                    const int64_t j = lab[r * kk + t];
+                    if (j < 0 || (size_t)j == i) continue;
+                    got++;
+                    // the true cosine distance (in the full space), kept sorted, ties by index
+                    insert_sorted(dd, ii, k, unit_distance(y, X, inv, d, (size_t)j), (int32_t)j);
+                }
+                if (got < k) {
+                    exact_row(y, X, inv, n, d, k, i, ii, dd);
+                    fallback++;
+                }
             }
-            if (got < k) {
-                exact_row(Y, n, d, k, i, ii, dd);
-                fallback++;
-            }
+            free(y);
         }
     }
     free(d2);
     free(lab);
     ann_free(ix);
-    if (S != Y) free(S);
-    free(Y);
+    free(S);
+    free(inv);
     if (exact_rows) *exact_rows = fallback;
     return rc ? -1 : 0;
 }

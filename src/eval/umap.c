@@ -211,22 +211,9 @@ static void init_layout(const float *X, size_t n, size_t d, const UmapParams *p,
     const AmRng r = am_rng(p->seed, 0, RNG_MAP_INIT, 0);
     int ok = 0;
     if (p->init == UMAP_INIT_PCA) {
-        // the cosine geometry: unit rows; the axes fitted on a stride sample
-        // of at most 20000 of them (an initialisation: the sample suffices),
-        // the rows normalised and projected block by block (no copy of X)
-        enum { B = 4096 };
-        const size_t m = n < 20000 ? n : 20000;
-        float *Xn = am_malloc((m > B ? m : B) * d * sizeof *Xn, "umap init rows");
-        for (size_t i = 0; i < m; i++) knn_normalize_rows(X + (i * n / m) * d, 1, d, Xn + i * d);
-        PcaModel pm;
-        pca_fit(Xn, m, d, 2, &pm);
-        for (size_t i0 = 0; i0 < n; i0 += B) {
-            const size_t nb = i0 + B < n ? B : n - i0;
-            knn_normalize_rows(X + i0 * d, nb, d, Xn);
-            pca_transform(&pm, Xn, nb, Y + 2 * i0);
-        }
-        pca_model_free(&pm);
-        free(Xn);
+        // the cosine geometry; the axes fitted on a stride sample of at most
+        // 20000 unit rows (an initialisation: the sample suffices)
+        knn_unit_pca_scores(X, n, d, 2, 20000, Y);
         ok = 1;
         for (int c = 0; c < 2; c++) {
             float lo = INFINITY, hi = -INFINITY;
