@@ -59,13 +59,7 @@ if graphs:
     for g in graphs:
         L.append(f"| {int(g['n']):,} | {g['knn_pca']} | {g['hnsw_m']} | {g['ef_construction']} | {g['exact_s']} | "
                  f"{g['hnsw_s']} | {float(g['recall']):.4f} |")
-# the hand-written reading below the tables survives a regeneration
-import os
-notes = ""
-if os.path.exists(out):
-    old = open(out).read()
-    i = old.find("\nReading it")
-    notes = old[i:] if i >= 0 else ""
-open(out, "w").write("\n".join(L) + "\n" + notes)
+open(out + ".new", "w").write("\n".join(L) + "\n")
 print(f"map.sh: wrote {out}")
 PY
+/usr/bin/python3 "$(dirname "$0")/keep_notes.py" "$OUT"

@@ -110,13 +110,7 @@ for t, rs in by.items():
     build = "no build" if float(a["build_s"]) == 0 else f"build ×{gb:.1f}"
     L.append(f"- {t}: N ×{gn:g} → {build}, search time ×{gs:.1f}, peak RSS "
              f"{a['peak_rss_mib']} → {b['peak_rss_mib']} MiB")
-# the hand-written reading below the table survives a regeneration
-import os
-notes = ""
-if os.path.exists(out):
-    old = open(out).read()
-    i = old.find("\nReading it")
-    notes = old[i:] if i >= 0 else ""
-open(out, "w").write("\n".join(L) + "\n" + notes)
+open(out + ".new", "w").write("\n".join(L) + "\n")
 print(f"search.sh: wrote {out}")
 PY
+/usr/bin/python3 "$(dirname "$0")/keep_notes.py" "$OUT"
