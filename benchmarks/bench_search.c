@@ -11,7 +11,8 @@
 //   bench_search --file F --index exact|flat|hnsw|ivfpq [--queries 100] [--k 10]
 //       [--repeat 3] [--ref R.bin] [--write-ref] [--metric cosine|euclidean]
 //       [--hnsw-m 32] [--ef-construction 40] [--ef-search 64] [--nlist 0]
-//       [--nprobe 16] [--pq-m 0] [--block 4096] [--sweep 16,32,64,...]
+//       [--nprobe 16] [--pq-m 0] [--refine 0] [--block 4096] [--sweep 16,32,64,...]
+//       [--sweep-refine 2,10,...]
 //       builds the index (rebuild), then searches --repeat times with the saved
 //       index; prints one line "RESULT n=... index=... build_s=... search_s_median=...
 //       search_s_min=... search_s_max=... qps=... recall=... peak_rss_mib=...
@@ -20,7 +21,8 @@
 //       searches the same saved index at each search-effort value (efSearch for
 //       hnsw, nprobe for ivfpq) and prints one line "SWEEP ... param=... value=...
 //       search_s_median=... qps=... recall=..." per value: the recall curve
-//       costs one build.
+//       costs one build. --sweep-refine does the same for search.refine
+//       values (at the given efSearch / nprobe).
 #define _POSIX_C_SOURCE 200809L
 #include <dirent.h>
 #include <math.h>
@@ -163,6 +165,7 @@ int main(int argc, char **argv) {
     const char *type = arg(argc, argv, "--index", "exact");
     SearchOptions o = {.query_mod = 0, .target_mod = 0, .k = atoi(arg(argc, argv, "--k", "10")), .target_split = -1,
                        .block = atoi(arg(argc, argv, "--block", "4096")), .quiet = 1, .rebuild_index = 1,
+                       .refine = atoi(arg(argc, argv, "--refine", "0")),
                        .metric = strcmp(arg(argc, argv, "--metric", "cosine"), "euclidean") ? SEARCH_COSINE
                                                                                             : SEARCH_EUCLIDEAN};
     o.ann = (AnnParams){.type = ANN_EXACT, .hnsw_m = atoi(arg(argc, argv, "--hnsw-m", "32")),
@@ -204,19 +207,24 @@ int main(int argc, char **argv) {
         fclose(f);
         recall = recall_at_k(hits, rows, nq, o.k);
     }
-    char desc[64];
-    ann_describe(&o.ann, s.dim, s.n, desc, sizeof desc);
+    char desc[80];
+    ann_describe(&o.ann, s.dim, s.n, desc, 64);
+    if (o.refine > 0) snprintf(desc + strlen(desc), sizeof desc - strlen(desc), "+refine%d", o.refine);
     printf("RESULT n=%lld dim=%d index=%s desc=%s queries=%d k=%d build_s=%.3f search_s_median=%.4f "
            "search_s_min=%.4f search_s_max=%.4f qps=%.1f recall=%.4f peak_rss_mib=%.0f index_mib=%.1f\n",
            (long long)s.n, s.dim, type, o.ann.type == ANN_EXACT ? "brute-force" : desc, nq, o.k, build, ts[0],
            ts[1], ts[2], nq / ts[0], recall, am_peak_rss_mib(), o.ann.type == ANN_EXACT ? 0.0 : dir_mib(dir));
     fflush(stdout);
-    const char *sweep = arg(argc, argv, "--sweep", NULL);
-    if (sweep && (o.ann.type == ANN_HNSW || o.ann.type == ANN_IVFPQ)) {
-        const char *param = o.ann.type == ANN_HNSW ? "efSearch" : "nprobe";
+    const AnnParams given = o.ann;
+    for (int pass = 0; pass < 2; pass++) {
+        const char *sweep = arg(argc, argv, pass ? "--sweep-refine" : "--sweep", NULL);
+        if (!sweep || o.ann.type == ANN_EXACT || (!pass && o.ann.type == ANN_FLAT)) continue;
+        const char *param = pass ? "refine" : o.ann.type == ANN_HNSW ? "efSearch" : "nprobe";
+        o.ann = given;
         for (const char *p = sweep; *p;) {
             const int v = atoi(p);
-            if (o.ann.type == ANN_HNSW) o.ann.ef_search = v;
+            if (pass) o.refine = v;
+            else if (o.ann.type == ANN_HNSW) o.ann.ef_search = v;
             else o.ann.ivf_nprobe = v;
             double unused;
             if (timed_searches(&s, q, nq, &o, comm, repeat, hits, &unused, ts, &err))

@@ -10,7 +10,8 @@
 #   benchmarks/search.sh [build_dir]            sizes 100000 1000000
 #   SIZES="100000 1000000 10000000" TYPES="exact ivfpq" benchmarks/search.sh
 # Each approximate index is then searched at several search efforts (SWEEP_HNSW:
-# efSearch values, SWEEP_IVFPQ: nprobe values) for the recall curve.
+# efSearch values, SWEEP_IVFPQ: nprobe values) for the recall curve, and with
+# search.refine (SWEEP_REFINE: R k candidates re-ranked by exact scores).
 # APPEND=1 keeps the raw results of earlier runs ($WORK/results.txt): the table
 # then holds every size measured, the latest run of each (size, index) winning,
 # and the header names each run's command and commit.
@@ -26,6 +27,7 @@ OUT=${OUT:-benchmarks/results/search.md}
 REPEAT=${REPEAT:-3}
 SWEEP_HNSW=${SWEEP_HNSW:-16,32,64,128,256,512}
 SWEEP_IVFPQ=${SWEEP_IVFPQ:-1,4,16,64,256}
+SWEEP_REFINE=${SWEEP_REFINE:-2,10}
 mkdir -p "$WORK"
 RAW=$WORK/results.txt
 [ "${APPEND:-0}" = 1 ] || : >"$RAW"
@@ -40,7 +42,8 @@ for n in $SIZES; do
     else
       sweep=$SWEEP_IVFPQ
       [ "$t" = hnsw ] && sweep=$SWEEP_HNSW
-      "$B" --file "$f" --index "$t" --ref "$WORK/ref_$n.bin" --repeat "$REPEAT" --sweep "$sweep" | tee -a "$RAW"
+      "$B" --file "$f" --index "$t" --ref "$WORK/ref_$n.bin" --repeat "$REPEAT" --sweep "$sweep" \
+        --sweep-refine "$SWEEP_REFINE" | tee -a "$RAW"
       rm -rf "$f.index"
     fi
   done
@@ -63,7 +66,7 @@ for line in open(raw):
         for key in [k for k in sweeps if k[:2] == (int(r["n"]), r["index"])]:
             del sweeps[key]  # a new build: its own curve
     else:
-        sweeps[(int(r["n"]), r["index"], int(r["value"]))] = r
+        sweeps[(int(r["n"]), r["index"], r["param"], int(r["value"]))] = r
 order = ["exact", "flat", "hnsw", "ivfpq"]
 rows = [latest[k] for k in sorted(latest, key=lambda k: (k[0], order.index(k[1]) if k[1] in order else 9))]
 L = []
@@ -91,7 +94,7 @@ if sweeps:
              "queries/s from the median of the searches):\n")
     L.append("| N | index | parameter | value | queries/s | recall@10 |")
     L.append("|---|---|---|---|---|---|")
-    for k in sorted(sweeps, key=lambda k: (k[0], k[1], k[2])):
+    for k in sorted(sweeps):
         r = sweeps[k]
         L.append(f"| {int(r['n']):,} | {r['index']} ({r['desc']}) | {r['param']} | {r['value']} | "
                  f"{float(r['qps']):.0f} | {float(r['recall']):.3f} |")

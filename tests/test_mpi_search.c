@@ -288,6 +288,27 @@ int main(int argc, char **argv) {
                    ann_type_name(ann[a].type));
             EXPECT(!memcmp(got, again, sizeof(SearchHit) * NQ * K), "%s %s: the reused index gives the same hits",
                    mname, ann_type_name(ann[a].type));
+            // search.refine: 4 K candidates re-ranked by their exact scores: recall
+            // cannot drop, and every hit carries the brute force's score, bit for bit;
+            // the flat index with every target a candidate gives the exact result
+            SearchOptions orf = oa;
+            orf.refine = 4;
+            REQUIRE(search_topk(&file, q, NQ, &orf, comm, again, NULL, &err) == N_ROWS, "refine: %s", err.msg);
+            const double rr = recall(again, ref, NQ, K);
+            if (rank == 0) printf("%s %-6s refine 4: recall@%d = %.3f\n", mname, ann_type_name(ann[a].type), K, rr);
+            EXPECT(rr >= r, "%s %s: refine 4 recall %.3f < unrefined %.3f", mname, ann_type_name(ann[a].type), rr, r);
+            int exact_scores = 1;
+            for (int i = 0; i < NQ * K; i++)
+                for (int j = (i / K) * K; j < (i / K + 1) * K; j++)
+                    if (again[i].row == ref[j].row && memcmp(&again[i].score, &ref[j].score, sizeof(float)))
+                        exact_scores = 0;
+            EXPECT(exact_scores, "%s %s: refined hits carry the brute force's scores", mname, ann_type_name(ann[a].type));
+            if (ann[a].type == ANN_FLAT) {
+                orf.refine = N_ROWS;
+                REQUIRE(search_topk(&file, q, NQ, &orf, comm, again, NULL, &err) == N_ROWS, "refine all: %s", err.msg);
+                EXPECT(!memcmp(again, ref, sizeof(SearchHit) * NQ * K),
+                       "%s flat refined over every target == the exact search", mname);
+            }
             oa.rebuild_index = 1;
             REQUIRE(search_topk(&file, q, NQ, &oa, comm, again, &s2, &err) == N_ROWS, "rebuild: %s", err.msg);
             EXPECT(all_ranks(comm, s2.built == 1), "rebuild builds again");

@@ -45,7 +45,7 @@ static void help(void) {
            "  --block N                targets per work block (default 4096; blocks are dealt to ranks)\n"
            "  --index T                exact (default: brute force), flat, hnsw or ivfpq (search.index)\n"
            "  --config FILE, --set K=V search.* keys: hnsw_m, hnsw_ef_construction, hnsw_ef_search,\n"
-           "                           ivf_nlist, ivf_nprobe, pq_m, pq_nbits, pca_sample, index_dir,\n"
+           "                           ivf_nlist, ivf_nprobe, pq_m, pq_nbits, refine, pca_sample, index_dir,\n"
            "                           rebuild (true: build even where a saved index exists)\n\n"
            "output (CSV): query_id,rank,neighbour_id,label,cosine (or euclidean: the distance)\n"
            "exit codes: 0 done, 1 runtime error, 2 bad arguments or input.\n");
@@ -125,7 +125,7 @@ static int setup(const CliArgs *a, const RunConfig *cfg, EmbSet *s, SearchOption
     const char *tm = cli_option(a, "--target-modality"), *sp = cli_option(a, "--split");
     const char *metric = cli_option(a, "--metric");
     *o = (SearchOptions){.k = 10, .target_split = -1, .metric = SEARCH_COSINE, .pca_sample = cfg->search_pca_sample,
-                         .pca_refit = cfg->search_pca_refit,
+                         .pca_refit = cfg->search_pca_refit, .refine = cfg->search_refine,
                          .index_dir = cfg->index_dir, .rebuild_index = cfg->search_rebuild,
                          .ann = {.type = cfg->search_index, .hnsw_m = cfg->hnsw_m,
                                  .ef_construction = cfg->hnsw_ef_construction, .ef_search = cfg->hnsw_ef_search,

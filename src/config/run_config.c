@@ -198,6 +198,7 @@ static const Key keys[] = {
     {"search.pca_sample", K_INT, F(search_pca_sample), 16, BIG, NULL},
     {"search.index_dir", K_STR, F(index_dir), 0, 0, NULL},
     {"search.rebuild", K_BOOL, F(search_rebuild), 0, 1, NULL},
+    {"search.refine", K_INT, F(search_refine), 0, 4096, NULL},
     {"search.pca_refit", K_BOOL, F(search_pca_refit), 0, 1, NULL},
     {"embed.pca", K_INT, F(embed_pca), 0, 4096, NULL},
     {"embed.storage", K_ENUM, F(embed_storage), 0, 0, "float32|float16"},  // EMB_STORAGE_*

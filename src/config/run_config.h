@@ -72,6 +72,7 @@ typedef struct {
     int search_pca_sample;  // targets the PCA is fitted on (all when fewer; else a fixed stride sample)
     char index_dir[1024];   // where indexes are kept ("" = "<embeddings file>.index/")
     int search_rebuild;     // build the index even where a saved one exists
+    int search_refine;      // approximate search: R k candidates re-ranked exactly (0: off)
     int search_pca_refit;   // --pca: fit even where the file stores its PCA copy
     int embed_pca;          // astromm embed: also the /pca copy with this many components (0: none)
     int embed_storage;      // EMB_STORAGE_* (eval/embeddings_file.h): astromm embed's "float32" | "float16"

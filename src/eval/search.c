@@ -143,6 +143,13 @@ static int fit_pca(SearchSpace *sp, AmError *err) {
     return rc;
 }
 
+float search_exact_score(const SearchSpace *sp, const float *q, const float *t) {
+    const int D = sp->D;
+    if (sp->o->metric != SEARCH_COSINE) return -sqrtf(dist2_fixed(q, t, D));
+    if (sp->have_pca || sp->stored_pca || !sp->s->normalized) return dot_fixed(q, t, D) * inv_norm(q, D) * inv_norm(t, D);
+    return dot_fixed(q, t, D);
+}
+
 // Exact search of the shard into local [nq, k]. Threads split each block's
 // targets and keep their own lists, merged at the end: the top k under the
 // total order of search_hit_before (score, then row) is one set whatever the
@@ -177,7 +184,7 @@ static int exact_shard(SearchSpace *sp, const float *Q, int nq, SearchHit *local
                 const float tinv = scale ? inv_norm(t, D) : 1.0f;
                 for (int q = 0; q < nq; q++) {
                     const float *qv = Q + (size_t)q * D;
-                    float score;
+                    float score;  // search_exact_score's, with the norms computed once
                     if (!cosine) score = -sqrtf(dist2_fixed(qv, t, D));
                     else if (scale) score = dot_fixed(qv, t, D) * qinv[q] * tinv;
                     else score = dot_fixed(qv, t, D);

@@ -64,6 +64,8 @@ typedef struct {
     AnnParams ann;              // ann.type ANN_EXACT (0): brute force
     const char *index_dir;      // approximate: where shard indexes live (NULL/"": "<file>.index")
     int rebuild_index;          // approximate: build even when a saved index exists
+    int refine;                 // approximate: 0, or R: R k candidates per query re-ranked by
+                                // their exact scores (vectors read back from the file)
     int quiet;                  // no progress lines on stderr
 } SearchOptions;
 

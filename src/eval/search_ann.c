@@ -180,18 +180,36 @@ int search_ann_shard(SearchSpace *sp, const float *Q, int nq, SearchHit *local, 
     float *Qn = am_malloc((size_t)nq * D * sizeof(float) + 4, "queries");
     memcpy(Qn, Q, (size_t)nq * D * sizeof(float));
     if (cosine) knn_normalize_rows(Qn, (size_t)nq, (size_t)D, Qn);
-    const int k = o->k, kk = (int64_t)k < n ? k : (int)n;
+    // refine R: R k candidates from the index, re-ranked by their exact scores
+    // (the stored vectors read back from the file): the hits carry the brute
+    // force's scores, and recall is no longer capped by the codes' precision
+    const int k = o->k;
+    const int64_t want = (int64_t)k * (o->refine > 0 ? o->refine : 1);
+    const int kk = want < n ? (int)want : (int)n;
     float *d2 = am_malloc((size_t)nq * kk * sizeof *d2, "distances");
     int64_t *lab = am_malloc((size_t)nq * kk * sizeof *lab, "labels");
+    float *cand = o->refine > 0 ? am_malloc((size_t)kk * D * sizeof *cand + 4, "refined candidates") : NULL;
+    int64_t *ci = am_malloc((size_t)kk * sizeof *ci + 8, "refined candidates");
     int rc = ann_search(ix, Qn, nq, kk, d2, lab, err);
-    for (int q = 0; q < nq && !rc; q++)
+    for (int q = 0; q < nq && !rc; q++) {
+        int m = 0;
         for (int i = 0; i < kk; i++) {
             const int64_t l = lab[(size_t)q * kk + i];
             if (l < 0 || l >= n) continue;
+            if (cand) {
+                ci[m++] = sp->t0 + l;
+                continue;
+            }
             const float d = d2[(size_t)q * kk + i] > 0 ? d2[(size_t)q * kk + i] : 0.0f;
             const float score = cosine ? 1.0f - 0.5f * d : -sqrtf(d);
             search_topk_insert(local + (size_t)q * k, k, (SearchHit){sp->tg[sp->t0 + l], score});
         }
+        if (cand && m > 0 && !(rc = read_target_list(sp, ci, m, cand, err)))
+            for (int i = 0; i < m; i++)
+                search_topk_insert(local + (size_t)q * k, k,
+                                   (SearchHit){sp->tg[ci[i]], search_exact_score(sp, Q + (size_t)q * D, cand + (size_t)i * D)});
+    }
+    free(cand), free(ci);
     free(d2), free(lab), free(Qn);
     ann_free(ix);
     return rc;

@@ -33,6 +33,9 @@ typedef struct {
 // space: PCA scores when the search has PCA).
 int search_read_targets(SearchSpace *sp, int64_t t, int64_t nb, float *out, AmError *err);
 int row_source_list(RowSource *r, const int64_t *rows, int64_t n, float *out, AmError *err);
+// The brute force's score of target vector t for query q (both in the searched
+// space), bit for bit: what the refinement of approximate hits ranks by.
+float search_exact_score(const SearchSpace *sp, const float *q, const float *t);
 // Inserts h into the sorted list of k hits if it belongs there.
 void search_topk_insert(SearchHit *list, int k, SearchHit h);
 
