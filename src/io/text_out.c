@@ -3,6 +3,8 @@
 
 #include "io/text_out.h"
 
+#include <sys/stat.h>
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,8 +16,20 @@ int text_out_open(TextOut *t, const char *path, AmError *err) {
         t->f = stdout;
         return 0;
     }
-    const size_t n = strlen(path) + 1;
     t->path = am_strdup(path, "path");
+    struct stat st;
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+        // a device or a pipe (/dev/null, /dev/stdout, a FIFO): written in
+        // place; renaming a temporary file over it would replace the device
+        t->f = fopen(path, "w");
+        if (!t->f) {
+            const int e = errno;
+            text_out_abort(t);
+            return am_error_set(err, "%s: cannot write: %s", path, strerror(e));
+        }
+        return 0;
+    }
+    const size_t n = strlen(path) + 1;
     t->tmp = am_malloc(n + 32, "path");
     snprintf(t->tmp, n + 32, "%s.tmp.%ld", path, (long)getpid());
     t->f = fopen(t->tmp, "w");
@@ -47,9 +61,9 @@ int text_out_commit(TextOut *t, AmError *err) {
     int rc = 0;
     if (bad || !closed)
         rc = am_error_set(err, "%s: write failed: %s", t->path, strerror(e));
-    else if (rename(t->tmp, t->path) != 0)
+    else if (t->tmp && rename(t->tmp, t->path) != 0)
         rc = am_error_set(err, "%s: cannot rename %s into place: %s", t->path, t->tmp, strerror(errno));
-    if (rc) remove(t->tmp);
+    if (rc && t->tmp) remove(t->tmp);
     release(t);
     return rc;
 }
@@ -57,7 +71,7 @@ int text_out_commit(TextOut *t, AmError *err) {
 void text_out_abort(TextOut *t) {
     if (t->path) {
         if (t->f) fclose(t->f);
-        remove(t->tmp);
+        if (t->tmp) remove(t->tmp);
     }
     release(t);
 }

@@ -1,8 +1,9 @@
 // Text outputs (CSV, JSON) written atomically: the data go to a temporary
 // sibling "<path>.tmp.<pid>" that is renamed over path only when every write
 // and the close succeeded, so a crash or a full disk never leaves a truncated
-// result where a reader expects a complete one. Path "-" means standard output
-// (written directly).
+// result where a reader expects a complete one. Path "-" means standard output;
+// a path that exists and is not a regular file (/dev/null, a FIFO) is written
+// directly too (a rename over it would replace the device).
 #ifndef ASTROMM_TEXT_OUT_H
 #define ASTROMM_TEXT_OUT_H
 
@@ -13,7 +14,7 @@
 typedef struct {
     FILE *f;      // write here between open and commit
     char *path;   // NULL for stdout
-    char *tmp;
+    char *tmp;    // NULL: written in place (stdout, a device or a pipe)
 } TextOut;
 
 int text_out_open(TextOut *t, const char *path, AmError *err);

@@ -166,6 +166,16 @@ PY
 "$AM" search --embeddings "$T/p1.h5" --ids "$T/idsp.txt" --modality spectra --pca 8 --k 5 --out /dev/null 2>"$T/sp8.err"
 check "search --pca 8 on a 6-component copy fits its own PCA (exit 0, nothing said)" \
   bash -c "test $? -eq 0 && ! grep -q 'stored PCA' '$T/sp8.err'"
+check "--out /dev/null leaves /dev/null a device (written in place, not renamed over)" test -c /dev/null
+# a FIFO as --out: written in place (a reader gets the CSV), and it stays a FIFO
+mkfifo "$T/fifo"
+cat "$T/fifo" >"$T/fifo.csv" &
+reader=$!
+"$AM" search --embeddings "$T/p1.h5" --ids "$T/idsp.txt" --modality spectra --k 5 --out "$T/fifo" 2>/dev/null
+rc=$?
+wait $reader
+check "search --out FIFO: exit 0, the reader gets the CSV, the FIFO stays" \
+  bash -c "test $rc -eq 0 && test -p '$T/fifo' && head -1 '$T/fifo.csv' | grep -q '^query_id,rank'"
 "$AM" search --embeddings "$T/p1.h5" --ids "$T/idsp.txt" --modality spectra --pca 4 --k 5 --out "$T/spr.csv" \
   --set search.pca_refit=true 2>"$T/spr.err"
 check "search.pca_refit=true fits its own PCA" bash -c "! grep -q 'stored PCA' '$T/spr.err' && test -s '$T/spr.csv'"
