@@ -17,6 +17,7 @@
 #include "data/format/dataset.h"
 #include "data/format/dataset_h5.h"
 #include "mpi/comm_mpi.h"
+#include "io/output_path.h"
 
 const char *emb_astrom3_slot_name(int slot) { return slot == EMB_FUSED ? "fused" : modality_name(slot); }
 
@@ -136,6 +137,7 @@ static void writer_free(EmbWriter *w) {
 
 int emb_writer_open(const char *path, Comm *comm, const EmbFileInfo *info, EmbWriter **out, AmError *err) {
     *out = NULL;
+    if (output_path_check(path, err)) return 1;
     if (info->n < 1 || info->dim < 1 || info->n_classes < 0)
         return am_error_set(err, "%s: nothing to write (%lld objects, dimension %d)", path, (long long)info->n,
                             info->dim);

@@ -10,6 +10,7 @@
 
 #include "data/format/dataset_h5.h"
 #include "io/text_out.h"
+#include "io/output_path.h"
 
 int map_write_csv(const char *path, const EmbView *in, const float *xy, AmError *err) {
     TextOut t;
@@ -38,6 +39,7 @@ done:
 }
 
 int map_write_h5(const char *path, const EmbView *in, const float *xy, const MapMeta *mm, AmError *err) {
+    if (output_path_check(path, err)) return -1;
     char tmp[4200];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     H5Quiet q;

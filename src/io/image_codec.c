@@ -1,4 +1,5 @@
 #include "io/image_codec.h"
+#include "io/output_path.h"
 
 #include <errno.h>
 #include <setjmp.h>
@@ -161,6 +162,7 @@ int image_read(const char *path, Image *out, AmError *err) {
 }
 
 int image_write_png(const char *path, const Image *img, AmError *err) {
+    if (output_path_check(path, err)) return 1;
     if (check_size(path, img->width, img->height, err)) return 1;
     if (img->channels != 1 && img->channels != 3)
         return am_error_set(err, "%s: cannot write %d channels as PNG (1 or 3)", path, img->channels);

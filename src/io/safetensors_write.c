@@ -16,6 +16,7 @@
 
 #include "io/json_header.h"
 #include "io/safetensors_internal.h"
+#include "io/output_path.h"
 
 // ------------------------------------------------------------------ writer
 
@@ -179,6 +180,7 @@ static void fsync_parent_dir(const char *path) {
 int st_write(const char *path, const StWriteTensor *tensors, int n, const char *const *meta_kv, int n_meta,
              AmError *err) {
     if (!path) return st_fail(err, path, "st_write: NULL path");
+    if (output_path_check(path, err)) return 1;
     if (n < 0 || (n > 0 && !tensors)) return st_fail(err, path, "st_write: bad tensor list (n = %d)", n);
     if (n_meta < 0 || (n_meta > 0 && !meta_kv))
         return st_fail(err, path, "st_write: bad metadata list (n_meta = %d)", n_meta);

@@ -4,6 +4,7 @@
 
 #include "data/format/dataset.h"
 #include "data/format/dataset_h5.h"
+#include "io/output_path.h"
 
 #include <errno.h>
 #include <hdf5.h>
@@ -360,6 +361,7 @@ static int ds_writer_close_impl(DsWriter *w, AmError *err) {
 
 int ds_writer_open(const char *path, int64_t n_objects, const char *const classes[], int n_classes, DsWriter **out,
                    AmError *err) {
+    if (output_path_check(path, err)) return 1;
     H5Quiet q;
     h5_quiet_on(&q);
     int rc = ds_writer_open_impl(path, n_objects, classes, n_classes, out, err);

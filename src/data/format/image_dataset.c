@@ -11,6 +11,7 @@
 
 #include "data/format/dataset.h"
 #include "data/format/dataset_h5.h"
+#include "io/output_path.h"
 
 // ------------------------------------------------------------------ shared
 
@@ -70,6 +71,7 @@ void imgds_writer_abort(ImgWriter *w) {
 }
 
 int imgds_writer_open(const char *path, const ImgDatasetSpec *spec, ImgWriter **out, AmError *err) {
+    if (output_path_check(path, err)) return 1;
     *out = NULL;
     if (spec->image_size < 8 || spec->image_size > 4096 || (spec->channels != 1 && spec->channels != 3) ||
         spec->compress < 0 || spec->compress > 9 || spec->n_classes < 0)
