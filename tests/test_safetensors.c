@@ -548,11 +548,12 @@ static void test_atomic(void) {
     snprintf(missing, sizeof missing, "%s/no_such_dir/x.safetensors", g_dir);
     expect_write_refused(missing, t1, 1, NULL, 0, "cannot create temporary file", __LINE__);
 
-    // Failure after the temporary file was written: rename onto a directory.
+    // A directory as the target: refused before anything is written (a rename
+    // into place would replace it; io/output_path.h), and it stays a directory.
     tpath(dirpath, sizeof dirpath, "a_directory");
     int mk = mkdir(dirpath, 0755);
     REQUIRE(mk == 0, "mkdir %s", dirpath);
-    expect_write_refused(dirpath, t1, 1, NULL, 0, "renaming", __LINE__);
+    expect_write_refused(dirpath, t1, 1, NULL, 0, "is a directory", __LINE__);
     struct stat sb;
     EXPECT(stat(dirpath, &sb) == 0 && S_ISDIR(sb.st_mode), "directory clobbered");
     rmdir(dirpath);
