@@ -27,7 +27,8 @@ void knn_unit_pca_scores(const float *X, size_t n, size_t d, int k, size_t max_r
     enum { B = 4096 };
     const size_t m = n < max_rows ? n : max_rows;
     float *U = am_malloc((m > B ? m : B) * d * sizeof *U, "unit rows");
-    for (size_t i = 0; i < m; i++) knn_normalize_rows(X + (i * n / m) * d, 1, d, U + i * d);
+    for (size_t i = 0; i < m; i++) memcpy(U + i * d, X + (i * n / m) * d, d * sizeof *U);
+    knn_normalize_rows(U, m, d, U);  // the same floats, row by row
     PcaModel pm;
     pca_fit(U, m, d, k, &pm);
     for (size_t i0 = 0; i0 < n; i0 += B) {

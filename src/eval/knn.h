@@ -20,7 +20,7 @@ float knn_inv_norm(const float *x, size_t d);
 
 // The scores [n, k] of the unit rows of X (the cosine geometry) on the first k
 // principal components of a fixed stride sample of at most max_rows unit rows
-// (pca_fit_stride's rows); rows are normalised block by block: no copy of X.
+// (rows floor(i n / m), i < m); rows are normalised block by block: no copy of X.
 void knn_unit_pca_scores(const float *X, size_t n, size_t d, int k, size_t max_rows, float *scores);
 
 #endif

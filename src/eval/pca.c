@@ -143,16 +143,6 @@ int pca_fit(const float *X, size_t n, size_t d, int k, PcaModel *pm) {
     return 0;
 }
 
-int pca_fit_stride(const float *X, size_t n, size_t d, int k, size_t max_rows, PcaModel *pm) {
-    const size_t m = n < max_rows ? n : max_rows;
-    if (m == n) return pca_fit(X, n, d, k, pm);
-    float *T = am_malloc(m * d * sizeof *T, "pca sample");
-    for (size_t i = 0; i < m; i++) memcpy(T + i * d, X + (i * n / m) * d, d * sizeof *T);
-    const int rc = pca_fit(T, m, d, k, pm);
-    free(T);
-    return rc;
-}
-
 void pca_transform(const PcaModel *pm, const float *X, size_t n, float *scores) {
     const size_t d = pm->d, k = (size_t)pm->k;
 #pragma omp parallel

@@ -20,9 +20,6 @@ typedef struct {
 
 // Fits on n rows of d floats (n >= 1, d >= 1, k >= 1). Returns 0.
 int pca_fit(const float *X, size_t n, size_t d, int k, PcaModel *pm);
-// Fits on the fixed stride sample of rows floor(i n / m), i < m = min(n,
-// max_rows) (all rows when n <= max_rows). Returns 0.
-int pca_fit_stride(const float *X, size_t n, size_t d, int k, size_t max_rows, PcaModel *pm);
 // scores[n*k] of n rows of X (width pm->d), each a fixed-order double sum.
 void pca_transform(const PcaModel *pm, const float *X, size_t n, float *scores);
 void pca_model_free(PcaModel *pm);
