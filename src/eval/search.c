@@ -143,10 +143,13 @@ static int fit_pca(SearchSpace *sp, AmError *err) {
     return rc;
 }
 
+// Cosine needs the norms unless the searched rows are the file's unit rows.
+static int cosine_scaled(const SearchSpace *sp) { return sp->have_pca || sp->stored_pca || !sp->s->normalized; }
+
 float search_exact_score(const SearchSpace *sp, const float *q, const float *t) {
     const int D = sp->D;
     if (sp->o->metric != SEARCH_COSINE) return -sqrtf(dist2_fixed(q, t, D));
-    if (sp->have_pca || sp->stored_pca || !sp->s->normalized) return dot_fixed(q, t, D) * inv_norm(q, D) * inv_norm(t, D);
+    if (cosine_scaled(sp)) return dot_fixed(q, t, D) * inv_norm(q, D) * inv_norm(t, D);
     return dot_fixed(q, t, D);
 }
 
@@ -157,7 +160,7 @@ float search_exact_score(const SearchSpace *sp, const float *q, const float *t) 
 static int exact_shard(SearchSpace *sp, const float *Q, int nq, SearchHit *local, AmError *err) {
     const SearchOptions *o = sp->o;
     const int D = sp->D, k = o->k, cosine = o->metric == SEARCH_COSINE;
-    const int scale = cosine && (sp->have_pca || sp->stored_pca || !sp->s->normalized);
+    const int scale = cosine && cosine_scaled(sp);
     float *qinv = am_malloc((size_t)nq * sizeof *qinv + 4, "query norms");
     for (int q = 0; q < nq; q++) qinv[q] = scale ? inv_norm(Q + (size_t)q * D, D) : 1.0f;
     float *X = am_malloc((size_t)sp->block * D * sizeof(float) + 4, "target block");
